@@ -1,0 +1,493 @@
+/**
+ * The immutable, typed builder. An App is a typed facade over a frozen
+ * AppDefinition: every method validates its input, returns a fresh App, and
+ * leaves the receiver untouched. The registry type parameter accumulates the
+ * declared topics, tables and agents so handlers are typed end to end.
+ */
+import { Cron } from 'croner'
+import { Schema } from 'effect'
+import { type AnySchema, type CodecName, checkCodec } from './codec.ts'
+import type {
+  AgentDef,
+  AppConfig,
+  AppDefinition,
+  CommandOptionDef,
+  HttpMethod,
+  OnInvalid,
+  SupervisorStrategy,
+  TopicDef,
+} from './definition.ts'
+import { type Duration, toMillis } from './duration.ts'
+import { ConfigError } from './errors.ts'
+import type { Platform, TestOptions } from './platform.ts'
+import type {
+  AddAgent,
+  AddTable,
+  AddTopic,
+  CommandArgs,
+  CommandOption,
+  Ctx,
+  EmptyRegistry,
+  Registry,
+  RouteContext,
+  Stream,
+  TestWorker,
+  TopicKey,
+  TopicName,
+  TopicValue,
+  Worker,
+} from './types.ts'
+import type { WindowSpec } from './windows.ts'
+
+const NAME = /^[a-zA-Z0-9._-]+$/
+export const BUILTIN_COMMANDS = [
+  'run',
+  'send',
+  'topics',
+  'agents',
+  'tables',
+  'routes',
+  'reset',
+  'help',
+] as const
+const METHODS: readonly HttpMethod[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']
+
+type CodecValue<C> = C extends 'raw' ? Uint8Array : C extends 'string' ? string : unknown
+type SchemaType<S> = S extends { readonly Type: infer T } ? T : never
+type NotDeclared<N extends string, Bag> = N extends keyof Bag ? `'${N}' is already declared` : N
+
+export interface TopicOptions<KS, VS, C extends CodecName> {
+  readonly key?: KS
+  readonly value?: VS
+  readonly codec?: C
+  readonly partitions?: number
+  readonly replicas?: number
+  readonly retention?: Duration
+  readonly compacted?: boolean
+  readonly config?: Readonly<Record<string, string>>
+  readonly onInvalid?: OnInvalid
+}
+
+export interface AgentOptions<F extends string, S extends string, KS, VS> {
+  /** Declared topic(s) to consume; without it the agent consumes its own topic. */
+  readonly from?: F | readonly F[]
+  /** Key schema of the agent's own topic (only without `from`). */
+  readonly key?: KS
+  /** Value schema of the agent's own topic (only without `from`). */
+  readonly value?: VS
+  readonly concurrency?: number
+  /** Topics every yielded value is sent to. */
+  readonly sink?: readonly S[]
+  readonly supervisor?: SupervisorStrategy
+  /** onInvalid of the agent's own topic. */
+  readonly onInvalid?: OnInvalid
+  /** Partitions of the agent's own topic. */
+  readonly partitions?: number
+}
+
+type AgentKey<R extends Registry, F, KS> = [F] extends [never] ? SchemaType<KS> : TopicKey<R, F>
+type AgentValue<R extends Registry, F, VS> = [F] extends [never] ? SchemaType<VS> : TopicValue<R, F>
+type AgentRegistry<R extends Registry, N extends string, F, KS, VS, O> = AddAgent<
+  R,
+  N,
+  { readonly key: AgentKey<R, F, KS>; readonly value: AgentValue<R, F, VS>; readonly reply: O },
+  [F] extends [never] ? true : false
+>
+
+export interface TableOptions<V, KS, W> {
+  /** Value of absent keys (not stored). The table's value type is inferred from it. */
+  readonly default?: () => V
+  readonly key?: KS
+  readonly value?: Schema.Codec<V, unknown, never, never>
+  readonly partitions?: number
+  readonly window?: W
+}
+
+export type AgentReturn<O> = AsyncIterable<O> | Promise<void> | void
+
+/**
+ * A stream-processing app. Immutable: every method returns a new App.
+ *
+ * @example
+ * const app = createApp({ id: 'shop' })
+ *   .topic('orders', { value: Order })
+ *   .agent('track', { from: 'orders' }, async function* (orders) { for await (const o of orders) yield o })
+ */
+export interface App<R extends Registry = EmptyRegistry> {
+  readonly id: string
+  readonly definition: AppDefinition
+
+  topic<
+    const N extends string,
+    KS extends AnySchema = typeof Schema.String,
+    VS extends AnySchema | undefined = undefined,
+    C extends CodecName = 'json',
+  >(
+    name: NotDeclared<N, R['topics']>,
+    options?: TopicOptions<KS, VS, C>,
+  ): App<
+    AddTopic<
+      R,
+      N,
+      { readonly key: SchemaType<KS>; readonly value: VS extends AnySchema ? SchemaType<VS> : CodecValue<C> }
+    >
+  >
+
+  agent<
+    const N extends string,
+    const F extends TopicName<R> = never,
+    const S extends TopicName<R> = never,
+    KS extends AnySchema = typeof Schema.String,
+    VS extends AnySchema = typeof Schema.Unknown,
+    O = never,
+  >(
+    name: NotDeclared<N, R['agents']>,
+    options: AgentOptions<F, S, KS, VS>,
+    handler: (
+      stream: Stream<AgentValue<R, F, VS>, AgentKey<R, F, KS>>,
+      ctx: Ctx<AgentRegistry<R, N, F, KS, VS, unknown>>,
+    ) => AgentReturn<O>,
+  ): App<AgentRegistry<R, N, F, KS, VS, O>>
+
+  table<
+    const N extends string,
+    V = unknown,
+    KS extends AnySchema = typeof Schema.String,
+    W extends WindowSpec | undefined = undefined,
+  >(
+    name: NotDeclared<N, R['tables']>,
+    options?: TableOptions<V, KS, W>,
+  ): App<
+    AddTable<
+      R,
+      N,
+      {
+        readonly key: SchemaType<KS>
+        readonly value: V
+        readonly windowed: W extends WindowSpec ? true : false
+      }
+    >
+  >
+
+  timer(
+    name: string,
+    options: { readonly every: Duration; readonly onLeader?: boolean },
+    fn: (ctx: Ctx<R>) => unknown,
+  ): App<R>
+
+  cron(
+    name: string,
+    options: { readonly schedule: string; readonly timezone?: string },
+    fn: (ctx: Ctx<R>) => unknown,
+  ): App<R>
+
+  route<const P extends string>(
+    method: HttpMethod | Lowercase<HttpMethod>,
+    path: P,
+    handler: (c: RouteContext<P>, ctx: Ctx<R>) => Response | Promise<Response>,
+  ): App<R>
+
+  command<const O extends Readonly<Record<string, CommandOption>> = {}>(
+    name: string,
+    options: { readonly describe?: string; readonly options?: O },
+    fn: (args: CommandArgs<O>, ctx: Ctx<R>) => unknown,
+  ): App<R>
+
+  /** Applies a module `(app) => app`, for composing apps from parts. */
+  use<R2 extends Registry>(module: (app: App<R>) => App<R2>): App<R2>
+
+  /** Starts a worker; resolves when it is ready (recovered, subscribed, web listening). */
+  start(overrides?: Partial<AppConfig>): Promise<Worker<R>>
+  /** A worker on memory:// broker and store, web off, with a test clock. */
+  test(options?: TestOptions): Promise<TestWorker<R>>
+  /** Runs the CLI with this app (argv defaults to process.argv.slice(2)). */
+  main(argv?: readonly string[]): Promise<void>
+}
+
+// ---------------------------------------------------------------------------
+// Implementation (untyped: the facade above carries the types)
+
+type Def = { -readonly [K in keyof AppDefinition]: AppDefinition[K] }
+
+const fail = (msg: string): never => {
+  throw new ConfigError(msg)
+}
+
+function checkName(kind: string, name: unknown): string {
+  if (typeof name !== 'string' || !NAME.test(name) || name.length > 200)
+    fail(`${kind} name ${JSON.stringify(name)} is invalid: use 1-200 characters of [a-zA-Z0-9._-]`)
+  return name as string
+}
+
+function checkPositiveInt(what: string, n: unknown): number | undefined {
+  if (n === undefined) return undefined
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1)
+    fail(`${what} must be a positive integer, got ${JSON.stringify(n)}`)
+  return n as number
+}
+
+function checkSchema(what: string, s: unknown, fallback: AnySchema): AnySchema {
+  if (s === undefined) return fallback
+  if (!Schema.isSchema(s)) fail(`${what} must be an Effect Schema`)
+  return s as AnySchema
+}
+
+function checkOnInvalid(what: string, v: unknown): OnInvalid {
+  if (v === undefined) return 'skip'
+  if (v === 'skip' || v === 'dead-letter' || v === 'fail') return v
+  return fail(`${what}: onInvalid must be 'skip', 'dead-letter' or 'fail', got ${JSON.stringify(v)}`)
+}
+
+function freeze(def: Def): AppDefinition {
+  return Object.freeze({
+    ...def,
+    topics: Object.freeze({ ...def.topics }),
+    agents: Object.freeze({ ...def.agents }),
+    tables: Object.freeze({ ...def.tables }),
+    timers: Object.freeze({ ...def.timers }),
+    crons: Object.freeze({ ...def.crons }),
+    routes: Object.freeze([...def.routes]),
+    commands: Object.freeze({ ...def.commands }),
+  })
+}
+
+function makeTopicDef(name: string, o: Record<string, unknown>, ownedBy?: string): TopicDef {
+  const where = `topic '${name}'`
+  return Object.freeze({
+    name,
+    keySchema: checkSchema(`${where} key`, o.key, Schema.String as AnySchema),
+    valueSchema: checkSchema(`${where} value`, o.value, Schema.Unknown as AnySchema),
+    codec: checkCodec(o.codec, where),
+    partitions: checkPositiveInt(`${where} partitions`, o.partitions),
+    replicas: checkPositiveInt(`${where} replicas`, o.replicas),
+    retentionMs:
+      o.retention === undefined ? undefined : toMillis(o.retention as Duration, `${where} retention`),
+    compacted: o.compacted === true,
+    config: Object.freeze({ ...((o.config as Record<string, string>) ?? {}) }),
+    onInvalid: checkOnInvalid(where, o.onInvalid),
+    ownedBy,
+  })
+}
+
+function asArray(v: unknown): unknown[] {
+  return v === undefined ? [] : Array.isArray(v) ? v : [v]
+}
+
+/** Creates the App facade over a definition; `platform` picks adapters when it runs. */
+export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
+  const next = (change: (d: Def) => void): App<Registry> => {
+    const copy: Def = { ...def }
+    change(copy)
+    return makeApp(freeze(copy), platform)
+  }
+  const taken = (kind: string, bag: Readonly<Record<string, unknown>>, name: string) => {
+    if (Object.hasOwn(bag, name)) fail(`${kind} '${name}' is declared twice`)
+  }
+  const app = {
+    id: def.config.id,
+    definition: def,
+
+    topic(name: unknown, options: Record<string, unknown> = {}) {
+      const n = checkName('topic', name)
+      taken('topic', def.topics, n)
+      const t = makeTopicDef(n, options)
+      return next((d) => {
+        d.topics = { ...d.topics, [n]: t }
+      })
+    },
+
+    agent(name: unknown, options: Record<string, unknown>, handler: unknown) {
+      const n = checkName('agent', name)
+      taken('agent', def.agents, n)
+      if (options === null || typeof options !== 'object') fail(`agent '${n}': options must be an object`)
+      if (typeof handler !== 'function') fail(`agent '${n}': handler must be a function`)
+      const from = asArray(options.from)
+      let ownTopic: TopicDef | undefined
+      if (from.length === 0) {
+        taken('topic', def.topics, n)
+        ownTopic = makeTopicDef(n, { ...options, from: undefined, sink: undefined }, n)
+      } else {
+        for (const f of from) {
+          if (typeof f !== 'string' || !Object.hasOwn(def.topics, f))
+            fail(`agent '${n}': from names an undeclared topic ${JSON.stringify(f)}`)
+        }
+      }
+      const sink = asArray(options.sink)
+      for (const s of sink) {
+        if (typeof s !== 'string' || !Object.hasOwn(def.topics, s))
+          fail(`agent '${n}': sink names an undeclared topic ${JSON.stringify(s)}`)
+      }
+      const supervisor = options.supervisor ?? 'one_for_one'
+      if (supervisor !== 'one_for_one' && supervisor !== 'one_for_all')
+        fail(
+          `agent '${n}': supervisor must be 'one_for_one' or 'one_for_all', got ${JSON.stringify(supervisor)}`,
+        )
+      const a: AgentDef = Object.freeze({
+        name: n,
+        from: Object.freeze(from.length ? (from as string[]) : [n]),
+        sink: Object.freeze(sink as string[]),
+        concurrency: checkPositiveInt(`agent '${n}' concurrency`, options.concurrency) ?? 1,
+        supervisor: supervisor as SupervisorStrategy,
+        handler: handler as AgentDef['handler'],
+      })
+      return next((d) => {
+        d.agents = { ...d.agents, [n]: a }
+        if (ownTopic) d.topics = { ...d.topics, [n]: ownTopic }
+      })
+    },
+
+    table(name: unknown, options: Record<string, unknown> = {}) {
+      const n = checkName('table', name)
+      taken('table', def.tables, n)
+      const where = `table '${n}'`
+      if (options.default !== undefined && typeof options.default !== 'function')
+        fail(`${where}: default must be a function returning the default value`)
+      const w = options.window as WindowSpec | undefined
+      if (w !== undefined && (typeof w !== 'object' || typeof w.ranges !== 'function'))
+        fail(`${where}: window must be tumbling(), hopping() or sliding()`)
+      const t = Object.freeze({
+        name: n,
+        default: options.default as (() => unknown) | undefined,
+        keySchema: checkSchema(`${where} key`, options.key, Schema.String as AnySchema),
+        valueSchema: checkSchema(`${where} value`, options.value, Schema.Unknown as AnySchema),
+        partitions: checkPositiveInt(`${where} partitions`, options.partitions),
+        window: w,
+      })
+      return next((d) => {
+        d.tables = { ...d.tables, [n]: t }
+      })
+    },
+
+    timer(name: unknown, options: { every?: unknown; onLeader?: unknown }, fn: unknown) {
+      const n = checkName('timer', name)
+      taken('timer', def.timers, n)
+      if (typeof fn !== 'function') fail(`timer '${n}': fn must be a function`)
+      const everyMs = toMillis(options?.every as Duration, `timer '${n}' every`)
+      if (everyMs <= 0) fail(`timer '${n}' every: must be greater than 0`)
+      const t = Object.freeze({
+        name: n,
+        everyMs,
+        onLeader: options.onLeader === true,
+        fn: fn as (c: unknown) => unknown,
+      })
+      return next((d) => {
+        d.timers = { ...d.timers, [n]: t }
+      })
+    },
+
+    cron(name: unknown, options: { schedule?: unknown; timezone?: unknown }, fn: unknown) {
+      const n = checkName('cron job', name)
+      taken('cron job', def.crons, n)
+      if (typeof fn !== 'function') fail(`cron job '${n}': fn must be a function`)
+      const schedule = options?.schedule
+      const timezone = options?.timezone as string | undefined
+      if (typeof schedule !== 'string') fail(`cron job '${n}': schedule must be a cron expression string`)
+      try {
+        const c = new Cron(schedule as string, { paused: true, ...(timezone ? { timezone } : {}) })
+        c.nextRun()
+        c.stop()
+      } catch (e) {
+        fail(
+          `cron job '${n}': invalid schedule ${JSON.stringify(schedule)} or timezone: ${(e as Error).message}`,
+        )
+      }
+      const c = Object.freeze({
+        name: n,
+        schedule: schedule as string,
+        timezone,
+        fn: fn as (c: unknown) => unknown,
+      })
+      return next((d) => {
+        d.crons = { ...d.crons, [n]: c }
+      })
+    },
+
+    route(method: unknown, path: unknown, handler: unknown) {
+      const m = typeof method === 'string' ? (method.toUpperCase() as HttpMethod) : undefined
+      if (m === undefined || !METHODS.includes(m))
+        fail(`route: unknown HTTP method ${JSON.stringify(method)}`)
+      if (typeof path !== 'string' || !path.startsWith('/'))
+        fail(`route: path must start with '/', got ${JSON.stringify(path)}`)
+      if (typeof handler !== 'function') fail(`route ${m} ${path}: handler must be a function`)
+      if (def.routes.some((r) => r.method === m && r.path === path))
+        fail(`route ${m} ${path} is declared twice`)
+      const r = Object.freeze({
+        method: m as HttpMethod,
+        path: path as string,
+        handler: handler as (c: unknown, x: unknown) => unknown,
+      })
+      return next((d) => {
+        d.routes = [...d.routes, r]
+      })
+    },
+
+    command(name: unknown, options: { describe?: unknown; options?: unknown } = {}, fn: unknown) {
+      const n = checkName('command', name)
+      taken('command', def.commands, n)
+      if ((BUILTIN_COMMANDS as readonly string[]).includes(n))
+        fail(`command '${n}' clashes with a built-in command`)
+      if (typeof fn !== 'function') fail(`command '${n}': fn must be a function`)
+      const opts = (options.options ?? {}) as Record<string, CommandOptionDef>
+      for (const [k, o] of Object.entries(opts)) {
+        if (!o || !['string', 'number', 'boolean', 'array'].includes(o.type))
+          fail(`command '${n}' option '${k}': type must be 'string', 'number', 'boolean' or 'array'`)
+      }
+      const c = Object.freeze({
+        name: n,
+        describe: options.describe as string | undefined,
+        options: Object.freeze({ ...opts }),
+        fn: fn as (a: unknown, c: unknown) => unknown,
+      })
+      return next((d) => {
+        d.commands = { ...d.commands, [n]: c }
+      })
+    },
+
+    use(module: unknown) {
+      if (typeof module !== 'function') fail('use: expected a function (app) => app')
+      const result = (module as (a: unknown) => unknown)(app)
+      if (!result || typeof result !== 'object' || !('definition' in result))
+        fail('use: the module must return an App')
+      return result
+    },
+
+    start: (overrides?: Partial<AppConfig>) => platform.start(def, overrides),
+    test: (options?: TestOptions) => platform.test(def, options),
+    main: (argv?: readonly string[]) =>
+      platform.main(app as unknown as App<Registry>, argv ?? process.argv.slice(2)),
+  }
+  return Object.freeze(app) as unknown as App<Registry>
+}
+
+/** Validates the config and returns an empty definition. */
+export function makeDefinition(config: AppConfig): AppDefinition {
+  if (config === null || typeof config !== 'object') fail('createApp: config must be an object with an id')
+  if (typeof config.id !== 'string' || !NAME.test(config.id))
+    fail(
+      `createApp: app id ${JSON.stringify(config.id)} is invalid: use 1 or more characters of [a-zA-Z0-9._-]`,
+    )
+  if (config.commitInterval !== undefined) toMillis(config.commitInterval as Duration, 'commitInterval')
+  checkPositiveInt('topicPartitions', config.topicPartitions)
+  if (
+    config.guarantee !== undefined &&
+    config.guarantee !== 'at_least_once' &&
+    config.guarantee !== 'exactly_once'
+  )
+    fail(`guarantee must be 'at_least_once' or 'exactly_once', got ${JSON.stringify(config.guarantee)}`)
+  return freeze({
+    config: Object.freeze({ ...config }),
+    topics: {},
+    agents: {},
+    tables: {},
+    timers: {},
+    crons: {},
+    routes: [],
+    commands: {},
+  })
+}
+
+/** createApp bound to a platform (the adapters it can run on). */
+export const createAppWith =
+  (platform: Platform) =>
+  (config: AppConfig): App<EmptyRegistry> =>
+    makeApp(makeDefinition(config), platform) as unknown as App<EmptyRegistry>

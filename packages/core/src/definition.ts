@@ -1,0 +1,117 @@
+/**
+ * The untyped definition an App is a facade over: plain frozen records that the
+ * runtime, the CLI and the web server read. The builder validates everything at
+ * definition time, so these records are always well-formed.
+ */
+import type { AnySchema, CodecName } from './codec.ts'
+import type { WindowSpec } from './windows.ts'
+
+export type OnInvalid = 'skip' | 'dead-letter' | 'fail'
+export type Guarantee = 'at_least_once' | 'exactly_once'
+export type SupervisorStrategy = 'one_for_one' | 'one_for_all'
+
+export interface WebConfig {
+  readonly enabled?: boolean
+  readonly port?: number
+  readonly host?: string
+  readonly cors?: boolean | { readonly origin: string | readonly string[] }
+}
+
+export interface AppConfig {
+  readonly id: string
+  readonly broker?: string
+  readonly store?: string
+  readonly datadir?: string
+  readonly web?: WebConfig
+  readonly topicPartitions?: number
+  readonly guarantee?: Guarantee
+  readonly commitInterval?: number | string
+  readonly brokerOptions?: Readonly<Record<string, unknown>>
+  /** Log level of the worker: 'debug' | 'info' | 'warn' | 'error' (default info). */
+  readonly logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent'
+}
+
+export interface TopicDef {
+  readonly name: string
+  readonly keySchema: AnySchema
+  readonly valueSchema: AnySchema
+  readonly codec: CodecName
+  /** undefined: the app's topicPartitions */
+  readonly partitions: number | undefined
+  readonly replicas: number | undefined
+  readonly retentionMs: number | undefined
+  readonly compacted: boolean
+  readonly config: Readonly<Record<string, string>>
+  readonly onInvalid: OnInvalid
+  /** Declared by an agent without `from` (its own topic). */
+  readonly ownedBy: string | undefined
+}
+
+export type AgentHandler = (stream: unknown, ctx: unknown) => AsyncIterable<unknown> | Promise<void> | void
+
+export interface AgentDef {
+  readonly name: string
+  readonly from: readonly string[]
+  readonly sink: readonly string[]
+  readonly concurrency: number
+  readonly supervisor: SupervisorStrategy
+  readonly handler: AgentHandler
+}
+
+export interface TableDef {
+  readonly name: string
+  readonly default: (() => unknown) | undefined
+  readonly keySchema: AnySchema
+  readonly valueSchema: AnySchema
+  readonly partitions: number | undefined
+  readonly window: WindowSpec | undefined
+}
+
+export interface TimerDef {
+  readonly name: string
+  readonly everyMs: number
+  readonly onLeader: boolean
+  readonly fn: (ctx: unknown) => unknown
+}
+
+export interface CronDef {
+  readonly name: string
+  readonly schedule: string
+  readonly timezone: string | undefined
+  readonly fn: (ctx: unknown) => unknown
+}
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD' | 'OPTIONS'
+
+export interface RouteDef {
+  readonly method: HttpMethod
+  readonly path: string
+  readonly handler: (c: unknown, ctx: unknown) => unknown
+}
+
+export interface CommandOptionDef {
+  readonly type: 'string' | 'number' | 'boolean' | 'array'
+  readonly default?: unknown
+  readonly describe?: string
+  readonly demandOption?: boolean
+  readonly alias?: string | readonly string[]
+  readonly choices?: readonly (string | number)[]
+}
+
+export interface CommandDef {
+  readonly name: string
+  readonly describe: string | undefined
+  readonly options: Readonly<Record<string, CommandOptionDef>>
+  readonly fn: (args: unknown, ctx: unknown) => unknown
+}
+
+export interface AppDefinition {
+  readonly config: AppConfig
+  readonly topics: Readonly<Record<string, TopicDef>>
+  readonly agents: Readonly<Record<string, AgentDef>>
+  readonly tables: Readonly<Record<string, TableDef>>
+  readonly timers: Readonly<Record<string, TimerDef>>
+  readonly crons: Readonly<Record<string, CronDef>>
+  readonly routes: readonly RouteDef[]
+  readonly commands: Readonly<Record<string, CommandDef>>
+}

@@ -1,0 +1,79 @@
+/**
+ * The errors users see. Each is tagged and says whether retrying can help, so
+ * the runtime (and users) can decide between backing off and giving up.
+ */
+export abstract class StreamAppError extends Error {
+  abstract readonly _tag: string
+  /** True when the same operation may succeed later (a broker that is away, a lock). */
+  abstract readonly retriable: boolean
+}
+
+/** A mistake in the app definition or configuration: fix the code, retrying won't help. */
+export class ConfigError extends StreamAppError {
+  readonly _tag = 'ConfigError'
+  readonly retriable = false
+  override name = 'ConfigError'
+}
+
+/** A message that fails to decode or validate against its topic's schema. */
+export class DecodeError extends StreamAppError {
+  readonly _tag = 'DecodeError'
+  readonly retriable = false
+  override name = 'DecodeError'
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly offset: number,
+    readonly reason: string,
+  ) {
+    super(`invalid message on ${topic}[${partition}]@${offset}: ${reason}`)
+  }
+}
+
+/** A value that cannot be encoded for a topic (schema violation on send). */
+export class EncodeError extends StreamAppError {
+  readonly _tag = 'EncodeError'
+  readonly retriable = false
+  override name = 'EncodeError'
+}
+
+/** The broker or store could not do what was asked; `retriable` tells if waiting may help. */
+export class BrokerError extends StreamAppError {
+  readonly _tag = 'BrokerError'
+  override name = 'BrokerError'
+  constructor(
+    message: string,
+    readonly retriable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+  }
+}
+
+export class StoreError extends StreamAppError {
+  readonly _tag = 'StoreError'
+  override name = 'StoreError'
+  constructor(
+    message: string,
+    readonly retriable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+  }
+}
+
+/** `ask()` got no reply in time. */
+export class AskTimeoutError extends StreamAppError {
+  readonly _tag = 'AskTimeoutError'
+  readonly retriable = true
+  override name = 'AskTimeoutError'
+}
+
+/** An operation on a worker that is stopping or stopped. */
+export class StoppedError extends StreamAppError {
+  readonly _tag = 'StoppedError'
+  readonly retriable = false
+  override name = 'StoppedError'
+}
+
+export const errorMessage = (e: unknown): string => (e instanceof Error ? e.message : String(e))

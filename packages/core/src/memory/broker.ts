@@ -1,0 +1,395 @@
+/**
+ * The in-process `memory://` broker: partitioned logs in arrays, consumer groups
+ * with co-partitioned assignment, committed offsets. Gone when the process
+ * exits. It implements the same Broker port as sqlite:// and kafka://.
+ */
+import { BrokerError } from '../errors.ts'
+import type {
+  Broker,
+  BrokerRecord,
+  FetchOptions,
+  GroupConsumer,
+  GroupConsumerOptions,
+  GroupMember,
+  PartitionReader,
+  ProduceRecord,
+  Producer,
+  RecordBatch,
+  RecordMetadata,
+  TopicPartition,
+  TopicPartitionOffset,
+  TopicSpec,
+} from '../ports.ts'
+
+interface MemTopic {
+  readonly spec: TopicSpec
+  readonly logs: BrokerRecord[][]
+}
+
+const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
+
+/** Resolves waiters when new records arrive. */
+class Signal {
+  private waiters = new Set<() => void>()
+  wait(ms: number): { promise: Promise<void>; cancel: () => void } {
+    let done!: () => void
+    const promise = new Promise<void>((resolve) => {
+      done = resolve
+    })
+    const timer = setTimeout(() => finish(), ms)
+    const finish = () => {
+      clearTimeout(timer)
+      this.waiters.delete(finish)
+      done()
+    }
+    this.waiters.add(finish)
+    return { promise, cancel: finish }
+  }
+  notify(): void {
+    for (const w of [...this.waiters]) w()
+  }
+}
+
+class MemGroup {
+  readonly members: MemConsumer[] = []
+  readonly committed = new Map<string, number>()
+  private rebalancing: Promise<void> = Promise.resolve()
+
+  constructor(readonly id: string) {}
+
+  /** Serialised: revoke everything that moves on every member, then assign. */
+  rebalance(broker: MemoryBroker): Promise<void> {
+    this.rebalancing = this.rebalancing.then(() => this.doRebalance(broker))
+    return this.rebalancing
+  }
+
+  private async doRebalance(broker: MemoryBroker): Promise<void> {
+    const members = this.members.filter((m) => !m.closed)
+    const target = new Map<MemConsumer, TopicPartition[]>(members.map((m) => [m, []]))
+    const topics = new Set(members.flatMap((m) => [...m.topics]))
+    for (const topic of [...topics].sort()) {
+      const t = broker.topic(topic)
+      if (!t) continue
+      const subscribers = members.filter((m) => m.topics.has(topic))
+      for (let p = 0; p < t.logs.length; p++) {
+        if (subscribers.length)
+          target.get(subscribers[p % subscribers.length]!)!.push({ topic, partition: p })
+      }
+    }
+    const revoked = new Map<MemConsumer, TopicPartition[]>()
+    for (const m of members) {
+      const next = new Set(target.get(m)!.map((tp) => tpKey(tp.topic, tp.partition)))
+      revoked.set(
+        m,
+        m.assigned.filter((tp) => !next.has(tpKey(tp.topic, tp.partition))),
+      )
+    }
+    await Promise.all(members.map((m) => m.revoke(revoked.get(m)!)))
+    await Promise.all(members.map((m) => m.assign(target.get(m)!, this)))
+  }
+}
+
+class MemConsumer implements GroupConsumer {
+  topics: Set<string>
+  assigned: TopicPartition[] = []
+  closed = false
+  private positions = new Map<string, number>()
+  private paused = new Set<string>()
+  private wake: (() => void) | undefined
+  readonly memberId: string
+
+  constructor(
+    private readonly broker: MemoryBroker,
+    private readonly options: GroupConsumerOptions,
+    private readonly group: MemGroup,
+  ) {
+    this.topics = new Set(options.topics)
+    this.memberId = `${options.groupId}-${Math.random().toString(36).slice(2, 10)}`
+  }
+
+  async start(): Promise<void> {
+    this.group.members.push(this)
+    await this.group.rebalance(this.broker)
+  }
+
+  async subscribe(topics: readonly string[]): Promise<void> {
+    this.topics = new Set(topics)
+    await this.group.rebalance(this.broker)
+  }
+
+  async revoke(tps: TopicPartition[]): Promise<void> {
+    if (tps.length === 0) return
+    await this.options.listener.onRevoke(tps)
+    const gone = new Set(tps.map((tp) => tpKey(tp.topic, tp.partition)))
+    this.assigned = this.assigned.filter((tp) => !gone.has(tpKey(tp.topic, tp.partition)))
+    for (const k of gone) this.positions.delete(k)
+  }
+
+  async assign(tps: TopicPartition[], group: MemGroup): Promise<void> {
+    const have = new Set(this.assigned.map((tp) => tpKey(tp.topic, tp.partition)))
+    const added = tps.filter((tp) => !have.has(tpKey(tp.topic, tp.partition)))
+    for (const tp of added) {
+      const k = tpKey(tp.topic, tp.partition)
+      const committed = group.committed.get(k)
+      const log = this.broker.topic(tp.topic)!.logs[tp.partition]!
+      const start = log.length ? log[0]!.offset : this.broker.baseOffset(tp.topic, tp.partition)
+      this.positions.set(
+        k,
+        committed ??
+          (this.options.autoOffsetReset === 'latest' ? this.broker.endOffset(tp.topic, tp.partition) : start),
+      )
+    }
+    this.assigned = [...this.assigned, ...added]
+    if (added.length) await this.options.listener.onAssign(added)
+  }
+
+  async fetch(options: FetchOptions): Promise<RecordBatch[]> {
+    const now = this.collect(options.maxRecords)
+    if (now.length || this.closed) return now
+    const w = this.broker.signal.wait(options.maxWaitMs)
+    this.wake = w.cancel
+    await w.promise
+    this.wake = undefined
+    return this.closed ? [] : this.collect(options.maxRecords)
+  }
+
+  private collect(max: number): RecordBatch[] {
+    const out: RecordBatch[] = []
+    let budget = max
+    for (const tp of this.assigned) {
+      if (budget <= 0) break
+      const k = tpKey(tp.topic, tp.partition)
+      if (this.paused.has(k)) continue
+      const pos = this.positions.get(k)!
+      const records = this.broker.read(tp.topic, tp.partition, pos, budget)
+      if (records.length === 0) continue
+      this.positions.set(k, records[records.length - 1]!.offset + 1)
+      budget -= records.length
+      out.push({ topic: tp.topic, partition: tp.partition, records })
+    }
+    return out
+  }
+
+  pause(tps: readonly TopicPartition[]): void {
+    for (const tp of tps) this.paused.add(tpKey(tp.topic, tp.partition))
+  }
+  resume(tps: readonly TopicPartition[]): void {
+    for (const tp of tps) this.paused.delete(tpKey(tp.topic, tp.partition))
+    if (tps.length) this.broker.signal.notify()
+  }
+  seek(tpo: TopicPartitionOffset): void {
+    this.positions.set(tpKey(tpo.topic, tpo.partition), tpo.offset)
+  }
+  assignment(): readonly TopicPartition[] {
+    return this.assigned
+  }
+  async commit(offsets: readonly TopicPartitionOffset[]): Promise<void> {
+    if (this.closed) throw new BrokerError('commit on a closed consumer', false)
+    for (const o of offsets) this.group.committed.set(tpKey(o.topic, o.partition), o.offset)
+  }
+  async committed(tps: readonly TopicPartition[]): Promise<TopicPartitionOffset[]> {
+    const out: TopicPartitionOffset[] = []
+    for (const tp of tps) {
+      const o = this.group.committed.get(tpKey(tp.topic, tp.partition))
+      if (o !== undefined) out.push({ ...tp, offset: o })
+    }
+    return out
+  }
+  async members(): Promise<readonly GroupMember[]> {
+    return this.group.members
+      .filter((m) => !m.closed)
+      .map((m) => ({
+        memberId: m.memberId,
+        metadata: m.options.memberMetadata ?? '',
+        assignment: m.assigned,
+      }))
+  }
+  wakeup(): void {
+    this.wake?.()
+  }
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.wakeup()
+    const i = this.group.members.indexOf(this)
+    if (i >= 0) this.group.members.splice(i, 1)
+    if (this.assigned.length) {
+      await this.options.listener.onRevoke(this.assigned).catch(() => {})
+      this.assigned = []
+    }
+    if (this.group.members.length) await this.group.rebalance(this.broker)
+  }
+}
+
+class MemReader implements PartitionReader {
+  private positions = new Map<string, TopicPartitionOffset>()
+  private wake: (() => void) | undefined
+  private closed = false
+  constructor(
+    private readonly broker: MemoryBroker,
+    assignments: readonly TopicPartitionOffset[],
+  ) {
+    for (const a of assignments) this.positions.set(tpKey(a.topic, a.partition), a)
+  }
+  async fetch(options: FetchOptions): Promise<RecordBatch[]> {
+    const collect = () => {
+      const out: RecordBatch[] = []
+      let budget = options.maxRecords
+      for (const [k, tpo] of this.positions) {
+        if (budget <= 0) break
+        const records = this.broker.read(tpo.topic, tpo.partition, tpo.offset, budget)
+        if (!records.length) continue
+        this.positions.set(k, { ...tpo, offset: records[records.length - 1]!.offset + 1 })
+        budget -= records.length
+        out.push({ topic: tpo.topic, partition: tpo.partition, records })
+      }
+      return out
+    }
+    const now = collect()
+    if (now.length || this.closed) return now
+    const w = this.broker.signal.wait(options.maxWaitMs)
+    this.wake = w.cancel
+    await w.promise
+    this.wake = undefined
+    return this.closed ? [] : collect()
+  }
+  seek(tpo: TopicPartitionOffset): void {
+    this.positions.set(tpKey(tpo.topic, tpo.partition), tpo)
+  }
+  wakeup(): void {
+    this.wake?.()
+  }
+  async close(): Promise<void> {
+    this.closed = true
+    this.wakeup()
+  }
+}
+
+export class MemoryBroker implements Broker {
+  readonly url: string
+  readonly description = 'in-process memory (gone on exit)'
+  readonly shared = false
+  readonly signal = new Signal()
+  private readonly topics = new Map<string, MemTopic>()
+  private readonly bases = new Map<string, number>()
+  private readonly groups = new Map<string, MemGroup>()
+  /** Every record of a topic in the order it was appended (for `sent()`). */
+  private readonly appended = new Map<string, BrokerRecord[]>()
+  private closed = false
+
+  constructor(url = 'memory://') {
+    this.url = url
+  }
+
+  topic(name: string): MemTopic | undefined {
+    return this.topics.get(name)
+  }
+
+  async ensureTopics(specs: readonly TopicSpec[]): Promise<void> {
+    for (const spec of specs) {
+      const existing = this.topics.get(spec.name)
+      if (existing) {
+        if (existing.logs.length !== spec.partitions)
+          throw new BrokerError(
+            `topic '${spec.name}' exists with ${existing.logs.length} partitions, but ${spec.partitions} are declared`,
+            false,
+          )
+        continue
+      }
+      this.topics.set(spec.name, { spec, logs: Array.from({ length: spec.partitions }, () => []) })
+    }
+  }
+
+  async partitions(topic: string): Promise<number | undefined> {
+    return this.topics.get(topic)?.logs.length
+  }
+
+  baseOffset(topic: string, partition: number): number {
+    return this.bases.get(tpKey(topic, partition)) ?? 0
+  }
+
+  endOffset(topic: string, partition: number): number {
+    const log = this.topics.get(topic)?.logs[partition]
+    if (!log) return 0
+    return log.length ? log[log.length - 1]!.offset + 1 : this.baseOffset(topic, partition)
+  }
+
+  read(topic: string, partition: number, from: number, max: number): BrokerRecord[] {
+    const log = this.topics.get(topic)?.logs[partition]
+    if (!log || log.length === 0) return []
+    const first = log[0]!.offset
+    const start = Math.max(0, from - first)
+    return start >= log.length ? [] : log.slice(start, start + max)
+  }
+
+  async endOffsets(tps: readonly TopicPartition[]): Promise<TopicPartitionOffset[]> {
+    return tps.map((tp) => ({ ...tp, offset: this.endOffset(tp.topic, tp.partition) }))
+  }
+
+  async beginningOffsets(tps: readonly TopicPartition[]): Promise<TopicPartitionOffset[]> {
+    return tps.map((tp) => {
+      const log = this.topics.get(tp.topic)?.logs[tp.partition]
+      return { ...tp, offset: log?.length ? log[0]!.offset : this.baseOffset(tp.topic, tp.partition) }
+    })
+  }
+
+  /** Appends synchronously; the Producer port wraps it. */
+  append(records: readonly ProduceRecord[]): RecordMetadata[] {
+    if (this.closed) throw new BrokerError('broker is closed', false)
+    const out: RecordMetadata[] = new Array(records.length)
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!
+      const t = this.topics.get(r.topic)
+      if (!t) throw new BrokerError(`unknown topic '${r.topic}'`, false)
+      const log = t.logs[r.partition]
+      if (!log) throw new BrokerError(`topic '${r.topic}' has no partition ${r.partition}`, false)
+      const offset = log.length ? log[log.length - 1]!.offset + 1 : this.baseOffset(r.topic, r.partition)
+      const rec: BrokerRecord = {
+        topic: r.topic,
+        partition: r.partition,
+        offset,
+        timestamp: r.timestamp,
+        key: r.key,
+        value: r.value,
+        headers: r.headers ?? {},
+      }
+      log.push(rec)
+      let all = this.appended.get(r.topic)
+      if (!all) this.appended.set(r.topic, (all = []))
+      all.push(rec)
+      out[i] = { topic: r.topic, partition: r.partition, offset, timestamp: r.timestamp }
+    }
+    if (records.length) this.signal.notify()
+    return out
+  }
+
+  /** All records sent to a topic, in the order they were sent. */
+  sentTo(topic: string): BrokerRecord[] {
+    return [...(this.appended.get(topic) ?? [])]
+  }
+
+  producer(): Producer {
+    return {
+      send: async (records) => this.append(records),
+      close: async () => {},
+    }
+  }
+
+  groupConsumer(options: GroupConsumerOptions): GroupConsumer {
+    let group = this.groups.get(options.groupId)
+    if (!group) {
+      group = new MemGroup(options.groupId)
+      this.groups.set(options.groupId, group)
+    }
+    return new MemConsumer(this, options, group)
+  }
+
+  reader(assignments: readonly TopicPartitionOffset[]): PartitionReader {
+    return new MemReader(this, assignments)
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    this.signal.notify()
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * A Platform decides which adapters an App runs on. Core's own platform knows
+ * only memory://; the `stream-app` package passes one that also knows sqlite://,
+ * kafka:// and the web server. Passed explicitly: no registration by side effect.
+ */
+import type { App } from './builder.ts'
+import { liveClock, TestClock } from './clock.ts'
+import type { AppConfig, AppDefinition } from './definition.ts'
+import { type Duration, toMillis } from './duration.ts'
+import { ConfigError } from './errors.ts'
+import { MemoryBroker } from './memory/broker.ts'
+import { MemoryStore } from './memory/store.ts'
+import { resolveConfig } from './runtime/config.ts'
+import { type LogLevel, makeLogger } from './runtime/logger.ts'
+import { type WorkerDeps, WorkerRuntime } from './runtime/worker.ts'
+import type { Registry, TestWorker, Worker } from './types.ts'
+
+export interface TestOptions {
+  /** Start time of the test clock (ms since the epoch); default: the real now. */
+  readonly startTime?: number
+  readonly logLevel?: LogLevel
+}
+
+export interface Platform {
+  start(def: AppDefinition, overrides?: Partial<AppConfig>): Promise<Worker<Registry>>
+  test(def: AppDefinition, options?: TestOptions): Promise<TestWorker<Registry>>
+  main(app: App<Registry>, argv: readonly string[]): Promise<void>
+}
+
+/** The Worker facade over a running WorkerRuntime. */
+export function workerFacade(rt: WorkerRuntime): Worker<Registry> {
+  const tables: Record<string, unknown> = rt.baseCtx.tables as Record<string, unknown>
+  return {
+    id: rt.id,
+    topics: rt.topicHandles,
+    tables: tables as Worker<Registry>['tables'],
+    agents: rt.agentHandles,
+    get url() {
+      return rt.url
+    },
+    definition: rt.def,
+    config: rt.config,
+    log: rt.log,
+    idle: (o) => rt.idle(o),
+    commit: () => rt.commit(),
+    stop: () => rt.stop(),
+  }
+}
+
+/** Starts a worker on given ports; stops it again if start fails half way. */
+export async function startRuntime(def: AppDefinition, deps: WorkerDeps): Promise<WorkerRuntime> {
+  const rt = new WorkerRuntime(def, deps)
+  try {
+    await rt.start()
+  } catch (e) {
+    await rt.stop().catch(() => {})
+    throw e
+  }
+  return rt
+}
+
+/** app.test(): memory broker and store, web off, test clock. */
+export async function startTestWorker(
+  def: AppDefinition,
+  options: TestOptions = {},
+): Promise<TestWorker<Registry>> {
+  const broker = new MemoryBroker()
+  let rt: WorkerRuntime | undefined
+  const clock = new TestClock(options.startTime ?? Date.now(), async () => {
+    if (rt && rt.state === 'running') await rt.idle()
+  })
+  const config = resolveConfig(def.config, {
+    broker: 'memory://',
+    store: 'memory://',
+    web: { enabled: false },
+  })
+  rt = await startRuntime(def, {
+    broker,
+    store: new MemoryStore(),
+    clock,
+    log: makeLogger({ level: options.logLevel ?? 'warn', name: def.config.id }),
+    config,
+    closeBroker: true,
+  })
+  const worker = rt
+  return {
+    ...workerFacade(worker),
+    advance: (d: Duration) => clock.advance(toMillis(d, 'advance')),
+    now: () => clock.now(),
+    sent: (topic: string) => broker.sentTo(topic).map((r) => worker.decode(topic, r)),
+  } as TestWorker<Registry>
+}
+
+/** Core's platform: memory:// only (the stream-app package adds sqlite://, kafka:// and the web server). */
+export const memoryPlatform: Platform = {
+  async start(def, overrides) {
+    const config = resolveConfig(def.config, overrides)
+    if (!config.broker.startsWith('memory://') || !config.store.startsWith('memory://'))
+      throw new ConfigError(
+        `@stream-app/core runs memory:// only; import createApp from 'stream-app' for ${config.broker}`,
+      )
+    const rt = await startRuntime(def, {
+      broker: new MemoryBroker(config.broker),
+      store: new MemoryStore(),
+      clock: liveClock,
+      log: makeLogger({ name: def.config.id, ...(config.logLevel ? { level: config.logLevel } : {}) }),
+      config,
+      closeBroker: true,
+    })
+    return workerFacade(rt)
+  },
+  test: startTestWorker,
+  async main() {
+    throw new ConfigError(`app.main() needs the 'stream-app' package`)
+  },
+}

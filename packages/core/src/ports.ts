@@ -1,0 +1,214 @@
+/**
+ * The ports the runtime is wired from. Adapters (memory, sqlite, kafka, hono)
+ * implement these; the runtime never knows which one it talks to.
+ *
+ * The broker seam is batch-oriented on purpose: one call produces many records,
+ * one fetch returns a batch per partition, one commit covers many offsets.
+ */
+
+export interface TopicPartition {
+  readonly topic: string
+  readonly partition: number
+}
+
+export interface TopicPartitionOffset extends TopicPartition {
+  /** The offset of the next record to read (Kafka's committed-offset meaning). */
+  readonly offset: number
+}
+
+export interface TopicSpec {
+  readonly name: string
+  readonly partitions: number
+  readonly replicas?: number
+  /** Delete records older than this (ms). */
+  readonly retentionMs?: number
+  /** Keep only the newest record per key (changelogs). */
+  readonly compacted?: boolean
+  /** Broker-specific topic settings, passed as is (Kafka topic configs). */
+  readonly config?: Readonly<Record<string, string>>
+}
+
+export type Headers = Readonly<Record<string, Uint8Array>>
+
+/** A record to produce. The runtime always picks the partition (murmur2), so every broker agrees. */
+export interface ProduceRecord {
+  readonly topic: string
+  readonly partition: number
+  readonly key: Uint8Array | null
+  readonly value: Uint8Array | null
+  readonly headers?: Headers
+  readonly timestamp: number
+}
+
+export interface RecordMetadata extends TopicPartition {
+  readonly offset: number
+  readonly timestamp: number
+}
+
+/** A record as consumed. */
+export interface BrokerRecord extends RecordMetadata {
+  readonly key: Uint8Array | null
+  readonly value: Uint8Array | null
+  readonly headers: Headers
+}
+
+/** Consecutive records of one partition, oldest first. */
+export interface RecordBatch extends TopicPartition {
+  readonly records: readonly BrokerRecord[]
+}
+
+export interface RebalanceListener {
+  /** Called before partitions are taken away: finish and commit what you hold. */
+  readonly onRevoke: (partitions: readonly TopicPartition[]) => Promise<void>
+  /** Called after partitions are given: recover their state before processing. */
+  readonly onAssign: (partitions: readonly TopicPartition[]) => Promise<void>
+}
+
+export interface GroupConsumerOptions {
+  readonly groupId: string
+  readonly topics: readonly string[]
+  readonly listener: RebalanceListener
+  /** Metadata (e.g. the worker's URL) other members can see, for routing table queries. */
+  readonly memberMetadata?: string
+  /** Where to start when the group has no committed offset: 'earliest' (default) or 'latest'. */
+  readonly autoOffsetReset?: 'earliest' | 'latest'
+  /** Read only committed transactional data (exactly-once). */
+  readonly readCommitted?: boolean
+}
+
+export interface FetchOptions {
+  /** Upper bound on records returned across partitions. */
+  readonly maxRecords: number
+  /** Wait at most this long (real ms) for data when nothing is ready. */
+  readonly maxWaitMs: number
+}
+
+/** A member of a consumer group. */
+export interface GroupConsumer {
+  /** Joins the group; resolves once the first assignment has been handled by the listener. */
+  start(): Promise<void>
+  /** Changes the subscription (e.g. a groupBy adds its repartition topic). */
+  subscribe(topics: readonly string[]): Promise<void>
+  fetch(options: FetchOptions): Promise<RecordBatch[]>
+  /** Stop (resume) fetching these partitions: backpressure. */
+  pause(partitions: readonly TopicPartition[]): void
+  resume(partitions: readonly TopicPartition[]): void
+  /** Rewind or skip: the next fetch of this partition starts at offset. */
+  seek(tpo: TopicPartitionOffset): void
+  assignment(): readonly TopicPartition[]
+  commit(offsets: readonly TopicPartitionOffset[]): Promise<void>
+  committed(partitions: readonly TopicPartition[]): Promise<TopicPartitionOffset[]>
+  /** Members of the group with their metadata, for routing (may be empty if unknown). */
+  members(): Promise<readonly GroupMember[]>
+  /** Wakes a pending fetch so the caller can stop promptly. */
+  wakeup(): void
+  close(): Promise<void>
+}
+
+export interface GroupMember {
+  readonly memberId: string
+  readonly metadata: string
+  readonly assignment: readonly TopicPartition[]
+}
+
+/** A reader of explicitly chosen partitions, outside any group (changelog recovery, replies). */
+export interface PartitionReader {
+  fetch(options: FetchOptions): Promise<RecordBatch[]>
+  seek(tpo: TopicPartitionOffset): void
+  wakeup(): void
+  close(): Promise<void>
+}
+
+export interface Producer {
+  /** Resolves when every record is durable on the broker (acked), in order per partition. */
+  send(records: readonly ProduceRecord[]): Promise<RecordMetadata[]>
+  close(): Promise<void>
+}
+
+/**
+ * A transactional producer (exactly-once): sends and the consumer's offsets of
+ * one commit become visible together or not at all.
+ */
+export interface TransactionalProducer extends Producer {
+  begin(): Promise<void>
+  sendOffsets(consumer: GroupConsumer, offsets: readonly TopicPartitionOffset[]): Promise<void>
+  commit(): Promise<void>
+  abort(): Promise<void>
+}
+
+export interface Broker {
+  /** e.g. 'memory://', 'sqlite:///path', 'kafka://127.0.0.1:9092' */
+  readonly url: string
+  /** Where the broker keeps its data, for the banner (may equal url). */
+  readonly description: string
+  /** True if another process can reach this broker (sqlite, kafka). */
+  readonly shared: boolean
+  /** Creates missing topics; a topic that exists with another partition count is an error. */
+  ensureTopics(specs: readonly TopicSpec[]): Promise<void>
+  /** Partition count of a topic, or undefined if it does not exist. */
+  partitions(topic: string): Promise<number | undefined>
+  /** The offset after the last record of each partition. */
+  endOffsets(partitions: readonly TopicPartition[]): Promise<TopicPartitionOffset[]>
+  /** The first offset still present (after retention/compaction). */
+  beginningOffsets(partitions: readonly TopicPartition[]): Promise<TopicPartitionOffset[]>
+  producer(): Producer
+  transactionalProducer?(transactionalId: string): TransactionalProducer
+  groupConsumer(options: GroupConsumerOptions): GroupConsumer
+  reader(assignments: readonly TopicPartitionOffset[], options?: { readCommitted?: boolean }): PartitionReader
+  close(): Promise<void>
+}
+
+// ---------------------------------------------------------------------------
+// Store
+
+/** A change of one table row, keys and values already encoded (JSON text). */
+export interface StoreChange {
+  readonly partition: number
+  readonly key: string
+  /** undefined deletes the row */
+  readonly value: string | undefined
+}
+
+export interface StoreRow {
+  readonly partition: number
+  readonly key: string
+  readonly value: string
+}
+
+/**
+ * One table's persistent state. `apply` writes rows and the changelog offsets
+ * they reflect in one transaction, so after a crash the store's offset says
+ * exactly which changelog records are already in it (Faust's persisted_offset).
+ */
+export interface TableStore {
+  /** Rows of the given partitions. */
+  load(partitions: readonly number[]): Iterable<StoreRow>
+  /** The changelog offset (next to read) the store reflects, per partition. */
+  persistedOffsets(partitions: readonly number[]): Map<number, number>
+  apply(changes: readonly StoreChange[], offsets: ReadonlyMap<number, number>): void
+  /** Drops the rows of these partitions (they moved to another worker). */
+  dropPartitions(partitions: readonly number[]): void
+  close(): void
+}
+
+export interface Store {
+  readonly url: string
+  readonly description: string
+  /** Durable stores keep state across restarts; memory does not. */
+  readonly durable: boolean
+  table(name: string): TableStore
+  /** Runs fn in one transaction across tables when the store supports it. */
+  transaction<T>(fn: () => T): T
+  close(): void
+}
+
+// ---------------------------------------------------------------------------
+// Clock
+
+/** All time goes through a Clock so the test clock drives timers, cron, commits and window expiry. */
+export interface Clock {
+  now(): number
+  /** Calls fn at (or after) time `at`; returns a cancel function. */
+  schedule(at: number, fn: () => void | Promise<void>): () => void
+  sleep(ms: number): Promise<void>
+}

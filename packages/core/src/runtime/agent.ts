@@ -1,0 +1,245 @@
+/**
+ * Agents at run time: `concurrency` instances of the handler share one source
+ * queue, each run as an Effect fiber under a supervisor. A handler that throws
+ * is restarted with exponential backoff (the message that made it throw is
+ * acknowledged); `one_for_all` restarts every instance of the agent together.
+ * Yielded values go to the sink topics and answer `ask()`.
+ */
+import { Cause, Effect, Exit, Fiber } from 'effect'
+import type { AgentDef, TopicDef } from '../definition.ts'
+import { errorMessage } from '../errors.ts'
+import type { Clock } from '../ports.ts'
+import type { Logger } from '../types.ts'
+import { ackInflight, type Cursor, type Item, newCursor } from './cursor.ts'
+import { FatalDecodeError, type SourceQueue } from './source.ts'
+import { type StreamHost, StreamImpl, sourcePull } from './stream.ts'
+import type { TopicRuntime } from './topics.ts'
+
+/** What an agent needs from the worker. */
+export interface AgentServices {
+  readonly appId: string
+  readonly clock: Clock
+  readonly log: Logger
+  topic(name: string): TopicRuntime | undefined
+  /** The agent's queue for a topic (created and subscribed on demand). */
+  subscribe(agent: string, def: TopicDef): Promise<SourceQueue>
+  forward(topic: string, key: unknown, value: unknown, from: Item): void
+  /** Called with each yielded value: sink sends and replies. */
+  emit(agent: AgentDef, value: unknown, cursor: Cursor): void
+  /** The per-instance ctx object handed to the handler. */
+  makeContext(cursor: Cursor): unknown
+  onRestart(agent: string, error: unknown): void
+}
+
+const BACKOFF_MIN_MS = 100
+const BACKOFF_MAX_MS = 30_000
+/** A run that lasted this long resets the backoff. */
+const HEALTHY_MS = 60_000
+
+export const backoffMs = (failures: number): number =>
+  Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.max(0, failures - 1))
+
+class Instance implements StreamHost {
+  cursor: Cursor = newCursor()
+  aborted = false
+  waiting = false
+  /** Set by one_for_all: the run ended because a sibling failed, start again. */
+  restartRequested = false
+  private tasks: Promise<void>[] = []
+  private backgroundFailure: unknown
+
+  constructor(
+    readonly runner: AgentRunner,
+    readonly index: number,
+  ) {}
+
+  get clock() {
+    return this.runner.services.clock
+  }
+  get appId() {
+    return this.runner.services.appId
+  }
+  get agent() {
+    return this.runner.def.name
+  }
+  setWaiting(w: boolean): void {
+    this.waiting = w
+    if (this.backgroundFailure !== undefined && w) {
+      const e = this.backgroundFailure
+      this.backgroundFailure = undefined
+      throw e
+    }
+  }
+  subscribe(def: TopicDef): Promise<SourceQueue> {
+    return this.runner.services.subscribe(this.agent, def).then((q) => {
+      this.runner.extraQueues.add(q)
+      return q
+    })
+  }
+  topic(name: string) {
+    return this.runner.services.topic(name)
+  }
+  forward(topic: string, key: unknown, value: unknown, from: Item): void {
+    this.runner.services.forward(topic, key, value, from)
+  }
+  background(task: Promise<void>): void {
+    const t = task.catch((e) => {
+      if (this.aborted) return
+      this.backgroundFailure = e
+      this.abort()
+    })
+    this.tasks.push(t)
+  }
+  abort(): void {
+    this.aborted = true
+    this.runner.wakeAll()
+  }
+
+  /** One run of the handler, until its stream ends or it throws. */
+  async run(): Promise<void> {
+    this.cursor = newCursor()
+    this.aborted = false
+    this.waiting = false
+    this.tasks = []
+    const { def, queue, services } = this.runner
+    const stream = new StreamImpl(this, sourcePull(queue, this), undefined)
+    const ctx = services.makeContext(this.cursor)
+    const result = def.handler(stream, ctx)
+    if (result !== null && typeof result === 'object' && Symbol.asyncIterator in result) {
+      for await (const out of result as AsyncIterable<unknown>) {
+        services.emit(def, out, this.cursor)
+      }
+    } else {
+      await result
+    }
+    // The handler returned: what it pulled is processed.
+    ackInflight(this.cursor)
+    if (this.backgroundFailure !== undefined) throw this.backgroundFailure
+  }
+
+  /** After a failure: the message that made the handler throw is acknowledged, not redelivered forever. */
+  acknowledgeFailed(): void {
+    ackInflight(this.cursor)
+  }
+}
+
+export class AgentRunner {
+  readonly instances: Instance[]
+  readonly extraQueues = new Set<SourceQueue>()
+  restarts = 0
+  state: 'running' | 'stopped' | 'failed' = 'running'
+  private fibers: Fiber.Fiber<void, never>[] = []
+  private stopping = false
+
+  constructor(
+    readonly def: AgentDef,
+    readonly queue: SourceQueue,
+    readonly services: AgentServices,
+  ) {
+    this.instances = Array.from({ length: def.concurrency }, (_, i) => new Instance(this, i))
+  }
+
+  /** True when every instance is waiting for input (for idle()). */
+  get waiting(): boolean {
+    return this.state !== 'running' || this.instances.every((i) => i.waiting)
+  }
+
+  wakeAll(): void {
+    this.queue.wakeAll()
+    for (const q of this.extraQueues) q.wakeAll()
+  }
+
+  start(): void {
+    this.fibers = this.instances.map((inst) => Effect.runFork(this.supervise(inst)))
+  }
+
+  private supervise(inst: Instance): Effect.Effect<void> {
+    const runner = this
+    const { log, clock } = this.services
+    const name = this.instances.length > 1 ? `${this.def.name}#${inst.index}` : this.def.name
+    return Effect.gen(function* () {
+      let failures = 0
+      for (;;) {
+        const started = clock.now()
+        const exit = yield* Effect.exit(Effect.tryPromise({ try: () => inst.run(), catch: (e) => e }))
+        if (runner.stopping) return
+        if (Exit.isSuccess(exit)) {
+          if (inst.restartRequested) {
+            inst.restartRequested = false
+            continue
+          }
+          log.info(`agent ${name} finished: its handler returned`)
+          inst.waiting = true
+          return
+        }
+        const error = Cause.squash(exit.cause)
+        const err =
+          error instanceof Error && error.cause !== undefined && !(error instanceof FatalDecodeError)
+            ? error.cause
+            : error
+        if (err instanceof FatalDecodeError) {
+          log.error(
+            `agent ${name} stopped: ${err.message} (onInvalid: 'fail'); the message stays uncommitted`,
+            {
+              topic: err.topic,
+              partition: err.partition,
+              offset: err.offset,
+            },
+          )
+          runner.state = 'failed'
+          inst.waiting = true
+          return
+        }
+        inst.acknowledgeFailed()
+        failures = clock.now() - started > HEALTHY_MS ? 1 : failures + 1
+        runner.restarts++
+        const delay = backoffMs(failures)
+        log.error(`agent ${name} crashed: ${errorMessage(err)}; restarting in ${delay}ms`, {
+          agent: runner.def.name,
+          restarts: runner.restarts,
+          ...(inst.cursor.current
+            ? {
+                topic: inst.cursor.current.rec.topic,
+                partition: inst.cursor.current.rec.partition,
+                offset: inst.cursor.current.rec.offset,
+              }
+            : {}),
+        })
+        runner.services.onRestart(runner.def.name, err)
+        if (runner.def.supervisor === 'one_for_all') {
+          for (const other of runner.instances) {
+            if (other !== inst) {
+              other.restartRequested = true
+              other.abort()
+            }
+          }
+        }
+        inst.waiting = true
+        yield* Effect.promise(() => clock.sleep(delay))
+        if (runner.stopping) return
+      }
+    })
+  }
+
+  /** Ends every instance's stream, waits for handlers to finish (up to timeoutMs), then interrupts. */
+  async stop(timeoutMs: number): Promise<void> {
+    this.stopping = true
+    for (const i of this.instances) i.aborted = true
+    this.queue.close()
+    for (const q of this.extraQueues) q.close()
+    const all = Effect.runPromise(Effect.forEach(this.fibers, (f) => Fiber.await(f), { discard: true }))
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = await Promise.race([
+      all.then(() => false),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(true), timeoutMs)
+      }),
+    ])
+    clearTimeout(timer)
+    if (timedOut) {
+      this.services.log.warn(`agent ${this.def.name} did not finish within ${timeoutMs}ms; interrupting it`)
+      await Effect.runPromise(Fiber.interruptAll(this.fibers))
+    }
+    this.state = 'stopped'
+  }
+}

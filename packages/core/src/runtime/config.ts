@@ -1,0 +1,33 @@
+/**
+ * Resolves an app's config: defaults from API.md, the STREAM_APP_BROKER
+ * environment variable, and overrides given to start().
+ */
+import { join } from 'node:path'
+import type { AppConfig } from '../definition.ts'
+import { toMillis } from '../duration.ts'
+import { ConfigError } from '../errors.ts'
+import type { ResolvedConfig } from '../types.ts'
+
+export function resolveConfig(config: AppConfig, overrides: Partial<AppConfig> = {}): ResolvedConfig {
+  const c = { ...config, ...overrides, web: { ...config.web, ...overrides.web } }
+  const datadir = c.datadir ?? join('.stream-app', c.id)
+  const port = c.web.port ?? 6066
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new ConfigError(`web.port must be 0-65535, got ${port}`)
+  return Object.freeze({
+    ...c,
+    id: c.id,
+    broker: c.broker ?? process.env.STREAM_APP_BROKER ?? 'sqlite://',
+    store: c.store ?? 'sqlite://',
+    datadir,
+    topicPartitions: c.topicPartitions ?? 8,
+    guarantee: c.guarantee ?? 'at_least_once',
+    commitIntervalMs: toMillis(c.commitInterval ?? '2.8s', 'commitInterval'),
+    web: Object.freeze({
+      enabled: c.web.enabled ?? true,
+      port,
+      host: c.web.host ?? '127.0.0.1',
+      ...(c.web.cors !== undefined ? { cors: c.web.cors } : {}),
+    }),
+  })
+}

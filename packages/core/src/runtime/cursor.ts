@@ -1,0 +1,38 @@
+/**
+ * What a reader of a stream holds: the record it is working on (the "current
+ * event" that windowed tables and replies refer to) and the records it pulled
+ * for the value in hand, acknowledged when it asks for the next one.
+ */
+import type { BrokerRecord } from '../ports.ts'
+import type { AckTracker } from './acks.ts'
+
+export interface Item {
+  readonly rec: BrokerRecord
+  readonly key: unknown
+  readonly value: unknown
+  /** Itself: lets a source item double as a stream element without an allocation. */
+  readonly item: Item
+  readonly tracker: AckTracker | undefined
+  acked: boolean
+  replied: boolean
+}
+
+export interface Cursor {
+  current: Item | undefined
+  inflight: Item[]
+}
+
+export const newCursor = (): Cursor => ({ current: undefined, inflight: [] })
+
+export function ackItem(item: Item): void {
+  if (item.acked) return
+  item.acked = true
+  item.tracker?.ack(item.rec.offset)
+}
+
+export function ackInflight(cursor: Cursor): void {
+  const list = cursor.inflight
+  if (list.length === 0) return
+  for (let i = 0; i < list.length; i++) ackItem(list[i]!)
+  cursor.inflight = []
+}

@@ -1,0 +1,59 @@
+/**
+ * Logs a person can read: one line per event, `time LEVEL [app] message k=v`,
+ * or JSON lines with --json-logs. Writes to stderr so stdout stays for data.
+ */
+import type { Logger } from '../types.ts'
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent'
+const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 }
+
+export interface LoggerOptions {
+  readonly level?: LogLevel
+  readonly json?: boolean
+  readonly name?: string
+  readonly write?: (line: string) => void
+}
+
+const fmtValue = (v: unknown): string => {
+  if (typeof v === 'string') return /[\s="]/.test(v) ? JSON.stringify(v) : v
+  if (v instanceof Error) return JSON.stringify(v.message)
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return String(v)
+  try {
+    return JSON.stringify(v)
+  } catch {
+    return String(v)
+  }
+}
+
+export function makeLogger(options: LoggerOptions = {}): Logger & { child(name: string): Logger } {
+  const level =
+    RANK[options.level ?? (process.env.STREAM_APP_LOG_LEVEL as LogLevel | undefined) ?? 'info'] ?? 20
+  const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`))
+  const json = options.json ?? process.env.STREAM_APP_JSON_LOGS === '1'
+  const make = (name: string | undefined) => {
+    const log = (
+      lvl: Exclude<LogLevel, 'silent'>,
+      message: string,
+      fields?: Readonly<Record<string, unknown>>,
+    ) => {
+      if (RANK[lvl] < level) return
+      const time = new Date().toISOString()
+      if (json) {
+        write(
+          JSON.stringify({ time, level: lvl, ...(name ? { logger: name } : {}), msg: message, ...fields }),
+        )
+        return
+      }
+      let line = `${time} ${lvl.toUpperCase().padEnd(5)} ${name ? `[${name}] ` : ''}${message}`
+      if (fields) for (const [k, v] of Object.entries(fields)) line += ` ${k}=${fmtValue(v)}`
+      write(line)
+    }
+    return {
+      debug: (m: string, f?: Readonly<Record<string, unknown>>) => log('debug', m, f),
+      info: (m: string, f?: Readonly<Record<string, unknown>>) => log('info', m, f),
+      warn: (m: string, f?: Readonly<Record<string, unknown>>) => log('warn', m, f),
+      error: (m: string, f?: Readonly<Record<string, unknown>>) => log('error', m, f),
+    }
+  }
+  return { ...make(options.name), child: (n: string) => make(options.name ? `${options.name}:${n}` : n) }
+}

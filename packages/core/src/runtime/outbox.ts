@@ -1,0 +1,113 @@
+/**
+ * Outgoing records, batched: sends are queued synchronously and written to the
+ * broker in one call per tick. `flush()` resolves when everything queued before
+ * it is durable — the first step of every commit.
+ */
+import type { ProduceRecord, Producer, RecordMetadata } from '../ports.ts'
+
+const isRetriable = (e: unknown): boolean =>
+  typeof e === 'object' && e !== null && (e as { retriable?: unknown }).retriable === true
+
+interface Waiter {
+  readonly index: number
+  readonly resolve: (m: RecordMetadata) => void
+  readonly reject: (e: unknown) => void
+}
+
+export class Outbox {
+  private queue: ProduceRecord[] = []
+  private waiters: Waiter[] = []
+  private inflight = new Set<Promise<void>>()
+  private scheduled = false
+  private failure: unknown
+  closed = false
+  /** Records handed to the broker and acknowledged. */
+  sent = 0
+  readonly perTopic = new Map<string, number>()
+
+  constructor(
+    private readonly producer: Producer,
+    private readonly onError: (e: unknown) => void,
+    private readonly maxBatch = 5000,
+  ) {}
+
+  /** Queues a record; nothing to await (sink writes, changelog). */
+  push(record: ProduceRecord): void {
+    this.queue.push(record)
+    if (this.queue.length >= this.maxBatch) this.send()
+    else this.schedule()
+  }
+
+  /** Queues a record and resolves with its offset once durable (user sends). */
+  pushAwait(record: ProduceRecord): Promise<RecordMetadata> {
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ index: this.queue.length, resolve, reject })
+      this.push(record)
+    })
+  }
+
+  get pending(): number {
+    return this.queue.length + this.inflight.size
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return
+    this.scheduled = true
+    setImmediate(() => {
+      this.scheduled = false
+      this.send()
+    })
+  }
+
+  private send(): void {
+    if (this.queue.length === 0) return
+    const batch = this.queue
+    const waiters = this.waiters
+    this.queue = []
+    this.waiters = []
+    const p = this.transmit(batch).then(
+      (meta) => {
+        for (const w of waiters) w.resolve(meta[w.index]!)
+      },
+      (e) => {
+        this.failure = e
+        for (const w of waiters) w.reject(e)
+      },
+    )
+    this.inflight.add(p)
+    void p.finally(() => this.inflight.delete(p))
+  }
+
+  /**
+   * Sends a batch now, retrying while the broker says a retry may help, and
+   * resolves with the offsets (the changelog writes of a commit use this).
+   */
+  transmit(batch: readonly ProduceRecord[], attempt = 0): Promise<RecordMetadata[]> {
+    return this.producer.send(batch).then(
+      (meta) => {
+        this.sent += batch.length
+        for (const r of batch) this.perTopic.set(r.topic, (this.perTopic.get(r.topic) ?? 0) + 1)
+        return meta
+      },
+      (e) => {
+        this.onError(e)
+        if (!isRetriable(e) || this.closed) throw e
+        // The broker may come back: keep the batch and try again, never drop it.
+        return new Promise<void>((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt))).then(() =>
+          this.transmit(batch, attempt + 1),
+        )
+      },
+    )
+  }
+
+  /** Resolves when every queued record is acknowledged; rejects if any send failed since the last flush. */
+  async flush(): Promise<void> {
+    this.send()
+    while (this.inflight.size) await Promise.all([...this.inflight])
+    if (this.failure !== undefined) {
+      const e = this.failure
+      this.failure = undefined
+      throw e
+    }
+  }
+}

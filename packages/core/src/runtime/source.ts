@@ -1,0 +1,161 @@
+/**
+ * A source queue: the bounded buffer between the fetch loop and one agent's
+ * stream (shared by the agent's instances). It holds fetched batches, decodes a
+ * record only when a reader takes it, applies the topic's onInvalid rule, and
+ * tracks offsets for at-least-once commits. `full` tells the fetch loop to pause.
+ */
+import { oneLine } from '../codec.ts'
+import { DecodeError } from '../errors.ts'
+import type { BrokerRecord, RecordBatch, TopicPartition } from '../ports.ts'
+import { AckTracker } from './acks.ts'
+import type { Item } from './cursor.ts'
+import type { TopicRuntime } from './topics.ts'
+
+export class FatalDecodeError extends DecodeError {}
+
+/** Called for a record that failed to decode; returns true if it was dealt with (skip or dead-letter). */
+export type InvalidHandler = (
+  topic: TopicRuntime,
+  rec: BrokerRecord,
+  reason: string,
+  agent: string,
+) => boolean
+
+const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
+
+export class SourceQueue {
+  private batches: RecordBatch[] = []
+  private bi = 0
+  private ri = 0
+  size = 0
+  closed = false
+  readonly trackers = new Map<string, AckTracker>()
+  private waiters: (() => void)[] = []
+  private drainWaiters: (() => void)[] = []
+
+  constructor(
+    readonly agent: string,
+    readonly topics: ReadonlyMap<string, TopicRuntime>,
+    readonly capacity: number,
+    private readonly onInvalid: InvalidHandler,
+  ) {}
+
+  get full(): boolean {
+    return this.size >= this.capacity
+  }
+
+  tracker(topic: string, partition: number): AckTracker {
+    const k = tpKey(topic, partition)
+    let t = this.trackers.get(k)
+    if (!t) this.trackers.set(k, (t = new AckTracker(topic, partition)))
+    return t
+  }
+
+  push(batch: RecordBatch): void {
+    if (this.closed || batch.records.length === 0) return
+    this.batches.push(batch)
+    this.size += batch.records.length
+    if (this.waiters.length) {
+      const w = this.waiters
+      this.waiters = []
+      for (const f of w) f()
+    }
+  }
+
+  /** The next decoded record, or undefined if none is buffered. Throws FatalDecodeError under onInvalid 'fail'. */
+  take(): Item | undefined {
+    for (;;) {
+      const batch = this.batches[this.bi]
+      if (batch === undefined) return undefined
+      const rec = batch.records[this.ri++]
+      if (this.ri >= batch.records.length) {
+        this.bi++
+        this.ri = 0
+        if (this.bi > 64) {
+          this.batches = this.batches.slice(this.bi)
+          this.bi = 0
+        }
+      }
+      if (rec === undefined) continue
+      this.size--
+      if (this.size < this.capacity / 2 && this.drainWaiters.length) {
+        const w = this.drainWaiters
+        this.drainWaiters = []
+        for (const f of w) f()
+      }
+      const topic = this.topics.get(rec.topic)!
+      const tracker = this.tracker(rec.topic, rec.partition)
+      tracker.deliver(rec.offset)
+      let key: unknown
+      let value: unknown
+      try {
+        key = topic.keySerde.decode(rec.key)
+        value = topic.valueSerde.decode(rec.value)
+      } catch (e) {
+        const reason = oneLine(e)
+        if (this.onInvalid(topic, rec, reason, this.agent)) {
+          tracker.ack(rec.offset)
+          continue
+        }
+        throw new FatalDecodeError(rec.topic, rec.partition, rec.offset, reason)
+      }
+      const item = {
+        rec,
+        key,
+        value,
+        item: undefined as unknown as Item,
+        tracker,
+        acked: false,
+        replied: false,
+      }
+      ;(item as { item: Item }).item = item
+      return item
+    }
+  }
+
+  /** Resolves when data arrives or the queue closes. */
+  wait(): Promise<void> {
+    if (this.closed || this.size > 0) return Promise.resolve()
+    return new Promise((resolve) => this.waiters.push(resolve))
+  }
+
+  /** Resolves when the buffer drops below half its capacity. */
+  drained(): Promise<void> {
+    if (!this.full || this.closed) return Promise.resolve()
+    return new Promise((resolve) => this.drainWaiters.push(resolve))
+  }
+
+  /** Forgets buffered records and offsets of partitions that moved away. */
+  drop(partitions: readonly TopicPartition[]): void {
+    const gone = new Set(partitions.map((tp) => tpKey(tp.topic, tp.partition)))
+    const kept: RecordBatch[] = []
+    let size = 0
+    for (let i = this.bi; i < this.batches.length; i++) {
+      const b = this.batches[i]!
+      if (gone.has(tpKey(b.topic, b.partition))) continue
+      const records = i === this.bi ? b.records.slice(this.ri) : b.records
+      kept.push(i === this.bi ? { ...b, records } : b)
+      size += records.length
+    }
+    this.batches = kept
+    this.bi = 0
+    this.ri = 0
+    this.size = size
+    for (const k of gone) this.trackers.delete(k)
+  }
+
+  /** Wakes waiting readers without data (an instance is being aborted). */
+  wakeAll(): void {
+    const w = this.waiters
+    this.waiters = []
+    for (const f of w) f()
+  }
+
+  close(): void {
+    this.closed = true
+    for (const f of this.waiters) f()
+    for (const f of this.drainWaiters) f()
+    this.waiters = []
+    this.drainWaiters = []
+  }
+}

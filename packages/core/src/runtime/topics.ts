@@ -1,0 +1,119 @@
+/**
+ * A declared topic at run time: its resolved partition count and compiled
+ * serdes, and the partition choice for outgoing records (murmur2 for keyed
+ * records, round robin for unkeyed ones).
+ */
+import { Schema } from 'effect'
+import { type AnySchema, makeKeySerde, makeSerde, oneLine, type Serde } from '../codec.ts'
+import type { TopicDef } from '../definition.ts'
+import { ConfigError, EncodeError } from '../errors.ts'
+import { partitionForKey } from '../partitioner.ts'
+import type { Headers, ProduceRecord, TopicSpec } from '../ports.ts'
+
+export class TopicRuntime {
+  readonly name: string
+  readonly keySerde: Serde<unknown>
+  readonly valueSerde: Serde<unknown>
+  private rr = 0
+
+  constructor(
+    readonly def: TopicDef,
+    readonly partitions: number,
+  ) {
+    this.name = def.name
+    this.keySerde = makeKeySerde(def.keySchema)
+    this.valueSerde = makeSerde(def.valueSchema, def.codec)
+  }
+
+  get spec(): TopicSpec {
+    const d = this.def
+    return {
+      name: d.name,
+      partitions: this.partitions,
+      ...(d.replicas !== undefined ? { replicas: d.replicas } : {}),
+      ...(d.retentionMs !== undefined ? { retentionMs: d.retentionMs } : {}),
+      compacted: d.compacted,
+      config: d.config,
+    }
+  }
+
+  partitionFor(keyBytes: Uint8Array | null, explicit: number | undefined): number {
+    if (explicit !== undefined) {
+      if (!Number.isInteger(explicit) || explicit < 0 || explicit >= this.partitions)
+        throw new ConfigError(`topic '${this.name}' has no partition ${explicit} (it has ${this.partitions})`)
+      return explicit
+    }
+    if (keyBytes !== null) return partitionForKey(keyBytes, this.partitions)
+    this.rr = (this.rr + 1) % this.partitions
+    return this.rr
+  }
+
+  /** Encodes a value (and key) into a record; throws EncodeError naming the topic. */
+  record(
+    value: unknown,
+    key: unknown,
+    timestamp: number,
+    headers: Headers | undefined,
+    partition?: number,
+  ): ProduceRecord {
+    let keyBytes: Uint8Array | null
+    let valueBytes: Uint8Array | null
+    try {
+      keyBytes = key === undefined || key === null ? null : this.keySerde.encode(key)
+    } catch (e) {
+      throw new EncodeError(`cannot encode key for topic '${this.name}': ${oneLine(e)}`)
+    }
+    try {
+      valueBytes = this.valueSerde.encode(value)
+    } catch (e) {
+      throw new EncodeError(`cannot encode value for topic '${this.name}': ${oneLine(e)}`)
+    }
+    return {
+      topic: this.name,
+      partition: this.partitionFor(keyBytes, partition),
+      key: keyBytes,
+      value: valueBytes,
+      timestamp,
+      ...(headers ? { headers } : {}),
+    }
+  }
+}
+
+/** An internal topic (repartition) carrying JSON keys and the upstream's value serde. */
+export function internalTopicDef(
+  name: string,
+  partitions: number | undefined,
+  valueSchema?: AnySchema,
+): TopicDef {
+  return Object.freeze({
+    name,
+    keySchema: Schema.Unknown as AnySchema,
+    valueSchema: valueSchema ?? (Schema.Unknown as AnySchema),
+    codec: 'json' as const,
+    partitions,
+    replicas: undefined,
+    retentionMs: undefined,
+    compacted: false,
+    config: {},
+    onInvalid: 'skip' as const,
+    ownedBy: undefined,
+  })
+}
+
+export function encodeHeaders(
+  h: Readonly<Record<string, string | Uint8Array>> | undefined,
+): Headers | undefined {
+  if (!h) return undefined
+  const out: Record<string, Uint8Array> = {}
+  for (const [k, v] of Object.entries(h)) out[k] = typeof v === 'string' ? Buffer.from(v, 'utf8') : v
+  return out
+}
+
+export function decodeHeaders(h: Headers): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const k in h) {
+    const v = h[k]!
+    out[k] = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8')
+  }
+  return out
+}

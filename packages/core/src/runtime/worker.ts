@@ -1,0 +1,944 @@
+/**
+ * The worker: turns an AppDefinition into running agents, tables, timers and
+ * cron jobs on the given ports. It owns the fetch loop (batches from the group
+ * consumer into bounded source queues, pausing partitions whose queues are
+ * full), the commit protocol (sends and changelog acknowledged → store
+ * transaction → consumer offsets), recovery on assignment, and clean shutdown.
+ */
+import { randomUUID } from 'node:crypto'
+import { Cron } from 'croner'
+import { Schema } from 'effect'
+import { type AnySchema, makeSerde } from '../codec.ts'
+import type { AgentDef, AppDefinition, CronDef, TimerDef, TopicDef } from '../definition.ts'
+import { type Duration, toMillis } from '../duration.ts'
+import { AskTimeoutError, ConfigError, errorMessage, StoppedError } from '../errors.ts'
+import type {
+  Broker,
+  BrokerRecord,
+  Clock,
+  GroupConsumer,
+  PartitionReader,
+  Store,
+  StoreChange,
+  TopicPartition,
+  TopicPartitionOffset,
+  TopicSpec,
+} from '../ports.ts'
+import type { AgentHandle, Logger, ResolvedConfig, SendOptions, SentRecord, TopicHandle } from '../types.ts'
+import { AgentRunner } from './agent.ts'
+import type { Cursor, Item } from './cursor.ts'
+import { newCursor } from './cursor.ts'
+import { Outbox } from './outbox.ts'
+import { SourceQueue } from './source.ts'
+import { TableRuntime } from './tables.ts'
+import { encodeHeaders, TopicRuntime } from './topics.ts'
+
+export const REPLY_TO = 'stream-app.reply-to'
+export const CORRELATION_ID = 'stream-app.correlation-id'
+const QUEUE_CAPACITY = 10_000
+const FETCH_MAX_RECORDS = 5_000
+const FETCH_WAIT_MS = 250
+const STOP_TIMEOUT_MS = 15_000
+const DEFAULT_ASK_TIMEOUT_MS = 30_000
+
+export interface WebServerHandle {
+  readonly url: string
+  close(): Promise<void>
+}
+
+export interface WorkerDeps {
+  readonly broker: Broker
+  readonly store: Store
+  readonly clock: Clock
+  readonly log: Logger & { child(name: string): Logger }
+  readonly config: ResolvedConfig
+  /** Starts the web server for a ready worker. */
+  readonly web?: (worker: WorkerRuntime) => Promise<WebServerHandle>
+  /** Closed on stop (the worker opened them). */
+  readonly closeBroker: boolean
+  /**
+   * A client (CLI commands, `send`): no group membership, no agents, timers or
+   * web; tables are recovered read-only for all partitions; sends and asks work.
+   */
+  readonly client?: boolean
+}
+
+export type WorkerState = 'starting' | 'recovering' | 'running' | 'stopping' | 'stopped'
+
+/** Counters the web server's /metrics reads. */
+export interface WorkerStats {
+  readonly messagesIn: Map<string, number>
+  readonly processed: Map<string, number>
+  readonly commits: { count: number; totalMs: number; lastMs: number; failures: number }
+  readonly recoveries: { count: number; records: number; ms: number }
+}
+
+const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
+
+export class WorkerRuntime {
+  readonly topics = new Map<string, TopicRuntime>()
+  readonly tables = new Map<string, TableRuntime>()
+  readonly agents = new Map<string, AgentRunner>()
+  state: WorkerState = 'starting'
+  url: string | undefined
+  readonly stats: WorkerStats = {
+    messagesIn: new Map(),
+    processed: new Map(),
+    commits: { count: 0, totalMs: 0, lastMs: 0, failures: 0 },
+    recoveries: { count: 0, records: 0, ms: 0 },
+  }
+  readonly log: Logger & { child(name: string): Logger }
+  readonly clock: Clock
+  readonly broker: Broker
+  readonly store: Store
+  readonly outbox: Outbox
+  readonly replyTopic: string
+  readonly leaderTopic: string
+  private ctxCache: Record<string, unknown> | undefined
+  readonly topicHandles: Record<string, TopicHandle<unknown, unknown>> = {}
+  readonly agentHandles: Record<string, AgentHandle<unknown, unknown, unknown>> = {}
+
+  private consumer!: GroupConsumer
+  private readonly queuesByTopic = new Map<string, SourceQueue[]>()
+  private readonly dynamic = new Map<string, Promise<SourceQueue>>()
+  private readonly subscribed = new Set<string>()
+  private readonly positions = new Map<string, number>()
+  private readonly lastCommitted = new Map<string, number>()
+  private readonly pausedTopics = new Set<string>()
+  private readonly ownedTablePartitions = new Set<number>()
+  private readonly pendingAsks = new Map<
+    string,
+    { resolve: (v: unknown) => void; reject: (e: unknown) => void; cancel: () => void }
+  >()
+  private readonly cancels: (() => void)[] = []
+  private replyReader: PartitionReader | undefined
+  private fetchLoop: Promise<void> | undefined
+  private replyLoop: Promise<void> | undefined
+  private committing: Promise<void> | undefined
+  private commitAgain = false
+  private web: WebServerHandle | undefined
+  private maxSourcePartitions = 1
+  private readonly timerRuns = new Set<Promise<unknown>>()
+
+  constructor(
+    readonly def: AppDefinition,
+    readonly deps: WorkerDeps,
+  ) {
+    this.log = deps.log
+    this.clock = deps.clock
+    this.broker = deps.broker
+    this.store = deps.store
+    this.replyTopic = `${def.config.id}-__replies`
+    this.leaderTopic = `${def.config.id}-__leader`
+    this.outbox = new Outbox(deps.broker.producer(), (e) =>
+      this.log.error(`send failed: ${errorMessage(e)}`, {
+        retriable: (e as { retriable?: boolean }).retriable === true,
+      }),
+    )
+  }
+
+  /** The ctx of timers, cron jobs, routes and commands (no current event). */
+  get baseCtx(): Record<string, unknown> {
+    this.ctxCache ??= this.makeContext(newCursor())
+    return this.ctxCache
+  }
+
+  /** Not stopping or stopped. */
+  get active(): boolean {
+    return this.state !== 'stopping' && this.state !== 'stopped'
+  }
+
+  get config(): ResolvedConfig {
+    return this.deps.config
+  }
+  get id(): string {
+    return this.def.config.id
+  }
+
+  // -- start -------------------------------------------------------------------
+
+  async start(): Promise<void> {
+    const { def, config } = this
+    // Partition counts: declared, else what the broker already has, else the default.
+    const specs: TopicSpec[] = []
+    for (const t of Object.values(def.topics)) {
+      const existing = t.partitions === undefined ? await this.broker.partitions(t.name) : undefined
+      const rt = new TopicRuntime(t, t.partitions ?? existing ?? config.topicPartitions)
+      this.topics.set(t.name, rt)
+      specs.push(rt.spec)
+      if (t.onInvalid === 'dead-letter')
+        specs.push({ name: `${t.name}.dead-letter`, partitions: rt.partitions })
+    }
+    const sources = new Set(Object.values(def.agents).flatMap((a) => a.from))
+    for (const s of sources)
+      this.maxSourcePartitions = Math.max(this.maxSourcePartitions, this.topics.get(s)!.partitions)
+    for (const t of Object.values(def.tables)) {
+      const partitions = t.partitions ?? (sources.size ? this.maxSourcePartitions : config.topicPartitions)
+      const rt = new TableRuntime(t, this.id, partitions, this.store.table(t.name), this.clock)
+      this.tables.set(t.name, rt)
+      specs.push({
+        name: rt.changelog,
+        partitions,
+        compacted: true,
+        ...(t.window?.expiresMs !== undefined
+          ? {
+              retentionMs: t.window.expiresMs + t.window.sizeMs + 86_400_000,
+              config: { 'cleanup.policy': 'compact,delete' },
+            }
+          : {}),
+      })
+    }
+    specs.push({ name: this.replyTopic, partitions: 1, retentionMs: 3_600_000 })
+    specs.push({ name: this.leaderTopic, partitions: 1 })
+    await this.broker.ensureTopics(specs)
+
+    for (const a of Object.values(def.agents)) {
+      const topics = new Map(a.from.map((f) => [f, this.topics.get(f)!] as const))
+      const q = new SourceQueue(a.name, topics, QUEUE_CAPACITY, this.onInvalid)
+      for (const f of a.from) this.addQueue(f, q)
+      this.agents.set(a.name, new AgentRunner(a, q, this.agentServices(a)))
+    }
+    for (const t of this.topics.values()) this.topicHandles[t.name] = this.makeTopicHandle(t)
+    for (const a of Object.values(def.agents)) this.agentHandles[a.name] = this.makeAgentHandle(a)
+
+    this.state = 'recovering'
+    if (this.deps.client) {
+      this.consumer = nullConsumer
+      const all = Math.max(0, ...[...this.tables.values()].map((t) => t.partitions))
+      await this.recover(Array.from({ length: all }, (_, i) => i))
+      await this.startReplies()
+      this.state = 'running'
+      return
+    }
+    for (const s of [...sources, this.leaderTopic]) this.subscribed.add(s)
+    this.consumer = this.broker.groupConsumer({
+      groupId: this.id,
+      topics: [...this.subscribed],
+      listener: { onAssign: (tps) => this.onAssign(tps), onRevoke: (tps) => this.onRevoke(tps) },
+      memberMetadata: JSON.stringify({ url: this.url ?? null }),
+      readCommitted: config.guarantee === 'exactly_once',
+    })
+    await this.consumer.start()
+    await this.startReplies()
+    for (const a of this.agents.values()) a.start()
+    this.fetchLoop = this.runFetchLoop()
+    this.scheduleCommits()
+    for (const t of Object.values(def.timers)) this.scheduleTimer(t)
+    for (const c of Object.values(def.crons)) this.scheduleCron(c)
+    for (const t of this.tables.values()) this.scheduleExpiry(t)
+    if (this.deps.web && config.web.enabled) {
+      this.web = await this.deps.web(this)
+      this.url = this.web.url
+    }
+    this.state = 'running'
+    this.banner()
+  }
+
+  private banner(): void {
+    const { def, config } = this
+    const list = (xs: string[]) => (xs.length ? xs.join(', ') : '-')
+    this.log.info(`stream-app worker '${this.id}' ready`, {
+      broker: this.broker.description,
+      store: this.store.description,
+      web: this.url ?? 'off',
+      guarantee: config.guarantee,
+    })
+    this.log.info(
+      `topics: ${list([...this.topics.values()].map((t) => `${t.name}(${t.partitions})`))}; agents: ${list(Object.keys(def.agents))}; tables: ${list(Object.keys(def.tables))}; timers: ${list([...Object.keys(def.timers), ...Object.keys(def.crons)])}`,
+    )
+  }
+
+  private addQueue(topic: string, q: SourceQueue): void {
+    const list = this.queuesByTopic.get(topic)
+    if (list) list.push(q)
+    else this.queuesByTopic.set(topic, [q])
+  }
+
+  // -- rebalance -----------------------------------------------------------------
+
+  private async onAssign(tps: readonly TopicPartition[]): Promise<void> {
+    const committed = await this.consumer.committed(tps)
+    const have = new Map(committed.map((c) => [tpKey(c.topic, c.partition), c.offset]))
+    const missing = tps.filter((tp) => !have.has(tpKey(tp.topic, tp.partition)))
+    for (const b of missing.length ? await this.broker.beginningOffsets(missing) : [])
+      have.set(tpKey(b.topic, b.partition), b.offset)
+    for (const [k, o] of have) {
+      this.positions.set(k, o)
+      this.lastCommitted.set(k, o)
+    }
+    const partitions = [
+      ...new Set(tps.filter((tp) => tp.topic !== this.leaderTopic).map((tp) => tp.partition)),
+    ].filter((p) => !this.ownedTablePartitions.has(p))
+    if (partitions.length && this.tables.size) {
+      const prev = this.state
+      if (prev === 'running') this.state = 'recovering'
+      await this.recover(partitions)
+      if (prev === 'running') this.state = 'running'
+    }
+    for (const p of partitions) this.ownedTablePartitions.add(p)
+    this.log.info('partitions assigned', { partitions: fmtTps(tps) })
+  }
+
+  private async onRevoke(tps: readonly TopicPartition[]): Promise<void> {
+    if (this.state === 'running' || this.state === 'recovering') await this.commit().catch(() => {})
+    for (const list of this.queuesByTopic.values()) for (const q of list) q.drop(tps)
+    for (const tp of tps) {
+      this.positions.delete(tpKey(tp.topic, tp.partition))
+      this.lastCommitted.delete(tpKey(tp.topic, tp.partition))
+    }
+    if (this.state === 'stopping' || this.state === 'stopped') return
+    const still = new Set(
+      this.consumer
+        .assignment()
+        .filter((a) => !tps.some((r) => r.topic === a.topic && r.partition === a.partition))
+        .map((a) => a.partition),
+    )
+    const gone = [...this.ownedTablePartitions].filter((p) => !still.has(p))
+    for (const t of this.tables.values()) t.dropPartitions(gone)
+    for (const p of gone) this.ownedTablePartitions.delete(p)
+    this.log.info('partitions revoked', { partitions: fmtTps(tps) })
+  }
+
+  /** Rebuilds table partitions: rows from the store, then the changelog beyond the store's offset. */
+  private async recover(partitions: readonly number[]): Promise<void> {
+    const started = performance.now()
+    let total = 0
+    for (const t of this.tables.values()) {
+      const mine = partitions.filter((p) => p < t.partitions)
+      if (!mine.length) continue
+      for (const row of t.store.load(mine)) t.loadRow(row.key, row.value, row.partition)
+      const persisted = t.store.persistedOffsets(mine)
+      const ends = await this.broker.endOffsets(mine.map((p) => ({ topic: t.changelog, partition: p })))
+      const starts = await this.broker.beginningOffsets(
+        mine.map((p) => ({ topic: t.changelog, partition: p })),
+      )
+      const todo: TopicPartitionOffset[] = []
+      let expected = 0
+      for (const e of ends) {
+        const from = Math.max(
+          persisted.get(e.partition) ?? 0,
+          starts.find((s) => s.partition === e.partition)?.offset ?? 0,
+        )
+        if (from < e.offset) {
+          todo.push({ topic: t.changelog, partition: e.partition, offset: from })
+          expected += e.offset - from
+        }
+      }
+      if (!todo.length) continue
+      this.log.info(`recovering table '${t.name}'`, { partitions: mine.join(','), records: expected })
+      const reader = this.broker.reader(todo)
+      const target = new Map(ends.map((e) => [e.partition, e.offset]))
+      const reached = new Map<number, number>(todo.map((x) => [x.partition, x.offset]))
+      let done = 0
+      let lastReport = performance.now()
+      try {
+        while ([...reached].some(([p, o]) => o < target.get(p)!)) {
+          const batches = await reader.fetch({ maxRecords: 10_000, maxWaitMs: 500 })
+          const changes: StoreChange[] = []
+          for (const b of batches) {
+            changes.push(...t.applyChangelog(b.records))
+            reached.set(b.partition, b.records[b.records.length - 1]!.offset + 1)
+            done += b.records.length
+          }
+          if (changes.length) {
+            const offsets = new Map([...reached].filter(([p]) => batches.some((b) => b.partition === p)))
+            this.store.transaction(() => t.store.apply(changes, offsets))
+          }
+          const now = performance.now()
+          if (now - lastReport > 1000) {
+            const rate = done / ((now - started) / 1000)
+            this.log.info(`recovering table '${t.name}'`, {
+              done,
+              of: expected,
+              rate: `${Math.round(rate)}/s`,
+              eta: `${Math.max(0, Math.round((expected - done) / Math.max(rate, 1)))}s`,
+            })
+            lastReport = now
+          }
+          if (this.state === 'stopping') break
+        }
+      } finally {
+        await reader.close()
+      }
+      total += done
+    }
+    const ms = Math.round(performance.now() - started)
+    this.stats.recoveries.count++
+    this.stats.recoveries.records += total
+    this.stats.recoveries.ms += ms
+    if (total) this.log.info('recovery finished', { records: total, ms })
+  }
+
+  // -- fetch loop ----------------------------------------------------------------
+
+  private async runFetchLoop(): Promise<void> {
+    let failures = 0
+    while (this.state === 'running' || this.state === 'recovering') {
+      try {
+        const waitFor = this.applyBackpressure()
+        if (waitFor) {
+          await waitFor
+          continue
+        }
+        const batches = await this.consumer.fetch({ maxRecords: FETCH_MAX_RECORDS, maxWaitMs: FETCH_WAIT_MS })
+        failures = 0
+        for (const b of batches) {
+          const n = b.records.length
+          if (n === 0) continue
+          this.positions.set(tpKey(b.topic, b.partition), b.records[n - 1]!.offset + 1)
+          this.stats.messagesIn.set(b.topic, (this.stats.messagesIn.get(b.topic) ?? 0) + n)
+          const queues = this.queuesByTopic.get(b.topic)
+          if (queues) for (const q of queues) q.push(b)
+        }
+      } catch (e) {
+        if (this.state !== 'running' && this.state !== 'recovering') break
+        failures++
+        const delay = Math.min(10_000, 100 * 2 ** Math.min(failures, 7))
+        this.log.error(`fetch failed: ${errorMessage(e)}; retrying in ${delay}ms`)
+        await new Promise((r) => setTimeout(r, delay))
+      }
+    }
+  }
+
+  /** Pauses topics whose queues are full; returns a promise to wait on when everything is paused. */
+  private applyBackpressure(): Promise<void> | undefined {
+    const full = new Set<SourceQueue>()
+    const pause = new Set<string>()
+    for (const [topic, queues] of this.queuesByTopic) {
+      for (const q of queues) {
+        if (q.full) {
+          full.add(q)
+          pause.add(topic)
+        }
+      }
+    }
+    const assignment = this.consumer.assignment()
+    const toPause = [...pause].filter((t) => !this.pausedTopics.has(t))
+    const toResume = [...this.pausedTopics].filter((t) => !pause.has(t))
+    if (toPause.length) {
+      this.consumer.pause(assignment.filter((tp) => toPause.includes(tp.topic)))
+      for (const t of toPause) this.pausedTopics.add(t)
+    }
+    if (toResume.length) {
+      this.consumer.resume(assignment.filter((tp) => toResume.includes(tp.topic)))
+      for (const t of toResume) this.pausedTopics.delete(t)
+    }
+    const active = [...this.subscribed].some((t) => !this.pausedTopics.has(t) && t !== this.leaderTopic)
+    if (!active && full.size) return Promise.race([...full].map((q) => q.drained()))
+    return undefined
+  }
+
+  // -- invalid messages ------------------------------------------------------------
+
+  private onInvalid = (topic: TopicRuntime, rec: BrokerRecord, reason: string, agent: string): boolean => {
+    const mode = topic.def.onInvalid
+    const where = { topic: rec.topic, partition: rec.partition, offset: rec.offset, agent, reason }
+    if (mode === 'fail') return false
+    if (mode === 'dead-letter') {
+      const dlq = `${topic.name}.dead-letter`
+      const dlqPartitions = this.topics.get(dlq)?.partitions ?? topic.partitions
+      this.outbox.push({
+        topic: dlq,
+        partition: rec.partition % dlqPartitions,
+        key: rec.key,
+        value: rec.value,
+        timestamp: rec.timestamp,
+        headers: {
+          ...rec.headers,
+          'stream-app.error': Buffer.from(reason),
+          'stream-app.error-topic': Buffer.from(rec.topic),
+          'stream-app.error-partition': Buffer.from(String(rec.partition)),
+          'stream-app.error-offset': Buffer.from(String(rec.offset)),
+          'stream-app.error-agent': Buffer.from(agent),
+        },
+      })
+      this.log.warn('invalid message sent to dead-letter topic', { ...where, to: dlq })
+      return true
+    }
+    this.log.warn('invalid message skipped', where)
+    return true
+  }
+
+  // -- agents ----------------------------------------------------------------------
+
+  private agentServices(def: AgentDef) {
+    return {
+      appId: this.id,
+      clock: this.clock,
+      log: this.log.child(def.name),
+      topic: (name: string) => this.topics.get(name),
+      subscribe: (agent: string, t: TopicDef) => this.subscribeDynamic(agent, t),
+      forward: (topic: string, key: unknown, value: unknown, from: Item) => {
+        const rt = this.topics.get(topic)!
+        this.outbox.push(rt.record(value, key, from.rec.timestamp, from.rec.headers))
+      },
+      emit: (agent: AgentDef, value: unknown, cursor: Cursor) => this.emit(agent, value, cursor),
+      makeContext: (cursor: Cursor) => this.makeContext(cursor),
+      onRestart: () => {},
+    }
+  }
+
+  private subscribeDynamic(agent: string, def: TopicDef): Promise<SourceQueue> {
+    const k = `${agent}\u0000${def.name}`
+    let p = this.dynamic.get(k)
+    if (!p) {
+      p = (async () => {
+        let rt = this.topics.get(def.name)
+        if (!rt) {
+          const existing = def.partitions === undefined ? await this.broker.partitions(def.name) : undefined
+          rt = new TopicRuntime(def, def.partitions ?? existing ?? this.maxSourcePartitions)
+          this.topics.set(def.name, rt)
+        }
+        await this.broker.ensureTopics([rt.spec])
+        const q = new SourceQueue(agent, new Map([[def.name, rt]]), QUEUE_CAPACITY, this.onInvalid)
+        this.addQueue(def.name, q)
+        if (!this.subscribed.has(def.name)) {
+          this.subscribed.add(def.name)
+          await this.consumer.subscribe([...this.subscribed])
+        }
+        return q
+      })()
+      this.dynamic.set(k, p)
+    }
+    return p
+  }
+
+  private emit(agent: AgentDef, value: unknown, cursor: Cursor): void {
+    const item = cursor.current
+    const ts = item ? item.rec.timestamp : this.clock.now()
+    for (const s of agent.sink) {
+      const t = this.topics.get(s)!
+      let key = item?.key
+      if (key !== undefined && key !== null) {
+        try {
+          t.keySerde.encode(key)
+        } catch {
+          key = null
+        }
+      }
+      this.outbox.push(t.record(value, key, ts, undefined))
+    }
+    this.stats.processed.set(agent.name, (this.stats.processed.get(agent.name) ?? 0) + 1)
+    if (item && !item.replied) {
+      const replyTo = item.rec.headers[REPLY_TO]
+      const corr = item.rec.headers[CORRELATION_ID]
+      if (replyTo && corr) {
+        item.replied = true
+        const text = JSON.stringify({ value })
+        this.outbox.push({
+          topic: Buffer.from(replyTo).toString('utf8'),
+          partition: 0,
+          key: corr,
+          value: Buffer.from(text ?? '{}'),
+          timestamp: this.clock.now(),
+        })
+      }
+    }
+  }
+
+  private async startReplies(): Promise<void> {
+    const [end] = await this.broker.endOffsets([{ topic: this.replyTopic, partition: 0 }])
+    this.replyReader = this.broker.reader([{ topic: this.replyTopic, partition: 0, offset: end!.offset }])
+    const reader = this.replyReader
+    this.replyLoop = (async () => {
+      while (this.active) {
+        let batches: Awaited<ReturnType<PartitionReader['fetch']>>
+        try {
+          batches = await reader.fetch({ maxRecords: 1000, maxWaitMs: FETCH_WAIT_MS })
+        } catch (e) {
+          if (this.state === 'stopping' || this.state === 'stopped') break
+          this.log.warn(`reading replies failed: ${errorMessage(e)}`)
+          await new Promise((r) => setTimeout(r, 500))
+          continue
+        }
+        for (const b of batches) {
+          for (const r of b.records) {
+            if (!r.key) continue
+            const id = Buffer.from(r.key).toString('utf8')
+            const pending = this.pendingAsks.get(id)
+            if (!pending) continue
+            this.pendingAsks.delete(id)
+            pending.cancel()
+            try {
+              pending.resolve(
+                (JSON.parse(Buffer.from(r.value ?? []).toString('utf8')) as { value: unknown }).value,
+              )
+            } catch (e) {
+              pending.reject(e)
+            }
+          }
+        }
+      }
+    })()
+  }
+
+  // -- handles and ctx ---------------------------------------------------------------
+
+  private ensureRunning(what: string): void {
+    if (this.state === 'stopping' || this.state === 'stopped')
+      throw new StoppedError(`${what}: the worker is stopped`)
+  }
+
+  private makeTopicHandle(t: TopicRuntime): TopicHandle<unknown, unknown> {
+    return {
+      name: t.name,
+      send: async (value: unknown, o: SendOptions<unknown> = {}): Promise<SentRecord> => {
+        this.ensureRunning(`send to '${t.name}'`)
+        const rec = t.record(
+          value,
+          o.key,
+          o.timestamp ?? this.clock.now(),
+          encodeHeaders(o.headers),
+          o.partition,
+        )
+        const meta = await this.outbox.pushAwait(rec)
+        return {
+          topic: meta.topic,
+          partition: meta.partition,
+          offset: meta.offset,
+          timestamp: meta.timestamp,
+        }
+      },
+    }
+  }
+
+  private makeAgentHandle(a: AgentDef): AgentHandle<unknown, unknown, unknown> {
+    const topic = this.topics.get(a.from[0]!)!
+    const own = topic.def.ownedBy === a.name
+    const send = async (value: unknown, o: { key?: unknown; headers?: Record<string, Uint8Array> } = {}) => {
+      this.ensureRunning(`send to agent '${a.name}'`)
+      if (!own && a.from.length > 1)
+        throw new ConfigError(
+          `agent '${a.name}' consumes several topics; send to one of them with ctx.topics`,
+        )
+      const rec = topic.record(value, o.key, this.clock.now(), o.headers)
+      const meta = await this.outbox.pushAwait(rec)
+      return { topic: meta.topic, partition: meta.partition, offset: meta.offset, timestamp: meta.timestamp }
+    }
+    return {
+      name: a.name,
+      send: (value, o) => send(value, o ?? {}),
+      ask: (value, o = {}) => {
+        const id = randomUUID()
+        const timeoutMs = toMillis(
+          (o.timeout ?? DEFAULT_ASK_TIMEOUT_MS) as Duration,
+          `ask '${a.name}' timeout`,
+        )
+        return new Promise((resolve, reject) => {
+          const cancel = this.clock.schedule(this.clock.now() + timeoutMs, () => {
+            if (this.pendingAsks.delete(id))
+              reject(new AskTimeoutError(`ask to agent '${a.name}' got no reply within ${timeoutMs}ms`))
+          })
+          this.pendingAsks.set(id, { resolve, reject, cancel })
+          send(value, {
+            ...(o.key !== undefined ? { key: o.key } : {}),
+            headers: { [REPLY_TO]: Buffer.from(this.replyTopic), [CORRELATION_ID]: Buffer.from(id) },
+          }).catch((e) => {
+            this.pendingAsks.delete(id)
+            cancel()
+            reject(e)
+          })
+        })
+      },
+    }
+  }
+
+  makeContext(cursor: Cursor): Record<string, unknown> {
+    const tables: Record<string, unknown> = {}
+    for (const [name, t] of this.tables) {
+      let view: unknown
+      Object.defineProperty(tables, name, {
+        enumerable: true,
+        get: () => {
+          view ??= t.view(cursor)
+          return view
+        },
+      })
+    }
+    return Object.freeze({
+      tables: Object.freeze(tables),
+      topics: this.topicHandles,
+      agents: this.agentHandles,
+      log: this.log,
+      app: Object.freeze({ id: this.id, config: this.config }),
+    })
+  }
+
+  // -- commits -----------------------------------------------------------------------
+
+  private scheduleCommits(): void {
+    const every = this.config.commitIntervalMs
+    let cancel: () => void = () => {}
+    const arm = () => {
+      cancel = this.clock.schedule(this.clock.now() + every, async () => {
+        if (this.state !== 'running') return
+        await this.commit().catch(() => {})
+        arm()
+      })
+    }
+    arm()
+    this.cancels.push(() => cancel())
+  }
+
+  /** Commits what is processed: sends and changelog acknowledged → store transaction → offsets. */
+  commit(): Promise<void> {
+    if (this.committing) {
+      this.commitAgain = true
+      return this.committing
+    }
+    const run = async (): Promise<void> => {
+      do {
+        this.commitAgain = false
+        await this.commitOnce()
+      } while (this.commitAgain)
+    }
+    this.committing = run().finally(() => {
+      this.committing = undefined
+    })
+    return this.committing
+  }
+
+  private async commitOnce(): Promise<void> {
+    const started = performance.now()
+    try {
+      // Snapshot first: everything processed up to here has already queued its sends and table changes.
+      const offsets = this.committableOffsets()
+      const now = this.clock.now()
+      const drained = [...this.tables.values()].map((t) => ({ t, ...t.drain(now) }))
+      await this.outbox.flush()
+      const changelog = drained.flatMap((d) => d.records)
+      const meta = changelog.length ? await this.outbox.transmit(changelog) : []
+      if (drained.some((d) => d.changes.length)) {
+        const perTable = new Map<string, Map<number, number>>()
+        for (const m of meta) {
+          let o = perTable.get(m.topic)
+          if (!o) perTable.set(m.topic, (o = new Map()))
+          o.set(m.partition, Math.max(o.get(m.partition) ?? 0, m.offset + 1))
+        }
+        this.store.transaction(() => {
+          for (const d of drained)
+            if (d.changes.length) d.t.store.apply(d.changes, perTable.get(d.t.changelog) ?? new Map())
+        })
+      }
+      if (offsets.length) {
+        await this.consumer.commit(offsets)
+        for (const o of offsets) this.lastCommitted.set(tpKey(o.topic, o.partition), o.offset)
+      }
+      const ms = performance.now() - started
+      this.stats.commits.count++
+      this.stats.commits.totalMs += ms
+      this.stats.commits.lastMs = ms
+    } catch (e) {
+      this.stats.commits.failures++
+      this.log.error(`commit failed: ${errorMessage(e)}`)
+      throw e
+    }
+  }
+
+  private committableOffsets(): TopicPartitionOffset[] {
+    const out: TopicPartitionOffset[] = []
+    for (const tp of this.consumer.assignment()) {
+      const k = tpKey(tp.topic, tp.partition)
+      const queues = this.queuesByTopic.get(tp.topic)
+      if (!queues?.length) continue
+      let min = Number.POSITIVE_INFINITY
+      for (const q of queues) {
+        const t = q.trackers.get(k)
+        const c = t?.committable ?? -1
+        // A queue that has not processed anything of this partition holds the commit back,
+        // unless it has nothing pending (no tracker, nothing buffered for it).
+        if (c < 0) {
+          min = -1
+          break
+        }
+        min = Math.min(min, c)
+      }
+      if (min >= 0 && min > (this.lastCommitted.get(k) ?? -1))
+        out.push({ topic: tp.topic, partition: tp.partition, offset: min })
+    }
+    return out
+  }
+
+  // -- timers, cron, expiry ------------------------------------------------------------
+
+  isLeader(): boolean {
+    return this.consumer.assignment().some((tp) => tp.topic === this.leaderTopic && tp.partition === 0)
+  }
+
+  private runGuarded(kind: string, name: string, fn: () => unknown): Promise<void> {
+    const p = (async () => {
+      try {
+        await fn()
+      } catch (e) {
+        this.log.error(`${kind} '${name}' failed: ${errorMessage(e)}`)
+      }
+    })()
+    this.timerRuns.add(p)
+    void p.finally(() => this.timerRuns.delete(p))
+    return p
+  }
+
+  private scheduleTimer(t: TimerDef): void {
+    let cancel: () => void = () => {}
+    const arm = (due: number) => {
+      cancel = this.clock.schedule(due, async () => {
+        if (this.state !== 'running') return
+        if (!t.onLeader || this.isLeader()) await this.runGuarded('timer', t.name, () => t.fn(this.baseCtx))
+        // A run slower than the interval skips the missed beats instead of firing twice.
+        let next = due + t.everyMs
+        const now = this.clock.now()
+        if (next <= now) next = due + Math.ceil((now - due + 1) / t.everyMs) * t.everyMs
+        arm(next)
+      })
+    }
+    arm(this.clock.now() + t.everyMs)
+    this.cancels.push(() => cancel())
+  }
+
+  private scheduleCron(c: CronDef): void {
+    const cron = new Cron(c.schedule, { paused: true, ...(c.timezone ? { timezone: c.timezone } : {}) })
+    let cancel: () => void = () => {}
+    const arm = (from: number) => {
+      const next = cron.nextRun(new Date(from))
+      if (!next) return
+      const due = next.getTime()
+      cancel = this.clock.schedule(due, async () => {
+        if (this.state !== 'running') return
+        await this.runGuarded('cron job', c.name, () => c.fn(this.baseCtx))
+        arm(Math.max(due, this.clock.now()))
+      })
+    }
+    arm(this.clock.now())
+    this.cancels.push(() => {
+      cancel()
+      cron.stop()
+    })
+  }
+
+  private scheduleExpiry(t: TableRuntime): void {
+    const expires = t.def.window?.expiresMs
+    if (expires === undefined) return
+    const every = Math.max(1000, Math.min(expires, 30_000))
+    let cancel: () => void = () => {}
+    const arm = () => {
+      cancel = this.clock.schedule(this.clock.now() + every, () => {
+        if (this.state !== 'running') return
+        const n = t.expire()
+        if (n) this.log.debug(`table '${t.name}': ${n} expired windows dropped`)
+        arm()
+      })
+    }
+    arm()
+    this.cancels.push(() => cancel())
+  }
+
+  // -- idle and stop -----------------------------------------------------------------
+
+  private async caughtUp(): Promise<boolean> {
+    const assignment = this.consumer.assignment().filter((tp) => this.queuesByTopic.has(tp.topic))
+    if (!assignment.length) return true
+    const ends = await this.broker.endOffsets(assignment)
+    return ends.every((e) => (this.positions.get(tpKey(e.topic, e.partition)) ?? 0) >= e.offset)
+  }
+
+  private busy(): boolean {
+    if (this.outbox.pending > 0 || this.timerRuns.size > 0) return true
+    for (const list of this.queuesByTopic.values()) for (const q of list) if (q.size > 0) return true
+    for (const a of this.agents.values()) if (!a.waiting) return true
+    return false
+  }
+
+  async idle(options: { timeout?: Duration } = {}): Promise<void> {
+    const timeoutMs = toMillis(options.timeout ?? '30s', 'idle timeout')
+    const deadline = Date.now() + timeoutMs
+    let stable = 0
+    while (stable < 3) {
+      if (this.state === 'stopped') return
+      const quiet = !this.busy() && (await this.caughtUp()) && !this.busy()
+      stable = quiet ? stable + 1 : 0
+      if (Date.now() > deadline) throw new Error(`idle(): still busy after ${timeoutMs}ms`)
+      await new Promise((r) => setTimeout(r, quiet ? 0 : 1))
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.state === 'stopping' || this.state === 'stopped') return
+    this.state = 'stopping'
+    for (const c of this.cancels) c()
+    if (this.web)
+      await this.web.close().catch((e) => this.log.warn(`web server close failed: ${errorMessage(e)}`))
+    this.consumer.wakeup()
+    await this.fetchLoop
+    await Promise.all([...this.agents.values()].map((a) => a.stop(STOP_TIMEOUT_MS)))
+    await Promise.allSettled([...this.timerRuns])
+    await this.commit().catch(() => {})
+    this.outbox.closed = true
+    this.replyReader?.wakeup()
+    await this.replyReader?.close()
+    await this.replyLoop
+    await this.consumer.close().catch(() => {})
+    for (const [, p] of this.pendingAsks) {
+      p.cancel()
+      p.reject(new StoppedError('ask: the worker stopped before a reply came'))
+    }
+    this.pendingAsks.clear()
+    this.store.close()
+    if (this.deps.closeBroker) await this.broker.close()
+    this.state = 'stopped'
+    this.log.info(`worker '${this.id}' stopped`)
+  }
+
+  /** Decodes records of a topic for inspection (sent(), the CLI). */
+  decode(topic: string, rec: BrokerRecord) {
+    const t = this.topics.get(topic)
+    const parse = (fn: () => unknown, raw: () => unknown) => {
+      try {
+        return fn()
+      } catch {
+        return raw()
+      }
+    }
+    const serde = t?.valueSerde ?? makeSerde(Schema.Unknown as AnySchema, 'json')
+    return {
+      key: t
+        ? parse(
+            () => t.keySerde.decode(rec.key),
+            () => t.keySerde.parse(rec.key),
+          )
+        : rec.key,
+      value: parse(
+        () => serde.decode(rec.value),
+        () => serde.parse(rec.value),
+      ),
+      topic,
+      partition: rec.partition,
+      offset: rec.offset,
+      timestamp: rec.timestamp,
+      headers: Object.fromEntries(
+        Object.entries(rec.headers).map(([k, v]) => [k, Buffer.from(v).toString('utf8')]),
+      ),
+    }
+  }
+}
+
+/** The consumer of a client worker: member of no group. */
+const nullConsumer: GroupConsumer = {
+  start: async () => {},
+  subscribe: async () => {},
+  fetch: async () => [],
+  pause: () => {},
+  resume: () => {},
+  seek: () => {},
+  assignment: () => [],
+  commit: async () => {},
+  committed: async () => [],
+  members: async () => [],
+  wakeup: () => {},
+  close: async () => {},
+}
+
+const fmtTps = (tps: readonly TopicPartition[]): string => {
+  const by = new Map<string, number[]>()
+  for (const tp of tps) by.set(tp.topic, [...(by.get(tp.topic) ?? []), tp.partition])
+  return [...by].map(([t, ps]) => `${t}[${ps.sort((a, b) => a - b).join(',')}]`).join(' ')
+}

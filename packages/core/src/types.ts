@@ -1,0 +1,275 @@
+/**
+ * The public types the builder accumulates and the runtime fulfils: the registry
+ * of declared names, streams, tables, the context handed to handlers, workers.
+ */
+import type { Context as HonoContext } from 'hono'
+import type { AppConfig, AppDefinition, WebConfig } from './definition.ts'
+import type { Duration } from './duration.ts'
+import type { WindowRange } from './windows.ts'
+
+// ---------------------------------------------------------------------------
+// The registry: one type parameter with named bags.
+
+export interface TopicEntry {
+  readonly key: unknown
+  readonly value: unknown
+}
+export interface TableEntry {
+  readonly key: unknown
+  readonly value: unknown
+  readonly windowed: boolean
+}
+export interface AgentEntry {
+  readonly key: unknown
+  readonly value: unknown
+  readonly reply: unknown
+}
+
+export interface Registry {
+  readonly topics: { readonly [name: string]: TopicEntry }
+  readonly tables: { readonly [name: string]: TableEntry }
+  readonly agents: { readonly [name: string]: AgentEntry }
+}
+
+export interface EmptyRegistry {
+  readonly topics: {}
+  readonly tables: {}
+  readonly agents: {}
+}
+
+type Simplify<T> = { [K in keyof T]: T[K] } & {}
+
+export type AddTopic<R extends Registry, N extends string, E extends TopicEntry> = {
+  readonly topics: Simplify<R['topics'] & { readonly [P in N]: E }>
+  readonly tables: R['tables']
+  readonly agents: R['agents']
+}
+export type AddTable<R extends Registry, N extends string, E extends TableEntry> = {
+  readonly topics: R['topics']
+  readonly tables: Simplify<R['tables'] & { readonly [P in N]: E }>
+  readonly agents: R['agents']
+}
+export type AddAgent<R extends Registry, N extends string, E extends AgentEntry, OwnTopic extends boolean> = {
+  readonly topics: OwnTopic extends true
+    ? Simplify<R['topics'] & { readonly [P in N]: { readonly key: E['key']; readonly value: E['value'] } }>
+    : R['topics']
+  readonly tables: R['tables']
+  readonly agents: Simplify<R['agents'] & { readonly [P in N]: E }>
+}
+
+export type TopicName<R extends Registry> = keyof R['topics'] & string
+export type TopicValue<R extends Registry, N> = N extends keyof R['topics'] ? R['topics'][N]['value'] : never
+export type TopicKey<R extends Registry, N> = N extends keyof R['topics'] ? R['topics'][N]['key'] : never
+
+// ---------------------------------------------------------------------------
+// Events and streams
+
+export type MessageHeaders = Readonly<Record<string, string>>
+
+export interface Event<K, V> {
+  readonly key: K
+  readonly value: V
+  readonly topic: string
+  readonly partition: number
+  readonly offset: number
+  readonly timestamp: number
+  readonly headers: MessageHeaders
+}
+
+/**
+ * The stream an agent consumes: an async iterable of values with chainable
+ * operators. A value counts as processed when the handler asks for the next one.
+ */
+export interface Stream<V, K = unknown> extends AsyncIterable<V> {
+  /** Full events: key, value, topic, partition, offset, timestamp, headers. */
+  events(): Stream<Event<K, V>, K>
+  /** `[key, value]` pairs. */
+  items(): Stream<[K, V], K>
+  filter<S extends V>(fn: (value: V) => value is S): Stream<S, K>
+  filter(fn: (value: V) => boolean | Promise<boolean>): Stream<V, K>
+  map<U>(fn: (value: V) => U | Promise<U>): Stream<U, K>
+  /** Arrays of up to n values (at least one), emitted at the latest `within` after the first. */
+  take(n: number, within: Duration): Stream<V[], K>
+  /** Repartitions by a new key through the internal topic `<app>-<agent>-<name>-repartition`. */
+  groupBy<NK>(keyFn: (value: V) => NK, options: { readonly name: string }): Stream<V, NK>
+  /** Sends every value to a topic and continues with the stream of that topic. */
+  through(topic: string): Stream<V, K>
+  /** `[index, value]`, index counting from 0 for this stream. */
+  enumerate(): Stream<[number, V], K>
+}
+
+// ---------------------------------------------------------------------------
+// Tables
+
+export interface Table<K, V> {
+  /** The value, or the table's default (not stored) when absent. */
+  get(key: K): V
+  set(key: K, value: V): void
+  update(key: K, fn: (value: V) => V): void
+  delete(key: K): void
+  has(key: K): boolean
+  entries(): IterableIterator<[K, V]>
+  readonly size: number
+}
+
+export interface WindowValue<V> extends WindowRange {
+  readonly value: V
+}
+
+export interface WindowedTable<K, V> {
+  /** Sets the value in every window containing the current event's timestamp. */
+  set(key: K, value: V): void
+  /** Updates every window containing the current event's timestamp. */
+  update(key: K, fn: (value: V) => V): void
+  /** Deletes the key in every window containing the current event's timestamp. */
+  delete(key: K): void
+  /** The same table as seen at an explicit time (ms since the epoch). */
+  at(timestampMs: number): WindowedTable<K, V>
+  /** Value in the window of the current event (or of now outside an agent). */
+  current(key: K): V
+  /** Value in the window of wall-clock now. */
+  now(key: K): V
+  /** Value in the window `duration` before the current one. */
+  delta(key: K, duration: Duration): V
+  /** Every live window of the key, ordered by start. */
+  windows(key: K): WindowValue<V>[]
+  /** Keys with at least one live window. */
+  keys(): IterableIterator<K>
+  readonly size: number
+}
+
+export type TableOf<E extends TableEntry> = E['windowed'] extends true
+  ? WindowedTable<E['key'], E['value']>
+  : Table<E['key'], E['value']>
+
+// ---------------------------------------------------------------------------
+// Context
+
+export interface SendOptions<K> {
+  readonly key?: K
+  readonly headers?: Readonly<Record<string, string | Uint8Array>>
+  readonly partition?: number
+  readonly timestamp?: number
+}
+
+export interface SentRecord {
+  readonly topic: string
+  readonly partition: number
+  readonly offset: number
+  readonly timestamp: number
+}
+
+export interface TopicHandle<K, V> {
+  readonly name: string
+  send(value: V, options?: SendOptions<K>): Promise<SentRecord>
+}
+
+export interface AgentHandle<K, V, R> {
+  readonly name: string
+  /** Sends to the agent's topic (fire and forget, resolves when durable). */
+  send(value: V, options?: { readonly key?: K }): Promise<SentRecord>
+  /** Sends and waits for the first value the agent yields for it. */
+  ask(value: V, options?: { readonly key?: K; readonly timeout?: Duration }): Promise<R>
+}
+
+export interface Logger {
+  debug(message: string, fields?: Readonly<Record<string, unknown>>): void
+  info(message: string, fields?: Readonly<Record<string, unknown>>): void
+  warn(message: string, fields?: Readonly<Record<string, unknown>>): void
+  error(message: string, fields?: Readonly<Record<string, unknown>>): void
+}
+
+export interface ResolvedConfig extends AppConfig {
+  readonly broker: string
+  readonly store: string
+  readonly datadir: string
+  readonly topicPartitions: number
+  readonly guarantee: 'at_least_once' | 'exactly_once'
+  readonly commitIntervalMs: number
+  readonly web: {
+    readonly enabled: boolean
+    readonly port: number
+    readonly host: string
+    readonly cors?: NonNullable<WebConfig['cors']>
+  }
+}
+
+export interface Ctx<R extends Registry> {
+  readonly tables: { readonly [N in keyof R['tables']]: TableOf<R['tables'][N]> }
+  readonly topics: {
+    readonly [N in keyof R['topics']]: TopicHandle<R['topics'][N]['key'], R['topics'][N]['value']>
+  }
+  readonly agents: {
+    readonly [N in keyof R['agents']]: AgentHandle<
+      R['agents'][N]['key'],
+      R['agents'][N]['value'],
+      R['agents'][N]['reply']
+    >
+  }
+  readonly log: Logger
+  readonly app: { readonly id: string; readonly config: ResolvedConfig }
+}
+
+// ---------------------------------------------------------------------------
+// Routes and commands
+
+export type RouteContext<P extends string> = HonoContext<{}, P>
+
+export interface CommandOption {
+  readonly type: 'string' | 'number' | 'boolean' | 'array'
+  readonly default?: unknown
+  readonly describe?: string
+  readonly demandOption?: boolean
+  readonly alias?: string | readonly string[]
+  readonly choices?: readonly (string | number)[]
+}
+
+type OptionValue<O extends CommandOption> = O['type'] extends 'number'
+  ? number
+  : O['type'] extends 'boolean'
+    ? boolean
+    : O['type'] extends 'array'
+      ? (string | number)[]
+      : string
+
+type RequiredOptionKeys<Os> = {
+  [K in keyof Os]: Os[K] extends { default: unknown } | { demandOption: true } | { type: 'boolean' }
+    ? K
+    : never
+}[keyof Os]
+
+export type CommandArgs<Os extends Readonly<Record<string, CommandOption>>> = Simplify<
+  { [K in RequiredOptionKeys<Os>]: OptionValue<Os[K]> } & {
+    [K in Exclude<keyof Os, RequiredOptionKeys<Os>>]?: OptionValue<Os[K]>
+  } & { readonly _: readonly (string | number)[] }
+>
+
+// ---------------------------------------------------------------------------
+// Workers
+
+export interface Worker<R extends Registry> {
+  readonly id: string
+  readonly topics: Ctx<R>['topics']
+  readonly tables: Ctx<R>['tables']
+  readonly agents: Ctx<R>['agents']
+  /** Web base URL (e.g. http://127.0.0.1:6066), or undefined when the web server is off. */
+  readonly url: string | undefined
+  readonly definition: AppDefinition
+  readonly config: ResolvedConfig
+  readonly log: Logger
+  /** Resolves when everything sent so far has been processed (and committed nothing less). */
+  idle(options?: { readonly timeout?: Duration }): Promise<void>
+  /** Commits now (sink sends, table changes, offsets). */
+  commit(): Promise<void>
+  /** Commits and shuts down cleanly. */
+  stop(): Promise<void>
+}
+
+export interface TestWorker<R extends Registry> extends Worker<R> {
+  /** Moves the test clock, firing timers, cron jobs and window expiry due in that time. */
+  advance(duration: Duration): Promise<void>
+  /** The test clock's now (ms since the epoch). */
+  now(): number
+  /** Events sent to a topic so far, in order (all partitions, by time of sending). */
+  sent(topic: string): Event<unknown, unknown>[]
+}

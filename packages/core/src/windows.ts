@@ -1,0 +1,104 @@
+/**
+ * Window definitions for windowed tables. Windows are aligned to the epoch
+ * (a 1m tumbling window starts on a whole minute); `end` is exclusive.
+ *
+ * @example
+ * app.table('per-minute', { default: () => 0, window: tumbling('1m', { expires: '1h' }) })
+ */
+import { type Duration, toMillis } from './duration.ts'
+import { ConfigError } from './errors.ts'
+
+export interface WindowOptions {
+  /** Windows whose end is older than this (relative to the clock) are dropped. */
+  readonly expires?: Duration
+}
+
+export interface WindowRange {
+  readonly start: number
+  readonly end: number
+}
+
+export interface WindowSpec {
+  readonly kind: 'tumbling' | 'hopping' | 'sliding'
+  readonly sizeMs: number
+  readonly stepMs: number
+  readonly beforeMs: number
+  readonly afterMs: number
+  /** undefined: never expire */
+  readonly expiresMs: number | undefined
+  /** Every window containing ts, oldest first. */
+  ranges(ts: number): WindowRange[]
+  /** The window reads of `current`/`now`/`delta` use: the newest window containing ts. */
+  current(ts: number): WindowRange
+}
+
+const positive = (d: Duration, what: string): number => {
+  const ms = toMillis(d, what)
+  if (ms <= 0) throw new ConfigError(`${what}: must be greater than 0`)
+  return ms
+}
+
+const expiry = (o: WindowOptions | undefined, what: string): number | undefined =>
+  o?.expires === undefined ? undefined : toMillis(o.expires, `${what} expires`)
+
+/** Fixed-size, non-overlapping windows. */
+export function tumbling(size: Duration, options?: WindowOptions): WindowSpec {
+  return hoppingSpec(
+    'tumbling',
+    positive(size, 'tumbling window size'),
+    undefined,
+    expiry(options, 'tumbling window'),
+  )
+}
+
+/** Fixed-size windows that start every `step`, overlapping when step < size. */
+export function hopping(size: Duration, step: Duration, options?: WindowOptions): WindowSpec {
+  const sizeMs = positive(size, 'hopping window size')
+  const stepMs = positive(step, 'hopping window step')
+  if (stepMs > sizeMs)
+    throw new ConfigError(`hopping window: step (${stepMs}ms) must not exceed size (${sizeMs}ms)`)
+  return hoppingSpec('hopping', sizeMs, stepMs, expiry(options, 'hopping window'))
+}
+
+/**
+ * One window per event: [ts - before, ts + after], as Faust's SlidingWindow.
+ * Reads for time t look at the window centred on t.
+ */
+export function sliding(before: Duration, after: Duration, options?: WindowOptions): WindowSpec {
+  const beforeMs = toMillis(before, 'sliding window before')
+  const afterMs = toMillis(after, 'sliding window after')
+  const expiresMs = expiry(options, 'sliding window')
+  const range = (ts: number): WindowRange => ({ start: ts - beforeMs, end: ts + afterMs + 1 })
+  return Object.freeze({
+    kind: 'sliding' as const,
+    sizeMs: beforeMs + afterMs + 1,
+    stepMs: 1,
+    beforeMs,
+    afterMs,
+    expiresMs,
+    ranges: (ts: number) => [range(ts)],
+    current: range,
+  })
+}
+
+function hoppingSpec(
+  kind: 'tumbling' | 'hopping',
+  sizeMs: number,
+  step: number | undefined,
+  expiresMs: number | undefined,
+): WindowSpec {
+  const stepMs = step ?? sizeMs
+  const ranges = (ts: number): WindowRange[] => {
+    const out: WindowRange[] = []
+    const newest = Math.floor(ts / stepMs) * stepMs
+    for (let start = newest - Math.floor((sizeMs - 1) / stepMs) * stepMs; start <= newest; start += stepMs) {
+      if (start + sizeMs > ts) out.push({ start, end: start + sizeMs })
+    }
+    return out
+  }
+  const current = (ts: number): WindowRange => {
+    const start = Math.floor(ts / stepMs) * stepMs
+    return { start, end: start + sizeMs }
+  }
+  return Object.freeze({ kind, sizeMs, stepMs, beforeMs: 0, afterMs: 0, expiresMs, ranges, current })
+}

@@ -1,0 +1,45 @@
+/**
+ * stream-app: what users import. Re-exports the API and wires the default
+ * adapters (chosen by URL scheme) into createApp.
+ */
+import { createAppWith } from '@stream-app/core'
+import { nodePlatform } from './platform.ts'
+
+export {
+  type App,
+  AskTimeoutError,
+  BrokerError,
+  ConfigError,
+  type Ctx,
+  DecodeError,
+  type Duration,
+  EncodeError,
+  type Event,
+  hopping,
+  type Logger,
+  Schema,
+  type SendOptions,
+  StoppedError,
+  StoreError,
+  type Stream,
+  StreamAppError,
+  sliding,
+  type Table,
+  type TestWorker,
+  tumbling,
+  type WindowedTable,
+  type Worker,
+} from '@stream-app/core'
+
+/**
+ * Creates an app. The builder is immutable: every method returns a new App.
+ *
+ * @example
+ * export default createApp({ id: 'counter' })
+ *   .topic('words', { value: Schema.String })
+ *   .table('counts', { default: () => 0 })
+ *   .agent('count', { from: 'words' }, async (words, ctx) => {
+ *     for await (const w of words) ctx.tables.counts.update(w, (n) => n + 1)
+ *   })
+ */
+export const createApp = createAppWith(nodePlatform)

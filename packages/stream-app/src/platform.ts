@@ -1,0 +1,126 @@
+/**
+ * The node platform: picks adapters by URL scheme for app.start(), runs
+ * app.test() on memory, and app.main() through the CLI.
+ */
+import {
+  type AppConfig,
+  type AppDefinition,
+  type Broker,
+  ConfigError,
+  liveClock,
+  MemoryBroker,
+  MemoryStore,
+  makeLogger,
+  type Platform,
+  type ResolvedConfig,
+  resolveConfig,
+  type Store,
+  startRuntime,
+  startTestWorker,
+  type TopicHandle,
+  workerFacade,
+} from '@stream-app/core'
+
+async function openBroker(config: ResolvedConfig): Promise<Broker> {
+  const url = config.broker
+  if (url.startsWith('memory://')) return new MemoryBroker(url)
+  throw new ConfigError(
+    `unsupported broker URL ${JSON.stringify(url)} (expected memory://, sqlite:// or kafka://host:port)`,
+  )
+}
+
+async function openStore(config: ResolvedConfig): Promise<Store> {
+  const url = config.store
+  if (url.startsWith('memory://')) return new MemoryStore()
+  throw new ConfigError(`unsupported store URL ${JSON.stringify(url)} (expected sqlite:// or memory://)`)
+}
+
+export async function startWorker(def: AppDefinition, overrides?: Partial<AppConfig>) {
+  const config = resolveConfig(def.config, overrides)
+  const log = makeLogger({ name: def.config.id, ...(config.logLevel ? { level: config.logLevel } : {}) })
+  const broker = await openBroker(config)
+  let store: Store
+  try {
+    store = await openStore(config)
+  } catch (e) {
+    await broker.close()
+    throw e
+  }
+  const rt = await startRuntime(def, { broker, store, clock: liveClock, log, config, closeBroker: true })
+  return { runtime: rt, worker: workerFacade(rt) }
+}
+
+/** A client worker for CLI commands: sends, asks and table reads, no group membership. */
+export async function startClient(def: AppDefinition, overrides: Partial<AppConfig> = {}) {
+  const config = resolveConfig(def.config, { ...overrides, web: { enabled: false } })
+  const log = makeLogger({ name: def.config.id, level: config.logLevel ?? 'warn' })
+  const broker = await openBroker(config)
+  const store = await openStore(config).catch(async (e) => {
+    await broker.close()
+    throw e
+  })
+  const rt = await startRuntime(def, {
+    broker,
+    store,
+    clock: liveClock,
+    log,
+    config,
+    closeBroker: true,
+    client: true,
+  })
+  return { ctx: rt.baseCtx, stop: () => rt.stop() }
+}
+
+export interface CliSend {
+  readonly topic: string
+  readonly values: readonly string[]
+  readonly key?: string
+  readonly partition?: number
+  readonly broker?: string
+}
+
+/** `stream-app send`: encodes and validates each value with the topic's schema and sends it. */
+export async function sendFromCli(def: AppDefinition, s: CliSend) {
+  const config = resolveConfig(def.config, s.broker ? { broker: s.broker } : {})
+  if (config.broker.startsWith('memory://'))
+    throw new ConfigError(
+      `cannot send to a memory:// broker from another process: it lives inside the worker (use sqlite:// or kafka://)`,
+    )
+  if (!Object.hasOwn(def.topics, s.topic)) throw new ConfigError(`unknown topic or agent '${s.topic}'`)
+  const client = await startClient(def, s.broker ? { broker: s.broker } : {})
+  try {
+    const topics = client.ctx.topics as Record<string, TopicHandle<unknown, unknown>>
+    const handle = topics[s.topic]!
+    const out = []
+    for (const v of s.values) {
+      const value = parseValue(v)
+      out.push(
+        await handle.send(value, {
+          ...(s.key !== undefined ? { key: s.key } : {}),
+          ...(s.partition !== undefined ? { partition: s.partition } : {}),
+        }),
+      )
+    }
+    return out
+  } finally {
+    await client.stop()
+  }
+}
+
+const parseValue = (v: string): unknown => {
+  try {
+    return JSON.parse(v)
+  } catch {
+    return v
+  }
+}
+
+export const nodePlatform: Platform = {
+  start: async (def, overrides) => (await startWorker(def, overrides)).worker,
+  test: startTestWorker,
+  main: async (app, argv) => {
+    const { runCli } = await import('./cli.ts')
+    const code = await runCli(argv, { app })
+    if (code !== 0) process.exitCode = code
+  },
+}
