@@ -136,6 +136,23 @@ export interface TransactionalProducer extends Producer {
   abort(): Promise<void>
 }
 
+/**
+ * A broker whose log lives in a local database can commit a whole unit of work
+ * in one local transaction (exactly-once on sqlite://): the appended records,
+ * the table store's rows (the store shares the database) and the group offsets.
+ */
+export interface AtomicCommit {
+  /** The table store living in the broker's own database, so its writes join `run`'s transaction. */
+  store(): Store
+  /** Runs fn synchronously inside one database transaction; everything in it lands together or not at all. */
+  run<T>(fn: (tx: AtomicTransaction) => T): T
+}
+
+export interface AtomicTransaction {
+  append(records: readonly ProduceRecord[]): RecordMetadata[]
+  commitOffsets(groupId: string, offsets: readonly TopicPartitionOffset[]): void
+}
+
 export interface Broker {
   /** e.g. 'memory://', 'sqlite:///path', 'kafka://127.0.0.1:9092' */
   readonly url: string
@@ -153,6 +170,8 @@ export interface Broker {
   beginningOffsets(partitions: readonly TopicPartition[]): Promise<TopicPartitionOffset[]>
   producer(): Producer
   transactionalProducer?(transactionalId: string): TransactionalProducer
+  /** Present on brokers that can commit atomically with a local store (sqlite://). */
+  readonly atomic?: AtomicCommit
   groupConsumer(options: GroupConsumerOptions): GroupConsumer
   reader(assignments: readonly TopicPartitionOffset[], options?: { readCommitted?: boolean }): PartitionReader
   close(): Promise<void>
