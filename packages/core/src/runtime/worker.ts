@@ -65,10 +65,38 @@ export interface WorkerDeps {
 
 export type WorkerState = 'starting' | 'recovering' | 'running' | 'stopping' | 'stopped'
 
+/** Cumulative histogram (Prometheus style): counts[i] counts observations <= bounds[i] (seconds). */
+export interface Histogram {
+  readonly bounds: readonly number[]
+  readonly counts: number[]
+  sum: number
+  count: number
+}
+
+export const LATENCY_BOUNDS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5]
+
+export const newHistogram = (bounds: readonly number[] = LATENCY_BOUNDS): Histogram => ({
+  bounds,
+  counts: bounds.map(() => 0),
+  sum: 0,
+  count: 0,
+})
+
+export function observe(h: Histogram, seconds: number): void {
+  h.sum += seconds
+  h.count++
+  const b = h.bounds
+  for (let i = 0; i < b.length; i++) if (seconds <= b[i]!) h.counts[i]!++
+}
+
 /** Counters the web server's /metrics reads. */
 export interface WorkerStats {
+  /** records fetched per topic */
   readonly messagesIn: Map<string, number>
+  /** values yielded per agent */
   readonly processed: Map<string, number>
+  /** time from a value reaching the handler to the handler asking for the next, per agent */
+  readonly latency: Map<string, Histogram>
   readonly commits: { count: number; totalMs: number; lastMs: number; failures: number }
   readonly recoveries: { count: number; records: number; ms: number }
 }
@@ -84,6 +112,7 @@ export class WorkerRuntime {
   readonly stats: WorkerStats = {
     messagesIn: new Map(),
     processed: new Map(),
+    latency: new Map(),
     commits: { count: 0, totalMs: 0, lastMs: 0, failures: 0 },
     recoveries: { count: 0, records: 0, ms: 0 },
   }
@@ -830,6 +859,23 @@ export class WorkerRuntime {
     }
     arm()
     this.cancels.push(() => cancel())
+  }
+
+  /** Consumer lag per assigned partition: end offset minus the next offset to process. */
+  async lag(): Promise<{ topic: string; partition: number; position: number; end: number; lag: number }[]> {
+    const assignment = this.consumer.assignment().filter((tp) => this.queuesByTopic.has(tp.topic))
+    if (!assignment.length) return []
+    const ends = await this.broker.endOffsets(assignment)
+    return ends.map((e) => {
+      const position = this.lastCommitted.get(tpKey(e.topic, e.partition)) ?? 0
+      return {
+        topic: e.topic,
+        partition: e.partition,
+        position,
+        end: e.offset,
+        lag: Math.max(0, e.offset - position),
+      }
+    })
   }
 
   // -- idle and stop -----------------------------------------------------------------
