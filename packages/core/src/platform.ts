@@ -88,6 +88,8 @@ export async function startTestWorker(
     advance: (d: Duration) => clock.advance(toMillis(d, 'advance')),
     now: () => clock.now(),
     sent: (topic: string) => broker.sentTo(topic).map((r) => worker.decode(topic, r)),
+    /** Not in the API: the broker, for tests that write around a topic's schema. */
+    broker,
   } as TestWorker<Registry>
 }
 

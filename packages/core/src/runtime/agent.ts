@@ -42,7 +42,8 @@ export const backoffMs = (failures: number): number =>
 class Instance implements StreamHost {
   cursor: Cursor = newCursor()
   aborted = false
-  waiting = false
+  /** busy: in the handler; pulling: waiting for input; backoff: restarting later; done: finished. */
+  phase: 'busy' | 'pulling' | 'backoff' | 'done' = 'pulling'
   /** Set by one_for_all: the run ended because a sibling failed, start again. */
   restartRequested = false
   private tasks: Promise<void>[] = []
@@ -63,7 +64,7 @@ class Instance implements StreamHost {
     return this.runner.def.name
   }
   setWaiting(w: boolean): void {
-    this.waiting = w
+    this.phase = w ? 'pulling' : 'busy'
     if (this.backgroundFailure !== undefined && w) {
       const e = this.backgroundFailure
       this.backgroundFailure = undefined
@@ -99,7 +100,7 @@ class Instance implements StreamHost {
   async run(): Promise<void> {
     this.cursor = newCursor()
     this.aborted = false
-    this.waiting = false
+    this.phase = 'busy'
     this.tasks = []
     const { def, queue, services } = this.runner
     const stream = new StreamImpl(this, sourcePull(queue, this), undefined)
@@ -139,9 +140,21 @@ export class AgentRunner {
     this.instances = Array.from({ length: def.concurrency }, (_, i) => new Instance(this, i))
   }
 
-  /** True when every instance is waiting for input (for idle()). */
-  get waiting(): boolean {
-    return this.state !== 'running' || this.instances.every((i) => i.waiting)
+  /** No instance is inside its handler (for idle()). */
+  get quiet(): boolean {
+    return this.state !== 'running' || this.instances.every((i) => i.phase !== 'busy')
+  }
+
+  /** Some instance will take buffered input without time passing. */
+  get consuming(): boolean {
+    return this.state === 'running' && this.instances.some((i) => i.phase === 'pulling' || i.phase === 'busy')
+  }
+
+  /** Records buffered for this agent. */
+  get buffered(): number {
+    let n = this.queue.size
+    for (const q of this.extraQueues) n += q.size
+    return n
   }
 
   wakeAll(): void {
@@ -169,7 +182,7 @@ export class AgentRunner {
             continue
           }
           log.info(`agent ${name} finished: its handler returned`)
-          inst.waiting = true
+          inst.phase = 'done'
           return
         }
         const error = Cause.squash(exit.cause)
@@ -187,7 +200,7 @@ export class AgentRunner {
             },
           )
           runner.state = 'failed'
-          inst.waiting = true
+          inst.phase = 'done'
           return
         }
         inst.acknowledgeFailed()
@@ -214,7 +227,7 @@ export class AgentRunner {
             }
           }
         }
-        inst.waiting = true
+        inst.phase = 'backoff'
         yield* Effect.promise(() => clock.sleep(delay))
         if (runner.stopping) return
       }
@@ -227,6 +240,9 @@ export class AgentRunner {
     for (const i of this.instances) i.aborted = true
     this.queue.close()
     for (const q of this.extraQueues) q.close()
+    // An instance waiting out its backoff has nothing to finish: interrupt its sleep now.
+    const sleeping = this.fibers.filter((_, i) => this.instances[i]!.phase === 'backoff')
+    if (sleeping.length) await Effect.runPromise(Fiber.interruptAll(sleeping))
     const all = Effect.runPromise(Effect.forEach(this.fibers, (f) => Fiber.await(f), { discard: true }))
     let timer: NodeJS.Timeout | undefined
     const timedOut = await Promise.race([

@@ -889,8 +889,10 @@ export class WorkerRuntime {
 
   private busy(): boolean {
     if (this.outbox.pending > 0 || this.timerRuns.size > 0) return true
-    for (const list of this.queuesByTopic.values()) for (const q of list) if (q.size > 0) return true
-    for (const a of this.agents.values()) if (!a.waiting) return true
+    for (const a of this.agents.values()) {
+      if (!a.quiet) return true
+      if (a.consuming && a.buffered > 0) return true
+    }
     return false
   }
 
@@ -898,12 +900,13 @@ export class WorkerRuntime {
     const timeoutMs = toMillis(options.timeout ?? '30s', 'idle timeout')
     const deadline = Date.now() + timeoutMs
     let stable = 0
-    while (stable < 3) {
+    while (stable < 2) {
       if (this.state === 'stopped') return
       const quiet = !this.busy() && (await this.caughtUp()) && !this.busy()
       stable = quiet ? stable + 1 : 0
       if (Date.now() > deadline) throw new Error(`idle(): still busy after ${timeoutMs}ms`)
-      await new Promise((r) => setTimeout(r, quiet ? 0 : 1))
+      // Quiet: one more turn of the event loop to be sure; busy: give the work a moment.
+      await new Promise((r) => (quiet ? setImmediate(r) : setTimeout(r, 1)))
     }
   }
 

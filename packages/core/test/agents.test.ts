@@ -1,0 +1,186 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { createApp, Schema, type TestWorker } from '../src/index.ts'
+import type { Registry } from '../src/types.ts'
+
+const workers: TestWorker<Registry>[] = []
+const track = <W extends TestWorker<Registry>>(w: W): W => {
+  workers.push(w)
+  return w
+}
+afterEach(async () => {
+  for (const w of workers.splice(0)) await w.stop()
+})
+
+describe('agents', () => {
+  it('consumes a declared topic, updates tables and yields to every sink', async () => {
+    const Order = Schema.Struct({ id: Schema.String, customer: Schema.String, amount: Schema.Number })
+    const app = createApp({ id: 'shop' })
+      .topic('orders', { key: Schema.String, value: Order, partitions: 4 })
+      .topic('big-orders', { value: Order })
+      .topic('audit', { value: Order })
+      .table('revenue', { default: () => 0 })
+      .agent('track', { from: 'orders', sink: ['big-orders', 'audit'] }, async function* (orders, ctx) {
+        for await (const order of orders) {
+          ctx.tables.revenue.update(order.customer, (v) => v + order.amount)
+          if (order.amount > 1000) yield order
+        }
+      })
+    const t = track(await app.test())
+    await t.topics.orders.send({ id: '1', customer: 'ann', amount: 10 }, { key: 'ann' })
+    await t.topics.orders.send({ id: '2', customer: 'ann', amount: 2000 }, { key: 'ann' })
+    await t.topics.orders.send({ id: '3', customer: 'bob', amount: 5 }, { key: 'bob' })
+    await t.idle()
+    expect(t.tables.revenue.get('ann')).toBe(2010)
+    expect(t.tables.revenue.get('bob')).toBe(5)
+    expect(t.tables.revenue.get('zed')).toBe(0)
+    expect(t.tables.revenue.has('zed')).toBe(false)
+    expect(t.tables.revenue.size).toBe(2)
+    const big = t.sent('big-orders')
+    expect(big.map((e) => e.value)).toEqual([{ id: '2', customer: 'ann', amount: 2000 }])
+    // the sink keeps the source key and the event time
+    expect(big[0]!.key).toBe('ann')
+    expect(t.sent('audit')).toHaveLength(1)
+    // keyed sends land where Kafka's partitioner puts them
+    const sentOrders = t.sent('orders')
+    expect(sentOrders[0]!.partition).toBe(sentOrders[1]!.partition)
+  })
+
+  it('answers ask() with the first value the agent yields, and send() reaches the own topic', async () => {
+    const seen: number[] = []
+    const app = createApp({ id: 'rpc' })
+      .agent('double', { value: Schema.Number }, async function* (numbers) {
+        for await (const n of numbers) {
+          seen.push(n)
+          yield n * 2
+          yield n * 3
+        }
+      })
+      .agent('pow', { value: Schema.Number }, async function* (numbers, ctx) {
+        for await (const n of numbers) yield await ctx.agents.double.ask(n)
+      })
+    const t = track(await app.test())
+    expect(await t.agents.double.ask(21)).toBe(42)
+    expect(await t.agents.pow.ask(5)).toBe(10)
+    await t.agents.double.send(7)
+    await t.idle()
+    expect(seen).toEqual([21, 5, 7])
+    expect(t.sent('double').map((e) => e.value)).toEqual([21, 5, 7])
+  })
+
+  it('times out an ask that gets no reply, on the test clock', async () => {
+    const app = createApp({ id: 'silent' }).agent('sink', {}, async (s) => {
+      for await (const _ of s) {
+        // never yields
+      }
+    })
+    const t = track(await app.test())
+    const reply = t.agents.sink.ask('x', { timeout: '5s' })
+    const settled = reply.then(
+      () => 'resolved',
+      (e: Error) => e.message,
+    )
+    await t.idle()
+    await t.advance('6s')
+    expect(await settled).toMatch(/ask to agent 'sink' got no reply within 5000ms/)
+  })
+
+  it('runs `concurrency` instances sharing the stream', async () => {
+    const byInstance = new Map<number, number>()
+    let next = 0
+    const app = createApp({ id: 'conc' }).agent(
+      'work',
+      { value: Schema.Number, concurrency: 3 },
+      async (s) => {
+        const me = next++
+        for await (const _ of s) {
+          byInstance.set(me, (byInstance.get(me) ?? 0) + 1)
+          await new Promise((r) => setTimeout(r, 1))
+        }
+      },
+    )
+    const t = track(await app.test())
+    for (let i = 0; i < 30; i++) await t.agents.work.send(i)
+    await t.idle()
+    expect(next).toBe(3)
+    expect([...byInstance.values()].reduce((a, b) => a + b, 0)).toBe(30)
+    expect(byInstance.size).toBe(3)
+  })
+
+  it('restarts a crashing handler with exponential backoff, acknowledging the failed message', async () => {
+    const handled: number[] = []
+    let starts = 0
+    const logs: string[] = []
+    const app = createApp({ id: 'crash' }).agent('flaky', { value: Schema.Number }, async (s) => {
+      starts++
+      for await (const n of s) {
+        if (n < 0) throw new Error(`bad number ${n}`)
+        handled.push(n)
+      }
+    })
+    const t = track(await app.test({ logLevel: 'silent' }))
+    const w = t as unknown as { log: { error: (m: string) => void } }
+    const orig = w.log.error
+    w.log.error = (m: string) => {
+      logs.push(m)
+      orig(m)
+    }
+    await t.agents.flaky.send(1)
+    await t.agents.flaky.send(-1)
+    await t.agents.flaky.send(2)
+    await t.idle()
+    expect(starts).toBe(1) // crashed, waiting out the backoff on the test clock
+    expect(handled).toEqual([1])
+    await t.advance('100ms')
+    expect(starts).toBe(2)
+    expect(handled).toEqual([1, 2]) // -1 was acknowledged, not redelivered
+    await t.agents.flaky.send(-2)
+    await t.idle()
+    await t.advance('100ms')
+    expect(starts).toBe(2) // second failure waits twice as long
+    await t.advance('100ms')
+    expect(starts).toBe(3)
+  })
+
+  it('does not spin the CPU when a handler throws on every message: backoff grows', async () => {
+    let starts = 0
+    const app = createApp({ id: 'spin' }).agent('bad', { value: Schema.Number }, async (s) => {
+      starts++
+      for await (const _ of s) throw new Error('always')
+    })
+    const t = track(await app.test({ logLevel: 'silent' }))
+    for (let i = 0; i < 20; i++) await t.agents.bad.send(i)
+    await t.idle()
+    await t.advance('1s') // 100 + 200 + 400 ms of backoff fit, the next (800) does not
+    expect(starts).toBe(4)
+  })
+
+  it('one_for_all restarts every instance of the agent together', async () => {
+    let starts = 0
+    const app = createApp({ id: 'ofa' }).agent(
+      'team',
+      { value: Schema.Number, concurrency: 2, supervisor: 'one_for_all' },
+      async (s) => {
+        starts++
+        for await (const n of s) if (n === 13) throw new Error('unlucky')
+      },
+    )
+    const t = track(await app.test({ logLevel: 'silent' }))
+    await t.agents.team.send(13)
+    await t.idle()
+    await t.advance('1s')
+    expect(starts).toBe(4) // both instances started twice
+  })
+
+  it('a handler that returns is not restarted', async () => {
+    let starts = 0
+    const app = createApp({ id: 'done' }).agent('once', { value: Schema.Number }, async (s) => {
+      starts++
+      for await (const _ of s) return
+    })
+    const t = track(await app.test({ logLevel: 'silent' }))
+    await t.agents.once.send(1)
+    await t.idle()
+    await t.advance('10s')
+    expect(starts).toBe(1)
+  })
+})

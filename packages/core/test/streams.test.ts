@@ -1,0 +1,248 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { createApp, Schema, type TestWorker } from '../src/index.ts'
+import type { Registry } from '../src/types.ts'
+
+const workers: TestWorker<Registry>[] = []
+const track = <W extends TestWorker<Registry>>(w: W): W => {
+  workers.push(w)
+  return w
+}
+afterEach(async () => {
+  for (const w of workers.splice(0)) await w.stop()
+})
+
+describe('stream operators', () => {
+  it('filter, map and enumerate chain', async () => {
+    const out: unknown[] = []
+    const app = createApp({ id: 'ops' })
+      .topic('nums', { value: Schema.Number, partitions: 1 })
+      .agent('a', { from: 'nums' }, async (s) => {
+        for await (const x of s
+          .filter((n) => n % 2 === 0)
+          .map((n) => n * 10)
+          .enumerate())
+          out.push(x)
+      })
+    const t = track(await app.test())
+    for (let i = 0; i < 6; i++) await t.topics.nums.send(i)
+    await t.idle()
+    expect(out).toEqual([
+      [0, 0],
+      [1, 20],
+      [2, 40],
+    ])
+  })
+
+  it('async map and filter functions are awaited', async () => {
+    const out: unknown[] = []
+    const app = createApp({ id: 'async-ops' })
+      .topic('nums', { value: Schema.Number, partitions: 1 })
+      .agent('a', { from: 'nums' }, async (s) => {
+        for await (const x of s.filter(async (n) => n > 1).map(async (n) => `#${n}`)) out.push(x)
+      })
+    const t = track(await app.test())
+    for (let i = 0; i < 4; i++) await t.topics.nums.send(i)
+    await t.idle()
+    expect(out).toEqual(['#2', '#3'])
+  })
+
+  it('events() and items() carry key, topic, partition, offset, timestamp and headers', async () => {
+    const events: unknown[] = []
+    const items: unknown[] = []
+    const app = createApp({ id: 'ev' })
+      .topic('t', { value: Schema.String, partitions: 2 })
+      .agent('e', { from: 't' }, async (s) => {
+        for await (const e of s.events()) events.push(e)
+      })
+      .agent('i', { from: 't' }, async (s) => {
+        for await (const kv of s.items()) items.push(kv)
+      })
+    const t = track(await app.test({ startTime: 1_000_000 }))
+    await t.topics.t.send('hello', { key: 'k1', headers: { trace: 'abc' }, partition: 1, timestamp: 42 })
+    await t.topics.t.send('world', { key: 'k2' })
+    await t.idle()
+    expect(events[0]).toEqual({
+      key: 'k1',
+      value: 'hello',
+      topic: 't',
+      partition: 1,
+      offset: 0,
+      timestamp: 42,
+      headers: { trace: 'abc' },
+    })
+    expect(events[1]).toMatchObject({ key: 'k2', value: 'world', timestamp: 1_000_000 })
+    expect(items).toEqual([
+      ['k1', 'hello'],
+      ['k2', 'world'],
+    ])
+  })
+
+  it('take(n, within) gives full batches at once and a partial batch after `within` on the test clock', async () => {
+    const batches: number[][] = []
+    const app = createApp({ id: 'take' })
+      .topic('nums', { value: Schema.Number, partitions: 1 })
+      .agent('a', { from: 'nums' }, async (s) => {
+        for await (const b of s.take(3, '1s')) batches.push(b)
+      })
+    const t = track(await app.test())
+    for (let i = 0; i < 7; i++) await t.topics.nums.send(i)
+    await t.idle()
+    expect(batches).toEqual([
+      [0, 1, 2],
+      [3, 4, 5],
+    ])
+    await t.advance('999ms')
+    expect(batches).toHaveLength(2)
+    await t.advance('1ms')
+    expect(batches).toEqual([[0, 1, 2], [3, 4, 5], [6]])
+    // a value arriving after a timeout is not lost
+    await t.topics.nums.send(7)
+    await t.idle()
+    await t.advance('1s')
+    expect(batches.at(-1)).toEqual([7])
+  })
+
+  it('groupBy repartitions through an internal topic by the new key', async () => {
+    const Click = Schema.Struct({ user: Schema.String, page: Schema.String })
+    const app = createApp({ id: 'gb' })
+      .topic('clicks', { value: Click, partitions: 4 })
+      .table('per-page', { default: () => 0 })
+      .agent('count', { from: 'clicks' }, async (s, ctx) => {
+        for await (const c of s.groupBy((c) => c.page, { name: 'by-page' })) {
+          ctx.tables['per-page'].update(c.page, (n) => n + 1)
+        }
+      })
+    const t = track(await app.test())
+    for (let i = 0; i < 20; i++)
+      await t.topics.clicks.send({ user: `u${i}`, page: `p${i % 3}` }, { key: `u${i}` })
+    await t.idle()
+    expect(t.tables['per-page'].get('p0')).toBe(7)
+    expect(t.tables['per-page'].get('p1')).toBe(7)
+    expect(t.tables['per-page'].get('p2')).toBe(6)
+    const repartitioned = t.sent('gb-count-by-page-repartition')
+    expect(repartitioned).toHaveLength(20)
+    // every event of one page went to one partition
+    const partitions = new Map<unknown, Set<number>>()
+    for (const e of repartitioned) {
+      const set = partitions.get(e.key) ?? new Set()
+      set.add(e.partition)
+      partitions.set(e.key, set)
+    }
+    for (const set of partitions.values()) expect(set.size).toBe(1)
+  })
+
+  it('through(topic) sends every value on and continues with that topic', async () => {
+    const seen: string[] = []
+    const app = createApp({ id: 'thr' })
+      .topic('in', { value: Schema.String })
+      .topic('mid', { value: Schema.String })
+      .agent('a', { from: 'in' }, async (s) => {
+        for await (const v of s.map((x) => x.toUpperCase()).through('mid')) seen.push(v)
+      })
+    const t = track(await app.test())
+    await t.topics.in.send('a', { key: 'x' })
+    await t.topics.in.send('b', { key: 'y' })
+    await t.idle()
+    expect(seen.sort()).toEqual(['A', 'B'])
+    expect(
+      t
+        .sent('mid')
+        .map((e) => e.value)
+        .sort(),
+    ).toEqual(['A', 'B'])
+  })
+
+  it('a groupBy key function that throws crashes the instance (restarted), never silently', async () => {
+    let starts = 0
+    const app = createApp({ id: 'gbx' })
+      .topic('in', { value: Schema.Number, partitions: 1 })
+      .agent('a', { from: 'in' }, async (s) => {
+        starts++
+        for await (const _ of s.groupBy(
+          (n) => {
+            if (n === 2) throw new Error('no key for 2')
+            return String(n)
+          },
+          { name: 'k' },
+        )) {
+          // consume
+        }
+      })
+    const t = track(await app.test({ logLevel: 'silent' }))
+    for (let i = 0; i < 4; i++) await t.topics.in.send(i)
+    await t.idle()
+    await t.advance('1s')
+    expect(starts).toBeGreaterThanOrEqual(2)
+  })
+})
+
+describe('invalid messages', () => {
+  const Num = Schema.Struct({ n: Schema.Number })
+
+  it('skip (default): logged with topic, partition, offset and reason, and the agent goes on', async () => {
+    const got: number[] = []
+    const logs: string[] = []
+    const app = createApp({ id: 'inv' })
+      .topic('in', { value: Num, partitions: 1 })
+      .agent('a', { from: 'in' }, async (s) => {
+        for await (const v of s) got.push(v.n)
+      })
+    const t = track(await app.test({ logLevel: 'silent' }))
+    ;(t.log as { warn: (m: string, f?: object) => void }).warn = (m, f) =>
+      logs.push(`${m} ${JSON.stringify(f)}`)
+    await t.topics.in.send({ n: 1 })
+    // bytes that are not JSON and JSON that fails the schema, written around the schema
+    await injectRaw(t, 'in', '{not json')
+    await injectRaw(t, 'in', '{"n":"one"}')
+    await t.topics.in.send({ n: 2 })
+    await t.idle()
+    expect(got).toEqual([1, 2])
+    expect(logs).toHaveLength(2)
+    expect(logs[0]).toMatch(/invalid message skipped.*"topic":"in","partition":0,"offset":1/)
+    expect(logs[1]).toMatch(/"offset":2.*Expected number/)
+  })
+
+  it('dead-letter: raw bytes with error headers go to <topic>.dead-letter', async () => {
+    const app = createApp({ id: 'dlq' })
+      .topic('in', { value: Num, partitions: 1, onInvalid: 'dead-letter' })
+      .agent('a', { from: 'in' }, async (s) => {
+        for await (const _ of s) {
+        }
+      })
+    const t = track(await app.test({ logLevel: 'silent' }))
+    await injectRaw(t, 'in', '{"n":"x"}')
+    await t.topics.in.send({ n: 1 })
+    await t.idle()
+    const dead = t.sent('in.dead-letter')
+    expect(dead).toHaveLength(1)
+    expect(dead[0]!.value).toEqual({ n: 'x' })
+    expect(dead[0]!.headers['stream-app.error']).toMatch(/Expected number/)
+    expect(dead[0]!.headers).toMatchObject({ 'stream-app.error-topic': 'in', 'stream-app.error-offset': '0' })
+  })
+
+  it('fail: the agent stops at the bad message and leaves it uncommitted; the worker goes on', async () => {
+    const got: number[] = []
+    const app = createApp({ id: 'failmode' })
+      .topic('in', { value: Num, partitions: 1, onInvalid: 'fail' })
+      .topic('other', { value: Num, partitions: 1 })
+      .agent('a', { from: 'in' }, async (s) => {
+        for await (const v of s) got.push(v.n)
+      })
+      .agent('b', { from: 'other' }, async (s) => {
+        for await (const v of s) got.push(v.n * 100)
+      })
+    const t = track(await app.test({ logLevel: 'silent' }))
+    await t.topics.in.send({ n: 1 })
+    await injectRaw(t, 'in', 'garbage')
+    await t.topics.in.send({ n: 2 })
+    await t.topics.other.send({ n: 3 })
+    await t.idle()
+    expect(got).toEqual([1, 300])
+  })
+})
+
+/** Writes bytes to a topic bypassing its schema, as another producer could. */
+async function injectRaw(t: TestWorker<Registry>, topic: string, text: string): Promise<void> {
+  const broker = (t as unknown as { broker: { append: (r: unknown[]) => void } }).broker
+  broker.append([{ topic, partition: 0, key: null, value: Buffer.from(text), timestamp: Date.now() }])
+}
