@@ -11,6 +11,7 @@ import { errorMessage } from '../errors.ts'
 import type { Clock } from '../ports.ts'
 import type { Logger } from '../types.ts'
 import { ackInflight, type Cursor, type Item, newCursor } from './cursor.ts'
+import { type Histogram, observe } from './histogram.ts'
 import { FatalDecodeError, type SourceQueue } from './source.ts'
 import { type StreamHost, StreamImpl, sourcePull } from './stream.ts'
 import type { TopicRuntime } from './topics.ts'
@@ -29,6 +30,8 @@ export interface AgentServices {
   /** The per-instance ctx object handed to the handler. */
   makeContext(cursor: Cursor): unknown
   onRestart(agent: string, error: unknown): void
+  /** Processing time per value (handler got it → asked for the next). */
+  readonly latency: Histogram
 }
 
 const BACKOFF_MIN_MS = 100
@@ -63,8 +66,18 @@ class Instance implements StreamHost {
   get agent() {
     return this.runner.def.name
   }
+  private handedAt = 0
+
   setWaiting(w: boolean): void {
-    this.phase = w ? 'pulling' : 'busy'
+    if (w) {
+      if (this.phase === 'busy' && this.handedAt !== 0) {
+        observe(this.runner.services.latency, (performance.now() - this.handedAt) / 1000)
+      }
+      this.phase = 'pulling'
+    } else {
+      this.phase = 'busy'
+      this.handedAt = performance.now()
+    }
     if (this.backgroundFailure !== undefined && w) {
       const e = this.backgroundFailure
       this.backgroundFailure = undefined

@@ -28,6 +28,7 @@ import type { AgentHandle, Logger, ResolvedConfig, SendOptions, SentRecord, Topi
 import { AgentRunner } from './agent.ts'
 import type { Cursor, Item } from './cursor.ts'
 import { newCursor } from './cursor.ts'
+import { type Histogram, newHistogram } from './histogram.ts'
 import { Outbox } from './outbox.ts'
 import { SourceQueue } from './source.ts'
 import { TableRuntime } from './tables.ts'
@@ -40,6 +41,8 @@ const FETCH_MAX_RECORDS = 5_000
 const FETCH_WAIT_MS = 250
 const STOP_TIMEOUT_MS = 15_000
 const DEFAULT_ASK_TIMEOUT_MS = 30_000
+
+export { type Histogram, LATENCY_BOUNDS, newHistogram, observe } from './histogram.ts'
 
 export interface WebServerHandle {
   readonly url: string
@@ -64,30 +67,6 @@ export interface WorkerDeps {
 }
 
 export type WorkerState = 'starting' | 'recovering' | 'running' | 'stopping' | 'stopped'
-
-/** Cumulative histogram (Prometheus style): counts[i] counts observations <= bounds[i] (seconds). */
-export interface Histogram {
-  readonly bounds: readonly number[]
-  readonly counts: number[]
-  sum: number
-  count: number
-}
-
-export const LATENCY_BOUNDS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5]
-
-export const newHistogram = (bounds: readonly number[] = LATENCY_BOUNDS): Histogram => ({
-  bounds,
-  counts: bounds.map(() => 0),
-  sum: 0,
-  count: 0,
-})
-
-export function observe(h: Histogram, seconds: number): void {
-  h.sum += seconds
-  h.count++
-  const b = h.bounds
-  for (let i = 0; i < b.length; i++) if (seconds <= b[i]!) h.counts[i]!++
-}
 
 /** Counters the web server's /metrics reads. */
 export interface WorkerStats {
@@ -239,6 +218,12 @@ export class WorkerRuntime {
       this.state = 'running'
       return
     }
+    // The web server answers (503 on /health) while the worker joins the group and recovers,
+    // and its URL goes into the group metadata so other workers can route table queries here.
+    if (this.deps.web && config.web.enabled) {
+      this.web = await this.deps.web(this)
+      this.url = this.web.url
+    }
     for (const s of [...sources, this.leaderTopic]) this.subscribed.add(s)
     this.consumer = this.broker.groupConsumer({
       groupId: this.id,
@@ -255,10 +240,6 @@ export class WorkerRuntime {
     for (const t of Object.values(def.timers)) this.scheduleTimer(t)
     for (const c of Object.values(def.crons)) this.scheduleCron(c)
     for (const t of this.tables.values()) this.scheduleExpiry(t)
-    if (this.deps.web && config.web.enabled) {
-      this.web = await this.deps.web(this)
-      this.url = this.web.url
-    }
     this.state = 'running'
     this.banner()
   }
@@ -504,7 +485,14 @@ export class WorkerRuntime {
       emit: (agent: AgentDef, value: unknown, cursor: Cursor) => this.emit(agent, value, cursor),
       makeContext: (cursor: Cursor) => this.makeContext(cursor),
       onRestart: () => {},
+      latency: this.latencyOf(def.name),
     }
+  }
+
+  private latencyOf(agent: string): Histogram {
+    let h = this.stats.latency.get(agent)
+    if (!h) this.stats.latency.set(agent, (h = newHistogram()))
+    return h
   }
 
   private subscribeDynamic(agent: string, def: TopicDef): Promise<SourceQueue> {
