@@ -2,6 +2,9 @@
  * Outgoing records, batched: sends are queued synchronously and written to the
  * broker in one call per tick. `flush()` resolves when everything queued before
  * it is durable — the first step of every commit.
+ *
+ * Under exactly-once the outbox holds records instead: they are written by the
+ * commit, in the same transaction as the offsets that produced them.
  */
 import type { ProduceRecord, Producer, RecordMetadata } from '../ports.ts'
 
@@ -21,6 +24,10 @@ export class Outbox {
   private scheduled = false
   private failure: unknown
   closed = false
+  /** exactly-once: keep records for the commit's transaction instead of sending them. */
+  holding = false
+  /** Called when a held record is awaited (a user send): the worker commits soon. */
+  onHeldAwait: () => void = () => {}
   /** Records handed to the broker and acknowledged. */
   sent = 0
   readonly perTopic = new Map<string, number>()
@@ -34,6 +41,7 @@ export class Outbox {
   /** Queues a record; nothing to await (sink writes, changelog). */
   push(record: ProduceRecord): void {
     this.queue.push(record)
+    if (this.holding) return
     if (this.queue.length >= this.maxBatch) this.send()
     else this.schedule()
   }
@@ -43,11 +51,40 @@ export class Outbox {
     return new Promise((resolve, reject) => {
       this.waiters.push({ index: this.queue.length, resolve, reject })
       this.push(record)
+      if (this.holding) this.onHeldAwait()
     })
   }
 
   get pending(): number {
     return this.queue.length + this.inflight.size
+  }
+
+  /** Records held for the next transaction (exactly-once). */
+  get held(): number {
+    return this.holding ? this.queue.length : 0
+  }
+
+  /** Takes the held records for a transaction; `settle` resolves their waiters with the offsets. */
+  takeHeld(): {
+    records: ProduceRecord[]
+    settle: (meta: readonly RecordMetadata[]) => void
+    fail: (e: unknown) => void
+  } {
+    const records = this.queue
+    const waiters = this.waiters
+    this.queue = []
+    this.waiters = []
+    return {
+      records,
+      settle: (meta) => {
+        this.sent += records.length
+        for (const r of records) this.perTopic.set(r.topic, (this.perTopic.get(r.topic) ?? 0) + 1)
+        for (const w of waiters) w.resolve(meta[w.index]!)
+      },
+      fail: (e) => {
+        for (const w of waiters) w.reject(e)
+      },
+    }
   }
 
   private schedule(): void {
@@ -60,7 +97,7 @@ export class Outbox {
   }
 
   private send(): void {
-    if (this.queue.length === 0) return
+    if (this.queue.length === 0 || this.holding) return
     const batch = this.queue
     const waiters = this.waiters
     this.queue = []

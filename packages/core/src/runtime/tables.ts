@@ -219,6 +219,12 @@ export class TableRuntime {
 
   // -- commit and recovery -----------------------------------------------------
 
+  /** Forgets uncommitted changes (a failed exactly-once commit rebuilds from the log). */
+  discardDirty(): void {
+    this.dirty = new Map()
+    this.dirtyPartition = new Map()
+  }
+
   get dirtyCount(): number {
     return this.dirty.size
   }

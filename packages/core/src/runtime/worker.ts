@@ -18,11 +18,14 @@ import type {
   Clock,
   GroupConsumer,
   PartitionReader,
+  ProduceRecord,
+  RecordMetadata,
   Store,
   StoreChange,
   TopicPartition,
   TopicPartitionOffset,
   TopicSpec,
+  TransactionalProducer,
 } from '../ports.ts'
 import type { AgentHandle, Logger, ResolvedConfig, SendOptions, SentRecord, TopicHandle } from '../types.ts'
 import { AgentRunner } from './agent.ts'
@@ -126,6 +129,8 @@ export class WorkerRuntime {
   private commitAgain = false
   private web: WebServerHandle | undefined
   private maxSourcePartitions = 1
+  private txProducer: TransactionalProducer | undefined
+  private readonly changelogs = new Set<string>()
   private readonly timerRuns = new Set<Promise<unknown>>()
 
   constructor(
@@ -184,6 +189,7 @@ export class WorkerRuntime {
       const partitions = t.partitions ?? (sources.size ? this.maxSourcePartitions : config.topicPartitions)
       const rt = new TableRuntime(t, this.id, partitions, this.store.table(t.name), this.clock)
       this.tables.set(t.name, rt)
+      this.changelogs.add(rt.changelog)
       specs.push({
         name: rt.changelog,
         partitions,
@@ -199,6 +205,21 @@ export class WorkerRuntime {
     specs.push({ name: this.replyTopic, partitions: 1, retentionMs: 3_600_000 })
     specs.push({ name: this.leaderTopic, partitions: 1 })
     await this.broker.ensureTopics(specs)
+    if (config.guarantee === 'exactly_once' && !this.broker.url.startsWith('memory://')) {
+      if (!this.broker.atomic && !this.broker.transactionalProducer)
+        throw new ConfigError(`guarantee 'exactly_once' is not supported by the broker ${this.broker.url}`)
+      this.outbox.holding = true
+      // Someone awaits a held send (a user send, an ask): commit soon rather than at the next interval.
+      let soon = false
+      this.outbox.onHeldAwait = () => {
+        if (soon) return
+        soon = true
+        setImmediate(() => {
+          soon = false
+          if (this.state === 'running') this.commit().catch(() => {})
+        })
+      }
+    }
 
     for (const a of Object.values(def.agents)) {
       const topics = new Map(a.from.map((f) => [f, this.topics.get(f)!] as const))
@@ -722,12 +743,12 @@ export class WorkerRuntime {
       const offsets = this.committableOffsets()
       const now = this.clock.now()
       const drained = [...this.tables.values()].map((t) => ({ t, ...t.drain(now) }))
-      await this.outbox.flush()
       const changelog = drained.flatMap((d) => d.records)
-      const meta = changelog.length ? await this.outbox.transmit(changelog) : []
-      if (drained.some((d) => d.changes.length)) {
+      const applyStore = (meta: readonly RecordMetadata[]) => {
+        if (!drained.some((d) => d.changes.length)) return
         const perTable = new Map<string, Map<number, number>>()
         for (const m of meta) {
+          if (!this.changelogs.has(m.topic)) continue
           let o = perTable.get(m.topic)
           if (!o) perTable.set(m.topic, (o = new Map()))
           o.set(m.partition, Math.max(o.get(m.partition) ?? 0, m.offset + 1))
@@ -737,10 +758,13 @@ export class WorkerRuntime {
             if (d.changes.length) d.t.store.apply(d.changes, perTable.get(d.t.changelog) ?? new Map())
         })
       }
-      if (offsets.length) {
-        await this.consumer.commit(offsets)
-        for (const o of offsets) this.lastCommitted.set(tpKey(o.topic, o.partition), o.offset)
+      if (this.outbox.holding) await this.commitTransaction(offsets, changelog, applyStore)
+      else {
+        await this.outbox.flush()
+        applyStore(changelog.length ? await this.outbox.transmit(changelog) : [])
+        if (offsets.length) await this.consumer.commit(offsets)
       }
+      for (const o of offsets) this.lastCommitted.set(tpKey(o.topic, o.partition), o.offset)
       const ms = performance.now() - started
       this.stats.commits.count++
       this.stats.commits.totalMs += ms
@@ -750,6 +774,76 @@ export class WorkerRuntime {
       this.log.error(`commit failed: ${errorMessage(e)}`)
       throw e
     }
+  }
+
+  /**
+   * exactly-once: sink sends, changelog writes and consumed offsets in one
+   * transaction. On sqlite:// that is one local database transaction that also
+   * holds the table rows; on Kafka a producer transaction, with the local store
+   * written after it commits (recovery replays the changelog from the store's offset).
+   */
+  private async commitTransaction(
+    offsets: TopicPartitionOffset[],
+    changelog: ProduceRecord[],
+    applyStore: (meta: readonly RecordMetadata[]) => void,
+  ): Promise<void> {
+    const held = this.outbox.takeHeld()
+    const records = [...held.records, ...changelog]
+    if (!records.length && !offsets.length) return
+    const atomic = this.broker.atomic
+    try {
+      if (atomic) {
+        const meta = atomic.run((tx) => {
+          const meta = records.length ? tx.append(records) : []
+          applyStore(meta)
+          if (offsets.length) tx.commitOffsets(this.id, offsets)
+          return meta
+        })
+        held.settle(meta)
+        return
+      }
+      const txp = (this.txProducer ??= this.broker.transactionalProducer!(`${this.id}-${randomUUID()}`))
+      await txp.begin()
+      try {
+        const meta = records.length ? await txp.send(records) : []
+        if (offsets.length) await txp.sendOffsets(this.consumer, offsets)
+        await txp.commit()
+        held.settle(meta)
+        applyStore(meta)
+      } catch (e) {
+        await txp.abort().catch(() => {})
+        throw e
+      }
+    } catch (e) {
+      held.fail(e)
+      // What this commit covered is not in the log: rewind to the last commit and rebuild.
+      await this.rewind()
+      throw e
+    }
+  }
+
+  /**
+   * After a failed exactly-once commit the in-memory state is ahead of what is
+   * committed: forget buffered records, seek back to the committed offsets and
+   * rebuild the tables of our partitions from the store and the changelog.
+   */
+  private async rewind(): Promise<void> {
+    const assignment = this.consumer.assignment()
+    for (const list of this.queuesByTopic.values()) for (const q of list) q.drop(assignment)
+    for (const tp of assignment) {
+      const o = this.lastCommitted.get(tpKey(tp.topic, tp.partition))
+      if (o !== undefined) {
+        this.consumer.seek({ ...tp, offset: o })
+        this.positions.set(tpKey(tp.topic, tp.partition), o)
+      }
+    }
+    const owned = [...this.ownedTablePartitions]
+    for (const t of this.tables.values()) {
+      t.discardDirty()
+      t.dropPartitions(owned)
+    }
+    await this.recover(owned)
+    this.log.warn('rewound to the last commit after a failed transaction', { partitions: fmtTps(assignment) })
   }
 
   private committableOffsets(): TopicPartitionOffset[] {
@@ -876,6 +970,11 @@ export class WorkerRuntime {
   }
 
   private busy(): boolean {
+    if (this.outbox.held > 0) {
+      // exactly-once: records become visible only when committed
+      if (this.state === 'running') this.commit().catch(() => {})
+      return true
+    }
     if (this.outbox.pending > 0 || this.timerRuns.size > 0) return true
     for (const a of this.agents.values()) {
       if (!a.quiet) return true
