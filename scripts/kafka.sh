@@ -9,7 +9,11 @@
 #   scripts/kafka.sh status   exit 0 and print bootstrap if running, else exit 1
 #   scripts/kafka.sh reset    stop + delete .cache/kafka/run (data, logs, conf)
 #
-# Env: KAFKA_VERSION (4.4.0), KAFKA_PORT (19092), KAFKA_CONTROLLER_PORT (19093),
+# A second listener on KAFKA_SASL_PORT speaks SASL_PLAINTEXT/PLAIN with the one user
+# stream-app / stream-app-secret (tests of authentication errors); start prints it
+# as KAFKA_SASL_BOOTSTRAP=...
+#
+# Env: KAFKA_VERSION (4.4.0), KAFKA_PORT (19092), KAFKA_CONTROLLER_PORT (19093), KAFKA_SASL_PORT (19094),
 #      KAFKA_HEAP (768m), KAFKA_WAIT_S (90), LOG4J_VERSION (2.25.5)
 set -euo pipefail
 
@@ -18,6 +22,7 @@ VERSION="${KAFKA_VERSION:-4.4.0}"
 LOG4J_VERSION="${LOG4J_VERSION:-2.25.5}"
 PORT="${KAFKA_PORT:-19092}"
 CPORT="${KAFKA_CONTROLLER_PORT:-19093}"
+SPORT="${KAFKA_SASL_PORT:-19094}"
 HEAP="${KAFKA_HEAP:-768m}"
 WAIT_S="${KAFKA_WAIT_S:-90}"
 CACHE="$ROOT/.cache/kafka"
@@ -77,11 +82,13 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CPORT
-listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CPORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$PORT
+listeners=PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CPORT,SASL_PLAINTEXT://127.0.0.1:$SPORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$PORT,SASL_PLAINTEXT://127.0.0.1:$SPORT
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="stream-app" password="stream-app-secret" user_stream-app="stream-app-secret";
 log.dirs=$RUN/data
 num.partitions=1
 default.replication.factor=1
@@ -120,10 +127,11 @@ PROPS
 
 start() {
   if pid="$(running_pid)"; then
-    log "already running (pid $pid)"; echo "KAFKA_BOOTSTRAP=$BOOTSTRAP"; return 0
+    log "already running (pid $pid)"; echo "KAFKA_BOOTSTRAP=$BOOTSTRAP"; echo "KAFKA_SASL_BOOTSTRAP=127.0.0.1:$SPORT"; return 0
   fi
   port_open "$PORT" && die "port $PORT is already in use by another process"
   port_open "$CPORT" && die "port $CPORT is already in use by another process"
+  port_open "$SPORT" && die "port $SPORT is already in use by another process"
   fetch
   write_config
   if [ ! -f "$RUN/data/meta.properties" ]; then
@@ -154,6 +162,7 @@ start() {
   done
   log "ready in $((SECONDS - t0))s (pid $pid, logs in $RUN/logs)"
   echo "KAFKA_BOOTSTRAP=$BOOTSTRAP"
+  echo "KAFKA_SASL_BOOTSTRAP=127.0.0.1:$SPORT"
 }
 
 stop() {

@@ -1,0 +1,193 @@
+/**
+ * Topic administration and offsets over librdkafka's admin API: create missing
+ * topics (with retention, compaction and extra configs), refuse a partition
+ * count mismatch, and read watermarks. Freshly created partitions briefly
+ * answer "not leader"; those answers are retried instead of surfacing.
+ */
+import { BrokerError, type TopicPartition, type TopicPartitionOffset, type TopicSpec } from '@stream-app/core'
+import {
+  type ClientContext,
+  Code,
+  call,
+  errorCode,
+  IsolationLevel,
+  OffsetSpec,
+  type RdAdmin,
+} from './client.ts'
+
+const ADMIN_TIMEOUT_MS = 15_000
+const RETRY_FOR_MS = 15_000
+
+interface TopicInfo {
+  readonly name: string
+  readonly partitions: readonly { partition: number; leader: unknown }[]
+  readonly error?: { code: number; message: string }
+}
+
+interface OffsetResult {
+  readonly topic: string
+  readonly partition: number
+  readonly offset: number
+  readonly error?: { code: number; message: string }
+}
+
+const TRANSIENT = new Set<number>([Code.NOT_LEADER, Code.LEADER_NOT_AVAILABLE, Code.UNKNOWN_TOPIC_OR_PART])
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+export class Admin {
+  constructor(
+    private readonly admin: RdAdmin,
+    private readonly ctx: ClientContext,
+  ) {}
+
+  /** Topic descriptions by name; missing topics are absent from the map. */
+  async describe(names: readonly string[]): Promise<Map<string, TopicInfo>> {
+    const out = new Map<string, TopicInfo>()
+    if (!names.length) return out
+    let infos: TopicInfo[]
+    try {
+      infos = await call<TopicInfo[]>((cb) =>
+        this.admin.describeTopics([...names], { timeout: ADMIN_TIMEOUT_MS }, cb),
+      )
+    } catch (e) {
+      throw this.ctx.error(`describing topics ${names.map((n) => `'${n}'`).join(', ')}`, e)
+    }
+    for (const t of infos) {
+      if (t.error && t.error.code === Code.UNKNOWN_TOPIC_OR_PART) continue
+      if (t.error) throw this.ctx.error(`describing topic '${t.name}'`, t.error)
+      out.set(t.name, t)
+    }
+    return out
+  }
+
+  async partitions(topic: string): Promise<number | undefined> {
+    return (await this.describe([topic])).get(topic)?.partitions.length
+  }
+
+  async ensureTopics(specs: readonly TopicSpec[]): Promise<void> {
+    const wanted = new Map<string, TopicSpec>()
+    for (const s of specs) {
+      const prev = wanted.get(s.name)
+      if (prev && prev.partitions !== s.partitions)
+        throw new BrokerError(
+          `topic '${s.name}' is declared twice, with ${prev.partitions} and ${s.partitions} partitions`,
+          false,
+        )
+      wanted.set(s.name, s)
+    }
+    const existing = await this.describe([...wanted.keys()])
+    const created: string[] = []
+    for (const spec of wanted.values()) {
+      const have = existing.get(spec.name)
+      if (have) {
+        this.checkCount(spec, have.partitions.length)
+        continue
+      }
+      try {
+        await call((cb) =>
+          this.admin.createTopic(
+            {
+              topic: spec.name,
+              num_partitions: spec.partitions,
+              replication_factor: spec.replicas ?? 1,
+              config: topicConfig(spec),
+            },
+            ADMIN_TIMEOUT_MS,
+            cb,
+          ),
+        )
+        created.push(spec.name)
+      } catch (e) {
+        if (errorCode(e) !== Code.TOPIC_ALREADY_EXISTS)
+          throw this.ctx.error(`creating topic '${spec.name}'`, e)
+        // Created concurrently by another worker: it still has to match.
+        const now = await this.partitions(spec.name)
+        if (now !== undefined) this.checkCount(spec, now)
+      }
+    }
+    if (created.length) await this.waitForLeaders(created)
+  }
+
+  private checkCount(spec: TopicSpec, have: number): void {
+    if (have !== spec.partitions)
+      throw new BrokerError(
+        `topic '${spec.name}' exists on Kafka with ${have} partitions, but ${spec.partitions} are declared; ` +
+          `declare partitions: ${have} or use a new topic`,
+        false,
+      )
+  }
+
+  /** New topics are usable once every partition has a leader; producing earlier only adds latency. */
+  private async waitForLeaders(names: readonly string[]): Promise<void> {
+    const deadline = Date.now() + RETRY_FOR_MS
+    while (Date.now() < deadline) {
+      const d = await this.describe(names)
+      if (names.every((n) => d.get(n)?.partitions.every((p) => p.leader))) return
+      await sleep(50)
+    }
+  }
+
+  endOffsets(tps: readonly TopicPartition[], readCommitted = false): Promise<TopicPartitionOffset[]> {
+    return this.listOffsets(tps, OffsetSpec.LATEST, readCommitted)
+  }
+
+  beginningOffsets(tps: readonly TopicPartition[]): Promise<TopicPartitionOffset[]> {
+    return this.listOffsets(tps, OffsetSpec.EARLIEST, false)
+  }
+
+  private async listOffsets(
+    tps: readonly TopicPartition[],
+    spec: InstanceType<typeof OffsetSpec>,
+    readCommitted: boolean,
+  ): Promise<TopicPartitionOffset[]> {
+    if (!tps.length) return []
+    const key = (t: string, p: number) => `${t}\u0000${p}`
+    const found = new Map<string, number>()
+    let todo = [...tps]
+    const deadline = Date.now() + RETRY_FOR_MS
+    for (;;) {
+      let res: OffsetResult[]
+      try {
+        res = await call<OffsetResult[]>((cb) =>
+          this.admin.listOffsets(
+            todo.map((tp) => ({ topic: tp.topic, partition: tp.partition, offset: spec })),
+            {
+              timeout: ADMIN_TIMEOUT_MS,
+              isolationLevel: readCommitted ? IsolationLevel.READ_COMMITTED : IsolationLevel.READ_UNCOMMITTED,
+            },
+            cb,
+          ),
+        )
+      } catch (e) {
+        throw this.ctx.error(`reading offsets of ${fmt(todo)}`, e)
+      }
+      const again: TopicPartition[] = []
+      for (const r of res) {
+        if (!r.error) found.set(key(r.topic, r.partition), r.offset)
+        else if (TRANSIENT.has(r.error.code) && Date.now() < deadline) again.push(r)
+        else throw this.ctx.error(`reading offsets of ${r.topic}[${r.partition}]`, r.error)
+      }
+      if (!again.length) break
+      todo = again
+      await sleep(50)
+    }
+    return tps.map((tp) => ({
+      topic: tp.topic,
+      partition: tp.partition,
+      offset: found.get(key(tp.topic, tp.partition)) ?? 0,
+    }))
+  }
+}
+
+function topicConfig(spec: TopicSpec): Record<string, string> {
+  const c: Record<string, string> = {}
+  if (spec.compacted) c['cleanup.policy'] = 'compact'
+  if (spec.retentionMs !== undefined) c['retention.ms'] = String(spec.retentionMs)
+  return { ...c, ...spec.config }
+}
+
+export const fmt = (tps: readonly TopicPartition[]): string => {
+  const by = new Map<string, number[]>()
+  for (const tp of tps) by.set(tp.topic, [...(by.get(tp.topic) ?? []), tp.partition])
+  return [...by].map(([t, ps]) => `${t}[${ps.join(',')}]`).join(' ')
+}

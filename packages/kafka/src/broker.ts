@@ -1,0 +1,193 @@
+/**
+ * The kafka:// Broker: one shared idempotent producer (whose connection also
+ * carries the admin client), a consumer per group member or reader, and a
+ * transactional producer per transactional id. Opening connects and fetches
+ * metadata, so an unreachable cluster or refused credentials fail at once
+ * with one clear line instead of on the first send.
+ */
+import type {
+  Broker,
+  GroupConsumer,
+  GroupConsumerOptions,
+  Logger,
+  PartitionReader,
+  Producer,
+  TopicPartition,
+  TopicPartitionOffset,
+  TopicSpec,
+  TransactionalProducer,
+} from '@stream-app/core'
+import { BrokerError } from '@stream-app/core'
+import { Admin } from './admin.ts'
+import { AdminClient, ClientContext, call, parseKafkaUrl, type RdProducer } from './client.ts'
+import { KafkaGroupConsumer } from './consumer.ts'
+import { MembersRegistry } from './members.ts'
+import { connectProducer, KafkaProducer, KafkaTransactionalProducer } from './producer.ts'
+import { KafkaReader } from './reader.ts'
+
+export interface KafkaBrokerOptions {
+  /** `kafka://host:port[,host:port]` */
+  readonly url: string
+  /** librdkafka settings passed as is (security.protocol, sasl.*, ssl.*, …); they override stream-app's defaults. */
+  readonly brokerOptions?: Record<string, unknown>
+  readonly log?: Logger
+  /** Prefix of every client.id (default 'stream-app'). */
+  readonly clientId?: string
+}
+
+interface Closable {
+  close(): Promise<void>
+}
+
+export class KafkaBroker implements Broker {
+  readonly shared = true
+  readonly description: string
+  private readonly admin: Admin
+  private readonly sharedProducer: KafkaProducer
+  private readonly registry: MembersRegistry
+  private readonly open = new Set<Closable>()
+  private closed = false
+
+  constructor(
+    readonly url: string,
+    private readonly ctx: ClientContext,
+    private readonly native: RdProducer,
+    private readonly clientId: string,
+  ) {
+    this.description = `Kafka at ${ctx.bootstrap}`
+    this.admin = new Admin(AdminClient.createFrom(native), ctx)
+    this.sharedProducer = new KafkaProducer(native, ctx, 'producer', false)
+    this.registry = new MembersRegistry({
+      ctx,
+      admin: AdminClient.createFrom(native),
+      producer: this.sharedProducer,
+      ensureTopics: (specs) => this.ensureTopics(specs),
+      endOffset: async (topic) => (await this.endOffsets([{ topic, partition: 0 }]))[0]!.offset,
+      reader: (topic) => this.reader([{ topic, partition: 0, offset: 0 }]),
+    })
+  }
+
+  private check(what: string): void {
+    if (this.closed) throw new BrokerError(`${what}: the kafka broker ${this.ctx.bootstrap} is closed`, false)
+  }
+
+  private track<T extends Closable>(c: T): T {
+    this.open.add(c)
+    const close = c.close.bind(c)
+    c.close = async () => {
+      this.open.delete(c)
+      await close()
+    }
+    return c
+  }
+
+  ensureTopics(specs: readonly TopicSpec[]): Promise<void> {
+    this.check('ensureTopics')
+    return this.admin.ensureTopics(specs)
+  }
+
+  partitions(topic: string): Promise<number | undefined> {
+    this.check('partitions')
+    return this.admin.partitions(topic)
+  }
+
+  endOffsets(partitions: readonly TopicPartition[]): Promise<TopicPartitionOffset[]> {
+    this.check('endOffsets')
+    return this.admin.endOffsets(partitions)
+  }
+
+  beginningOffsets(partitions: readonly TopicPartition[]): Promise<TopicPartitionOffset[]> {
+    this.check('beginningOffsets')
+    return this.admin.beginningOffsets(partitions)
+  }
+
+  /** The broker's shared idempotent producer; close() on it is a no-op (the broker closes it). */
+  producer(): Producer {
+    this.check('producer')
+    return this.sharedProducer
+  }
+
+  transactionalProducer(transactionalId: string): TransactionalProducer {
+    this.check('transactionalProducer')
+    return this.track(
+      new LazyTransactionalProducer(KafkaTransactionalProducer.open(this.ctx, transactionalId)),
+    )
+  }
+
+  groupConsumer(options: GroupConsumerOptions): GroupConsumer {
+    this.check('groupConsumer')
+    return this.track(new KafkaGroupConsumer(this.ctx, options, this.registry, this.clientId))
+  }
+
+  reader(
+    assignments: readonly TopicPartitionOffset[],
+    options: { readCommitted?: boolean } = {},
+  ): PartitionReader {
+    this.check('reader')
+    return this.track(
+      new KafkaReader(this.ctx, assignments, {
+        clientId: `${this.clientId}-reader`,
+        ...(options.readCommitted ? { readCommitted: true } : {}),
+      }),
+    )
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await Promise.allSettled([...this.open].map((c) => c.close()))
+    await this.registry.close().catch(() => {})
+    await this.sharedProducer.flush().catch(() => {})
+    await call((cb) => this.native.disconnect(10_000, cb)).catch(() => {})
+  }
+}
+
+/** broker.transactionalProducer() is synchronous; the producer connects and runs initTransactions behind it. */
+class LazyTransactionalProducer implements TransactionalProducer {
+  constructor(private readonly inner: Promise<KafkaTransactionalProducer>) {
+    inner.catch(() => {})
+  }
+  async begin() {
+    return (await this.inner).begin()
+  }
+  async send(records: Parameters<TransactionalProducer['send']>[0]) {
+    return (await this.inner).send(records)
+  }
+  async sendOffsets(consumer: GroupConsumer, offsets: readonly TopicPartitionOffset[]) {
+    return (await this.inner).sendOffsets(consumer, offsets)
+  }
+  async commit() {
+    return (await this.inner).commit()
+  }
+  async abort() {
+    return (await this.inner).abort()
+  }
+  async close() {
+    const p = await this.inner.catch(() => undefined)
+    await p?.close()
+  }
+}
+
+/**
+ * Opens a kafka:// broker. `brokerOptions` are librdkafka settings passed as is
+ * (security.protocol, sasl.mechanisms, sasl.username, sasl.password, ssl.ca.location, …).
+ * Rejects with a retriable BrokerError when no broker answers, and a
+ * non-retriable one when the credentials are refused.
+ */
+export async function openKafkaBroker(options: KafkaBrokerOptions): Promise<Broker> {
+  const bootstrap = parseKafkaUrl(options.url)
+  const clientId = options.clientId ?? 'stream-app'
+  const ctx = new ClientContext(
+    bootstrap,
+    {
+      'bootstrap.servers': bootstrap,
+      'client.id': clientId,
+      'socket.keepalive.enable': true,
+      'log.connection.close': false,
+      ...options.brokerOptions,
+    },
+    options.log,
+  )
+  const native = await connectProducer(ctx, 'the kafka:// broker')
+  return new KafkaBroker(options.url, ctx, native, clientId)
+}

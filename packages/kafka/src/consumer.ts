@@ -1,0 +1,363 @@
+/**
+ * The GroupConsumer port over a librdkafka KafkaConsumer in a classic consumer
+ * group with the `range` assignor (equal partition numbers of equally sized
+ * topics go to one member: table partition p moves with topic partition p).
+ *
+ * Rebalances are eager and handled in `rebalance_cb`, which librdkafka lets us
+ * finish asynchronously: on revoke we await `listener.onRevoke` (the runtime
+ * commits there) before `unassign()`; on assign we await `listener.onAssign`
+ * (the runtime recovers tables) before `assign()`, so nothing of a new
+ * partition is fetched before its state is ready. Records fetched across a
+ * rebalance are dropped: they are re-read from the committed offsets.
+ *
+ * Rebalance callbacks only fire inside consume(), so a small pump consumes
+ * when the runtime is not fetching (at most one batch is held back).
+ */
+import { randomUUID } from 'node:crypto'
+import type { LibrdKafkaError } from '@confluentinc/kafka-javascript'
+import type {
+  FetchOptions,
+  GroupConsumer,
+  GroupConsumerOptions,
+  GroupMember,
+  RecordBatch,
+  TopicPartition,
+  TopicPartitionOffset,
+} from '@stream-app/core'
+import { fmt } from './admin.ts'
+import { type ClientContext, Code, call, KafkaConsumer, type RdConsumer } from './client.ts'
+import { consumerDefaults, Fetcher, takeBatches, toBatches } from './fetcher.ts'
+import type { MembersRegistry } from './members.ts'
+
+const CONNECT_TIMEOUT_MS = 15_000
+const COMMITTED_TIMEOUT_MS = 15_000
+const PUMP_EVERY_MS = 100
+
+const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
+const tick = () => new Promise<void>((r) => setImmediate(r))
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+interface NativeConsumerExtras {
+  commitCb(tps: TopicPartitionOffset[], cb: (err: LibrdKafkaError | null) => void): void
+  setDefaultIsTimeoutOnlyForFirstMessage(v: boolean): void
+}
+
+export class KafkaGroupConsumer implements GroupConsumer {
+  readonly native: RdConsumer
+  readonly clientId: string
+  private readonly f: Fetcher
+  private assigned: TopicPartition[] = []
+  private rebalancing: Promise<void> | undefined
+  private rebalances = 0
+  private leftovers: RecordBatch[] = []
+  private readonly paused = new Set<string>()
+  private readonly pendingSeeks = new Map<string, number>()
+  private seekedDuringPull = new Set<string>()
+  private pullInFlight: Promise<RecordBatch[]> | undefined
+  private fetching = false
+  private lastFetch = 0
+  private pump: NodeJS.Timeout | undefined
+  private closing = false
+  private closed = false
+  private started: Promise<void> | undefined
+  private firstAssignment!: () => void
+
+  constructor(
+    private readonly ctx: ClientContext,
+    private readonly options: GroupConsumerOptions,
+    private readonly registry: MembersRegistry,
+    clientIdPrefix: string,
+  ) {
+    this.clientId = `${clientIdPrefix}-${randomUUID().slice(0, 8)}`
+    this.f = new Fetcher(ctx)
+    this.native = new KafkaConsumer({
+      ...consumerDefaults,
+      'session.timeout.ms': 10_000,
+      'heartbeat.interval.ms': 1_000,
+      ...ctx.config,
+      'client.id': this.clientId,
+      'group.id': options.groupId,
+      'partition.assignment.strategy': 'range',
+      'auto.offset.reset': options.autoOffsetReset ?? 'earliest',
+      'isolation.level': options.readCommitted ? 'read_committed' : 'read_uncommitted',
+      rebalance_cb: this.onRebalance,
+      queue_non_empty_cb: this.f.onQueueNonEmpty,
+    } as never)
+    this.f.consumer = this.native
+    ctx.watch(this.native, `consumer of group '${options.groupId}'`)
+  }
+
+  start(): Promise<void> {
+    this.started ??= this.doStart()
+    return this.started
+  }
+
+  private async doStart(): Promise<void> {
+    const what = `joining consumer group '${this.options.groupId}'`
+    try {
+      await this.ctx.connect(this.native, (cb) =>
+        this.native.connect({ allTopics: false, timeout: CONNECT_TIMEOUT_MS }, cb),
+      )
+    } catch (e) {
+      throw this.ctx.error(what, e)
+    }
+    this.native.setDefaultConsumeTimeout(0)
+    ;(this.native as unknown as NativeConsumerExtras).setDefaultIsTimeoutOnlyForFirstMessage(true)
+    await this.registry.announce(this.options.groupId, this.clientId, this.options.memberMetadata ?? '')
+    const assigned = new Promise<void>((r) => {
+      this.firstAssignment = r
+    })
+    this.native.subscribe([...this.options.topics])
+    this.pump = setInterval(() => this.runPump(), PUMP_EVERY_MS)
+    this.runPump()
+    await assigned
+  }
+
+  async subscribe(topics: readonly string[]): Promise<void> {
+    this.native.subscribe([...topics])
+  }
+
+  // -- rebalance -------------------------------------------------------------------
+
+  private readonly onRebalance = (err: LibrdKafkaError | undefined, tps: TopicPartition[]): void => {
+    this.rebalances++
+    this.leftovers = []
+    const parts = tps.map((tp) => ({ topic: tp.topic, partition: tp.partition }))
+    const assign = err?.code === Code.ASSIGN_PARTITIONS
+    const prev = this.rebalancing ?? Promise.resolve()
+    const p: Promise<void> = prev.then(() => (assign ? this.handleAssign(parts) : this.handleRevoke(parts)))
+    this.rebalancing = p
+    void p.finally(() => {
+      if (this.rebalancing === p) this.rebalancing = undefined
+    })
+  }
+
+  private async handleAssign(parts: TopicPartition[]): Promise<void> {
+    this.leftovers = []
+    this.assigned = parts
+    if (parts.length && !this.closing) {
+      try {
+        await this.options.listener.onAssign(parts)
+      } catch (e) {
+        this.ctx.report(
+          'error',
+          `group '${this.options.groupId}': onAssign(${fmt(parts)}) failed: ${String(e)}`,
+        )
+      }
+    }
+    try {
+      this.native.assign(
+        parts.map((tp) => {
+          const o = this.pendingSeeks.get(tpKey(tp.topic, tp.partition))
+          return o === undefined ? tp : { ...tp, offset: o }
+        }),
+      )
+      this.pendingSeeks.clear()
+      const stillPaused = parts.filter((tp) => this.paused.has(tpKey(tp.topic, tp.partition)))
+      if (stillPaused.length) this.native.pause(stillPaused)
+    } catch (e) {
+      this.ctx.report('error', `group '${this.options.groupId}': assign(${fmt(parts)}) failed: ${String(e)}`)
+    }
+    this.firstAssignment?.()
+  }
+
+  private async handleRevoke(parts: TopicPartition[]): Promise<void> {
+    this.leftovers = []
+    const revoked = parts.length ? parts : this.assigned
+    if (revoked.length && !this.closing) {
+      try {
+        await this.options.listener.onRevoke(revoked)
+      } catch (e) {
+        this.ctx.report(
+          'error',
+          `group '${this.options.groupId}': onRevoke(${fmt(revoked)}) failed: ${String(e)}`,
+        )
+      }
+    }
+    this.assigned = []
+    try {
+      this.native.unassign()
+    } catch (e) {
+      if (!this.closing)
+        this.ctx.report('error', `group '${this.options.groupId}': unassign failed: ${String(e)}`)
+    }
+  }
+
+  // -- fetching --------------------------------------------------------------------
+
+  /** One native consume; records that crossed a rebalance or a seek are dropped. */
+  private pull(max: number): Promise<RecordBatch[]> {
+    if (this.pullInFlight) return this.pullInFlight.then(() => [])
+    const p = (async () => {
+      const gen = this.rebalances
+      this.seekedDuringPull = new Set()
+      let batches: RecordBatch[]
+      try {
+        batches = toBatches(await this.f.consumeNow(max))
+      } catch (e) {
+        throw this.ctx.error(`fetching for group '${this.options.groupId}'`, e)
+      }
+      // A rebalance callback queued during the call may not have run yet: let it.
+      await tick()
+      if (gen !== this.rebalances || this.rebalancing) return []
+      const out: RecordBatch[] = []
+      for (const b of batches) {
+        const k = tpKey(b.topic, b.partition)
+        if (this.seekedDuringPull.has(k)) continue
+        if (this.paused.has(k)) this.leftovers.push(b)
+        else out.push(b)
+      }
+      return out
+    })()
+    this.pullInFlight = p
+    void p.then(
+      () => (this.pullInFlight = undefined),
+      () => (this.pullInFlight = undefined),
+    )
+    return p
+  }
+
+  /** Serves rebalance callbacks while the runtime is not fetching (before the fetch loop, under backpressure). */
+  private runPump(): void {
+    if (this.closed || this.fetching || this.pullInFlight) return
+    if (Date.now() - this.lastFetch < 2 * PUMP_EVERY_MS) return
+    const allPaused = this.assigned.every((tp) => this.paused.has(tpKey(tp.topic, tp.partition)))
+    if (this.leftovers.length && !allPaused) return
+    this.pull(1000).then(
+      (b) => this.leftovers.push(...b),
+      (e) => this.ctx.report('warn', e instanceof Error ? e.message : String(e)),
+    )
+  }
+
+  async fetch(options: FetchOptions): Promise<RecordBatch[]> {
+    if (!this.started) await this.start()
+    this.fetching = true
+    try {
+      const deadline = Date.now() + options.maxWaitMs
+      for (;;) {
+        if (this.closed || this.closing) return []
+        const ready = this.takeLeftovers(options.maxRecords)
+        if (ready.length) return ready
+        if (this.f.takeWoken()) return []
+        const left = deadline - Date.now()
+        if (this.rebalancing || this.pullInFlight) {
+          if (left <= 0) return []
+          await Promise.race([this.rebalancing ?? this.pullInFlight, sleep(Math.min(left, 50))])
+          continue
+        }
+        const got = await this.pull(options.maxRecords)
+        if (got.length) return got
+        if (this.f.takeWoken() || Date.now() >= deadline) return []
+        await this.f.waitForData(deadline - Date.now())
+      }
+    } finally {
+      this.fetching = false
+      this.lastFetch = Date.now()
+    }
+  }
+
+  private takeLeftovers(max: number): RecordBatch[] {
+    if (!this.leftovers.length) return []
+    const keep: RecordBatch[] = []
+    const ready: RecordBatch[] = []
+    for (const b of this.leftovers) (this.paused.has(tpKey(b.topic, b.partition)) ? keep : ready).push(b)
+    const out = takeBatches(ready, max)
+    this.leftovers = [...keep, ...ready]
+    return out
+  }
+
+  pause(partitions: readonly TopicPartition[]): void {
+    if (!partitions.length) return
+    for (const tp of partitions) this.paused.add(tpKey(tp.topic, tp.partition))
+    const live = this.liveOnly(partitions)
+    if (live.length) this.native.pause(live)
+  }
+
+  resume(partitions: readonly TopicPartition[]): void {
+    if (!partitions.length) return
+    for (const tp of partitions) this.paused.delete(tpKey(tp.topic, tp.partition))
+    const live = this.liveOnly(partitions)
+    if (live.length) this.native.resume(live)
+    this.f.onQueueNonEmpty()
+  }
+
+  /** The given partitions that librdkafka currently has assigned (pause/seek on others would throw). */
+  private liveOnly(partitions: readonly TopicPartition[]): TopicPartition[] {
+    if (this.rebalancing || !this.native.isConnected()) return []
+    const mine = new Set(this.assigned.map((tp) => tpKey(tp.topic, tp.partition)))
+    return partitions
+      .filter((tp) => mine.has(tpKey(tp.topic, tp.partition)))
+      .map((tp) => ({ topic: tp.topic, partition: tp.partition }))
+  }
+
+  seek(tpo: TopicPartitionOffset): void {
+    const k = tpKey(tpo.topic, tpo.partition)
+    this.leftovers = this.leftovers.filter((b) => tpKey(b.topic, b.partition) !== k)
+    this.seekedDuringPull.add(k)
+    if (!this.liveOnly([tpo]).length) {
+      this.pendingSeeks.set(k, tpo.offset)
+      return
+    }
+    this.native.seek({ topic: tpo.topic, partition: tpo.partition, offset: tpo.offset }, 0, (err) => {
+      if (err)
+        this.ctx.report('warn', `seek ${tpo.topic}[${tpo.partition}] to ${tpo.offset} failed: ${err.message}`)
+    })
+  }
+
+  assignment(): readonly TopicPartition[] {
+    return this.assigned
+  }
+
+  async commit(offsets: readonly TopicPartitionOffset[]): Promise<void> {
+    if (!offsets.length) return
+    const tpos = offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset }))
+    await call((cb) => (this.native as unknown as NativeConsumerExtras).commitCb(tpos, cb)).catch((e) => {
+      throw this.ctx.error(`committing offsets ${fmt(offsets)} of group '${this.options.groupId}'`, e)
+    })
+  }
+
+  async committed(partitions: readonly TopicPartition[]): Promise<TopicPartitionOffset[]> {
+    if (!partitions.length) return []
+    if (!this.started) await this.start()
+    const tps = partitions.map((tp) => ({ topic: tp.topic, partition: tp.partition }))
+    const res = await call<TopicPartitionOffset[]>((cb) =>
+      this.native.committed(tps, COMMITTED_TIMEOUT_MS, cb),
+    ).catch((e) => {
+      throw this.ctx.error(
+        `reading committed offsets ${fmt(partitions)} of group '${this.options.groupId}'`,
+        e,
+      )
+    })
+    return res
+      .filter((r) => r.offset >= 0)
+      .map((r) => ({ topic: r.topic, partition: r.partition, offset: r.offset }))
+  }
+
+  members(): Promise<readonly GroupMember[]> {
+    return this.registry.members(this.options.groupId)
+  }
+
+  wakeup(): void {
+    this.f.wakeup()
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return
+    this.closing = true
+    this.f.closed = true
+    this.f.wakeup()
+    if (this.pump) clearInterval(this.pump)
+    await this.rebalancing?.catch(() => {})
+    await this.pullInFlight?.catch(() => {})
+    if (this.assigned.length) {
+      await this.options.listener.onRevoke(this.assigned).catch((e: unknown) => {
+        this.ctx.report('error', `group '${this.options.groupId}': onRevoke on close failed: ${String(e)}`)
+      })
+      this.assigned = []
+    }
+    if (this.started) await this.registry.leave(this.options.groupId, this.clientId).catch(() => {})
+    // librdkafka's close leaves the group (its final revoke only unassigns: we are closing).
+    if (this.native.isConnected()) await call((cb) => this.native.disconnect(cb)).catch(() => {})
+    this.closed = true
+  }
+}

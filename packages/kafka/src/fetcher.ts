@@ -1,0 +1,119 @@
+/**
+ * Batch fetching from a librdkafka consumer without parking libuv's thread
+ * pool: `consume(n)` runs with a zero timeout for the first message (so it only
+ * drains what librdkafka has already prefetched), and an empty queue is waited
+ * on through librdkafka's queue-non-empty callback. Shared by the group
+ * consumer and the partition reader.
+ */
+
+import type { Message, MessageHeader } from '@confluentinc/kafka-javascript'
+import type { BrokerRecord, Headers, RecordBatch } from '@stream-app/core'
+import type { ClientContext, RdConsumer } from './client.ts'
+
+const EMPTY_HEADERS: Headers = Object.freeze({})
+
+/** Per-partition prefetch bounds: what librdkafka may hold in memory ahead of fetch(). */
+export const consumerDefaults: Record<string, unknown> = {
+  'enable.auto.commit': false,
+  'enable.auto.offset.store': false,
+  'queued.max.messages.kbytes': 16_384,
+  'queued.min.messages': 20_000,
+  'fetch.wait.max.ms': 100,
+}
+
+export class Fetcher {
+  consumer!: RdConsumer
+  private nonEmpty = true
+  private waiter: (() => void) | undefined
+  private woken = false
+  closed = false
+
+  constructor(protected readonly ctx: ClientContext) {}
+
+  /** librdkafka calls this (through the binding) when the consumer queue gets something. */
+  readonly onQueueNonEmpty = (): void => {
+    this.nonEmpty = true
+    this.waiter?.()
+  }
+
+  /** One native consume call: what is queued now, up to max messages. */
+  consumeNow(max: number): Promise<Message[]> {
+    this.nonEmpty = false
+    return new Promise((resolve, reject) =>
+      this.consumer.consume(max, (err, messages) => (err ? reject(err) : resolve(messages))),
+    )
+  }
+
+  /** Waits until the queue gets something, wakeup() is called, or ms pass. */
+  async waitForData(ms: number): Promise<void> {
+    if (this.nonEmpty || this.woken || this.closed || ms <= 0) return
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        this.waiter = undefined
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      this.waiter = done
+    })
+  }
+
+  /** Takes (and clears) the wakeup flag. */
+  takeWoken(): boolean {
+    const w = this.woken
+    this.woken = false
+    return w
+  }
+
+  wakeup(): void {
+    this.woken = true
+    this.waiter?.()
+  }
+}
+
+/** Groups consumed messages into per-partition batches, oldest first. */
+export function toBatches(messages: readonly Message[]): RecordBatch[] {
+  const by = new Map<string, { topic: string; partition: number; records: BrokerRecord[] }>()
+  for (const m of messages) {
+    const k = `${m.topic}\u0000${m.partition}`
+    let b = by.get(k)
+    if (!b) by.set(k, (b = { topic: m.topic, partition: m.partition, records: [] }))
+    b.records.push(toRecord(m))
+  }
+  return [...by.values()]
+}
+
+const toRecord = (m: Message): BrokerRecord => ({
+  topic: m.topic,
+  partition: m.partition,
+  offset: m.offset,
+  timestamp: m.timestamp ?? 0,
+  key: m.key === undefined || m.key === null ? null : typeof m.key === 'string' ? Buffer.from(m.key) : m.key,
+  value: m.value ?? null,
+  headers: m.headers?.length ? fromHeaders(m.headers) : EMPTY_HEADERS,
+})
+
+function fromHeaders(hs: readonly MessageHeader[]): Headers {
+  const out: Record<string, Uint8Array> = {}
+  for (const h of hs) for (const k in h) out[k] = typeof h[k] === 'string' ? Buffer.from(h[k]) : h[k]!
+  return out
+}
+
+/** Splits batches so that at most max records are returned; the rest is kept for the next fetch. */
+export function takeBatches(queue: RecordBatch[], max: number): RecordBatch[] {
+  const out: RecordBatch[] = []
+  let budget = max
+  while (queue.length && budget > 0) {
+    const b = queue[0]!
+    if (b.records.length <= budget) {
+      out.push(b)
+      budget -= b.records.length
+      queue.shift()
+    } else {
+      out.push({ topic: b.topic, partition: b.partition, records: b.records.slice(0, budget) })
+      queue[0] = { topic: b.topic, partition: b.partition, records: b.records.slice(budget) }
+      budget = 0
+    }
+  }
+  return out
+}

@@ -1,0 +1,9 @@
+/**
+ * @stream-app/kafka: the kafka:// broker adapter for stream-app, on
+ * @confluentinc/kafka-javascript (librdkafka). Loaded lazily by `stream-app`,
+ * so users of the embedded brokers never need librdkafka.
+ */
+export { KafkaBroker, type KafkaBrokerOptions, openKafkaBroker } from './broker.ts'
+export { KafkaGroupConsumer } from './consumer.ts'
+export { membersTopic } from './members.ts'
+export { KafkaTransactionalProducer } from './producer.ts'

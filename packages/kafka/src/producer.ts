@@ -1,0 +1,235 @@
+/**
+ * Producers: a batch `send` that hands every record to librdkafka without
+ * awaiting each one and resolves when all delivery reports of the batch are in
+ * (acks=all, idempotent), plus the transactional producer for exactly-once.
+ * Delivery reports are served by librdkafka's background poll thread and reach
+ * JS in batches, so the hot path costs one native call per record.
+ */
+
+import type { DeliveryReport, LibrdKafkaError, MessageHeader } from '@confluentinc/kafka-javascript'
+import {
+  BrokerError,
+  type GroupConsumer,
+  type ProduceRecord,
+  type Producer,
+  type RecordMetadata,
+  type TopicPartitionOffset,
+  type TransactionalProducer,
+} from '@stream-app/core'
+import {
+  type ClientContext,
+  Code,
+  call,
+  errorCode,
+  type RdProducer,
+  Producer as RdProducerClass,
+  toBuffer,
+} from './client.ts'
+import { KafkaGroupConsumer } from './consumer.ts'
+
+const CONNECT_TIMEOUT_MS = 15_000
+const TXN_TIMEOUT_MS = 60_000
+
+interface Pending {
+  remaining: number
+  readonly out: RecordMetadata[]
+  readonly resolve: (m: RecordMetadata[]) => void
+  readonly reject: (e: unknown) => void
+  failed: boolean
+}
+
+interface Opaque {
+  readonly b: Pending
+  readonly i: number
+}
+
+/** librdkafka producer settings stream-app relies on; brokerOptions may override them. */
+export const producerDefaults: Record<string, unknown> = {
+  acks: 'all',
+  'enable.idempotence': true,
+  'linger.ms': 5,
+  'batch.num.messages': 10_000,
+  'queue.buffering.max.messages': 500_000,
+  'message.timeout.ms': 30_000,
+}
+
+/** Opens (connects) a librdkafka producer; rejects with a clear BrokerError when Kafka is unreachable. */
+export async function connectProducer(
+  ctx: ClientContext,
+  name: string,
+  extra: Record<string, unknown> = {},
+): Promise<RdProducer> {
+  const p = new RdProducerClass({ ...producerDefaults, ...ctx.config, ...extra, dr_cb: true } as never)
+  ctx.watch(p, name)
+  try {
+    await ctx.connect(p, (cb) => p.connect({ allTopics: false, timeout: CONNECT_TIMEOUT_MS }, cb))
+  } catch (e) {
+    throw ctx.error(`connecting ${name}`, e)
+  }
+  p.setPollInBackground(true)
+  return p
+}
+
+/** The Producer port over one librdkafka producer. */
+export class KafkaProducer implements Producer {
+  private closed = false
+  private inflight = 0
+
+  constructor(
+    readonly native: RdProducer,
+    protected readonly ctx: ClientContext,
+    protected readonly name: string,
+    /** Whether close() disconnects the native producer (not for the broker's shared one). */
+    private readonly owns: boolean,
+  ) {
+    native.on('delivery-report', (err: LibrdKafkaError | null, report: DeliveryReport) => {
+      const { b, i } = report.opaque as Opaque
+      if (b.failed) return
+      if (err) {
+        b.failed = true
+        this.inflight--
+        b.reject(ctx.error(`sending to ${report.topic}[${report.partition}]`, err))
+        return
+      }
+      const m = b.out[i]!
+      b.out[i] = { topic: m.topic, partition: m.partition, offset: report.offset, timestamp: m.timestamp }
+      if (--b.remaining === 0) {
+        this.inflight--
+        b.resolve(b.out)
+      }
+    })
+  }
+
+  send(records: readonly ProduceRecord[]): Promise<RecordMetadata[]> {
+    if (this.closed) return Promise.reject(new BrokerError(`${this.name} is closed`, false))
+    if (records.length === 0) return Promise.resolve([])
+    return new Promise<RecordMetadata[]>((resolve, reject) => {
+      const b: Pending = {
+        remaining: records.length,
+        out: new Array(records.length),
+        resolve,
+        reject,
+        failed: false,
+      }
+      this.inflight++
+      this.produceFrom(records, b, 0)
+    })
+  }
+
+  /** Produces records[from..]; when librdkafka's queue is full, waits for deliveries and continues. */
+  private produceFrom(records: readonly ProduceRecord[], b: Pending, from: number): void {
+    const p = this.native
+    for (let i = from; i < records.length; i++) {
+      const r = records[i]!
+      b.out[i] = { topic: r.topic, partition: r.partition, offset: -1, timestamp: r.timestamp }
+      try {
+        p.produce(
+          r.topic,
+          r.partition,
+          toBuffer(r.value),
+          toBuffer(r.key),
+          r.timestamp,
+          { b, i },
+          toHeaders(r),
+        )
+      } catch (e) {
+        if (errorCode(e) === Code.QUEUE_FULL) {
+          setTimeout(() => {
+            if (!b.failed) this.produceFrom(records, b, i)
+          }, 2)
+          return
+        }
+        b.failed = true
+        this.inflight--
+        b.reject(this.ctx.error(`sending to ${r.topic}[${r.partition}]`, e))
+        return
+      }
+    }
+  }
+
+  /** Waits for every produced record's delivery report. */
+  async flush(timeoutMs = 30_000): Promise<void> {
+    if (this.inflight === 0) return
+    await call((cb) => this.native.flush(timeoutMs, cb)).catch((e) => {
+      throw this.ctx.error(`flushing ${this.name}`, e)
+    })
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    if (!this.owns) return
+    await this.flush().catch(() => {})
+    await call((cb) => this.native.disconnect(10_000, cb)).catch(() => {})
+  }
+}
+
+const toHeaders = (r: ProduceRecord): MessageHeader[] | undefined => {
+  const h = r.headers
+  if (!h) return undefined
+  const out: MessageHeader[] = []
+  for (const k in h) out.push({ [k]: toBuffer(h[k]!)! })
+  return out.length ? out : undefined
+}
+
+/**
+ * The transactional producer: begin → send → sendOffsets(consumer, offsets)
+ * (KIP-447: the consumer's group metadata fences zombies, so one producer per
+ * worker suffices) → commit, or abort. Timeouts are far above the KafkaJS-style
+ * API's fixed 5 s, since a commit under load or during a rebalance takes longer.
+ */
+export class KafkaTransactionalProducer extends KafkaProducer implements TransactionalProducer {
+  static async open(ctx: ClientContext, transactionalId: string): Promise<KafkaTransactionalProducer> {
+    const name = `transactional producer '${transactionalId}'`
+    const native = await connectProducer(ctx, name, {
+      'transactional.id': transactionalId,
+      'transaction.timeout.ms': TXN_TIMEOUT_MS,
+    })
+    try {
+      await call((cb) => native.initTransactions(TXN_TIMEOUT_MS, cb))
+    } catch (e) {
+      await call((cb) => native.disconnect(5_000, cb)).catch(() => {})
+      throw ctx.error(`initialising ${name}`, e)
+    }
+    return new KafkaTransactionalProducer(native, ctx, name, true)
+  }
+
+  async begin(): Promise<void> {
+    await call((cb) => this.native.beginTransaction(cb)).catch((e) => {
+      throw this.txnError('beginning a transaction', e)
+    })
+  }
+
+  async sendOffsets(consumer: GroupConsumer, offsets: readonly TopicPartitionOffset[]): Promise<void> {
+    if (!(consumer instanceof KafkaGroupConsumer))
+      throw new BrokerError(`${this.name}: sendOffsets needs a consumer from the same kafka:// broker`, false)
+    if (!offsets.length) return
+    const tpos = offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset }))
+    await call((cb) => this.native.sendOffsetsToTransaction(tpos, consumer.native, TXN_TIMEOUT_MS, cb)).catch(
+      (e) => {
+        throw this.txnError('adding consumer offsets to the transaction', e)
+      },
+    )
+  }
+
+  async commit(): Promise<void> {
+    await call((cb) => this.native.commitTransaction(TXN_TIMEOUT_MS, cb)).catch((e) => {
+      throw this.txnError('committing the transaction', e)
+    })
+  }
+
+  async abort(): Promise<void> {
+    await call((cb) => this.native.abortTransaction(TXN_TIMEOUT_MS, cb)).catch((e) => {
+      throw this.txnError('aborting the transaction', e)
+    })
+  }
+
+  /** A fatal error (fenced by a newer instance) cannot be retried; one that needs an abort can, after abort(). */
+  private txnError(what: string, e: unknown): BrokerError {
+    const err = this.ctx.error(`${this.name}: ${what}`, e)
+    const fatal = (e as { isFatal?: boolean }).isFatal === true
+    const needsAbort = (e as { isTxnRequiresAbort?: boolean }).isTxnRequiresAbort === true
+    if (fatal || !needsAbort || err.retriable) return err
+    return new BrokerError(`${err.message}; abort() and retry`, true, { cause: e })
+  }
+}

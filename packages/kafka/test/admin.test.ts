@@ -1,0 +1,123 @@
+/** Topic administration and connection errors against the real broker. */
+import { BrokerError } from '@stream-app/core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { openKafkaBroker } from '../src/index.ts'
+import { buf, javaProbe, kafkaUrl, openBroker, uniq } from './helpers.ts'
+
+describe('kafka:// topics', () => {
+  let b: Awaited<ReturnType<typeof openBroker>>
+  beforeAll(async () => {
+    b = await openBroker()
+  })
+  afterAll(async () => {
+    await b.close()
+  })
+
+  it('creates missing topics with partitions, compaction, retention and extra configs', async () => {
+    const plain = uniq('adm-plain')
+    const compacted = uniq('adm-compact')
+    const retained = uniq('adm-retain')
+    await b.ensureTopics([
+      { name: plain, partitions: 3 },
+      { name: compacted, partitions: 2, compacted: true },
+      { name: retained, partitions: 1, retentionMs: 3_600_000, config: { 'segment.ms': '600000' } },
+    ])
+    expect(await b.partitions(plain)).toBe(3)
+    expect(await b.partitions(compacted)).toBe(2)
+    expect(await b.partitions(retained)).toBe(1)
+    expect(await b.partitions(uniq('adm-missing'))).toBeUndefined()
+    // Existing topics with the same count are fine (idempotent).
+    await b.ensureTopics([{ name: plain, partitions: 3 }])
+
+    const lines = javaProbe(['configs', kafkaUrl().slice('kafka://'.length), plain, compacted, retained])
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split('\t'))
+      .sort()
+    expect(lines).toEqual(
+      [
+        [compacted, 'cleanup.policy', 'compact'],
+        [retained, 'retention.ms', '3600000'],
+        [retained, 'segment.ms', '600000'],
+      ].sort(),
+    )
+  })
+
+  it('refuses an existing topic with another partition count, naming topic and both counts', async () => {
+    const name = uniq('adm-mismatch')
+    await b.ensureTopics([{ name, partitions: 2 }])
+    const err = await b.ensureTopics([{ name, partitions: 4 }]).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(BrokerError)
+    expect((err as BrokerError).retriable).toBe(false)
+    expect((err as Error).message).toContain(`'${name}'`)
+    expect((err as Error).message).toMatch(/with 2 partitions, but 4 are declared/)
+    expect(await b.partitions(name)).toBe(2)
+  })
+
+  it('reads beginning and end offsets (watermarks)', async () => {
+    const name = uniq('adm-offsets')
+    await b.ensureTopics([{ name, partitions: 2 }])
+    const tps = [0, 1].map((partition) => ({ topic: name, partition }))
+    expect(await b.endOffsets(tps)).toEqual(tps.map((tp) => ({ ...tp, offset: 0 })))
+    await b.producer().send(
+      [0, 0, 0, 1].map((partition, i) => ({
+        topic: name,
+        partition,
+        key: null,
+        value: buf(`v${i}`),
+        timestamp: Date.now(),
+      })),
+    )
+    expect(await b.endOffsets(tps)).toEqual([
+      { topic: name, partition: 0, offset: 3 },
+      { topic: name, partition: 1, offset: 1 },
+    ])
+    expect(await b.beginningOffsets(tps)).toEqual(tps.map((tp) => ({ ...tp, offset: 0 })))
+  })
+})
+
+describe('kafka:// connection errors', () => {
+  it('an unreachable broker is a retriable BrokerError with one clear line', async () => {
+    const err = await openKafkaBroker({ url: 'kafka://127.0.0.1:1' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(BrokerError)
+    expect((err as BrokerError).retriable).toBe(true)
+    expect((err as Error).message).toMatch(
+      /^connecting the kafka:\/\/ broker: Kafka at 127\.0\.0\.1:1 is unreachable/,
+    )
+    expect((err as Error).message).not.toContain('\n')
+  })
+
+  it('a wrong SASL password is a non-retriable BrokerError with one clear line', async () => {
+    const sasl = (password: string) => ({
+      'security.protocol': 'SASL_PLAINTEXT',
+      'sasl.mechanisms': 'PLAIN',
+      'sasl.username': 'stream-app',
+      'sasl.password': password,
+    })
+    const url = `kafka://${process.env.KAFKA_SASL_BROKERS ?? '127.0.0.1:19094'}`
+    const err = await openKafkaBroker({ url, brokerOptions: sasl('wrong') }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(BrokerError)
+    expect((err as BrokerError).retriable).toBe(false)
+    expect((err as Error).message).toMatch(/refused the credentials .*Invalid username or password/)
+    expect((err as Error).message).not.toContain('\n')
+    // The right password works on the same listener, so the failure above really is the password.
+    const ok = await openKafkaBroker({ url, brokerOptions: sasl('stream-app-secret') })
+    expect(await ok.partitions(uniq('sasl-missing'))).toBeUndefined()
+    await ok.close()
+  })
+
+  it('rejects a malformed URL', async () => {
+    await expect(openKafkaBroker({ url: 'kafka://' })).rejects.toThrow(/invalid Kafka URL/)
+    await expect(openKafkaBroker({ url: 'kafka://host-without-port' })).rejects.toThrow(/invalid Kafka URL/)
+  })
+})

@@ -1,0 +1,36 @@
+/**
+ * vitest globalSetup for the kafka:// tests: uses KAFKA_BROKERS when set,
+ * otherwise starts the single-node test broker with scripts/kafka.sh and stops
+ * it at the end, but only if this run started it (a broker that was already
+ * running, e.g. for another package's tests, is left alone).
+ */
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import type { TestProject } from 'vitest/node'
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    kafkaBrokers: string
+  }
+}
+
+const script = fileURLToPath(new URL('../../../scripts/kafka.sh', import.meta.url))
+
+export default function setup(project: TestProject): (() => void) | undefined {
+  let brokers = process.env.KAFKA_BROKERS
+  let startedHere = false
+  if (!brokers) {
+    const wasRunning = spawnSync('bash', [script, 'status'], { stdio: 'ignore' }).status === 0
+    const r = spawnSync('bash', [script, 'start'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+    const m = /KAFKA_BOOTSTRAP=(\S+)/.exec(r.stdout ?? '')
+    if (r.status !== 0 || !m?.[1]) throw new Error(`scripts/kafka.sh start failed (exit ${r.status})`)
+    brokers = m[1]
+    startedHere = !wasRunning
+  }
+  process.env.KAFKA_BROKERS = brokers
+  project.provide('kafkaBrokers', brokers)
+  if (!startedHere) return undefined
+  return () => {
+    spawnSync('bash', [script, 'stop'], { stdio: 'inherit' })
+  }
+}

@@ -1,0 +1,141 @@
+/** Producing and fetching records, the partitioner against the Java client, and the partition reader. */
+import { partitionForKey } from '@stream-app/core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buf, drain, javaProbe, openBroker, text, uniq } from './helpers.ts'
+
+describe('kafka:// produce and fetch', () => {
+  let b: Awaited<ReturnType<typeof openBroker>>
+  beforeAll(async () => {
+    b = await openBroker()
+  })
+  afterAll(async () => {
+    await b.close()
+  })
+
+  it('round-trips keys, values, headers, timestamps, null key and null value, in order per partition', async () => {
+    const topic = uniq('pf-roundtrip')
+    await b.ensureTopics([{ name: topic, partitions: 2 }])
+    const ts = Date.UTC(2024, 0, 2, 3, 4, 5)
+    const sent = await b.producer().send([
+      {
+        topic,
+        partition: 0,
+        key: buf('k1'),
+        value: buf('v1'),
+        timestamp: ts,
+        headers: { a: buf('1'), b: buf('') },
+      },
+      { topic, partition: 0, key: null, value: buf('no-key'), timestamp: ts + 1 },
+      { topic, partition: 1, key: buf('tomb'), value: null, timestamp: ts + 2 },
+      {
+        topic,
+        partition: 0,
+        key: new Uint8Array([0, 255, 7]),
+        value: new Uint8Array([1, 2, 3]),
+        timestamp: ts + 3,
+      },
+    ])
+    expect(sent).toEqual([
+      { topic, partition: 0, offset: 0, timestamp: ts },
+      { topic, partition: 0, offset: 1, timestamp: ts + 1 },
+      { topic, partition: 1, offset: 0, timestamp: ts + 2 },
+      { topic, partition: 0, offset: 2, timestamp: ts + 3 },
+    ])
+    const reader = b.reader([
+      { topic, partition: 0, offset: 0 },
+      { topic, partition: 1, offset: 0 },
+    ])
+    const got = await drain(reader, 4)
+    await reader.close()
+    const p0 = got.filter((r) => r.partition === 0)
+    expect(p0.map((r) => r.offset)).toEqual([0, 1, 2])
+    expect(text(p0[0]!.key)).toBe('k1')
+    expect(text(p0[0]!.value)).toBe('v1')
+    expect(p0[0]!.timestamp).toBe(ts)
+    expect(Object.fromEntries(Object.entries(p0[0]!.headers).map(([k, v]) => [k, text(v)]))).toEqual({
+      a: '1',
+      b: '',
+    })
+    expect(p0[1]!.key).toBeNull()
+    expect(text(p0[1]!.value)).toBe('no-key')
+    expect(p0[1]!.headers).toEqual({})
+    expect([...p0[2]!.key!]).toEqual([0, 255, 7])
+    expect([...p0[2]!.value!]).toEqual([1, 2, 3])
+    const p1 = got.find((r) => r.partition === 1)!
+    expect(text(p1.key)).toBe('tomb')
+    expect(p1.value).toBeNull()
+    expect(p1.timestamp).toBe(ts + 2)
+  })
+
+  it('sends large batches without awaiting each record and acknowledges every one', async () => {
+    const topic = uniq('pf-batch')
+    await b.ensureTopics([{ name: topic, partitions: 4 }])
+    const n = 20_000
+    const records = Array.from({ length: n }, (_, i) => ({
+      topic,
+      partition: i % 4,
+      key: buf(`k${i}`),
+      value: buf(`value-${i}`),
+      timestamp: Date.now(),
+    }))
+    const meta = await b.producer().send(records)
+    expect(meta).toHaveLength(n)
+    expect(meta.filter((m) => m.partition === 3).map((m) => m.offset)).toEqual(
+      Array.from({ length: n / 4 }, (_, i) => i),
+    )
+    const ends = await b.endOffsets([0, 1, 2, 3].map((partition) => ({ topic, partition })))
+    expect(ends.map((e) => e.offset)).toEqual([n / 4, n / 4, n / 4, n / 4])
+  })
+
+  it("core's partitionForKey picks the partition Kafka's Java producer picks", () => {
+    const keys = [
+      'a',
+      'foo',
+      'customer-42',
+      'hello world',
+      'ünïcödé',
+      '',
+      'x'.repeat(1000),
+      '0123456789abcdef',
+    ]
+    for (let i = 0; i < 40; i++) keys.push(`key-${i * 7919}`)
+    const hex = keys.map((k) => Buffer.from(k, 'utf8').toString('hex'))
+    const out = javaProbe(['partition', '8,3,1,12', ...hex.map((h) => `h:${h}`)])
+    const java = new Map<string, number>()
+    for (const line of out.trim().split('\n')) {
+      const [n, h, p] = line.split('\t')
+      java.set(`${n}/${h}`, Number(p))
+    }
+    let checked = 0
+    for (const n of [8, 3, 1, 12])
+      for (const h of hex) {
+        expect(partitionForKey(Buffer.from(h, 'hex'), n), `key ${h} / ${n}`).toBe(java.get(`${n}/${h}`))
+        checked++
+      }
+    expect(checked).toBe(keys.length * 4)
+  })
+
+  it('a reader starts at the given offsets, seeks, and wakes up promptly', async () => {
+    const topic = uniq('pf-reader')
+    await b.ensureTopics([{ name: topic, partitions: 1 }])
+    await b.producer().send(
+      Array.from({ length: 10 }, (_, i) => ({
+        topic,
+        partition: 0,
+        key: null,
+        value: buf(`${i}`),
+        timestamp: 1,
+      })),
+    )
+    const reader = b.reader([{ topic, partition: 0, offset: 6 }])
+    expect((await drain(reader, 4)).map((r) => text(r.value))).toEqual(['6', '7', '8', '9'])
+    reader.seek({ topic, partition: 0, offset: 2 })
+    expect((await drain(reader, 3)).slice(0, 3).map((r) => r.offset)).toEqual([2, 3, 4])
+    // Nothing more to read after the end: a long fetch ends as soon as wakeup() is called.
+    reader.seek({ topic, partition: 0, offset: 10 })
+    const pending = reader.fetch({ maxRecords: 10, maxWaitMs: 30_000 })
+    setTimeout(() => reader.wakeup(), 100)
+    expect(await pending).toEqual([])
+    await reader.close()
+  })
+})
