@@ -1,0 +1,94 @@
+/**
+ * The hono app of one worker: CORS (when configured), the built-in routes
+ * (/health, /metrics, /tables/:table/:key, /agents, /topics), the app's own
+ * `.route()`s, and one error policy for all of them: 4xx for what the client
+ * got wrong, a bare JSON 500 for what the server got wrong (details go to the
+ * log, never to the client).
+ */
+import type { Logger, WorkerRuntime } from '@stream-app/core'
+import { type Context, Hono } from 'hono'
+import { cors } from 'hono/cors'
+import { HTTPException } from 'hono/http-exception'
+import { listAgents, listTopics } from './describe.ts'
+import { type LoopDelayMonitor, METRICS_CONTENT_TYPE, renderMetrics } from './metrics.ts'
+import { type OwnerResolver, tableLookup } from './tables.ts'
+
+export const BUILTIN_ROUTES = ['/health', '/metrics', '/tables/:table/:key', '/agents', '/topics'] as const
+
+export interface WebAppOptions {
+  readonly log: Logger
+  readonly loop: LoopDelayMonitor
+  readonly resolveOwner: OwnerResolver
+}
+
+/**
+ * Makes `c.req.json()` fail with a 400 instead of a SyntaxError, so a client
+ * sending bad JSON is told so rather than counted as a server error.
+ */
+function guardJsonBody(c: Context): void {
+  const req = c.req
+  const parse = req.json.bind(req)
+  req.json = (async () => {
+    try {
+      return await parse()
+    } catch (e) {
+      throw new HTTPException(400, { message: 'malformed JSON in request body', cause: e })
+    }
+  }) as typeof req.json
+}
+
+export function createWebApp(rt: WorkerRuntime, options: WebAppOptions): Hono {
+  const { log } = options
+  const app = new Hono()
+
+  const corsConfig = rt.config.web.cors
+  if (corsConfig)
+    app.use(
+      '*',
+      cors({
+        origin:
+          corsConfig === true
+            ? '*'
+            : typeof corsConfig.origin === 'string'
+              ? corsConfig.origin
+              : [...corsConfig.origin],
+      }),
+    )
+
+  app.get('/health', (c) => {
+    const state = rt.state
+    return state === 'running' ? c.json({ status: 'ok' }) : c.json({ status: state }, 503)
+  })
+  app.get('/metrics', async (c) => {
+    const text = await renderMetrics(rt, options.loop, log)
+    return c.body(text, 200, { 'content-type': METRICS_CONTENT_TYPE })
+  })
+  app.get('/tables/:table/:key', tableLookup(rt, options.resolveOwner))
+  app.get('/agents', (c) => c.json(listAgents(rt)))
+  app.get('/topics', (c) => c.json(listTopics(rt)))
+
+  for (const r of rt.def.routes) {
+    if (r.method === 'GET' && (BUILTIN_ROUTES as readonly string[]).includes(r.path))
+      log.warn(`route GET ${r.path} is shadowed by the built-in route of the same path`)
+    app.on(r.method, r.path, (c) => {
+      guardJsonBody(c)
+      return r.handler(c, rt.baseCtx) as Response | Promise<Response>
+    })
+  }
+
+  app.notFound((c) => c.json({ error: 'not found' }, 404))
+  app.onError((err, c) => {
+    if (err instanceof HTTPException && err.status < 500)
+      return err.res ?? c.json({ error: err.message || 'bad request' }, err.status)
+    const method = c.req.method
+    const path = c.req.path
+    log.error(`route ${method} ${path} failed: ${err.message}`, {
+      method,
+      path,
+      error: err.name,
+      ...(err.stack ? { stack: err.stack } : {}),
+    })
+    return c.json({ error: 'internal error' }, err instanceof HTTPException ? err.status : 500)
+  })
+  return app
+}

@@ -1,0 +1,17 @@
+/**
+ * @stream-app/web: the HTTP face of a worker. `startWebServer` is the `web`
+ * dependency of the runtime (WorkerDeps['web']); the rest is exported for
+ * tooling and tests that build on the same pieces.
+ */
+export { BUILTIN_ROUTES, createWebApp, type WebAppOptions } from './app.ts'
+export { type AgentInfo, listAgents, listTopics, type TopicInfo } from './describe.ts'
+export { escapeLabel, LoopDelayMonitor, METRICS_CONTENT_TYPE, renderMetrics } from './metrics.ts'
+export {
+  DEFAULT_TIMEOUTS,
+  type ServeOptions,
+  type ServerTimeouts,
+  serveFetch,
+  startWebServer,
+  type WebServerOptions,
+} from './server.ts'
+export { FORWARDED_HEADER, type OwnerResolver, resolveOwner } from './tables.ts'

@@ -1,0 +1,168 @@
+/**
+ * Test fixtures: a real worker on the memory broker and store with the real web
+ * server on 127.0.0.1 (port 0), the shop app the route tests query, a logger
+ * whose lines the tests can read, and a tiny Prometheus text parser.
+ */
+import {
+  type AppConfig,
+  type AppDefinition,
+  createApp,
+  liveClock,
+  MemoryBroker,
+  MemoryStore,
+  makeLogger,
+  resolveConfig,
+  Schema,
+  startRuntime,
+  tumbling,
+  type WebServerHandle,
+  type WorkerDeps,
+  type WorkerRuntime,
+} from '@stream-app/core'
+import { startWebServer, type WebServerOptions } from '../src/index.ts'
+
+export const Order = Schema.Struct({ id: Schema.String, customer: Schema.String, amount: Schema.Number })
+
+export const shop = (web: AppConfig['web'] = {}) =>
+  createApp({ id: 'web-shop', commitInterval: '50ms', web })
+    .topic('orders', { key: Schema.String, value: Order, partitions: 2 })
+    .topic('big-orders', { value: Order, partitions: 1 })
+    .table('revenue', { default: () => 0 })
+    .table('scores', { key: Schema.Number, value: Schema.Number, default: () => 0 })
+    .table('pairs', { key: Schema.Struct({ a: Schema.Number, b: Schema.String }), default: () => 'none' })
+    .table('per-minute', { default: () => 0, window: tumbling('1m', { expires: '1h' }) })
+    .agent('track', { from: 'orders', sink: ['big-orders'] }, async function* (orders, ctx) {
+      for await (const o of orders) {
+        ctx.tables.revenue.update(o.customer, (v) => v + o.amount)
+        ctx.tables['per-minute'].update(o.customer, (v) => v + 1)
+        if (o.amount > 100) yield o
+      }
+    })
+    .route('GET', '/revenue/:customer', (c, ctx) =>
+      c.json({ revenue: ctx.tables.revenue.get(c.req.param('customer')) }),
+    )
+    .route('POST', '/scores', async (c, ctx) => {
+      const body = (await c.req.json()) as { id: number; score: number }
+      ctx.tables.scores.set(body.id, body.score)
+      return c.json({ ok: true }, 201)
+    })
+    .route('POST', '/pairs', async (c, ctx) => {
+      const body = (await c.req.json()) as { a: number; b: string; value: string }
+      ctx.tables.pairs.set({ a: body.a, b: body.b }, body.value)
+      return c.json({ ok: true })
+    })
+    .route('GET', '/boom', () => {
+      throw new Error('secret-detail-123')
+    })
+    .route('GET', '/async-boom', async () => {
+      await new Promise((r) => setTimeout(r, 1))
+      throw new TypeError('another-secret-456')
+    })
+    .route('GET', '/slow/:ms', async (c) => {
+      await new Promise((r) => setTimeout(r, Number(c.req.param('ms'))))
+      return c.text('done')
+    })
+
+export interface Running {
+  readonly rt: WorkerRuntime
+  readonly url: string
+  readonly web: WebServerHandle
+  readonly logs: string[]
+  stop(): Promise<void>
+}
+
+/** Starts `def` the way the platform does, with the web server in the deps. */
+export async function startWeb(
+  def: AppDefinition,
+  options: {
+    web?: AppConfig['web']
+    server?: WebServerOptions
+    onWebStarted?: (rt: WorkerRuntime, url: string) => Promise<void>
+  } = {},
+): Promise<Running> {
+  const logs: string[] = []
+  const log = makeLogger({ level: 'info', name: def.config.id, write: (l) => logs.push(l) })
+  let handle: WebServerHandle | undefined
+  const web: WorkerDeps['web'] = async (rt) => {
+    const h = await startWebServer(rt, options.server)
+    handle = h
+    await options.onWebStarted?.(rt, h.url)
+    return h
+  }
+  const rt = await startRuntime(def, {
+    broker: new MemoryBroker(),
+    store: new MemoryStore(),
+    clock: liveClock,
+    log,
+    config: resolveConfig(def.config, {
+      broker: 'memory://',
+      store: 'memory://',
+      web: { port: 0, ...options.web },
+    }),
+    closeBroker: true,
+    web,
+  })
+  return { rt, url: rt.url!, web: handle!, logs, stop: () => rt.stop() }
+}
+
+export interface Sample {
+  readonly name: string
+  readonly labels: Readonly<Record<string, string>>
+  readonly value: number
+}
+
+export interface Exposition {
+  readonly types: ReadonlyMap<string, string>
+  readonly help: ReadonlyMap<string, string>
+  readonly samples: readonly Sample[]
+}
+
+const unescapeLabel = (v: string) => v.replace(/\\(["\\n])/g, (_, c: string) => (c === 'n' ? '\n' : c))
+
+/** Parses Prometheus text format 0.0.4; throws on any line it does not understand. */
+export function parsePrometheus(text: string): Exposition {
+  const types = new Map<string, string>()
+  const help = new Map<string, string>()
+  const samples: Sample[] = []
+  const sampleRe = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/
+  const labelRe = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(?:,|$)/y
+  for (const line of text.split('\n')) {
+    if (line === '') continue
+    let m = /^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$/.exec(line)
+    if (m) {
+      help.set(m[1]!, m[2]!)
+      continue
+    }
+    m = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/.exec(line)
+    if (m) {
+      if (types.has(m[1]!)) throw new Error(`duplicate TYPE for ${m[1]}`)
+      types.set(m[1]!, m[2]!)
+      continue
+    }
+    m = sampleRe.exec(line)
+    if (!m) throw new Error(`not a Prometheus line: ${JSON.stringify(line)}`)
+    const labels: Record<string, string> = {}
+    const body = m[2] ?? ''
+    labelRe.lastIndex = 0
+    while (labelRe.lastIndex < body.length) {
+      const l = labelRe.exec(body)
+      if (!l) throw new Error(`bad labels in ${JSON.stringify(line)}`)
+      labels[l[1]!] = unescapeLabel(l[2]!)
+    }
+    const raw = m[3]!
+    const value = raw === '+Inf' ? Infinity : raw === '-Inf' ? -Infinity : raw === 'NaN' ? NaN : Number(raw)
+    if (Number.isNaN(value) && raw !== 'NaN') throw new Error(`bad value in ${JSON.stringify(line)}`)
+    const family = types.has(m[1]!) ? m[1]! : m[1]!.replace(/_(bucket|sum|count)$/, '')
+    if (!types.has(family)) throw new Error(`sample ${m[1]} before its TYPE line`)
+    samples.push({ name: m[1]!, labels, value })
+  }
+  return { types, help, samples }
+}
+
+export const sampleValue = (e: Exposition, name: string, labels: Record<string, string> = {}) =>
+  e.samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value
+
+/** Polls until `fn` is true (bounded by the test timeout); no timing is asserted. */
+export async function until(fn: () => boolean | Promise<boolean>): Promise<void> {
+  while (!(await fn())) await new Promise((r) => setTimeout(r, 10))
+}

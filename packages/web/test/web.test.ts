@@ -1,0 +1,318 @@
+/**
+ * The web server of a real worker (memory broker and store, live clock) over
+ * real HTTP on 127.0.0.1: built-in routes, user routes, status codes, the error
+ * policy (no leaks), CORS, health across worker states, and forwarding of table
+ * lookups to the key's owner.
+ */
+import { connect } from 'node:net'
+import {
+  liveClock,
+  MemoryBroker,
+  MemoryStore,
+  makeLogger,
+  resolveConfig,
+  WorkerRuntime,
+} from '@stream-app/core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startWebServer } from '../src/index.ts'
+import { type Running, shop, startWeb, until } from './helpers.ts'
+
+const get = async (url: string, init?: RequestInit) => {
+  const res = await fetch(url, init)
+  const text = await res.text()
+  return { status: res.status, headers: res.headers, text, json: () => JSON.parse(text) as unknown }
+}
+
+/** Sends raw bytes on a fresh connection and returns everything the server wrote before closing. */
+const raw = (url: string, bytes: string) =>
+  new Promise<string>((resolve, reject) => {
+    const { hostname, port } = new URL(url)
+    const s = connect(Number(port), hostname, () => s.write(bytes))
+    let out = ''
+    s.setEncoding('utf8')
+    s.on('data', (d: string) => {
+      out += d
+    })
+    s.on('error', reject)
+    s.on('close', () => resolve(out))
+  })
+
+describe('web server of a running worker', () => {
+  let w: Running
+  beforeAll(async () => {
+    w = await startWeb(shop().definition)
+    const orders = w.rt.topicHandles.orders!
+    const tenMinAgo = Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000 + 1_000
+    await orders.send({ id: '1', customer: 'alice', amount: 50 }, { key: 'alice', timestamp: tenMinAgo })
+    await orders.send({ id: '2', customer: 'alice', amount: 300 }, { key: 'alice', timestamp: tenMinAgo })
+    await orders.send({ id: '3', customer: 'bob', amount: 20 }, { key: 'bob' })
+    await orders.send({ id: '4', customer: 'a b/c', amount: 7 }, { key: 'a b/c' })
+    await w.rt.idle()
+  })
+  afterAll(() => w.stop())
+
+  it('binds 127.0.0.1 on a free port by default', () => {
+    expect(w.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    expect(w.url).not.toMatch(/:0$/)
+  })
+
+  it('GET /health is 200 {"status":"ok"} when running, HEAD too', async () => {
+    const r = await get(`${w.url}/health`)
+    expect(r.status).toBe(200)
+    expect(r.json()).toEqual({ status: 'ok' })
+    const h = await fetch(`${w.url}/health`, { method: 'HEAD' })
+    expect(h.status).toBe(200)
+  })
+
+  it('GET /tables/:table/:key answers plain tables with the value or the default', async () => {
+    expect((await get(`${w.url}/tables/revenue/alice`)).json()).toEqual({ key: 'alice', value: 350 })
+    expect((await get(`${w.url}/tables/revenue/bob`)).json()).toEqual({ key: 'bob', value: 20 })
+    expect((await get(`${w.url}/tables/revenue/a%20b%2Fc`)).json()).toEqual({ key: 'a b/c', value: 7 })
+    const absent = await get(`${w.url}/tables/revenue/nobody`)
+    expect(absent.status).toBe(200)
+    expect(absent.headers.get('content-type')).toMatch(/^application\/json/)
+    expect(absent.json()).toEqual({ key: 'nobody', value: 0 })
+  })
+
+  it('GET /tables answers 404 JSON for an unknown table', async () => {
+    const r = await get(`${w.url}/tables/nope/x`)
+    expect(r.status).toBe(404)
+    expect(r.json()).toEqual({ error: "no table 'nope'" })
+  })
+
+  it('GET /tables parses non-string keys as JSON and rejects bad JSON or a schema mismatch with 400', async () => {
+    const set = await get(`${w.url}/scores`, { method: 'POST', body: JSON.stringify({ id: 7, score: 42 }) })
+    expect(set.status).toBe(201)
+    expect((await get(`${w.url}/tables/scores/7`)).json()).toEqual({ key: 7, value: 42 })
+    expect((await get(`${w.url}/tables/scores/8`)).json()).toEqual({ key: 8, value: 0 })
+    const bad = await get(`${w.url}/tables/scores/seven`)
+    expect(bad.status).toBe(400)
+    expect(bad.json()).toMatchObject({ error: expect.stringContaining('JSON') })
+    const mismatch = await get(`${w.url}/tables/scores/${encodeURIComponent('"7"')}`)
+    expect(mismatch.status).toBe(400)
+    expect(mismatch.json()).toMatchObject({ error: expect.stringContaining('key schema') })
+
+    await get(`${w.url}/pairs`, { method: 'POST', body: JSON.stringify({ a: 1, b: 'x', value: 'one-x' }) })
+    const key = encodeURIComponent(JSON.stringify({ a: 1, b: 'x' }))
+    expect((await get(`${w.url}/tables/pairs/${key}`)).json()).toEqual({
+      key: { a: 1, b: 'x' },
+      value: 'one-x',
+    })
+    const other = encodeURIComponent(JSON.stringify({ a: 2, b: 'x' }))
+    expect((await get(`${w.url}/tables/pairs/${other}`)).json()).toEqual({
+      key: { a: 2, b: 'x' },
+      value: 'none',
+    })
+    const wrong = encodeURIComponent(JSON.stringify({ a: 'one', b: 'x' }))
+    expect((await get(`${w.url}/tables/pairs/${wrong}`)).status).toBe(400)
+    expect((await get(`${w.url}/tables/pairs/${encodeURIComponent('{"a":1,')}`)).status).toBe(400)
+  })
+
+  it('GET /tables on a windowed table gives the current value and every window', async () => {
+    const before = Math.floor(Date.now() / 60_000) * 60_000
+    const r = await get(`${w.url}/tables/per-minute/alice`)
+    const after = Math.floor(Date.now() / 60_000) * 60_000
+    expect(r.status).toBe(200)
+    const body = r.json() as {
+      key: string
+      value: number
+      windows: { start: number; end: number; value: number }[]
+    }
+    expect(body.key).toBe('alice')
+    // Both orders of alice are ten minutes old: one window of 2, nothing in the current one.
+    expect(body.windows).toEqual([{ start: before - 10 * 60_000, end: before - 9 * 60_000, value: 2 }])
+    if (before === after) expect(body.value).toBe(0)
+    const bob = (await get(`${w.url}/tables/per-minute/bob`)).json() as { value: number; windows: unknown[] }
+    expect(bob.windows).toHaveLength(1)
+  })
+
+  it('GET /agents and GET /topics list what runs, with counters', async () => {
+    const agents = (await get(`${w.url}/agents`)).json()
+    expect(agents).toEqual([
+      {
+        name: 'track',
+        from: ['orders'],
+        sink: ['big-orders'],
+        concurrency: 1,
+        supervisor: 'one_for_one',
+        restarts: 0,
+        state: 'running',
+        processed: 1,
+      },
+    ])
+    const topics = (await get(`${w.url}/topics`)).json() as Record<string, unknown>[]
+    expect(topics.find((t) => t.name === 'orders')).toEqual({
+      name: 'orders',
+      partitions: 2,
+      key: 'String',
+      value: 'Struct',
+      codec: 'json',
+      onInvalid: 'skip',
+      agents: ['track'],
+      messagesIn: 4,
+      messagesOut: 4,
+    })
+    expect(topics.find((t) => t.name === 'big-orders')).toMatchObject({ agents: [], messagesOut: 1 })
+  })
+
+  it('runs user routes with hono path syntax and the app ctx', async () => {
+    const r = await get(`${w.url}/revenue/alice`)
+    expect(r.status).toBe(200)
+    expect(r.json()).toEqual({ revenue: 350 })
+  })
+
+  it('answers 500 {"error":"internal error"} for a throwing route, and logs what happened', async () => {
+    for (const [path, secret] of [
+      ['/boom', 'secret-detail-123'],
+      ['/async-boom', 'another-secret-456'],
+    ] as const) {
+      const r = await get(`${w.url}${path}`)
+      expect(r.status).toBe(500)
+      expect(r.text).toBe('{"error":"internal error"}')
+      expect(r.headers.get('content-type')).toMatch(/^application\/json/)
+      const line = w.logs.find((l) => l.includes(secret))
+      expect(line).toBeDefined()
+      expect(line).toContain('GET')
+      expect(line).toContain(path)
+      expect(line).toContain('ERROR')
+    }
+  })
+
+  it('answers 404 JSON for an unknown path or method', async () => {
+    const r = await get(`${w.url}/no/such/path`)
+    expect(r.status).toBe(404)
+    expect(r.json()).toEqual({ error: 'not found' })
+    expect((await get(`${w.url}/health`, { method: 'DELETE' })).status).toBe(404)
+  })
+
+  it('answers 400 JSON for a malformed body, bad URL encoding or an unparseable request', async () => {
+    const errorsBefore = w.logs.filter((l) => l.includes('ERROR')).length
+    const body = await get(`${w.url}/scores`, { method: 'POST', body: '{"id": 7,' })
+    expect(body.status).toBe(400)
+    expect(body.json()).toEqual({ error: 'malformed JSON in request body' })
+    const enc = await get(`${w.url}/tables/revenue/%E0%A4%A`)
+    expect(enc.status).toBe(400)
+    expect(enc.json()).toMatchObject({ error: expect.stringContaining('percent-encoding') })
+    expect((await get(`${w.url}/revenue/%ZZ`)).status).toBe(400)
+    const garbage = await raw(w.url, 'THIS IS NOT HTTP\r\n\r\n')
+    expect(garbage).toMatch(/^HTTP\/1\.1 400 /)
+    expect(garbage).toContain('{"error":"bad request"}')
+    // A client's mistake is not a server error.
+    expect(w.logs.filter((l) => l.includes('ERROR')).length).toBe(errorsBefore)
+  })
+
+  it('sends no CORS headers unless configured', async () => {
+    const r = await fetch(`${w.url}/health`, { headers: { origin: 'http://elsewhere.example' } })
+    expect(r.headers.get('access-control-allow-origin')).toBeNull()
+  })
+})
+
+describe('CORS', () => {
+  it('cors: true allows any origin, preflight included', async () => {
+    const w = await startWeb(shop({ cors: true }).definition)
+    try {
+      const r = await fetch(`${w.url}/tables/revenue/x`, { headers: { origin: 'http://a.example' } })
+      expect(r.headers.get('access-control-allow-origin')).toBe('*')
+      const pre = await fetch(`${w.url}/scores`, {
+        method: 'OPTIONS',
+        headers: {
+          origin: 'http://a.example',
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'content-type',
+        },
+      })
+      expect(pre.status).toBe(204)
+      expect(pre.headers.get('access-control-allow-origin')).toBe('*')
+      expect(pre.headers.get('access-control-allow-methods')).toContain('POST')
+      expect(pre.headers.get('access-control-allow-headers')).toContain('content-type')
+    } finally {
+      await w.stop()
+    }
+  })
+
+  it('cors: { origin: [...] } allows only the listed origins', async () => {
+    const w = await startWeb(shop({ cors: { origin: ['http://a.example', 'http://b.example'] } }).definition)
+    try {
+      const ok = await fetch(`${w.url}/health`, { headers: { origin: 'http://b.example' } })
+      expect(ok.headers.get('access-control-allow-origin')).toBe('http://b.example')
+      const no = await fetch(`${w.url}/health`, { headers: { origin: 'http://c.example' } })
+      expect(no.headers.get('access-control-allow-origin')).toBeNull()
+    } finally {
+      await w.stop()
+    }
+  })
+})
+
+describe('/health across worker states', () => {
+  it('is 503 {"status":"recovering"} while the worker starts its consumer and recovers', async () => {
+    let during: { status: number; body: unknown } | undefined
+    const w = await startWeb(shop().definition, {
+      onWebStarted: async (_rt, url) => {
+        const r = await get(`${url}/health`)
+        during = { status: r.status, body: r.json() }
+      },
+    })
+    try {
+      expect(during).toEqual({ status: 503, body: { status: 'recovering' } })
+      expect((await get(`${w.url}/health`)).status).toBe(200)
+    } finally {
+      await w.stop()
+    }
+  })
+
+  it('follows rt.state live: starting, running, stopped', async () => {
+    const def = shop().definition
+    const rt = new WorkerRuntime(def, {
+      broker: new MemoryBroker(),
+      store: new MemoryStore(),
+      clock: liveClock,
+      log: makeLogger({ level: 'silent' }),
+      config: resolveConfig(def.config, { broker: 'memory://', store: 'memory://', web: { port: 0 } }),
+      closeBroker: true,
+    })
+    const web = await startWebServer(rt)
+    try {
+      const starting = await get(`${web.url}/health`)
+      expect(starting.status).toBe(503)
+      expect(starting.json()).toEqual({ status: 'starting' })
+      await rt.start()
+      expect((await get(`${web.url}/health`)).json()).toEqual({ status: 'ok' })
+      await rt.stop()
+      const stopped = await get(`${web.url}/health`)
+      expect(stopped.status).toBe(503)
+      expect(stopped.json()).toEqual({ status: 'stopped' })
+    } finally {
+      await web.close()
+    }
+  })
+})
+
+describe('table lookups for keys another worker owns', () => {
+  it('forwards to the owner that resolveOwner names, and says 502 when it does not answer', async () => {
+    const owner = await startWeb(shop().definition)
+    let ownerUrl = owner.url
+    const front = await startWeb(shop().definition, {
+      server: {
+        resolveOwner: (_rt, table, key) => (table === 'revenue' && key === 'carol' ? ownerUrl : undefined),
+      },
+    })
+    try {
+      await owner.rt.topicHandles.orders!.send({ id: '9', customer: 'carol', amount: 99 }, { key: 'carol' })
+      await front.rt.topicHandles.orders!.send({ id: '9', customer: 'dave', amount: 5 }, { key: 'dave' })
+      await until(async () => (await get(`${owner.url}/tables/revenue/carol`)).text.includes('99'))
+      await owner.rt.idle()
+      await front.rt.idle()
+      expect((await get(`${front.url}/tables/revenue/carol`)).json()).toEqual({ key: 'carol', value: 99 })
+      expect((await get(`${front.url}/tables/revenue/dave`)).json()).toEqual({ key: 'dave', value: 5 })
+
+      await owner.stop()
+      ownerUrl = owner.url
+      const gone = await get(`${front.url}/tables/revenue/carol`)
+      expect(gone.status).toBe(502)
+      expect(gone.json()).toMatchObject({ error: expect.stringContaining('revenue') })
+    } finally {
+      await front.stop()
+      await owner.stop()
+    }
+  })
+})
