@@ -64,7 +64,7 @@ export async function startTestWorker(
   def: AppDefinition,
   options: TestOptions = {},
 ): Promise<TestWorker<Registry>> {
-  const broker = new MemoryBroker()
+  const broker = new MemoryBroker('memory://', { recordSends: true })
   let rt: WorkerRuntime | undefined
   const clock = new TestClock(options.startTime ?? Date.now(), async () => {
     if (rt && rt.state === 'running') await rt.idle()

@@ -11,6 +11,7 @@ import type {
   GroupConsumer,
   GroupConsumerOptions,
   GroupMember,
+  Headers,
   PartitionReader,
   ProduceRecord,
   Producer,
@@ -25,6 +26,8 @@ interface MemTopic {
   readonly spec: TopicSpec
   readonly logs: BrokerRecord[][]
 }
+
+const NO_HEADERS: Headers = Object.freeze({})
 
 const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
 
@@ -277,8 +280,12 @@ export class MemoryBroker implements Broker {
   private readonly appended = new Map<string, BrokerRecord[]>()
   private closed = false
 
-  constructor(url = 'memory://') {
+  /** Keep every record in sending order too (`sent()` of app.test() reads it). */
+  private readonly recordSends: boolean
+
+  constructor(url = 'memory://', options: { recordSends?: boolean } = {}) {
     this.url = url
+    this.recordSends = options.recordSends ?? false
   }
 
   topic(name: string): MemTopic | undefined {
@@ -351,12 +358,14 @@ export class MemoryBroker implements Broker {
         timestamp: r.timestamp,
         key: r.key,
         value: r.value,
-        headers: r.headers ?? {},
+        headers: r.headers ?? NO_HEADERS,
       }
       log.push(rec)
-      let all = this.appended.get(r.topic)
-      if (!all) this.appended.set(r.topic, (all = []))
-      all.push(rec)
+      if (this.recordSends) {
+        let all = this.appended.get(r.topic)
+        if (!all) this.appended.set(r.topic, (all = []))
+        all.push(rec)
+      }
       out[i] = { topic: r.topic, partition: r.partition, offset, timestamp: r.timestamp }
     }
     if (records.length) this.signal.notify()
@@ -365,6 +374,7 @@ export class MemoryBroker implements Broker {
 
   /** All records sent to a topic, in the order they were sent. */
   sentTo(topic: string): BrokerRecord[] {
+    if (!this.recordSends) throw new Error('this memory broker does not record sends')
     return [...(this.appended.get(topic) ?? [])]
   }
 

@@ -34,5 +34,5 @@ export function ackInflight(cursor: Cursor): void {
   const list = cursor.inflight
   if (list.length === 0) return
   for (let i = 0; i < list.length; i++) ackItem(list[i]!)
-  cursor.inflight = []
+  list.length = 0
 }

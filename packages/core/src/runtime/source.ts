@@ -32,6 +32,9 @@ export class SourceQueue {
   readonly trackers = new Map<string, AckTracker>()
   private waiters: (() => void)[] = []
   private drainWaiters: (() => void)[] = []
+  private curBatch: RecordBatch | undefined
+  private curTopic: TopicRuntime | undefined
+  private curTracker: AckTracker | undefined
 
   constructor(
     readonly agent: string,
@@ -67,6 +70,12 @@ export class SourceQueue {
     for (;;) {
       const batch = this.batches[this.bi]
       if (batch === undefined) return undefined
+      if (this.ri === 0 || this.curBatch !== batch) {
+        // Per batch, not per record: the topic and the offset tracker of its partition.
+        this.curBatch = batch
+        this.curTopic = this.topics.get(batch.topic)!
+        this.curTracker = this.tracker(batch.topic, batch.partition)
+      }
       const rec = batch.records[this.ri++]
       if (this.ri >= batch.records.length) {
         this.bi++
@@ -78,18 +87,18 @@ export class SourceQueue {
       }
       if (rec === undefined) continue
       this.size--
-      if (this.size < this.capacity / 2 && this.drainWaiters.length) {
+      if (this.drainWaiters.length && this.size < this.capacity / 2) {
         const w = this.drainWaiters
         this.drainWaiters = []
         for (const f of w) f()
       }
-      const topic = this.topics.get(rec.topic)!
-      const tracker = this.tracker(rec.topic, rec.partition)
+      const topic = this.curTopic!
+      const tracker = this.curTracker!
       tracker.deliver(rec.offset)
       let key: unknown
       let value: unknown
       try {
-        key = topic.keySerde.decode(rec.key)
+        key = rec.key === null ? null : topic.keySerde.decode(rec.key)
         value = topic.valueSerde.decode(rec.value)
       } catch (e) {
         const reason = oneLine(e)
@@ -138,6 +147,7 @@ export class SourceQueue {
       size += records.length
     }
     this.batches = kept
+    this.curBatch = undefined
     this.bi = 0
     this.ri = 0
     this.size = size

@@ -91,13 +91,7 @@ export class WorkerRuntime {
   readonly agents = new Map<string, AgentRunner>()
   state: WorkerState = 'starting'
   url: string | undefined
-  readonly stats: WorkerStats = {
-    messagesIn: new Map(),
-    processed: new Map(),
-    latency: new Map(),
-    commits: { count: 0, totalMs: 0, lastMs: 0, failures: 0 },
-    recoveries: { count: 0, records: 0, ms: 0 },
-  }
+  readonly stats: WorkerStats
   readonly log: Logger & { child(name: string): Logger }
   readonly clock: Clock
   readonly broker: Broker
@@ -137,6 +131,16 @@ export class WorkerRuntime {
     readonly def: AppDefinition,
     readonly deps: WorkerDeps,
   ) {
+    const agents = this.agents
+    this.stats = {
+      messagesIn: new Map(),
+      get processed() {
+        return new Map([...agents].map(([name, a]) => [name, a.yielded] as const))
+      },
+      latency: new Map(),
+      commits: { count: 0, totalMs: 0, lastMs: 0, failures: 0 },
+      recoveries: { count: 0, records: 0, ms: 0 },
+    }
     this.log = deps.log
     this.clock = deps.clock
     this.broker = deps.broker
@@ -556,7 +560,6 @@ export class WorkerRuntime {
       }
       this.outbox.push(t.record(value, key, ts, undefined))
     }
-    this.stats.processed.set(agent.name, (this.stats.processed.get(agent.name) ?? 0) + 1)
     if (item && !item.replied) {
       const replyTo = item.rec.headers[REPLY_TO]
       const corr = item.rec.headers[CORRELATION_ID]
