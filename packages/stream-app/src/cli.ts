@@ -65,6 +65,11 @@ export async function runCli(argv: readonly string[], options: CliOptions = {}):
   }
   if (main && wantsApp) args.splice(1, 0, '<main>')
   const def = app?.definition
+  const known = [...BUILTIN_COMMANDS.filter((c) => c !== 'help'), ...Object.keys(def?.commands ?? {})]
+  if (wantsApp && first !== undefined && !known.includes(first)) {
+    err(`stream-app: unknown command '${first}' (commands: ${known.join(', ')})`)
+    return 1
+  }
   let code = 0
   let failure: string | undefined
 

