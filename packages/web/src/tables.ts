@@ -63,7 +63,6 @@ async function forward(c: Context, owner: string, table: string, rawKey: string)
 /** The /tables/:table/:key handler for one worker. */
 export function tableLookup(rt: WorkerRuntime, resolve: OwnerResolver) {
   const parsers = new Map<string, KeyParser>()
-  const tables = rt.baseCtx.tables as Readonly<Record<string, unknown>>
   return async (c: Context): Promise<Response> => {
     const name = c.req.param('table') ?? ''
     const raw = c.req.param('key') ?? ''
@@ -87,7 +86,8 @@ export function tableLookup(rt: WorkerRuntime, resolve: OwnerResolver) {
         }
       }
     }
-    const view = tables[name]
+    // Read per request: the ctx is built once the worker has created its tables.
+    const view = (rt.baseCtx.tables as Readonly<Record<string, unknown>>)[name]
     let value: unknown
     let windows: { start: number; end: number; value: unknown }[] | undefined
     try {

@@ -275,8 +275,11 @@ describe('/health across worker states', () => {
       const starting = await get(`${web.url}/health`)
       expect(starting.status).toBe(503)
       expect(starting.json()).toEqual({ status: 'starting' })
+      expect((await get(`${web.url}/tables/revenue/x`)).status).toBe(404)
       await rt.start()
       expect((await get(`${web.url}/health`)).json()).toEqual({ status: 'ok' })
+      // Serving before start must not freeze a ctx without tables.
+      expect((await get(`${web.url}/tables/revenue/x`)).json()).toEqual({ key: 'x', value: 0 })
       await rt.stop()
       const stopped = await get(`${web.url}/health`)
       expect(stopped.status).toBe(503)
