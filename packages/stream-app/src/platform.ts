@@ -20,6 +20,7 @@ import {
   type TopicHandle,
   workerFacade,
 } from '@stream-app/core'
+import { startWebServer } from '@stream-app/web'
 
 async function openBroker(config: ResolvedConfig): Promise<Broker> {
   const url = config.broker
@@ -46,7 +47,15 @@ export async function startWorker(def: AppDefinition, overrides?: Partial<AppCon
     await broker.close()
     throw e
   }
-  const rt = await startRuntime(def, { broker, store, clock: liveClock, log, config, closeBroker: true })
+  const rt = await startRuntime(def, {
+    broker,
+    store,
+    clock: liveClock,
+    log,
+    config,
+    closeBroker: true,
+    web: (runtime) => startWebServer(runtime),
+  })
   return { runtime: rt, worker: workerFacade(rt) }
 }
 
@@ -59,6 +68,8 @@ export async function startClient(def: AppDefinition, overrides: Partial<AppConf
     await broker.close()
     throw e
   })
+  // memory:// lives in this process: a command there gets a whole worker, agents included.
+  const client = !config.broker.startsWith('memory://')
   const rt = await startRuntime(def, {
     broker,
     store,
@@ -66,7 +77,7 @@ export async function startClient(def: AppDefinition, overrides: Partial<AppConf
     log,
     config,
     closeBroker: true,
-    client: true,
+    client,
   })
   return { ctx: rt.baseCtx, stop: () => rt.stop() }
 }
