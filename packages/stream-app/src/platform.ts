@@ -54,7 +54,7 @@ export async function startWorker(def: AppDefinition, overrides?: Partial<AppCon
     log,
     config,
     closeBroker: true,
-    web: (runtime) => startWebServer(runtime),
+    web: (runtime) => startWebServer(runtime, { resolveOwner: (rt, table, key) => rt.ownerUrl(table, key) }),
   })
   return { runtime: rt, worker: workerFacade(rt) }
 }

@@ -156,8 +156,11 @@ export class WorkerRuntime {
 
   /** The ctx of timers, cron jobs, routes and commands (no current event). */
   get baseCtx(): Record<string, unknown> {
-    this.ctxCache ??= this.makeContext(newCursor())
-    return this.ctxCache
+    if (this.ctxCache) return this.ctxCache
+    const ctx = this.makeContext(newCursor())
+    // Before start() has built the tables a ctx would lack them: only cache a complete one.
+    if (this.state !== 'starting') this.ctxCache = ctx
+    return ctx
   }
 
   /** Not stopping or stopped. */
@@ -312,6 +315,7 @@ export class WorkerRuntime {
     }
     for (const p of partitions) this.ownedTablePartitions.add(p)
     this.log.info('partitions assigned', { partitions: fmtTps(tps) })
+    this.refreshMembers()
   }
 
   private async onRevoke(tps: readonly TopicPartition[]): Promise<void> {
@@ -332,6 +336,7 @@ export class WorkerRuntime {
     for (const t of this.tables.values()) t.dropPartitions(gone)
     for (const p of gone) this.ownedTablePartitions.delete(p)
     this.log.info('partitions revoked', { partitions: fmtTps(tps) })
+    this.refreshMembers()
   }
 
   /** Rebuilds table partitions: rows from the store, then the changelog beyond the store's offset. */
@@ -402,6 +407,49 @@ export class WorkerRuntime {
     this.stats.recoveries.records += total
     this.stats.recoveries.ms += ms
     if (total) this.log.info('recovery finished', { records: total, ms })
+  }
+
+  // -- routing table queries ---------------------------------------------------
+
+  private memberUrls = new Map<number, string>()
+
+  /** Learns which worker (web URL) owns which partition, from the group's membership. */
+  private refreshMembers(): void {
+    // Membership settles just after a rebalance; ask again shortly so late joiners are seen.
+    const load = () =>
+      this.consumer
+        .members()
+        .then((members) => {
+          const urls = new Map<number, string>()
+          for (const m of members) {
+            let url: string | undefined
+            try {
+              url = (JSON.parse(m.metadata) as { url?: string | null }).url ?? undefined
+            } catch {
+              url = undefined
+            }
+            if (!url) continue
+            for (const tp of m.assignment) if (tp.topic !== this.leaderTopic) urls.set(tp.partition, url)
+          }
+          this.memberUrls = urls
+        })
+        .catch((e) => this.log.debug(`group members unavailable: ${errorMessage(e)}`))
+    void load()
+    const t = setTimeout(() => void load(), 1000)
+    t.unref()
+  }
+
+  /**
+   * The web URL of the worker that owns a table key, or undefined when it is
+   * this worker (or unknown): table queries are answered by the key's owner.
+   */
+  ownerUrl(table: string, key: unknown): string | undefined {
+    const t = this.tables.get(table)
+    if (!t || this.deps.client) return undefined
+    const partition = t.hashPartition(t.baseKey(key))
+    if (this.ownedTablePartitions.has(partition)) return undefined
+    const url = this.memberUrls.get(partition)
+    return url === this.url ? undefined : url
   }
 
   // -- fetch loop ----------------------------------------------------------------
