@@ -32,15 +32,46 @@ const TXN_TIMEOUT_MS = 60_000
 
 interface Pending {
   remaining: number
+  readonly records: readonly ProduceRecord[]
   readonly out: RecordMetadata[]
   readonly resolve: (m: RecordMetadata[]) => void
   readonly reject: (e: unknown) => void
   failed: boolean
 }
 
-interface Opaque {
-  readonly b: Pending
-  readonly i: number
+/**
+ * Which batch and index each in-flight record of one partition belongs to.
+ * librdkafka reports deliveries per partition in produce order, so a FIFO per
+ * partition replaces a per-message opaque (which the binding would wrap in a
+ * persistent V8 handle for every record).
+ */
+class InFlight {
+  private batches: Pending[] = []
+  private indices: number[] = []
+  private head = 0
+
+  push(b: Pending, i: number): void {
+    this.batches.push(b)
+    this.indices.push(i)
+  }
+
+  /** The oldest in-flight record, or undefined. */
+  shift(): [Pending, number] | undefined {
+    if (this.head >= this.batches.length) return undefined
+    const b = this.batches[this.head]!
+    const i = this.indices[this.head]!
+    this.head++
+    if (this.head === this.batches.length) {
+      this.batches = []
+      this.indices = []
+      this.head = 0
+    } else if (this.head > 4096 && this.head * 2 > this.batches.length) {
+      this.batches = this.batches.slice(this.head)
+      this.indices = this.indices.slice(this.head)
+      this.head = 0
+    }
+    return [b, i]
+  }
 }
 
 /** librdkafka producer settings stream-app relies on; brokerOptions may override them. */
@@ -74,6 +105,7 @@ export async function connectProducer(
 export class KafkaProducer implements Producer {
   private closed = false
   private inflight = 0
+  private readonly queues = new Map<string, InFlight[]>()
 
   constructor(
     readonly native: RdProducer,
@@ -83,7 +115,9 @@ export class KafkaProducer implements Producer {
     private readonly owns: boolean,
   ) {
     native.on('delivery-report', (err: LibrdKafkaError | null, report: DeliveryReport) => {
-      const { b, i } = report.opaque as Opaque
+      const entry = this.queues.get(report.topic)?.[report.partition]?.shift()
+      if (!entry) return
+      const [b, i] = entry
       if (b.failed) return
       if (err) {
         b.failed = true
@@ -91,13 +125,21 @@ export class KafkaProducer implements Producer {
         b.reject(ctx.error(`sending to ${report.topic}[${report.partition}]`, err))
         return
       }
-      const m = b.out[i]!
-      b.out[i] = { topic: m.topic, partition: m.partition, offset: report.offset, timestamp: m.timestamp }
+      const r = b.records[i]!
+      b.out[i] = { topic: r.topic, partition: r.partition, offset: report.offset, timestamp: r.timestamp }
       if (--b.remaining === 0) {
         this.inflight--
         b.resolve(b.out)
       }
     })
+  }
+
+  private queue(topic: string, partition: number): InFlight {
+    let byPartition = this.queues.get(topic)
+    if (!byPartition) this.queues.set(topic, (byPartition = []))
+    let q = byPartition[partition]
+    if (!q) byPartition[partition] = q = new InFlight()
+    return q
   }
 
   send(records: readonly ProduceRecord[]): Promise<RecordMetadata[]> {
@@ -106,6 +148,7 @@ export class KafkaProducer implements Producer {
     return new Promise<RecordMetadata[]>((resolve, reject) => {
       const b: Pending = {
         remaining: records.length,
+        records,
         out: new Array(records.length),
         resolve,
         reject,
@@ -119,9 +162,10 @@ export class KafkaProducer implements Producer {
   /** Produces records[from..]; when librdkafka's queue is full, waits for deliveries and continues. */
   private produceFrom(records: readonly ProduceRecord[], b: Pending, from: number): void {
     const p = this.native
+    let topic = ''
+    let byPartition: InFlight[] | undefined
     for (let i = from; i < records.length; i++) {
       const r = records[i]!
-      b.out[i] = { topic: r.topic, partition: r.partition, offset: -1, timestamp: r.timestamp }
       try {
         p.produce(
           r.topic,
@@ -129,7 +173,7 @@ export class KafkaProducer implements Producer {
           toBuffer(r.value),
           toBuffer(r.key),
           r.timestamp,
-          { b, i },
+          undefined,
           toHeaders(r),
         )
       } catch (e) {
@@ -144,6 +188,12 @@ export class KafkaProducer implements Producer {
         b.reject(this.ctx.error(`sending to ${r.topic}[${r.partition}]`, e))
         return
       }
+      if (r.topic !== topic || !byPartition) {
+        topic = r.topic
+        this.queue(topic, r.partition)
+        byPartition = this.queues.get(topic)!
+      }
+      ;(byPartition[r.partition] ?? this.queue(topic, r.partition)).push(b, i)
     }
   }
 

@@ -1,0 +1,261 @@
+/**
+ * Passthrough benchmark on a real broker, both runs in one process, one after
+ * the other, on the same preloaded input:
+ *  - ceiling: a hand-written loop with @confluentinc/kafka-javascript alone
+ *    (group consumer, batch consume → produce without awaiting, delivery reports);
+ *  - stream-app: topic → agent → topic through startRuntime on the kafka:// broker.
+ * Throughput is N / (t_last − t_first) where the times are when the output's end
+ * offsets first moved and when they reached N (polled every 50 ms), so start-up
+ * and group join are excluded from both.
+ *
+ *   KAFKA_BROKERS=127.0.0.1:19092 tsx packages/kafka/bench.ts [messages] [partitions]
+ */
+import { randomUUID } from 'node:crypto'
+import { pathToFileURL } from 'node:url'
+import kafka from '@confluentinc/kafka-javascript'
+import {
+  type Broker,
+  createApp,
+  liveClock,
+  MemoryStore,
+  makeLogger,
+  resolveConfig,
+  Schema,
+  startRuntime,
+} from '@stream-app/core'
+import { openKafkaBroker } from './src/index.ts'
+
+export interface PassthroughOptions {
+  readonly messages: number
+  readonly partitions: number
+  /** host:port of the broker */
+  readonly bootstrap: string
+  /** value size in bytes (default 100) */
+  readonly valueBytes?: number
+  /** which runs to do (default all three; fewer for profiling) */
+  readonly runs?: readonly ('ceiling' | 'adapter' | 'streamApp')[]
+}
+
+export interface PassthroughResult {
+  readonly messages: number
+  readonly partitions: number
+  /** hand-written @confluentinc/kafka-javascript consume → produce loop, msg/s */
+  readonly ceiling: number
+  /** the Broker port alone (GroupConsumer.fetch → Producer.send, no runtime), msg/s */
+  readonly adapter: number
+  /** stream-app topic → agent → topic on kafka://, msg/s */
+  readonly streamApp: number
+  /** streamApp / ceiling */
+  readonly ratio: number
+  readonly preloadMsgsPerSec: number
+}
+
+const sum = (xs: readonly { offset: number }[]) => xs.reduce((a, x) => a + x.offset, 0)
+
+/** Waits until the topic holds n records; returns when its end offsets first moved and when they reached n. */
+async function watch(broker: Broker, topic: string, partitions: number, n: number, timeoutMs: number) {
+  const tps = Array.from({ length: partitions }, (_, partition) => ({ topic, partition }))
+  let first = 0
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const total = sum(await broker.endOffsets(tps))
+    const now = performance.now()
+    if (total > 0 && !first) first = now
+    if (total >= n) return { first, last: now }
+    if (Date.now() > deadline) throw new Error(`${topic}: ${total} of ${n} records after ${timeoutMs}ms`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+async function preload(broker: Broker, topic: string, o: PassthroughOptions): Promise<number> {
+  const value = Buffer.alloc(o.valueBytes ?? 100, 'x')
+  const t0 = performance.now()
+  const chunk = 50_000
+  for (let i = 0; i < o.messages; i += chunk) {
+    const batch = []
+    for (let j = i; j < Math.min(o.messages, i + chunk); j++)
+      batch.push({
+        topic,
+        partition: j % o.partitions,
+        key: Buffer.from(`key-${String(j % 10_000).padStart(12, '0')}`),
+        value,
+        timestamp: Date.now(),
+      })
+    await broker.producer().send(batch)
+  }
+  return o.messages / ((performance.now() - t0) / 1000)
+}
+
+/** The ceiling: librdkafka through the low-level API only, as tight as we can write it. */
+async function rawPassthrough(o: PassthroughOptions, input: string, output: string): Promise<void> {
+  const common = { 'bootstrap.servers': o.bootstrap }
+  const producer = new kafka.Producer({
+    ...common,
+    acks: -1,
+    'enable.idempotence': true,
+    'linger.ms': 5,
+    'batch.num.messages': 10_000,
+    'queue.buffering.max.messages': 500_000,
+    dr_cb: true,
+  })
+  let delivered = 0
+  producer.on('delivery-report', () => {
+    delivered++
+  })
+  await new Promise<void>((res, rej) => producer.connect({}, (e) => (e ? rej(e) : res())))
+  producer.setPollInBackground(true)
+  const consumer = new kafka.KafkaConsumer({
+    ...common,
+    'group.id': `bench-raw-${randomUUID()}`,
+    'enable.auto.commit': false,
+    'auto.offset.reset': 'earliest',
+    'partition.assignment.strategy': 'range',
+  })
+  await new Promise<void>((res, rej) => consumer.connect({}, (e) => (e ? rej(e) : res())))
+  consumer.setDefaultConsumeTimeout(100)
+  consumer.subscribe([input])
+  let consumed = 0
+  let lastCommit = Date.now()
+  while (consumed < o.messages) {
+    const msgs = await new Promise<kafka.Message[]>((res, rej) =>
+      consumer.consume(5000, (e, m) => (e ? rej(e) : res(m))),
+    )
+    for (const m of msgs) {
+      for (;;) {
+        try {
+          producer.produce(output, m.partition, m.value, m.key, m.timestamp)
+          break
+        } catch {
+          await new Promise((r) => setTimeout(r, 1)) // queue full: let deliveries drain
+        }
+      }
+    }
+    consumed += msgs.length
+    if (Date.now() - lastCommit > 1000 && msgs.length) {
+      consumer.commit()
+      lastCommit = Date.now()
+    }
+  }
+  while (delivered < o.messages) await new Promise((r) => setTimeout(r, 5))
+  consumer.commit()
+  await new Promise<void>((r) => consumer.disconnect(() => r()))
+  await new Promise<void>((r) => producer.disconnect(() => r()))
+}
+
+/** The adapter alone (no runtime): GroupConsumer.fetch → Producer.send through the Broker port. */
+async function adapterPassthrough(o: PassthroughOptions, input: string, output: string): Promise<void> {
+  const broker = await openKafkaBroker({ url: `kafka://${o.bootstrap}` })
+  const consumer = broker.groupConsumer({
+    groupId: `bench-port-${randomUUID()}`,
+    topics: [input],
+    listener: { onAssign: async () => {}, onRevoke: async () => {} },
+  })
+  await consumer.start()
+  const producer = broker.producer()
+  let consumed = 0
+  const inflight = new Set<Promise<unknown>>()
+  while (consumed < o.messages) {
+    const batches = await consumer.fetch({ maxRecords: 5000, maxWaitMs: 250 })
+    const out = []
+    for (const b of batches)
+      for (const r of b.records)
+        out.push({
+          topic: output,
+          partition: r.partition,
+          key: r.key,
+          value: r.value,
+          timestamp: r.timestamp,
+        })
+    consumed += out.length
+    const p = producer.send(out)
+    inflight.add(p)
+    void p.then(() => inflight.delete(p))
+  }
+  await Promise.all(inflight)
+  await consumer.close()
+  await broker.close()
+}
+
+/** The same passthrough as a stream-app app on the kafka:// broker. */
+async function streamAppPassthrough(o: PassthroughOptions, input: string, output: string) {
+  const url = `kafka://${o.bootstrap}`
+  const log = makeLogger({ level: 'warn', name: 'bench' })
+  const app = createApp({ id: `bench-sa-${randomUUID().slice(0, 8)}`, commitInterval: '1s' })
+    // Run-unique names typed as two distinct literals for the typed builder.
+    .topic(input as 'in', { value: Schema.Unknown, codec: 'raw', partitions: o.partitions })
+    .topic(output as 'out', { value: Schema.Unknown, codec: 'raw', partitions: o.partitions })
+    .agent('pass', { from: input as 'in', sink: [output as 'out'] }, async function* (values) {
+      for await (const v of values) yield v
+    })
+  return startRuntime(app.definition, {
+    broker: await openKafkaBroker({ url, log }),
+    store: new MemoryStore(),
+    clock: liveClock,
+    log,
+    config: resolveConfig(app.definition.config, {
+      broker: url,
+      store: 'memory://',
+      web: { enabled: false },
+    }),
+    closeBroker: true,
+  })
+}
+
+export async function benchKafkaPassthrough(o: PassthroughOptions): Promise<PassthroughResult> {
+  const broker = await openKafkaBroker({ url: `kafka://${o.bootstrap}` })
+  const run = randomUUID().slice(0, 8)
+  const input = `bench-in-${run}`
+  const rawOut = `bench-raw-out-${run}`
+  const saOut = `bench-sa-out-${run}`
+  const portOut = `bench-port-out-${run}`
+  const timeoutMs = Math.max(120_000, o.messages / 5)
+  try {
+    await broker.ensureTopics(
+      [input, rawOut, saOut, portOut].map((name) => ({ name, partitions: o.partitions })),
+    )
+    const preloadMsgsPerSec = await preload(broker, input, o)
+
+    const runs = new Set(o.runs ?? ['ceiling', 'adapter', 'streamApp'])
+    const none = { first: 0, last: Number.POSITIVE_INFINITY }
+    let raw = none
+    let port = none
+    let sa = none
+    if (runs.has('ceiling')) {
+      const w = watch(broker, rawOut, o.partitions, o.messages, timeoutMs)
+      await rawPassthrough(o, input, rawOut)
+      raw = await w
+    }
+    if (runs.has('adapter')) {
+      const w = watch(broker, portOut, o.partitions, o.messages, timeoutMs)
+      await adapterPassthrough(o, input, portOut)
+      port = await w
+    }
+    if (runs.has('streamApp')) {
+      const w = watch(broker, saOut, o.partitions, o.messages, timeoutMs)
+      const rt = await streamAppPassthrough(o, input, saOut)
+      sa = await w
+      await rt.stop()
+    }
+
+    const ceiling = o.messages / ((raw.last - raw.first) / 1000)
+    const streamApp = o.messages / ((sa.last - sa.first) / 1000)
+    return {
+      messages: o.messages,
+      partitions: o.partitions,
+      ceiling: Math.round(ceiling),
+      adapter: Math.round(o.messages / ((port.last - port.first) / 1000)),
+      streamApp: Math.round(streamApp),
+      ratio: Math.round((streamApp / ceiling) * 100) / 100,
+      preloadMsgsPerSec: Math.round(preloadMsgsPerSec),
+    }
+  } finally {
+    await broker.close()
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const bootstrap = process.env.KAFKA_BROKERS ?? '127.0.0.1:19092'
+  const messages = Number(process.argv[2] ?? 1_000_000)
+  const partitions = Number(process.argv[3] ?? 8)
+  console.log(JSON.stringify(await benchKafkaPassthrough({ messages, partitions, bootstrap })))
+}
