@@ -1,7 +1,7 @@
 /** The real CLI, run as a child process against real app files. */
 import { spawn, spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 
 const BIN = fileURLToPath(new URL('../bin/stream-app.js', import.meta.url))
 const MEM = fileURLToPath(new URL('./fixtures/mem-app.ts', import.meta.url))
@@ -66,6 +66,9 @@ describe('stream-app CLI', () => {
 
   it('run starts a worker with a banner and stops cleanly on SIGTERM', async () => {
     const child = spawn(process.execPath, [BIN, 'run', MEM], { stdio: ['ignore', 'pipe', 'pipe'] })
+    onTestFinished(() => {
+      if (child.exitCode === null) child.kill('SIGKILL')
+    })
     let err = ''
     child.stderr.on('data', (d) => {
       err += String(d)
