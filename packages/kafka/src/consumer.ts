@@ -290,6 +290,20 @@ export class KafkaGroupConsumer implements GroupConsumer {
       .map((tp) => ({ topic: tp.topic, partition: tp.partition }))
   }
 
+  /**
+   * The offset of the next record fetch() will return for an assigned
+   * partition, past transaction markers (see KafkaReader.position); undefined
+   * before anything of it was fetched.
+   */
+  position(tp: TopicPartition): number | undefined {
+    const k = tpKey(tp.topic, tp.partition)
+    const left = this.leftovers.find((b) => tpKey(b.topic, b.partition) === k)
+    if (left) return left.records[0]!.offset
+    if (this.pullInFlight || this.rebalancing || !this.liveOnly([tp]).length) return undefined
+    const [native] = this.native.position([{ topic: tp.topic, partition: tp.partition }])
+    return native && native.offset >= 0 ? native.offset : undefined
+  }
+
   seek(tpo: TopicPartitionOffset): void {
     const k = tpKey(tpo.topic, tpo.partition)
     this.leftovers = this.leftovers.filter((b) => tpKey(b.topic, b.partition) !== k)

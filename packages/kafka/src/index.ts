@@ -7,3 +7,4 @@ export { KafkaBroker, type KafkaBrokerOptions, openKafkaBroker } from './broker.
 export { KafkaGroupConsumer } from './consumer.ts'
 export { membersTopic } from './members.ts'
 export { KafkaTransactionalProducer } from './producer.ts'
+export { KafkaReader } from './reader.ts'

@@ -4,7 +4,13 @@
  * never commits; librdkafka only requires a group.id, so it gets a throwaway one.
  */
 import { randomUUID } from 'node:crypto'
-import type { FetchOptions, PartitionReader, RecordBatch, TopicPartitionOffset } from '@stream-app/core'
+import type {
+  FetchOptions,
+  PartitionReader,
+  RecordBatch,
+  TopicPartition,
+  TopicPartitionOffset,
+} from '@stream-app/core'
 import { type ClientContext, call, KafkaConsumer } from './client.ts'
 import { consumerDefaults, Fetcher, takeBatches, toBatches } from './fetcher.ts'
 
@@ -96,6 +102,22 @@ export class KafkaReader implements PartitionReader {
       })
     }
     return batches
+  }
+
+  /**
+   * The offset of the next record this reader will return for a partition.
+   * Unlike "last record + 1" it moves past transaction markers (librdkafka's
+   * position does), so under exactly-once a reader can tell it reached the end
+   * offset even when the log ends with a commit marker.
+   */
+  position(tp: TopicPartition): number | undefined {
+    const k = tpKey(tp.topic, tp.partition)
+    const tracked = this.positions.get(k)?.offset
+    const left = this.leftovers.find((b) => tpKey(b.topic, b.partition) === k)
+    if (left) return left.records[0]!.offset
+    if (this.pulling || !this.f.consumer.isConnected()) return tracked
+    const [native] = this.f.consumer.position([{ topic: tp.topic, partition: tp.partition }])
+    return native && native.offset >= 0 ? Math.max(native.offset, tracked ?? 0) : tracked
   }
 
   seek(tpo: TopicPartitionOffset): void {

@@ -1,6 +1,7 @@
 /** Kafka transactions (exactly-once) on the real broker: visibility to read_committed readers and KIP-447 offsets. */
 import { type Broker, BrokerError, MemoryBroker } from '@stream-app/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { KafkaReader } from '../src/index.ts'
 import { buf, drain, openBroker, text, uniq } from './helpers.ts'
 
 describe('kafka:// transactions', () => {
@@ -41,6 +42,12 @@ describe('kafka:// transactions', () => {
     for (let i = 0; i < 3; i++)
       seen.push(...(await committed.fetch({ maxRecords: 100, maxWaitMs: 100 })).flatMap((x) => x.records))
     expect(seen.map((r) => text(r.value))).toEqual(['c0', 'c1', 'c2', 'after'])
+    // The last record is at offset 7 but the log ends with its commit marker: the end offset is 9, and
+    // position() (unlike "last record + 1") says the reader got there.
+    expect(seen.at(-1)!.offset).toBe(7)
+    const [end] = await b.endOffsets([{ topic, partition: 0 }])
+    expect(end!.offset).toBe(9)
+    expect((committed as KafkaReader).position({ topic, partition: 0 })).toBe(9)
     await committed.close()
 
     const uncommitted = b.reader([{ topic, partition: 0, offset: 0 }])
