@@ -1,0 +1,18 @@
+/**
+ * @stream-app/sqlite: the `sqlite://` adapters. `openSqliteBroker` is the
+ * embedded durable broker shared by every process on the machine;
+ * `openSqliteStore` is the per-app table store.
+ */
+export {
+  DEFAULT_BROKER_PATH,
+  openSqliteBroker,
+  type PollOwner,
+  SqliteBroker,
+  type SqliteBrokerOptions,
+} from './broker.ts'
+export { BUSY_TIMEOUT_MS } from './db.ts'
+export { SqliteGroupConsumer } from './group.ts'
+export { decodeHeaders, encodeHeaders } from './headers.ts'
+export type { MaintenanceOptions, MaintenanceResult } from './maintenance.ts'
+export { openSqliteStore, SqliteStore } from './store.ts'
+export { sqlitePathFromUrl } from './url.ts'

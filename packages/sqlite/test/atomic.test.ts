@@ -1,0 +1,104 @@
+/**
+ * Exactly-once on sqlite://: atomic.run commits appended records, table rows
+ * (the broker's own store) and group offsets together, or none of them.
+ */
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { openSqliteBroker, type SqliteBroker } from '../src/index.ts'
+import { bytes, tempDir, text } from './helpers.ts'
+
+const open: SqliteBroker[] = []
+afterEach(async () => {
+  for (const b of open.splice(0)) await b.close()
+})
+const broker = (path: string) => {
+  const b = openSqliteBroker({ path, maintenanceIntervalMs: 0 })
+  open.push(b)
+  return b
+}
+
+describe('sqlite atomic commit', () => {
+  it('commits records, rows and offsets in one transaction and wakes fetchers', async () => {
+    const path = join(tempDir(), 'b.sqlite')
+    const b = broker(path)
+    await b.ensureTopics([
+      { name: 'in', partitions: 1 },
+      { name: 'out', partitions: 1 },
+    ])
+    const store = b.atomic.store()
+    expect(store.durable).toBe(true)
+    const reader = b.reader([{ topic: 'out', partition: 0, offset: 0 }])
+    const waiting = reader.fetch({ maxRecords: 10, maxWaitMs: 30_000 })
+    const meta = b.atomic.run((tx) => {
+      const m = tx.append([{ topic: 'out', partition: 0, key: bytes('k'), value: bytes('v'), timestamp: 7 }])
+      store.transaction(() =>
+        store.table('counts').apply([{ partition: 0, key: '"k"', value: '1' }], new Map([[0, 1]])),
+      )
+      tx.commitOffsets('app', [{ topic: 'in', partition: 0, offset: 5 }])
+      return m
+    })
+    expect(meta).toEqual([{ topic: 'out', partition: 0, offset: 0, timestamp: 7 }])
+    const got = await waiting
+    expect(got[0]!.records.map((r) => text(r.value))).toEqual(['v'])
+    store.close()
+    await b.close()
+
+    // all of it is in the file
+    const again = broker(path)
+    const s2 = again.atomic.store()
+    expect([...s2.table('counts').load([0])]).toEqual([{ partition: 0, key: '"k"', value: '1' }])
+    const c = again.groupConsumer({
+      groupId: 'app',
+      topics: ['in'],
+      listener: { onAssign: async () => {}, onRevoke: async () => {} },
+    })
+    expect(await c.committed([{ topic: 'in', partition: 0 }])).toEqual([
+      { topic: 'in', partition: 0, offset: 5 },
+    ])
+    // the broker's store tables do not clash with the log's tables
+    expect((await again.endOffsets([{ topic: 'out', partition: 0 }]))[0]!.offset).toBe(1)
+  })
+
+  it('a throw inside run leaves log, rows and offsets unchanged', async () => {
+    const b = broker(join(tempDir(), 'b.sqlite'))
+    await b.ensureTopics([
+      { name: 'in', partitions: 1 },
+      { name: 'out', partitions: 1 },
+    ])
+    const store = b.atomic.store()
+    const t = store.table('counts')
+    b.atomic.run((tx) => {
+      tx.append([{ topic: 'out', partition: 0, key: null, value: bytes('first'), timestamp: 1 }])
+      t.apply([{ partition: 0, key: 'k', value: '1' }], new Map([[0, 1]]))
+      tx.commitOffsets('app', [{ topic: 'in', partition: 0, offset: 1 }])
+    })
+    const failure = new Error('handler failed')
+    expect(() =>
+      b.atomic.run((tx) => {
+        tx.append([{ topic: 'out', partition: 0, key: null, value: bytes('second'), timestamp: 2 }])
+        store.transaction(() => t.apply([{ partition: 0, key: 'k', value: '2' }], new Map([[0, 2]])))
+        tx.commitOffsets('app', [{ topic: 'in', partition: 0, offset: 2 }])
+        throw failure
+      }),
+    ).toThrow(failure)
+    expect((await b.endOffsets([{ topic: 'out', partition: 0 }]))[0]!.offset).toBe(1)
+    expect([...t.load([0])]).toEqual([{ partition: 0, key: 'k', value: '1' }])
+    expect(t.persistedOffsets([0])).toEqual(new Map([[0, 1]]))
+    const c = b.groupConsumer({
+      groupId: 'app',
+      topics: ['in'],
+      listener: { onAssign: async () => {}, onRevoke: async () => {} },
+    })
+    expect(await c.committed([{ topic: 'in', partition: 0 }])).toEqual([
+      { topic: 'in', partition: 0, offset: 1 },
+    ])
+    // and the next append reuses the offset the failed one would have had
+    const [m] = await b
+      .producer()
+      .send([{ topic: 'out', partition: 0, key: null, value: null, timestamp: 3 }])
+    expect(m!.offset).toBe(1)
+    // closing the atomic store leaves the broker usable
+    store.close()
+    expect(await b.partitions('out')).toBe(1)
+  })
+})

@@ -1,0 +1,191 @@
+/**
+ * Consumer groups on one broker file, members in this process (each on its
+ * own connection, as separate processes would be): committed offsets survive
+ * reopening, partitions are shared co-partitioned, and a partition moves only
+ * after its old owner's onRevoke finished.
+ */
+import { join } from 'node:path'
+import type { GroupConsumer, RebalanceListener, TopicPartition } from '@stream-app/core'
+import { afterEach, describe, expect, it } from 'vitest'
+import { openSqliteBroker, type SqliteBroker } from '../src/index.ts'
+import { bytes, tempDir, text } from './helpers.ts'
+
+const open: SqliteBroker[] = []
+const broker = (path: string) => {
+  const b = openSqliteBroker({ path, maintenanceIntervalMs: 0, heartbeatMs: 100 })
+  open.push(b)
+  return b
+}
+afterEach(async () => {
+  for (const b of open.splice(0)) await b.close()
+})
+
+const fmt = (tps: readonly TopicPartition[]) =>
+  tps
+    .map((tp) => `${tp.topic}:${tp.partition}`)
+    .sort()
+    .join(',')
+
+/** A listener that logs every call, with who made it, into a shared journal. */
+function journaled(name: string, journal: string[], consumer: () => GroupConsumer): RebalanceListener {
+  return {
+    onAssign: async (tps) => {
+      // What the others hold right now must not overlap what we are given.
+      journal.push(`${name} assign ${fmt(tps)}`)
+      await new Promise((r) => setTimeout(r, 5))
+    },
+    onRevoke: async (tps) => {
+      journal.push(`${name} revoke-start ${fmt(tps)}`)
+      await new Promise((r) => setTimeout(r, 30))
+      expect(consumer().assignment().length).toBeGreaterThan(0)
+      journal.push(`${name} revoke-end ${fmt(tps)}`)
+    },
+  }
+}
+
+describe('sqlite consumer groups', () => {
+  it('committed offsets survive reopening the file; a new member resumes there', async () => {
+    const path = join(tempDir(), 'b.sqlite')
+    let b = broker(path)
+    await b.ensureTopics([{ name: 't', partitions: 1 }])
+    await b.producer().send(
+      [0, 1, 2, 3, 4].map((i) => ({
+        topic: 't',
+        partition: 0,
+        key: null,
+        value: bytes(`m${i}`),
+        timestamp: i,
+      })),
+    )
+    const quiet: RebalanceListener = { onAssign: async () => {}, onRevoke: async () => {} }
+    const c = b.groupConsumer({ groupId: 'g', topics: ['t'], listener: quiet })
+    await c.start()
+    const got = await c.fetch({ maxRecords: 3, maxWaitMs: 0 })
+    expect(got[0]!.records.map((r) => text(r.value))).toEqual(['m0', 'm1', 'm2'])
+    await c.commit([{ topic: 't', partition: 0, offset: 3 }])
+    await c.close()
+    await b.close()
+
+    b = broker(path)
+    const c2 = b.groupConsumer({ groupId: 'g', topics: ['t'], listener: quiet })
+    expect(await c2.committed([{ topic: 't', partition: 0 }])).toEqual([
+      { topic: 't', partition: 0, offset: 3 },
+    ])
+    await c2.start()
+    const rest = await c2.fetch({ maxRecords: 100, maxWaitMs: 0 })
+    expect(rest[0]!.records.map((r) => text(r.value))).toEqual(['m3', 'm4'])
+    // another group has its own offsets
+    const other = b.groupConsumer({ groupId: 'other', topics: ['t'], listener: quiet })
+    expect(await other.committed([{ topic: 't', partition: 0 }])).toEqual([])
+    await c2.close()
+  })
+
+  it('shares partitions co-partitioned between members; onRevoke finishes before the other is assigned', async () => {
+    const path = join(tempDir(), 'b.sqlite')
+    const a = broker(path)
+    const b = broker(path)
+    await a.ensureTopics([
+      { name: 'in', partitions: 4 },
+      { name: 'other', partitions: 4 },
+    ])
+    const journal: string[] = []
+    let ca!: GroupConsumer
+    let cb!: GroupConsumer
+    ca = a.groupConsumer({
+      groupId: 'app',
+      topics: ['in', 'other'],
+      listener: journaled('A', journal, () => ca),
+      memberMetadata: 'http://a',
+    })
+    await ca.start()
+    expect(fmt(ca.assignment())).toBe('in:0,in:1,in:2,in:3,other:0,other:1,other:2,other:3')
+    cb = b.groupConsumer({
+      groupId: 'app',
+      topics: ['in', 'other'],
+      listener: journaled('B', journal, () => cb),
+      memberMetadata: 'http://b',
+    })
+    await cb.start()
+    // co-partitioned: the same partition numbers of both topics go to the same member
+    expect(fmt(ca.assignment())).toBe('in:0,in:2,other:0,other:2')
+    expect(fmt(cb.assignment())).toBe('in:1,in:3,other:1,other:3')
+    expect(journal).toEqual([
+      'A assign in:0,in:1,in:2,in:3,other:0,other:1,other:2,other:3',
+      'A revoke-start in:1,in:3,other:1,other:3',
+      'A revoke-end in:1,in:3,other:1,other:3',
+      'B assign in:1,in:3,other:1,other:3',
+    ])
+    const members = await ca.members()
+    expect(members.map((m) => [m.metadata, fmt(m.assignment)])).toEqual([
+      ['http://a', 'in:0,in:2,other:0,other:2'],
+      ['http://b', 'in:1,in:3,other:1,other:3'],
+    ])
+
+    // each member fetches only its own partitions
+    await a.producer().send(
+      [0, 1, 2, 3].map((p) => ({
+        topic: 'in',
+        partition: p,
+        key: null,
+        value: bytes(`p${p}`),
+        timestamp: 0,
+      })),
+    )
+    const fa = await ca.fetch({ maxRecords: 100, maxWaitMs: 1000 })
+    const fb = await cb.fetch({ maxRecords: 100, maxWaitMs: 1000 })
+    expect(fa.map((x) => x.partition).sort()).toEqual([0, 2])
+    expect(fb.map((x) => x.partition).sort()).toEqual([1, 3])
+
+    // B leaves: its partitions go back to A after B's onRevoke
+    journal.length = 0
+    await cb.close()
+    for (let i = 0; i < 100 && ca.assignment().length < 8; i++) await new Promise((r) => setTimeout(r, 20))
+    expect(fmt(ca.assignment())).toBe('in:0,in:1,in:2,in:3,other:0,other:1,other:2,other:3')
+    expect(journal).toEqual([
+      'B revoke-start in:1,in:3,other:1,other:3',
+      'B revoke-end in:1,in:3,other:1,other:3',
+      'A assign in:1,in:3,other:1,other:3',
+    ])
+    await ca.close()
+  })
+
+  it('subscribe() extends the assignment with the new topic', async () => {
+    const b = broker(join(tempDir(), 'b.sqlite'))
+    await b.ensureTopics([
+      { name: 'a', partitions: 2 },
+      { name: 'b', partitions: 2 },
+    ])
+    const assigned: string[] = []
+    const c = b.groupConsumer({
+      groupId: 'g',
+      topics: ['a'],
+      listener: { onAssign: async (tps) => void assigned.push(fmt(tps)), onRevoke: async () => {} },
+    })
+    await c.start()
+    await c.subscribe(['a', 'b'])
+    expect(fmt(c.assignment())).toBe('a:0,a:1,b:0,b:1')
+    expect(assigned).toEqual(['a:0,a:1', 'b:0,b:1'])
+    await c.close()
+  })
+
+  it('a closed member revokes everything and leaves the group', async () => {
+    const b = broker(join(tempDir(), 'b.sqlite'))
+    await b.ensureTopics([{ name: 't', partitions: 2 }])
+    const revoked: string[] = []
+    const c = b.groupConsumer({
+      groupId: 'g',
+      topics: ['t'],
+      listener: { onAssign: async () => {}, onRevoke: async (tps) => void revoked.push(fmt(tps)) },
+    })
+    await c.start()
+    await c.close()
+    expect(revoked).toEqual(['t:0,t:1'])
+    const probe = b.groupConsumer({
+      groupId: 'g',
+      topics: ['t'],
+      listener: { onAssign: async () => {}, onRevoke: async () => {} },
+    })
+    expect(await probe.members()).toEqual([])
+    await expect(c.commit([{ topic: 't', partition: 0, offset: 1 }])).rejects.toThrow(/closed consumer/)
+  })
+})
