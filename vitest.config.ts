@@ -11,5 +11,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 180_000,
     pool: 'forks',
+    // A real Kafka broker (scripts/kafka.sh) unless KAFKA_BROKERS points at one.
+    globalSetup: ['packages/kafka/test/global-setup.ts'],
   },
 })

@@ -102,6 +102,11 @@ export interface GroupConsumer {
   members(): Promise<readonly GroupMember[]>
   /** Wakes a pending fetch so the caller can stop promptly. */
   wakeup(): void
+  /**
+   * The next offset this consumer will read of a partition. With transactions a
+   * log ends in a commit marker, so this can be past the last record + 1.
+   */
+  position?(tp: TopicPartition): number | undefined
   close(): Promise<void>
 }
 
@@ -116,6 +121,8 @@ export interface PartitionReader {
   fetch(options: FetchOptions): Promise<RecordBatch[]>
   seek(tpo: TopicPartitionOffset): void
   wakeup(): void
+  /** As GroupConsumer.position: may be past the last record + 1 (transaction markers). */
+  position?(tp: TopicPartition): number | undefined
   close(): Promise<void>
 }
 

@@ -380,6 +380,13 @@ export class WorkerRuntime {
             reached.set(b.partition, b.records[b.records.length - 1]!.offset + 1)
             done += b.records.length
           }
+          if (reader.position) {
+            // A transactional log ends in markers, not records: trust the reader's position.
+            for (const [p, o] of reached) {
+              const pos = reader.position({ topic: t.changelog, partition: p })
+              if (pos !== undefined && pos > o) reached.set(p, pos)
+            }
+          }
           if (changes.length) {
             const offsets = new Map([...reached].filter(([p]) => batches.some((b) => b.partition === p)))
             this.store.transaction(() => t.store.apply(changes, offsets))
@@ -1017,7 +1024,10 @@ export class WorkerRuntime {
     const assignment = this.consumer.assignment().filter((tp) => this.queuesByTopic.has(tp.topic))
     if (!assignment.length) return true
     const ends = await this.broker.endOffsets(assignment)
-    return ends.every((e) => (this.positions.get(tpKey(e.topic, e.partition)) ?? 0) >= e.offset)
+    return ends.every((e) => {
+      const fetched = this.positions.get(tpKey(e.topic, e.partition)) ?? 0
+      return Math.max(fetched, this.consumer.position?.(e) ?? 0) >= e.offset
+    })
   }
 
   private busy(): boolean {
