@@ -25,6 +25,23 @@ import { startWebServer } from '@stream-app/web'
 async function openBroker(config: ResolvedConfig): Promise<Broker> {
   const url = config.broker
   if (url.startsWith('memory://')) return new MemoryBroker(url)
+  if (url.startsWith('kafka://')) {
+    // Loaded only when used: the embedded broker never needs the native Kafka client.
+    let kafka: typeof import('@stream-app/kafka')
+    try {
+      kafka = await import('@stream-app/kafka')
+    } catch (e) {
+      throw new ConfigError(
+        `kafka:// needs the Kafka client, which is not built here (${(e as Error).message.split('\n')[0]}); run 'bash scripts/setup.sh --with-kafka'`,
+      )
+    }
+    return kafka.openKafkaBroker({
+      url,
+      brokerOptions: (config.brokerOptions ?? {}) as Record<string, unknown>,
+      log: makeLogger({ name: `${config.id}:kafka`, ...(config.logLevel ? { level: config.logLevel } : {}) }),
+      clientId: config.id,
+    })
+  }
   throw new ConfigError(
     `unsupported broker URL ${JSON.stringify(url)} (expected memory://, sqlite:// or kafka://host:port)`,
   )
