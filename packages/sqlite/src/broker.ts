@@ -16,7 +16,6 @@ import {
   type Broker,
   BrokerError,
   type FetchOptions,
-  type GroupConsumer,
   type GroupConsumerOptions,
   type Logger,
   type PartitionReader,
@@ -294,7 +293,7 @@ export class SqliteBroker implements Broker {
     }
   }
 
-  groupConsumer(options: GroupConsumerOptions): GroupConsumer {
+  groupConsumer(options: GroupConsumerOptions): SqliteGroupConsumer {
     const c = new SqliteGroupConsumer(this, options)
     this.consumers.add(c)
     return c
@@ -305,7 +304,7 @@ export class SqliteBroker implements Broker {
     this.consumers.delete(c)
   }
 
-  reader(assignments: readonly TopicPartitionOffset[]): PartitionReader {
+  reader(assignments: readonly TopicPartitionOffset[]): SqliteReader {
     return new SqliteReader(this, assignments)
   }
 
@@ -368,7 +367,7 @@ export class SqliteBroker implements Broker {
 
 const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
 
-class SqliteReader implements PartitionReader, PollOwner {
+export class SqliteReader implements PartitionReader, PollOwner {
   closed = false
   wake: ((reason: WakeReason) => void) | undefined
   private readonly positions = new Map<string, TopicPartitionOffset>()
@@ -390,17 +389,19 @@ class SqliteReader implements PartitionReader, PollOwner {
     let budget = max
     for (const [k, tpo] of this.positions) {
       if (budget <= 0) break
-      const records = this.broker.log.read(tpo.topic, tpo.partition, tpo.offset, budget)
+      const { records, next } = this.broker.log.readNext(tpo.topic, tpo.partition, tpo.offset, budget)
+      if (next !== tpo.offset)
+        this.positions.set(k, { topic: tpo.topic, partition: tpo.partition, offset: next })
       if (!records.length) continue
-      this.positions.set(k, {
-        topic: tpo.topic,
-        partition: tpo.partition,
-        offset: records[records.length - 1]!.offset + 1,
-      })
       budget -= records.length
       out.push({ topic: tpo.topic, partition: tpo.partition, records })
     }
     return out
+  }
+
+  /** The offset the next fetch of a partition starts at (past deleted records at the tail). */
+  position(tp: TopicPartition): number | undefined {
+    return this.positions.get(tpKey(tp.topic, tp.partition))?.offset
   }
 
   seek(tpo: TopicPartitionOffset): void {

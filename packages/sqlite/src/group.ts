@@ -367,9 +367,9 @@ export class SqliteGroupConsumer implements GroupConsumer, PollOwner {
       if (this.paused.has(k) || this.pending.has(k)) continue
       const pos = this.positions.get(k)
       if (pos === undefined) continue
-      const records = this.broker.log.read(tp.topic, tp.partition, pos, budget)
+      const { records, next } = this.broker.log.readNext(tp.topic, tp.partition, pos, budget)
+      this.positions.set(k, next)
       if (records.length === 0) continue
-      this.positions.set(k, records[records.length - 1]!.offset + 1)
       budget -= records.length
       out.push({ topic: tp.topic, partition: tp.partition, records })
     }
@@ -387,6 +387,15 @@ export class SqliteGroupConsumer implements GroupConsumer, PollOwner {
 
   seek(tpo: TopicPartitionOffset): void {
     this.positions.set(keyOf(tpo), tpo.offset)
+  }
+
+  /**
+   * The offset the next fetch of an assigned partition starts at. It moves past
+   * records deleted by retention or compaction, so a caller comparing it with
+   * the end offset sees that it is caught up even when the tail is gone.
+   */
+  position(tp: TopicPartition): number | undefined {
+    return this.positions.get(keyOf(tp))
   }
 
   assignment(): readonly TopicPartition[] {

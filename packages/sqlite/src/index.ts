@@ -9,6 +9,7 @@ export {
   type PollOwner,
   SqliteBroker,
   type SqliteBrokerOptions,
+  SqliteReader,
 } from './broker.ts'
 export { BUSY_TIMEOUT_MS } from './db.ts'
 export { SqliteGroupConsumer } from './group.ts'

@@ -204,6 +204,24 @@ export class LogDb {
     return out
   }
 
+  /**
+   * Reads like `read` and also says where the next read starts: past the last
+   * record returned, and past any deleted tail when the partition was read to
+   * its end (offsets are never reused, so nothing can appear in that gap).
+   * Call inside one read transaction so both come from the same snapshot.
+   */
+  readNext(
+    topic: string,
+    partition: number,
+    from: number,
+    limit: number,
+  ): { records: BrokerRecord[]; next: number } {
+    const records = this.read(topic, partition, from, limit)
+    const after = records.length ? records[records.length - 1]!.offset + 1 : from
+    if (records.length === limit) return { records, next: after }
+    return { records, next: Math.max(after, this.endOffset(topic, partition)) }
+  }
+
   endOffset(topic: string, partition: number): number {
     return this.s.nextOffset.get(this.tpId(topic, partition)) ?? 0
   }

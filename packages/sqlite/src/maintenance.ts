@@ -144,7 +144,9 @@ export class Maintenance {
           continue
         }
         const newest = latest.get(key.toString('latin1'))
-        if ((newest !== undefined && newest > off) || (isNull === 1 && timestamp < tombstoneCutoff))
+        // The last record of the partition always stays, so "last record + 1" reaches the end offset.
+        if (off === state.next_offset - 1) kept++
+        else if ((newest !== undefined && newest > off) || (isNull === 1 && timestamp < tombstoneCutoff))
           doomed.push(off)
         else kept++
       }

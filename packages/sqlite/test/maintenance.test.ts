@@ -66,10 +66,42 @@ describe('sqlite broker maintenance', () => {
     expect(await readAll(b, 'short')).toEqual([])
     expect((await b.beginningOffsets([{ topic: 'short', partition: 0 }]))[0]!.offset).toBe(6)
     expect((await b.endOffsets([{ topic: 'short', partition: 0 }]))[0]!.offset).toBe(6)
+    // a reader or member positioned inside the deleted range moves past it to the end
+    const r = b.reader([{ topic: 'short', partition: 0, offset: 2 }])
+    expect(await r.fetch({ maxRecords: 10, maxWaitMs: 0 })).toEqual([])
+    expect(r.position({ topic: 'short', partition: 0 })).toBe(6)
+    const c = b.groupConsumer({
+      groupId: 'g',
+      topics: ['short'],
+      listener: { onAssign: async () => {}, onRevoke: async () => {} },
+    })
+    await c.start()
+    c.seek({ topic: 'short', partition: 0, offset: 1 })
+    expect(await c.fetch({ maxRecords: 10, maxWaitMs: 0 })).toEqual([])
+    expect(c.position({ topic: 'short', partition: 0 })).toBe(6)
+    await c.close()
     const [m] = await b
       .producer()
       .send([{ topic: 'short', partition: 0, key: null, value: null, timestamp: now }])
     expect(m!.offset).toBe(6)
+  })
+
+  it('compaction keeps the last record of a partition, even an old tombstone', async () => {
+    const b = broker(join(tempDir(), 'b.sqlite'))
+    await b.ensureTopics([
+      { name: 'cl', partitions: 1, compacted: true, config: { 'delete.retention.ms': '1' } },
+    ])
+    const rec = (key: string, value: string | null) => ({
+      topic: 'cl',
+      partition: 0,
+      key: bytes(key),
+      value: value === null ? null : bytes(value),
+      timestamp: 0,
+    })
+    await b.producer().send([rec('a', '1'), rec('b', '1'), rec('a', null), rec('b', null)])
+    await b.maintain({ now: 1_000_000, force: true })
+    // a's value and tombstone go; b's tombstone is the tail and stays (b's value goes)
+    expect(await readAll(b, 'cl')).toEqual([{ offset: 3, key: 'b', value: null }])
   })
 
   it('compaction keeps the newest record per key and drops old tombstones', async () => {

@@ -5,6 +5,7 @@
  * Run at-least-once (table store in its own file) and exactly-once (store in
  * the broker's database, one transaction per commit).
  */
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import {
   type App,
@@ -136,5 +137,27 @@ describe.each([
     expect(processed).toBe(6)
     await stopLast()
     expect((await sinkValues(brokerPath)).length).toBe(6)
+  })
+})
+
+describe('the core runtime on sqlite:// after losing its table store', () => {
+  it('rebuilds the table from the changelog in the broker file', async () => {
+    const dir = tempDir()
+    const brokerPath = join(dir, 'broker.sqlite')
+    const storePath = join(dir, 'wc', 'store.sqlite')
+    processed = 0
+    const first = await start(brokerPath, () => openSqliteStore({ path: storePath }), 'at_least_once')
+    for (const w of ['kiwi', 'kiwi', 'lime']) await first.worker.topics.words.send(w, { key: w })
+    await first.worker.idle()
+    await stopLast()
+    rmSync(join(dir, 'wc'), { recursive: true })
+
+    const second = await start(brokerPath, () => openSqliteStore({ path: storePath }), 'at_least_once')
+    await second.worker.idle()
+    const counts = second.worker.tables['word-counts']
+    expect([counts.get('kiwi'), counts.get('lime')]).toEqual([2, 1])
+    expect(second.rt.stats.recoveries.records).toBeGreaterThan(0)
+    expect(processed).toBe(3)
+    await stopLast()
   })
 })
