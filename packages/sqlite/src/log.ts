@@ -172,24 +172,42 @@ export class LogDb {
   /** Appends a batch; call inside an immediate transaction (the next offsets are read under the write lock). */
   append(records: readonly ProduceRecord[]): RecordMetadata[] {
     const out: RecordMetadata[] = new Array(records.length)
-    const next = new Map<number, number>()
-    let lastTopic = ''
-    let lastPartition = -1
-    let lastId = -1
+    // Next offset per partition of each topic written, read from the file on first use.
+    const touched = new Map<string, { info: TopicInfo; next: number[] }>()
+    let topic: string | undefined
+    let cur: { info: TopicInfo; next: number[] } | undefined
+    const { insert, nextOffset } = this.s
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!
-      if (r.topic !== lastTopic || r.partition !== lastPartition) {
-        lastId = this.tpId(r.topic, r.partition)
-        lastTopic = r.topic
-        lastPartition = r.partition
+      if (r.topic !== topic || cur === undefined) {
+        topic = r.topic
+        cur = touched.get(topic)
+        if (cur === undefined) {
+          const info = this.topic(topic)
+          if (!info) throw new BrokerError(`unknown topic '${topic}' in ${this.file}`, false)
+          touched.set(topic, (cur = { info, next: new Array<number>(info.partitions).fill(-1) }))
+        }
       }
-      let offset = next.get(lastId)
-      if (offset === undefined) offset = this.s.nextOffset.get(lastId) ?? 0
-      this.s.insert.run(lastId, offset, r.timestamp, r.key, r.value, encodeHeaders(r.headers))
-      next.set(lastId, offset + 1)
-      out[i] = { topic: r.topic, partition: r.partition, offset, timestamp: r.timestamp }
+      const p = r.partition
+      const id = cur.info.ids[p]
+      if (id === undefined)
+        throw new BrokerError(`topic '${topic}' has no partition ${p} (it has ${cur.info.partitions})`, false)
+      let offset = cur.next[p]!
+      if (offset < 0) offset = nextOffset.get(id) ?? 0
+      insert.run(
+        id,
+        offset,
+        r.timestamp,
+        r.key,
+        r.value,
+        r.headers === undefined ? null : encodeHeaders(r.headers),
+      )
+      cur.next[p] = offset + 1
+      out[i] = { topic, partition: p, offset, timestamp: r.timestamp }
     }
-    for (const [id, offset] of next) this.s.setNextOffset.run(offset, id)
+    for (const { info, next } of touched.values())
+      for (let p = 0; p < next.length; p++)
+        if (next[p]! >= 0) this.s.setNextOffset.run(next[p]!, info.ids[p]!)
     return out
   }
 
