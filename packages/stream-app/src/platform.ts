@@ -2,6 +2,8 @@
  * The node platform: picks adapters by URL scheme for app.start(), runs
  * app.test() on memory, and app.main() through the CLI.
  */
+
+import { join } from 'node:path'
 import {
   type AppConfig,
   type AppDefinition,
@@ -20,11 +22,21 @@ import {
   type TopicHandle,
   workerFacade,
 } from '@stream-app/core'
+import { DEFAULT_BROKER_PATH, openSqliteBroker, openSqliteStore, sqlitePathFromUrl } from '@stream-app/sqlite'
 import { startWebServer } from '@stream-app/web'
 
 async function openBroker(config: ResolvedConfig): Promise<Broker> {
   const url = config.broker
   if (url.startsWith('memory://')) return new MemoryBroker(url)
+  if (url.startsWith('sqlite://')) {
+    return openSqliteBroker({
+      path: sqlitePathFromUrl(url, DEFAULT_BROKER_PATH),
+      log: makeLogger({
+        name: `${config.id}:broker`,
+        ...(config.logLevel ? { level: config.logLevel } : {}),
+      }),
+    })
+  }
   if (url.startsWith('kafka://')) {
     // Loaded only when used: the embedded broker never needs the native Kafka client.
     let kafka: typeof import('@stream-app/kafka')
@@ -47,9 +59,13 @@ async function openBroker(config: ResolvedConfig): Promise<Broker> {
   )
 }
 
-async function openStore(config: ResolvedConfig): Promise<Store> {
+async function openStore(config: ResolvedConfig, broker: Broker): Promise<Store> {
   const url = config.store
+  // exactly-once on sqlite://: table rows must join the broker's transaction, so they live in its file.
+  if (config.guarantee === 'exactly_once' && broker.atomic) return broker.atomic.store()
   if (url.startsWith('memory://')) return new MemoryStore()
+  if (url.startsWith('sqlite://'))
+    return openSqliteStore({ path: sqlitePathFromUrl(url, join(config.datadir, 'store.sqlite')) })
   throw new ConfigError(`unsupported store URL ${JSON.stringify(url)} (expected sqlite:// or memory://)`)
 }
 
@@ -59,7 +75,7 @@ export async function startWorker(def: AppDefinition, overrides?: Partial<AppCon
   const broker = await openBroker(config)
   let store: Store
   try {
-    store = await openStore(config)
+    store = await openStore(config, broker)
   } catch (e) {
     await broker.close()
     throw e
@@ -81,7 +97,7 @@ export async function startClient(def: AppDefinition, overrides: Partial<AppConf
   const config = resolveConfig(def.config, { ...overrides, web: { enabled: false } })
   const log = makeLogger({ name: def.config.id, level: config.logLevel ?? 'warn' })
   const broker = await openBroker(config)
-  const store = await openStore(config).catch(async (e) => {
+  const store = await openStore(config, broker).catch(async (e) => {
     await broker.close()
     throw e
   })

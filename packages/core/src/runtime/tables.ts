@@ -127,6 +127,12 @@ export class TableRuntime {
     this.writes++
   }
 
+  /** Marks an updated row dirty. */
+  touch(storeKey: string, row: Row): void {
+    this.dirty.set(storeKey, row)
+    this.writes++
+  }
+
   remove(storeKey: string, partition: number): void {
     const row = this.rows.get(storeKey)
     if (row === undefined) return
@@ -341,14 +347,17 @@ class PlainView implements Table<unknown, unknown> {
     this.t.put(base, key, value, partitionOf(this.t, this.cursor, base))
   }
   update(key: unknown, fn: (value: unknown) => unknown): void {
-    const base = this.t.baseKey(key)
-    const row = this.t.rows.get(base)
-    this.t.put(
-      base,
-      key,
-      fn(row === undefined ? this.t.get(key) : row.value),
-      partitionOf(this.t, this.cursor, base),
-    )
+    const t = this.t
+    const base = t.baseKey(key)
+    const row = t.rows.get(base)
+    if (row !== undefined) {
+      // The common case in place: one lookup, no new row.
+      row.value = fn(row.value)
+      row.partition = partitionOf(t, this.cursor, base)
+      t.touch(base, row)
+      return
+    }
+    t.put(base, key, fn(t.get(key)), partitionOf(t, this.cursor, base))
   }
   delete(key: unknown): void {
     const base = this.t.baseKey(key)

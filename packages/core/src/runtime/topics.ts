@@ -68,14 +68,15 @@ export class TopicRuntime {
     } catch (e) {
       throw new EncodeError(`cannot encode value for topic '${this.name}': ${oneLine(e)}`)
     }
-    return {
+    const rec: { -readonly [K in keyof ProduceRecord]: ProduceRecord[K] } = {
       topic: this.name,
       partition: this.partitionFor(keyBytes, partition),
       key: keyBytes,
       value: valueBytes,
       timestamp,
-      ...(headers ? { headers } : {}),
     }
+    if (headers) rec.headers = headers
+    return rec
   }
 }
 

@@ -194,7 +194,14 @@ export class WorkerRuntime {
       this.maxSourcePartitions = Math.max(this.maxSourcePartitions, this.topics.get(s)!.partitions)
     for (const t of Object.values(def.tables)) {
       const partitions = t.partitions ?? (sources.size ? this.maxSourcePartitions : config.topicPartitions)
-      const rt = new TableRuntime(t, this.id, partitions, this.store.table(t.name), this.clock)
+      // Stored under the changelog's name (<app>-<table>-changelog): unique even in a store shared by apps.
+      const rt = new TableRuntime(
+        t,
+        this.id,
+        partitions,
+        this.store.table(`${this.id}-${t.name}-changelog`),
+        this.clock,
+      )
       this.tables.set(t.name, rt)
       this.changelogs.add(rt.changelog)
       specs.push({
