@@ -47,7 +47,12 @@ if [ "$with_kafka" = 1 ]; then
   export CKJS_LINKING=dynamic
 fi
 
-pnpm install --frozen-lockfile --reporter=silent
+if [ "$with_kafka" = 1 ]; then
+  pnpm install --frozen-lockfile --reporter=silent
+else
+  # The embedded broker needs no native Kafka client: leave the kafka package out.
+  pnpm install --frozen-lockfile --reporter=silent --filter '!@stream-app/kafka'
+fi
 
 if [ "$with_kafka" = 1 ] && [ -d packages/kafka ]; then
   if ! (cd packages/kafka && node -e "require('@confluentinc/kafka-javascript')" >/dev/null 2>&1); then
