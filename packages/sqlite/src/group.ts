@@ -9,6 +9,9 @@
  * that no other live member still owns — so a partition is never processed by
  * two members at once. A member whose process is gone, or whose heartbeat is
  * older than the session timeout, is removed and its partitions taken over.
+ * A partition whose onAssign fails (its table state could not be loaded) is
+ * given back and never fetched: start() rejects with the error, and after
+ * start the next heartbeat tries again.
  */
 import { hostname } from 'node:os'
 import {
@@ -49,6 +52,18 @@ function pidAlive(pid: number): boolean {
     return (e as { code?: string }).code === 'EPERM'
   }
 }
+
+/** The listener could not take partitions it was given (their table state failed to load, say). */
+class AssignFailed extends Error {
+  constructor(
+    readonly tps: readonly TopicPartition[],
+    readonly error: unknown,
+  ) {
+    super(error instanceof Error ? error.message : String(error))
+  }
+}
+
+const fmtTps = (tps: readonly TopicPartition[]) => tps.map((tp) => `${tp.topic}[${tp.partition}]`).join(', ')
 
 const parseOwned = (s: string): TopicPartition[] =>
   (JSON.parse(s) as Owned).map(([topic, partition]) => ({ topic, partition }))
@@ -103,6 +118,9 @@ export class SqliteGroupConsumer implements GroupConsumer, PollOwner {
   private again = false
   private timer: NodeJS.Timeout | undefined
   private unsubscribe: (() => void) | undefined
+  /** While start() or subscribe() waits for the assignment, an onAssign failure goes to it (not the log). */
+  private settling = false
+  private assignFailure: AssignFailed | undefined
 
   constructor(
     private readonly broker: SqliteBroker,
@@ -157,19 +175,33 @@ export class SqliteGroupConsumer implements GroupConsumer, PollOwner {
     await this.settle()
   }
 
-  /** Reconciles until this member owns its whole target (the others may first have to let go). */
+  /**
+   * Reconciles until this member owns its whole target (the others may first
+   * have to let go). Rejects with the listener's error if onAssign fails: a
+   * worker whose state cannot be loaded must not start.
+   */
   private async settle(): Promise<void> {
     const deadline = Date.now() + this.broker.sessionTimeoutMs + 5_000
-    for (;;) {
-      const done = await this.reconcileSoon()
-      if (done || this.closed) return
-      if (Date.now() > deadline) {
-        this.broker.logger?.warn(
-          `${this.where}: some partitions are still held by another member; waiting in the background`,
-        )
-        return
+    this.settling = true
+    this.assignFailure = undefined
+    try {
+      for (;;) {
+        const done = await this.reconcileSoon()
+        // Set by the reconciliation just awaited (TypeScript cannot see that).
+        const failure = this.assignFailure as AssignFailed | undefined
+        if (failure) throw failure.error
+        if (done || this.closed) return
+        if (Date.now() > deadline) {
+          this.broker.logger?.warn(
+            `${this.where}: some partitions are still held by another member; waiting in the background`,
+          )
+          return
+        }
+        await this.broker.waitForChange(100).promise
       }
-      await this.broker.waitForChange(100).promise
+    } finally {
+      this.settling = false
+      this.assignFailure = undefined
     }
   }
 
@@ -198,10 +230,18 @@ export class SqliteGroupConsumer implements GroupConsumer, PollOwner {
         try {
           done = await this.reconcile()
         } catch (e) {
+          done = false
+          if (e instanceof AssignFailed) {
+            if (this.settling) this.assignFailure = e
+            else
+              this.broker.logger?.error(
+                `${this.where}: could not take ${fmtTps(e.tps)} (given back; retried at the next heartbeat): ${e.message}`,
+              )
+            break
+          }
           this.broker.logger?.warn(
             `${this.where}: rebalance step failed: ${e instanceof Error ? e.message : e}`,
           )
-          done = false
         }
       } while (this.again && !this.closed)
       return done
@@ -325,12 +365,32 @@ export class SqliteGroupConsumer implements GroupConsumer, PollOwner {
       this.broker.notify()
       try {
         await this.options.listener.onAssign(round.claim)
+      } catch (e) {
+        // Never fetch a partition whose state the listener could not load: give it back.
+        this.giveBack(round.claim)
+        throw new AssignFailed(round.claim, e)
       } finally {
         for (const tp of round.claim) this.pending.delete(keyOf(tp))
         this.wake?.('change')
       }
     }
     return round.done
+  }
+
+  /** Drops partitions this member claimed but could not take; the next round claims them again. */
+  private giveBack(tps: readonly TopicPartition[]): void {
+    const gone = new Set(tps.map(keyOf))
+    this.owned = this.owned.filter((tp) => !gone.has(keyOf(tp)))
+    for (const k of gone) {
+      this.positions.delete(k)
+      this.paused.delete(k)
+    }
+    try {
+      this.broker.write(`giving back partitions in ${this.where}`, () => this.saveOwned())
+    } catch {
+      // Still listed as ours in the file: only we would claim them (they are our target) and we
+      // no longer fetch them; the next successful round rewrites the list.
+    }
   }
 
   /** Our row is gone: another member thought we were dead and took over. Let go of everything, then rejoin. */

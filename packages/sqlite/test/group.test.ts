@@ -188,4 +188,61 @@ describe('sqlite consumer groups', () => {
     expect(await probe.members()).toEqual([])
     await expect(c.commit([{ topic: 't', partition: 0, offset: 1 }])).rejects.toThrow(/closed consumer/)
   })
+
+  it('a member whose onAssign fails neither starts nor fetches those partitions; later failures are retried', async () => {
+    const b = broker(join(tempDir(), 'b.sqlite'))
+    await b.ensureTopics([{ name: 't', partitions: 2 }])
+    await b
+      .producer()
+      .send([0, 1].map((p) => ({ topic: 't', partition: p, key: null, value: bytes(`m${p}`), timestamp: p })))
+    const broken = b.groupConsumer({
+      groupId: 'g',
+      topics: ['t'],
+      listener: {
+        onAssign: async () => {
+          throw new Error('table state failed to load')
+        },
+        onRevoke: async () => {},
+      },
+    })
+    // start() rejects with the listener's error (a worker whose state cannot load must not run)
+    await expect(broken.start()).rejects.toThrow('table state failed to load')
+    expect(broken.assignment()).toEqual([])
+    expect(await broken.fetch({ maxRecords: 10, maxWaitMs: 0 })).toEqual([])
+    await broken.close()
+
+    // after start: the failed partition is given back (not fetched) and claimed again at the next heartbeat
+    const calls: string[] = []
+    let failNext = false
+    const c = b.groupConsumer({
+      groupId: 'g',
+      topics: ['t'],
+      listener: {
+        onAssign: async (tps) => {
+          calls.push(`${fmt(tps)}${failNext ? ' failed' : ''}`)
+          if (failNext) {
+            failNext = false
+            throw new Error('table state failed to load')
+          }
+        },
+        onRevoke: async () => {},
+      },
+    })
+    await c.start()
+    const other = b.groupConsumer({
+      groupId: 'g',
+      topics: ['t'],
+      listener: { onAssign: async () => {}, onRevoke: async () => {} },
+    })
+    await other.start()
+    expect(fmt(c.assignment())).toBe('t:0')
+    failNext = true
+    await other.close()
+    for (let i = 0; i < 200 && fmt(c.assignment()) !== 't:0,t:1'; i++)
+      await new Promise((r) => setTimeout(r, 20))
+    expect(calls).toEqual(['t:0,t:1', 't:1 failed', 't:1'])
+    const got = await c.fetch({ maxRecords: 10, maxWaitMs: 0 })
+    expect(got.map((x) => x.partition).sort()).toEqual([0, 1])
+    await c.close()
+  })
 })
