@@ -1,20 +1,32 @@
 /**
- * `pnpm bench [--json] [--only name]`: runs every workload, each next to its
- * baseline in the same run, and prints a table or JSON lines.
+ * `pnpm bench [--json] [--only name[,name]]`: runs every workload, each next to
+ * its baseline in the same run, and prints a table or one JSON object per line.
+ * Workloads: memory, sqlite, broker, recovery, web, kafka.
  */
+import { benchKafka } from './kafka.ts'
 import { benchMemory } from './memory.ts'
 import { printResult, type Result } from './report.ts'
+import { benchRecovery, benchSqliteBroker, benchSqliteTable } from './sqlite.ts'
+import { benchWeb } from './web.ts'
 
 const args = process.argv.slice(2)
 const json = args.includes('--json')
-const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1]?.split(',') : undefined
 
-const workloads: [string, () => Promise<Result>][] = [['memory', () => benchMemory()]]
+const workloads: [string, () => Promise<Result | Result[]>][] = [
+  ['memory', () => benchMemory()],
+  ['sqlite', () => benchSqliteTable()],
+  ['broker', () => benchSqliteBroker()],
+  ['recovery', () => benchRecovery()],
+  ['web', () => benchWeb()],
+  ['kafka', () => benchKafka()],
+]
 
 for (const [name, run] of workloads) {
-  if (only && only !== name) continue
+  if (only && !only.includes(name)) continue
   try {
-    printResult(await run(), json)
+    const r = await run()
+    for (const x of Array.isArray(r) ? r : [r]) printResult(x, json)
   } catch (e) {
     process.stderr.write(`bench ${name} failed: ${e instanceof Error ? e.message : String(e)}\n`)
     process.exitCode = 1

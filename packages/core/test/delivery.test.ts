@@ -149,3 +149,21 @@ describe('at-least-once delivery', () => {
     expect(maxBuffered).toBeLessThanOrEqual(15_000)
   })
 })
+
+describe('tables without agents', () => {
+  it('an app whose tables are written only by timers or routes recovers them (its leader owns every partition)', async () => {
+    const def = createApp({ id: 'no-agents', commitInterval: '1h' })
+      .table('settings', { default: () => '' })
+      .timer('noop', { every: '1h' }, () => {}).definition
+    const broker = new MemoryBroker()
+    const w1 = await start(def, broker)
+    const t1 = (w1.baseCtx.tables as Record<string, { set: (k: string, v: string) => void }>).settings!
+    for (let i = 0; i < 50; i++) t1.set(`k${i}`, `v${i}`)
+    await w1.stop()
+    const w2 = await start(def, broker)
+    const t2 = (w2.baseCtx.tables as Record<string, { get: (k: string) => string; size: number }>).settings!
+    expect(t2.size).toBe(50)
+    expect(t2.get('k7')).toBe('v7')
+    await w2.stop()
+  })
+})

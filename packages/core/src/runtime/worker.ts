@@ -311,9 +311,7 @@ export class WorkerRuntime {
       this.positions.set(k, o)
       this.lastCommitted.set(k, o)
     }
-    const partitions = [
-      ...new Set(tps.filter((tp) => tp.topic !== this.leaderTopic).map((tp) => tp.partition)),
-    ].filter((p) => !this.ownedTablePartitions.has(p))
+    const partitions = [...this.tablePartitions(tps)].filter((p) => !this.ownedTablePartitions.has(p))
     if (partitions.length && this.tables.size) {
       const prev = this.state
       if (prev === 'running') this.state = 'recovering'
@@ -333,17 +331,30 @@ export class WorkerRuntime {
       this.lastCommitted.delete(tpKey(tp.topic, tp.partition))
     }
     if (this.state === 'stopping' || this.state === 'stopped') return
-    const still = new Set(
+    const still = this.tablePartitions(
       this.consumer
         .assignment()
-        .filter((a) => !tps.some((r) => r.topic === a.topic && r.partition === a.partition))
-        .map((a) => a.partition),
+        .filter((a) => !tps.some((r) => r.topic === a.topic && r.partition === a.partition)),
     )
     const gone = [...this.ownedTablePartitions].filter((p) => !still.has(p))
     for (const t of this.tables.values()) t.dropPartitions(gone)
     for (const p of gone) this.ownedTablePartitions.delete(p)
     this.log.info('partitions revoked', { partitions: fmtTps(tps) })
     this.refreshMembers()
+  }
+
+  /**
+   * The table partitions that go with an assignment: partition p of the source
+   * topics owns table partition p (co-partitioning). An app without agents has
+   * no source topics: its leader owns every table partition.
+   */
+  private tablePartitions(tps: readonly TopicPartition[]): Set<number> {
+    if (this.subscribed.size > 1) {
+      return new Set(tps.filter((tp) => tp.topic !== this.leaderTopic).map((tp) => tp.partition))
+    }
+    if (!tps.some((tp) => tp.topic === this.leaderTopic)) return new Set()
+    const all = Math.max(0, ...[...this.tables.values()].map((t) => t.partitions))
+    return new Set(Array.from({ length: all }, (_, i) => i))
   }
 
   /** Rebuilds table partitions: rows from the store, then the changelog beyond the store's offset. */
