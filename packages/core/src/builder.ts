@@ -5,7 +5,7 @@
  * declared topics, tables and agents so handlers are typed end to end.
  */
 import { Cron } from 'croner'
-import { Schema } from 'effect'
+import * as Schema from 'effect/Schema'
 import { type AnySchema, type CodecName, checkCodec } from './codec.ts'
 import type {
   AgentDef,

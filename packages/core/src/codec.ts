@@ -4,7 +4,7 @@
  * directions are compiled once per topic so the hot path is two function calls.
  * There is deliberately no codec that can construct arbitrary objects or run code.
  */
-import { Schema } from 'effect'
+import * as Schema from 'effect/Schema'
 import { ConfigError } from './errors.ts'
 
 export type CodecName = 'json' | 'string' | 'raw'

@@ -6,7 +6,7 @@
 import { createAppWith } from './builder.ts'
 import { memoryPlatform } from './platform.ts'
 
-export { Schema } from 'effect'
+export * as Schema from 'effect/Schema'
 export type { AgentOptions, AgentReturn, App, TableOptions, TopicOptions } from './builder.ts'
 export { BUILTIN_COMMANDS, createAppWith, makeApp, makeDefinition } from './builder.ts'
 export { liveClock, TestClock } from './clock.ts'

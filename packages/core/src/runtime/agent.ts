@@ -5,7 +5,10 @@
  * acknowledged); `one_for_all` restarts every instance of the agent together.
  * Yielded values go to the sink topics and answer `ask()`.
  */
-import { Cause, Effect, Exit, Fiber } from 'effect'
+import * as Cause from 'effect/Cause'
+import * as Effect from 'effect/Effect'
+import * as Exit from 'effect/Exit'
+import * as Fiber from 'effect/Fiber'
 import type { AgentDef, TopicDef } from '../definition.ts'
 import { errorMessage } from '../errors.ts'
 import type { Clock } from '../ports.ts'

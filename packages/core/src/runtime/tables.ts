@@ -4,7 +4,7 @@
  * key, the latest value, a tombstone for deletes) and one store transaction.
  * Windowed tables store one row per (key, window start).
  */
-import { Schema } from 'effect'
+import * as Schema from 'effect/Schema'
 import type { AnySchema } from '../codec.ts'
 import { oneLine } from '../codec.ts'
 import type { TableDef } from '../definition.ts'

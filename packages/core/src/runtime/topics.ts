@@ -3,7 +3,7 @@
  * serdes, and the partition choice for outgoing records (murmur2 for keyed
  * records, round robin for unkeyed ones).
  */
-import { Schema } from 'effect'
+import * as Schema from 'effect/Schema'
 import { type AnySchema, makeKeySerde, makeSerde, oneLine, type Serde } from '../codec.ts'
 import type { TopicDef } from '../definition.ts'
 import { ConfigError, EncodeError } from '../errors.ts'

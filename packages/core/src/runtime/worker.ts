@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { Cron } from 'croner'
-import { Schema } from 'effect'
+import * as Schema from 'effect/Schema'
 import { type AnySchema, makeSerde } from '../codec.ts'
 import type { AgentDef, AppDefinition, CronDef, TimerDef, TopicDef } from '../definition.ts'
 import { type Duration, toMillis } from '../duration.ts'
