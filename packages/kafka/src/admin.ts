@@ -2,7 +2,9 @@
  * Topic administration and offsets over librdkafka's admin API: create missing
  * topics (with retention, compaction and extra configs), refuse a partition
  * count mismatch, and read watermarks. Freshly created partitions briefly
- * answer "not leader"; those answers are retried instead of surfacing.
+ * answer "not leader", and a client whose metadata has not caught up with a
+ * topic another client just created answers "no such entry"; those answers
+ * are retried instead of surfacing.
  */
 import { BrokerError, type TopicPartition, type TopicPartitionOffset, type TopicSpec } from '@stream-app/core'
 import {
@@ -31,7 +33,12 @@ interface OffsetResult {
   readonly error?: { code: number; message: string }
 }
 
-const TRANSIENT = new Set<number>([Code.NOT_LEADER, Code.LEADER_NOT_AVAILABLE, Code.UNKNOWN_TOPIC_OR_PART])
+const TRANSIENT = new Set<number>([
+  Code.NOT_LEADER,
+  Code.LEADER_NOT_AVAILABLE,
+  Code.UNKNOWN_TOPIC_OR_PART,
+  Code.NOENT,
+])
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 export class Admin {
@@ -76,7 +83,7 @@ export class Admin {
       wanted.set(s.name, s)
     }
     const existing = await this.describe([...wanted.keys()])
-    const created: string[] = []
+    const fresh: string[] = []
     for (const spec of wanted.values()) {
       const have = existing.get(spec.name)
       if (have) {
@@ -96,16 +103,17 @@ export class Admin {
             cb,
           ),
         )
-        created.push(spec.name)
+        fresh.push(spec.name)
       } catch (e) {
         if (errorCode(e) !== Code.TOPIC_ALREADY_EXISTS)
           throw this.ctx.error(`creating topic '${spec.name}'`, e)
-        // Created concurrently by another worker: it still has to match.
+        // Created concurrently by another worker: it still has to match, and be usable before we go on.
         const now = await this.partitions(spec.name)
         if (now !== undefined) this.checkCount(spec, now)
+        fresh.push(spec.name)
       }
     }
-    if (created.length) await this.waitForLeaders(created)
+    if (fresh.length) await this.waitForLeaders(fresh)
   }
 
   private checkCount(spec: TopicSpec, have: number): void {

@@ -27,6 +27,7 @@ export const Code = {
   QUEUE_FULL: -184,
   SSL: -181,
   STATE: -172,
+  NOENT: -156,
   AUTHENTICATION: -169,
   TIMED_OUT_QUEUE: -166,
   FATAL: -150,

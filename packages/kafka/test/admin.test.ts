@@ -78,6 +78,37 @@ describe('kafka:// topics', () => {
     ])
     expect(await b.beginningOffsets(tps)).toEqual(tps.map((tp) => ({ ...tp, offset: 0 })))
   })
+
+  it('two clients creating the same topics at once can both read their offsets right away', async () => {
+    // Two workers (or a worker and `stream-app send`) starting together: one creates each topic,
+    // the other finds it existing before its own metadata knows it ("no such entry" on ListOffsets).
+    const other = await openBroker()
+    try {
+      for (let i = 0; i < 10; i++) {
+        const name = uniq('adm-race')
+        const specs = [
+          { name, partitions: 4 },
+          { name: `${name}-x`, partitions: 1 },
+        ]
+        const tps = [
+          { topic: name, partition: 3 },
+          { topic: `${name}-x`, partition: 0 },
+        ]
+        const both = await Promise.all(
+          [b, other].map(async (client) => {
+            await client.ensureTopics(specs)
+            return client.endOffsets(tps)
+          }),
+        )
+        expect(both).toEqual([
+          tps.map((tp) => ({ ...tp, offset: 0 })),
+          tps.map((tp) => ({ ...tp, offset: 0 })),
+        ])
+      }
+    } finally {
+      await other.close()
+    }
+  })
 })
 
 describe('kafka:// connection errors', () => {
