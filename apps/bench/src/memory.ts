@@ -38,17 +38,16 @@ export function makeMessages(n: number): Buffer[] {
   return out
 }
 
-/** The same work by hand: JSON.parse, the same Schema validation, a Map count, JSON.stringify. */
+/** The same work by hand: JSON.parse, the same Schema validation, a Map count, JSON.stringify to bytes. */
 export function baseline(messages: readonly Buffer[]): number {
   const decode = Schema.decodeUnknownSync(Order)
-  const encode = Schema.encodeUnknownSync(Order)
   const counts = new Map<string, number>()
   const out: Buffer[] = []
   const t0 = performance.now()
   for (const m of messages) {
     const o = decode(JSON.parse(m.toString('utf8')))
     counts.set(o.customer, (counts.get(o.customer) ?? 0) + 1)
-    out.push(Buffer.from(JSON.stringify(encode(o))))
+    out.push(Buffer.from(JSON.stringify(o)))
     if (out.length >= 5000) out.length = 0
   }
   const s = (performance.now() - t0) / 1000
@@ -57,16 +56,19 @@ export function baseline(messages: readonly Buffer[]): number {
 }
 
 function appDef(): AppDefinition {
-  return createApp({ id: 'bench-mem', commitInterval: '2.8s' })
-    .topic('orders', { value: Order, partitions: 8 })
-    .topic('out', { value: Order, partitions: 8 })
-    .table('counts', { default: () => 0 })
-    .agent('count', { from: 'orders', sink: ['out'] }, async function* (orders, ctx) {
-      for await (const o of orders) {
-        ctx.tables.counts.update(o.customer, (n) => n + 1)
-        yield o
-      }
-    }).definition
+  return (
+    createApp({ id: 'bench-mem', commitInterval: '2.8s' })
+      .topic('orders', { value: Order, partitions: 8 })
+      // the sink has no schema of its own: its values are JSON.stringify'd, as in the baseline
+      .topic('out', { partitions: 8 })
+      .table('counts', { default: () => 0 })
+      .agent('count', { from: 'orders', sink: ['out'] }, async function* (orders, ctx) {
+        for await (const o of orders) {
+          ctx.tables.counts.update(o.customer, (n) => n + 1)
+          yield o
+        }
+      }).definition
+  )
 }
 
 export async function framework(messages: readonly Buffer[]): Promise<number> {
@@ -119,7 +121,7 @@ export async function benchMemory(n = 1_000_000): Promise<Result> {
     workload: 'memory-agent (decode Struct, table update, sink)',
     messages: n,
     rate: fw,
-    baseline: 'hand-written loop: JSON.parse + same Schema + Map + JSON.stringify',
+    baseline: 'hand-written loop: JSON.parse + same Schema + Map + JSON.stringify to bytes',
     baseline_rate: base,
     ratio: fw / base,
     target: 0.6,

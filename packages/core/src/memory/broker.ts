@@ -351,22 +351,18 @@ export class MemoryBroker implements Broker {
       const log = t.logs[r.partition]
       if (!log) throw new BrokerError(`topic '${r.topic}' has no partition ${r.partition}`, false)
       const offset = log.length ? log[log.length - 1]!.offset + 1 : this.baseOffset(r.topic, r.partition)
-      const rec: BrokerRecord = {
-        topic: r.topic,
-        partition: r.partition,
-        offset,
-        timestamp: r.timestamp,
-        key: r.key,
-        value: r.value,
-        headers: r.headers ?? NO_HEADERS,
-      }
+      // The broker takes the record over (callers never reuse what they send): stored as is with its
+      // offset, and returned as its own metadata, so a send allocates nothing per record.
+      const rec = r as { -readonly [K in keyof BrokerRecord]: BrokerRecord[K] }
+      rec.offset = offset
+      if (rec.headers === undefined) rec.headers = NO_HEADERS
       log.push(rec)
       if (this.recordSends) {
         let all = this.appended.get(r.topic)
         if (!all) this.appended.set(r.topic, (all = []))
         all.push(rec)
       }
-      out[i] = { topic: r.topic, partition: r.partition, offset, timestamp: r.timestamp }
+      out[i] = rec
     }
     if (records.length) this.signal.notify()
     return out

@@ -10,6 +10,8 @@ import { ConfigError, EncodeError } from '../errors.ts'
 import { partitionForKey } from '../partitioner.ts'
 import type { Headers, ProduceRecord, TopicSpec } from '../ports.ts'
 
+const NO_HEADERS: Headers = Object.freeze({})
+
 export class TopicRuntime {
   readonly name: string
   readonly keySerde: Serde<unknown>
@@ -55,27 +57,33 @@ export class TopicRuntime {
     timestamp: number,
     headers: Headers | undefined,
     partition?: number,
+    /** A key this topic's key schema rejects is dropped instead of failing (sinks keep the event's key when they can). */
+    keyOptional = false,
   ): ProduceRecord {
     let keyBytes: Uint8Array | null
     let valueBytes: Uint8Array | null
     try {
       keyBytes = key === undefined || key === null ? null : this.keySerde.encode(key)
     } catch (e) {
-      throw new EncodeError(`cannot encode key for topic '${this.name}': ${oneLine(e)}`)
+      if (!keyOptional) throw new EncodeError(`cannot encode key for topic '${this.name}': ${oneLine(e)}`)
+      keyBytes = null
     }
     try {
       valueBytes = this.valueSerde.encode(value)
     } catch (e) {
       throw new EncodeError(`cannot encode value for topic '${this.name}': ${oneLine(e)}`)
     }
-    const rec: { -readonly [K in keyof ProduceRecord]: ProduceRecord[K] } = {
+    // Built in the shape of a consumed record (offset to be filled in by the broker), so an
+    // in-process broker can keep it as is.
+    const rec: ProduceRecord & { offset: number } = {
       topic: this.name,
       partition: this.partitionFor(keyBytes, partition),
+      offset: -1,
+      timestamp,
       key: keyBytes,
       value: valueBytes,
-      timestamp,
+      headers: headers ?? NO_HEADERS,
     }
-    if (headers) rec.headers = headers
     return rec
   }
 }

@@ -618,20 +618,21 @@ export class WorkerRuntime {
     return p
   }
 
+  private readonly sinkCache = new Map<AgentDef, TopicRuntime[]>()
+
+  private sinksOf(agent: AgentDef): TopicRuntime[] {
+    let sinks = this.sinkCache.get(agent)
+    if (!sinks) this.sinkCache.set(agent, (sinks = agent.sink.map((s) => this.topics.get(s)!)))
+    return sinks
+  }
+
   private emit(agent: AgentDef, value: unknown, cursor: Cursor): void {
     const item = cursor.current
     const ts = item ? item.rec.timestamp : this.clock.now()
-    for (const s of agent.sink) {
-      const t = this.topics.get(s)!
-      let key = item?.key
-      if (key !== undefined && key !== null) {
-        try {
-          t.keySerde.encode(key)
-        } catch {
-          key = null
-        }
-      }
-      this.outbox.push(t.record(value, key, ts, undefined))
+    const sinks = this.sinksOf(agent)
+    for (let i = 0; i < sinks.length; i++) {
+      // The sink keeps the event's key when its key schema accepts it, else the record is unkeyed.
+      this.outbox.push(sinks[i]!.record(value, item?.key, ts, undefined, undefined, true))
     }
     if (item && !item.replied) {
       const replyTo = item.rec.headers[REPLY_TO]
