@@ -25,12 +25,20 @@ import type {
   TopicPartitionOffset,
 } from '@stream-app/core'
 import { fmt } from './admin.ts'
-import { type ClientContext, Code, call, KafkaConsumer, type RdConsumer } from './client.ts'
+import { type ClientContext, Code, call, errorCode, KafkaConsumer, type RdConsumer } from './client.ts'
 import { consumerDefaults, Fetcher, takeBatches, toBatches } from './fetcher.ts'
 import type { MembersRegistry } from './members.ts'
 
 const CONNECT_TIMEOUT_MS = 15_000
 const COMMITTED_TIMEOUT_MS = 15_000
+/**
+ * With read_committed, committed() waits while a transaction that sent offsets
+ * for these partitions is still open (UNSTABLE_OFFSET_COMMIT, retried inside
+ * librdkafka until its timeout). A member killed inside a transaction leaves
+ * one open until the broker expires it (the producer's transaction timeout
+ * plus the broker's abort-check interval): keep asking that long.
+ */
+const COMMITTED_UNSTABLE_FOR_MS = 90_000
 const PUMP_EVERY_MS = 100
 
 const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
@@ -334,14 +342,26 @@ export class KafkaGroupConsumer implements GroupConsumer {
     if (!partitions.length) return []
     if (!this.started) await this.start()
     const tps = partitions.map((tp) => ({ topic: tp.topic, partition: tp.partition }))
-    const res = await call<TopicPartitionOffset[]>((cb) =>
-      this.native.committed(tps, COMMITTED_TIMEOUT_MS, cb),
-    ).catch((e) => {
-      throw this.ctx.error(
-        `reading committed offsets ${fmt(partitions)} of group '${this.options.groupId}'`,
-        e,
-      )
-    })
+    const what = `reading committed offsets ${fmt(partitions)} of group '${this.options.groupId}'`
+    const deadline = Date.now() + COMMITTED_UNSTABLE_FOR_MS
+    let res: TopicPartitionOffset[]
+    for (;;) {
+      try {
+        res = await call<TopicPartitionOffset[]>((cb) => this.native.committed(tps, COMMITTED_TIMEOUT_MS, cb))
+        break
+      } catch (e) {
+        const retry =
+          this.options.readCommitted &&
+          errorCode(e) === Code.TIMED_OUT &&
+          !this.closing &&
+          Date.now() < deadline
+        if (!retry) throw this.ctx.error(what, e)
+        this.ctx.report(
+          'warn',
+          `${what}: no answer yet (a transaction of a member that died may still be open until the broker expires it); still waiting`,
+        )
+      }
+    }
     return res
       .filter((r) => r.offset >= 0)
       .map((r) => ({ topic: r.topic, partition: r.partition, offset: r.offset }))

@@ -28,7 +28,16 @@ import {
 import { KafkaGroupConsumer } from './consumer.ts'
 
 const CONNECT_TIMEOUT_MS = 15_000
+/** How long one transactional call (init, send offsets, commit, abort) may take. */
 const TXN_TIMEOUT_MS = 60_000
+/**
+ * How long the broker lets a transaction stay open. A worker killed inside a
+ * transaction leaves it open (its random transactional id is never reused to
+ * fence it), and until the broker aborts it, read_committed readers of its
+ * partitions stop at it and its group's offsets cannot be read: keep that
+ * short, as Kafka Streams does under exactly-once (10 s).
+ */
+const TXN_EXPIRY_MS = 10_000
 
 interface Pending {
   remaining: number
@@ -231,9 +240,12 @@ const toHeaders = (r: ProduceRecord): MessageHeader[] | undefined => {
 export class KafkaTransactionalProducer extends KafkaProducer implements TransactionalProducer {
   static async open(ctx: ClientContext, transactionalId: string): Promise<KafkaTransactionalProducer> {
     const name = `transactional producer '${transactionalId}'`
+    // brokerOptions may set both; librdkafka requires message.timeout.ms <= transaction.timeout.ms.
+    const expiry = Number(ctx.config['transaction.timeout.ms'] ?? TXN_EXPIRY_MS)
     const native = await connectProducer(ctx, name, {
       'transactional.id': transactionalId,
-      'transaction.timeout.ms': TXN_TIMEOUT_MS,
+      'transaction.timeout.ms': expiry,
+      'message.timeout.ms': Math.min(expiry, Number(ctx.config['message.timeout.ms'] ?? expiry)),
     })
     try {
       await call((cb) => native.initTransactions(TXN_TIMEOUT_MS, cb))

@@ -111,4 +111,36 @@ describe('kafka:// transactions', () => {
     await tx.close()
     await consumer.close()
   })
+
+  it('a member taking over from one that died inside a transaction reads the committed offsets once it expires', async () => {
+    const input = uniq('txn-zin')
+    const group = uniq('txn-zgrp')
+    await b.ensureTopics([{ name: input, partitions: 1 }])
+    await b.producer().send(['a', 'b', 'c'].map((v) => rec(input, v)))
+    const listener = { onAssign: async () => {}, onRevoke: async () => {} }
+    const first = b.groupConsumer({ groupId: group, topics: [input], listener, readCommitted: true })
+    await first.start()
+    await drain(first, 3)
+    const tx = b.transactionalProducer!(uniq('txn-zombie'))
+    await tx.begin()
+    await tx.sendOffsets(first, [{ topic: input, partition: 0, offset: 1 }])
+    await tx.commit()
+    // Dies after sending offsets, before committing: nobody ever aborts this transaction.
+    await tx.begin()
+    await tx.sendOffsets(first, [{ topic: input, partition: 0, offset: 3 }])
+    await first.close()
+
+    const other = await openBroker()
+    try {
+      const next = other.groupConsumer({ groupId: group, topics: [input], listener, readCommitted: true })
+      // Unstable until the broker expires the open transaction (librdkafka's own wait gives up sooner).
+      expect(await next.committed([{ topic: input, partition: 0 }])).toEqual([
+        { topic: input, partition: 0, offset: 1 },
+      ])
+      await next.close()
+    } finally {
+      await other.close()
+      await tx.close()
+    }
+  }, 120_000)
 })
