@@ -112,7 +112,7 @@ export async function startClient(def: AppDefinition, overrides: Partial<AppConf
     closeBroker: true,
     client,
   })
-  return { ctx: rt.baseCtx, stop: () => rt.stop() }
+  return { ctx: rt.baseCtx, runtime: rt, stop: () => rt.stop() }
 }
 
 export interface CliSend {
@@ -135,9 +135,20 @@ export async function sendFromCli(def: AppDefinition, s: CliSend) {
   try {
     const topics = client.ctx.topics as Record<string, TopicHandle<unknown, unknown>>
     const handle = topics[s.topic]!
+    // All or nothing: every line must encode under the topic's schema before any is sent.
+    const values = s.values.map(parseValue)
+    const topic = client.runtime.topics.get(s.topic)!
+    values.forEach((value, i) => {
+      try {
+        topic.record(value, s.key, 0, undefined, s.partition)
+      } catch (e) {
+        throw new ConfigError(
+          `${values.length > 1 ? `line ${i + 1}: ` : ''}${(e as Error).message}; nothing was sent`,
+        )
+      }
+    })
     const out = []
-    for (const v of s.values) {
-      const value = parseValue(v)
+    for (const value of values) {
       out.push(
         await handle.send(value, {
           ...(s.key !== undefined ? { key: s.key } : {}),

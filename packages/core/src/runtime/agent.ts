@@ -35,6 +35,8 @@ export interface AgentServices {
   onRestart(agent: string, error: unknown): void
   /** Processing time per value (handler got it → asked for the next). */
   readonly latency: Histogram
+  /** The worker's exactly-once commit gate (see StreamHost.gate). */
+  readonly gate: () => Promise<void> | undefined
 }
 
 const BACKOFF_MIN_MS = 100
@@ -65,6 +67,9 @@ class Instance implements StreamHost {
   }
   get appId() {
     return this.runner.services.appId
+  }
+  get gate() {
+    return this.runner.services.gate()
   }
   get agent() {
     return this.runner.def.name
@@ -161,6 +166,13 @@ export class AgentRunner {
     readonly services: AgentServices,
   ) {
     this.instances = Array.from({ length: def.concurrency }, (_, i) => new Instance(this, i))
+  }
+
+  /** Instances inside their handler, between taking a value and asking for the next. */
+  get busyCount(): number {
+    let n = 0
+    for (const i of this.instances) if (i.phase === 'busy') n++
+    return n
   }
 
   /** No instance is inside its handler (for idle()). */

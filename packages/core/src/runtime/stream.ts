@@ -31,6 +31,8 @@ export interface StreamHost {
   readonly cursor: Cursor
   readonly aborted: boolean
   setWaiting(waiting: boolean): void
+  /** Set while an exactly-once commit runs: no new record is handed out until it resolves. */
+  readonly gate: Promise<void> | undefined
   /** Subscribes this agent to a topic at run time (groupBy, through) and returns its queue. */
   subscribe(def: TopicDef): Promise<SourceQueue>
   topic(name: string): TopicRuntime | undefined
@@ -41,9 +43,24 @@ export interface StreamHost {
 }
 
 /** A pull over a source queue (the root of every chain). */
+/** A handler that never awaits must still let timers, HTTP and heartbeats run: yield this often. */
+const YIELD_EVERY_MS = 10
+
 export function sourcePull(queue: SourceQueue, host: StreamHost): Pull<unknown> {
+  let handed = 0
+  let since = performance.now()
+  const resume = (cx: Cursor) => new Promise<void>((r) => setImmediate(r)).then(() => pull(cx))
   const pull = (cx: Cursor): Pulled<unknown> | Promise<Pulled<unknown>> => {
     if (host.aborted) return END
+    const gate = host.gate
+    if (gate !== undefined) return gate.then(() => pull(cx))
+    if ((++handed & 63) === 0) {
+      const now = performance.now()
+      if (now - since > YIELD_EVERY_MS) {
+        since = now
+        return resume(cx)
+      }
+    }
     const item = queue.take()
     if (item !== undefined) {
       cx.inflight.push(item)
@@ -51,7 +68,10 @@ export function sourcePull(queue: SourceQueue, host: StreamHost): Pull<unknown> 
       return item
     }
     if (queue.closed) return END
-    return queue.wait().then(() => pull(cx))
+    return queue.wait().then(() => {
+      since = performance.now()
+      return pull(cx)
+    })
   }
   return pull
 }

@@ -121,6 +121,9 @@ export class WorkerRuntime {
   private replyLoop: Promise<void> | undefined
   private committing: Promise<void> | undefined
   private commitAgain = false
+  /** exactly-once: holds back deliveries while a commit waits for handlers to finish their message. */
+  private gate: Promise<void> | undefined
+  private asksInFlight = 0
   private web: WebServerHandle | undefined
   private maxSourcePartitions = 1
   private txProducer: TransactionalProducer | undefined
@@ -584,6 +587,7 @@ export class WorkerRuntime {
       makeContext: (cursor: Cursor) => this.makeContext(cursor),
       onRestart: () => {},
       latency: this.latencyOf(def.name),
+      gate: () => this.gate,
     }
   }
 
@@ -727,6 +731,11 @@ export class WorkerRuntime {
           `agent '${a.name}' consumes several topics; send to one of them with ctx.topics`,
         )
       const rec = topic.record(value, o.key, this.clock.now(), o.headers)
+      if (this.outbox.holding) {
+        this.outbox.push(rec)
+        this.outbox.onHeldAwait()
+        return { topic: rec.topic, partition: rec.partition, offset: -1, timestamp: rec.timestamp }
+      }
       const meta = await this.outbox.pushAwait(rec)
       return { topic: meta.topic, partition: meta.partition, offset: meta.offset, timestamp: meta.timestamp }
     }
@@ -741,17 +750,33 @@ export class WorkerRuntime {
         )
         return new Promise((resolve, reject) => {
           const cancel = this.clock.schedule(this.clock.now() + timeoutMs, () => {
-            if (this.pendingAsks.delete(id))
-              reject(new AskTimeoutError(`ask to agent '${a.name}' got no reply within ${timeoutMs}ms`))
+            const p = this.pendingAsks.get(id)
+            if (p && this.pendingAsks.delete(id))
+              p.reject(new AskTimeoutError(`ask to agent '${a.name}' got no reply within ${timeoutMs}ms`))
           })
-          this.pendingAsks.set(id, { resolve, reject, cancel })
+          this.asksInFlight++
+          const done = () => {
+            this.asksInFlight--
+          }
+          this.pendingAsks.set(id, {
+            resolve: (v) => {
+              done()
+              resolve(v)
+            },
+            reject: (e) => {
+              done()
+              reject(e)
+            },
+            cancel,
+          })
           send(value, {
             ...(o.key !== undefined ? { key: o.key } : {}),
             headers: { [REPLY_TO]: Buffer.from(this.replyTopic), [CORRELATION_ID]: Buffer.from(id) },
           }).catch((e) => {
+            const p = this.pendingAsks.get(id)
             this.pendingAsks.delete(id)
             cancel()
-            reject(e)
+            p?.reject(e)
           })
         })
       },
@@ -813,7 +838,44 @@ export class WorkerRuntime {
     return this.committing
   }
 
+  /**
+   * exactly-once: a commit must not cut a message in half (its table changes and
+   * sends in, its offset out). Hand out no new record, and wait until no handler
+   * is inside a message — a handler waiting on an ask() counts as outside, since
+   * the reply can only come after this commit.
+   */
+  private async quiesce(): Promise<() => void> {
+    let release!: () => void
+    this.gate = new Promise<void>((r) => {
+      release = r
+    })
+    const deadline = Date.now() + 30_000
+    for (;;) {
+      let busy = 0
+      for (const a of this.agents.values()) busy += a.busyCount
+      if (busy <= this.asksInFlight) break
+      if (Date.now() > deadline) {
+        this.log.warn('exactly-once commit: a handler has been inside one message for 30s; committing anyway')
+        break
+      }
+      await new Promise((r) => setTimeout(r, 1))
+    }
+    return () => {
+      this.gate = undefined
+      release()
+    }
+  }
+
   private async commitOnce(): Promise<void> {
+    const open = this.outbox.holding && this.state === 'running' ? await this.quiesce() : undefined
+    try {
+      await this.commitUnit()
+    } finally {
+      open?.()
+    }
+  }
+
+  private async commitUnit(): Promise<void> {
     const started = performance.now()
     try {
       // Snapshot first: everything processed up to here has already queued its sends and table changes.
@@ -837,8 +899,15 @@ export class WorkerRuntime {
       }
       if (this.outbox.holding) await this.commitTransaction(offsets, changelog, applyStore)
       else {
-        await this.outbox.flush()
-        applyStore(changelog.length ? await this.outbox.transmit(changelog) : [])
+        try {
+          await this.outbox.flush()
+          applyStore(changelog.length ? await this.outbox.transmit(changelog) : [])
+        } catch (e) {
+          // A send that cannot succeed (retriable ones are retried inside the outbox): what this
+          // commit covered may not be in the log, so go back to the last commit and process again.
+          await this.rewind()
+          throw e
+        }
         if (offsets.length) await this.consumer.commit(offsets)
       }
       for (const o of offsets) this.lastCommitted.set(tpKey(o.topic, o.partition), o.offset)
