@@ -92,4 +92,44 @@ describe('stream-app CLI', () => {
     expect(err).toMatch(/SIGTERM received: stopping/)
     expect(err).toMatch(/worker 'cli-mem' stopped/)
   })
+
+  it('--json-logs prints JSON lines and --log-level filters them', async () => {
+    const child = spawn(process.execPath, [BIN, 'run', MEM, '--json-logs', '--log-level', 'warn'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    onTestFinished(() => {
+      if (child.exitCode === null) child.kill('SIGKILL')
+    })
+    let err = ''
+    child.stderr.on('data', (d) => {
+      err += String(d)
+    })
+    // At warn level the banner is filtered out: stop once the worker is up (its web server answers).
+    const json = spawn(process.execPath, [BIN, 'run', MEM, '--json-logs'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    onTestFinished(() => {
+      if (json.exitCode === null) json.kill('SIGKILL')
+    })
+    let jerr = ''
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no banner: ${jerr}`)), 30_000)
+      json.stderr.on('data', (d) => {
+        jerr += String(d)
+        if (/tables: /.test(jerr)) {
+          clearTimeout(t)
+          resolve()
+        }
+      })
+    })
+    const lines = jerr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { level: string; msg: string })
+    expect(lines.some((l) => l.level === 'info' && /worker 'cli-mem' ready/.test(l.msg))).toBe(true)
+    json.kill('SIGTERM')
+    child.kill('SIGTERM')
+    await new Promise((r) => child.on('exit', r))
+    expect(err).not.toMatch(/ready/)
+  })
 })
