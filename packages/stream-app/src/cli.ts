@@ -120,6 +120,15 @@ export async function runCli(argv: readonly string[], options: CliOptions = {}):
         ...(a['web-host'] !== undefined ? { host: a['web-host'] as string } : {}),
         ...(a['without-web'] ? { enabled: false } : {}),
       }
+      // Signals are handled from the start: one that arrives while the worker is still
+      // starting stops it as soon as it is up, instead of killing the process mid-start.
+      let signalled: string | undefined
+      let onSignal = (sig: string) => {
+        if (signalled) process.exit(130)
+        signalled = sig
+      }
+      process.on('SIGINT', () => onSignal('SIGINT'))
+      process.on('SIGTERM', () => onSignal('SIGTERM'))
       const { worker } = await startWorker(def, {
         ...(level ? { logLevel: level } : {}),
         ...(a.broker ? { broker: a.broker as string } : {}),
@@ -128,7 +137,7 @@ export async function runCli(argv: readonly string[], options: CliOptions = {}):
       })
       await new Promise<void>((resolveStop) => {
         let stopping = false
-        const onSignal = (sig: string) => {
+        onSignal = (sig: string) => {
           if (stopping) {
             worker.log.warn(`${sig} again: exiting now`)
             process.exit(130)
@@ -141,8 +150,7 @@ export async function runCli(argv: readonly string[], options: CliOptions = {}):
             resolveStop()
           })
         }
-        process.on('SIGINT', () => onSignal('SIGINT'))
-        process.on('SIGTERM', () => onSignal('SIGTERM'))
+        if (signalled) onSignal(signalled)
       })
     },
   )
