@@ -103,6 +103,8 @@ const AUTH_LOG =
 export class ClientContext {
   authError: string | undefined
   private lastLogged = new Map<string, number>()
+  /** Clients inside (or abandoned by) connect(): their failures end up in connect's one-line error, not also in the log. */
+  private readonly connecting = new WeakSet<object>()
 
   constructor(
     readonly bootstrap: string,
@@ -115,13 +117,13 @@ export class ClientContext {
     const c = client as RdProducer
     c.on('event.error', (e: LibrdKafkaError) => {
       if (AUTH.has(e.code)) this.authError = oneLine(e.message)
-      this.report('warn', `kafka ${name}: ${oneLine(e.message)}`)
+      if (!this.connecting.has(c)) this.report('warn', `kafka ${name}: ${oneLine(e.message)}`)
     })
     c.on('event.log', (e: LogEvent) => {
       if (e.severity > 3) return
       const text = oneLine(e.message.replace(/^\[thrd:[^\]]*\]:\s*/, ''))
       if (AUTH_LOG.test(text)) this.authError = text
-      this.report('warn', `kafka ${name}: ${text}`)
+      if (!this.connecting.has(c)) this.report('warn', `kafka ${name}: ${text}`)
     })
   }
 
@@ -156,14 +158,17 @@ export class ClientContext {
       }
       c.on('event.log', onLog)
     })
+    this.connecting.add(c)
     const real = call(connect)
     // A failed connect disconnects itself; one abandoned by an early failure is closed if it still succeeds.
     real.catch(() => {})
     return Promise.race([real, early]).then(
       () => {
+        this.connecting.delete(c)
         if (onLog) c.removeListener('event.log', onLog)
       },
       (e) => {
+        // Left in `connecting`: the abandoned client may log its failure again until it is gone.
         if (onLog) c.removeListener('event.log', onLog)
         if (e instanceof EarlyConnectError) real.then(disconnect, () => {})
         throw e

@@ -111,9 +111,17 @@ describe('kafka:// topics', () => {
   })
 })
 
+/** A logger that keeps what it is given: a failed connect says it once, in its error, not also in the log. */
+const capture = () => {
+  const lines: string[] = []
+  const keep = (m: string) => void lines.push(m)
+  return { lines, log: { debug: keep, info: keep, warn: keep, error: keep } }
+}
+
 describe('kafka:// connection errors', () => {
   it('an unreachable broker is a retriable BrokerError with one clear line', async () => {
-    const err = await openKafkaBroker({ url: 'kafka://127.0.0.1:1' }).then(
+    const logged = capture()
+    const err = await openKafkaBroker({ url: 'kafka://127.0.0.1:1', log: logged.log }).then(
       () => undefined,
       (e: unknown) => e,
     )
@@ -123,6 +131,8 @@ describe('kafka:// connection errors', () => {
       /^connecting the kafka:\/\/ broker: Kafka at 127\.0\.0\.1:1 is unreachable/,
     )
     expect((err as Error).message).not.toContain('\n')
+    await new Promise((r) => setTimeout(r, 500))
+    expect(logged.lines).toEqual([])
   })
 
   it('a wrong SASL password is a non-retriable BrokerError with one clear line', async () => {
@@ -133,7 +143,8 @@ describe('kafka:// connection errors', () => {
       'sasl.password': password,
     })
     const url = `kafka://${process.env.KAFKA_SASL_BROKERS ?? '127.0.0.1:19094'}`
-    const err = await openKafkaBroker({ url, brokerOptions: sasl('wrong') }).then(
+    const logged = capture()
+    const err = await openKafkaBroker({ url, brokerOptions: sasl('wrong'), log: logged.log }).then(
       () => undefined,
       (e: unknown) => e,
     )
@@ -141,6 +152,8 @@ describe('kafka:// connection errors', () => {
     expect((err as BrokerError).retriable).toBe(false)
     expect((err as Error).message).toMatch(/refused the credentials .*Invalid username or password/)
     expect((err as Error).message).not.toContain('\n')
+    await new Promise((r) => setTimeout(r, 500))
+    expect(logged.lines).toEqual([])
     // The right password works on the same listener, so the failure above really is the password.
     const ok = await openKafkaBroker({ url, brokerOptions: sasl('stream-app-secret') })
     expect(await ok.partitions(uniq('sasl-missing'))).toBeUndefined()
