@@ -5,4 +5,7 @@ import { register } from 'tsx/esm/api'
 
 register()
 const { runCli } = await import('../src/cli.ts')
-process.exitCode = await runCli(process.argv.slice(2))
+const code = await runCli(process.argv.slice(2))
+// Exit once our output is flushed: a client library that failed half way (a broker
+// that refused us) can leave native handles open that would keep the process alive.
+process.stdout.write('', () => process.stderr.write('', () => process.exit(code)))
