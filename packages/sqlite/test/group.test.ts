@@ -235,12 +235,16 @@ describe('sqlite consumer groups', () => {
       listener: { onAssign: async () => {}, onRevoke: async () => {} },
     })
     await other.start()
-    expect(fmt(c.assignment())).toBe('t:0')
+    // Each keeps one partition; which one depends on join order among members (the closed
+    // `broken` member may still count), so name the one that moves rather than assume it.
+    const kept = c.assignment()
+    expect(kept).toHaveLength(1)
+    const moved = 1 - kept[0]!.partition
     failNext = true
     await other.close()
     for (let i = 0; i < 200 && fmt(c.assignment()) !== 't:0,t:1'; i++)
       await new Promise((r) => setTimeout(r, 20))
-    expect(calls).toEqual(['t:0,t:1', 't:1 failed', 't:1'])
+    expect(calls).toEqual(['t:0,t:1', `t:${moved} failed`, `t:${moved}`])
     const got = await c.fetch({ maxRecords: 10, maxWaitMs: 0 })
     expect(got.map((x) => x.partition).sort()).toEqual([0, 1])
     await c.close()
