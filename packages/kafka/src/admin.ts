@@ -3,8 +3,10 @@
  * topics (with retention, compaction and extra configs), refuse a partition
  * count mismatch, and read watermarks. Freshly created partitions briefly
  * answer "not leader", and a client whose metadata has not caught up with a
- * topic another client just created answers "no such entry"; those answers
- * are retried instead of surfacing.
+ * topic another client just created answers "no such entry", a broker that
+ * just restarted answers "fenced leader epoch", and an unreachable one makes
+ * librdkafka answer offset -1001 without an error; those answers are retried
+ * (until a deadline) instead of surfacing.
  */
 import { BrokerError, type TopicPartition, type TopicPartitionOffset, type TopicSpec } from '@stream-app/core'
 import {
@@ -38,6 +40,9 @@ const TRANSIENT = new Set<number>([
   Code.LEADER_NOT_AVAILABLE,
   Code.UNKNOWN_TOPIC_OR_PART,
   Code.NOENT,
+  // A broker that just restarted has a newer leader epoch than our metadata.
+  Code.FENCED_LEADER_EPOCH,
+  Code.UNKNOWN_LEADER_EPOCH,
 ])
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -167,12 +172,25 @@ export class Admin {
           ),
         )
       } catch (e) {
+        // The whole request can answer a transient error too (a leader epoch our metadata has
+        // not seen yet, right after another client created the topic): retry it like one result.
+        const code = (e as { code?: number }).code
+        if (code !== undefined && TRANSIENT.has(code) && Date.now() < deadline) {
+          await sleep(50)
+          continue
+        }
         throw this.ctx.error(`reading offsets of ${fmt(todo)}`, e)
       }
       const again: TopicPartition[] = []
       for (const r of res) {
-        if (!r.error) found.set(key(r.topic, r.partition), r.offset)
-        else if (TRANSIENT.has(r.error.code) && Date.now() < deadline) again.push(r)
+        if (!r.error && r.offset >= 0) found.set(key(r.topic, r.partition), r.offset)
+        else if ((!r.error || TRANSIENT.has(r.error.code)) && Date.now() < deadline) again.push(r)
+        else if (!r.error)
+          // librdkafka answers -1001 ("invalid") without an error when no broker answered in time.
+          throw new BrokerError(
+            `reading offsets of ${r.topic}[${r.partition}]: Kafka at ${this.ctx.bootstrap} gave no offset (unreachable?)`,
+            true,
+          )
         else throw this.ctx.error(`reading offsets of ${r.topic}[${r.partition}]`, r.error)
       }
       if (!again.length) break
