@@ -46,10 +46,18 @@ const TRANSIENT = new Set<number>([
 ])
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+const STALE_EPOCH = new Set<number>([Code.FENCED_LEADER_EPOCH, Code.UNKNOWN_LEADER_EPOCH])
+
 export class Admin {
   constructor(
     private readonly admin: RdAdmin,
     private readonly ctx: ClientContext,
+    /**
+     * Refreshes the client's metadata of a topic. ListOffsets goes to the leader with the
+     * leader epoch librdkafka has cached, and after a broker restart it keeps sending the
+     * old one (FENCED_LEADER_EPOCH) until something refreshes the metadata.
+     */
+    private readonly refreshMetadata: (topic: string) => Promise<void> = async () => {},
   ) {}
 
   /** Topic descriptions by name; missing topics are absent from the map. */
@@ -194,6 +202,8 @@ export class Admin {
         else throw this.ctx.error(`reading offsets of ${r.topic}[${r.partition}]`, r.error)
       }
       if (!again.length) break
+      const stale = res.filter((r) => r.error && STALE_EPOCH.has(r.error.code)).map((r) => r.topic)
+      await Promise.all([...new Set(stale)].map((t) => this.refreshMetadata(t).catch(() => {})))
       todo = again
       await sleep(50)
     }

@@ -55,11 +55,12 @@ export class KafkaBroker implements Broker {
     private readonly clientId: string,
   ) {
     this.description = `Kafka at ${ctx.bootstrap}`
-    this.admin = new Admin(AdminClient.createFrom(native), ctx)
+    this.admin = new Admin(AdminClient.createFrom(native), ctx, (topic) =>
+      call((cb) => native.getMetadata({ topic, timeout: 5_000 }, cb)),
+    )
     this.sharedProducer = new KafkaProducer(native, ctx, 'producer', false)
     this.registry = new MembersRegistry({
       ctx,
-      admin: AdminClient.createFrom(native),
       producer: this.sharedProducer,
       ensureTopics: (specs) => this.ensureTopics(specs),
       endOffset: async (topic) => (await this.endOffsets([{ topic, partition: 0 }]))[0]!.offset,

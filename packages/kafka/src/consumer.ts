@@ -24,6 +24,7 @@ import type {
   TopicPartition,
   TopicPartitionOffset,
 } from '@stream-app/core'
+import { BrokerError } from '@stream-app/core'
 import { fmt } from './admin.ts'
 import { type ClientContext, Code, call, errorCode, KafkaConsumer, type RdConsumer } from './client.ts'
 import { consumerDefaults, Fetcher, takeBatches, toBatches } from './fetcher.ts'
@@ -39,6 +40,7 @@ const COMMITTED_TIMEOUT_MS = 15_000
  * plus the broker's abort-check interval): keep asking that long.
  */
 const COMMITTED_UNSTABLE_FOR_MS = 90_000
+const ON_ASSIGN_RETRY_FOR_MS = 120_000
 const PUMP_EVERY_MS = 100
 
 const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
@@ -143,16 +145,7 @@ export class KafkaGroupConsumer implements GroupConsumer {
   private async handleAssign(parts: TopicPartition[]): Promise<void> {
     this.leftovers = []
     this.assigned = parts
-    if (parts.length && !this.closing) {
-      try {
-        await this.options.listener.onAssign(parts)
-      } catch (e) {
-        this.ctx.report(
-          'error',
-          `group '${this.options.groupId}': onAssign(${fmt(parts)}) failed: ${String(e)}`,
-        )
-      }
-    }
+    if (parts.length && !this.closing) await this.runOnAssign(parts)
     try {
       this.native.assign(
         parts.map((tp) => {
@@ -166,7 +159,33 @@ export class KafkaGroupConsumer implements GroupConsumer {
     } catch (e) {
       this.ctx.report('error', `group '${this.options.groupId}': assign(${fmt(parts)}) failed: ${String(e)}`)
     }
+    if (!this.closing)
+      this.registry.claim(this.options.groupId, this.clientId, this.options.memberMetadata ?? '', parts)
     this.firstAssignment?.()
+  }
+
+  /**
+   * The listener prepares the partitions (the runtime reads committed offsets and recovers
+   * tables); nothing of them is fetched before it returns, so a retriable failure (Kafka
+   * briefly unreachable, just restarted) is retried rather than handing out partitions
+   * whose state was never loaded.
+   */
+  private async runOnAssign(parts: TopicPartition[]): Promise<void> {
+    const deadline = Date.now() + ON_ASSIGN_RETRY_FOR_MS
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.options.listener.onAssign(parts)
+        return
+      } catch (e) {
+        const retry = e instanceof BrokerError && e.retriable && !this.closing && Date.now() < deadline
+        this.ctx.report(
+          retry ? 'warn' : 'error',
+          `group '${this.options.groupId}': onAssign(${fmt(parts)}) failed: ${String(e)}${retry ? '; retrying' : ''}`,
+        )
+        if (!retry) return
+        await sleep(Math.min(5_000, 250 * 2 ** attempt))
+      }
+    }
   }
 
   private async handleRevoke(parts: TopicPartition[]): Promise<void> {
@@ -183,6 +202,8 @@ export class KafkaGroupConsumer implements GroupConsumer {
       }
     }
     this.assigned = []
+    if (revoked.length && !this.closing)
+      this.registry.claim(this.options.groupId, this.clientId, this.options.memberMetadata ?? '', [])
     try {
       this.native.unassign()
     } catch (e) {
@@ -367,7 +388,9 @@ export class KafkaGroupConsumer implements GroupConsumer {
       .map((r) => ({ topic: r.topic, partition: r.partition, offset: r.offset }))
   }
 
-  members(): Promise<readonly GroupMember[]> {
+  /** After a rebalance in progress (called from onAssign, it answers once this member's claim is written). */
+  async members(): Promise<readonly GroupMember[]> {
+    await this.rebalancing?.catch(() => {})
     return this.registry.members(this.options.groupId)
   }
 

@@ -1,36 +1,29 @@
 /**
- * Group members with their metadata (the worker's web URL, for routing table
- * queries to a partition's owner).
+ * Group members with their metadata (the worker's web URL) and what they own,
+ * for routing table queries to a partition's owner.
  *
  * librdkafka's built-in assignors cannot carry member userdata, so each member
- * writes `{clientId → memberMetadata}` to a compacted single-partition topic
- * `<group>-__members` when it joins (a tombstone when it leaves cleanly), and
- * `members()` joins that with the broker's authoritative view of the group
- * (DescribeGroups: member id, client id, assignment). A crashed member's stale
- * record is harmless: only members the broker reports are returned.
+ * writes `{clientId → {metadata, assignment}}` to a compacted single-partition
+ * topic `<group>-__members`: when it joins, after each assignment it has
+ * finished handling (its tables are ready), after each revocation (nothing),
+ * and a tombstone when it leaves cleanly. A partition belongs to the member
+ * whose latest record claiming it is the newest in the topic, so a crashed
+ * member's stale claims lose to whoever took its partitions over.
+ *
+ * This used to ask the broker (DescribeGroups). During a broker outage an
+ * abandoned DescribeGroups request makes librdkafka 2.15 abort the whole
+ * process (rd_kafka_admin_coord_response_parse: eonce refcnt assertion), and
+ * describeGroups is known to crash on unreachable clusters
+ * (confluent-kafka-javascript#531); a plain read of a topic has neither problem.
  */
 import type { GroupMember, PartitionReader, Producer, TopicPartition, TopicSpec } from '@stream-app/core'
-import { type ClientContext, call, type RdAdmin } from './client.ts'
+import type { ClientContext } from './client.ts'
 
-const DESCRIBE_TIMEOUT_MS = 10_000
-
-interface DescribedMember {
-  readonly memberId: string
-  readonly clientId: string
-  readonly assignment?: { readonly topicPartitions?: readonly TopicPartition[] }
-}
-
-interface GroupDescriptions {
-  readonly groups: readonly {
-    readonly groupId: string
-    readonly members: readonly DescribedMember[]
-    readonly error?: { message: string }
-  }[]
-}
+const READ_FOR_MS = 5_000
+const POLL_MS = 100
 
 export interface MembersDeps {
   readonly ctx: ClientContext
-  readonly admin: RdAdmin
   readonly producer: Producer
   ensureTopics(specs: readonly TopicSpec[]): Promise<void>
   endOffset(topic: string): Promise<number>
@@ -39,95 +32,151 @@ export interface MembersDeps {
 
 export const membersTopic = (groupId: string): string => `${groupId}-__members`
 
+interface Claim {
+  readonly metadata: string
+  readonly assignment: readonly TopicPartition[]
+  /** Offset of the record in the members topic: newer claims win. */
+  readonly offset: number
+}
+
 interface Tail {
+  readonly topic: string
   readonly reader: PartitionReader
+  readonly claims: Map<string, Claim>
   position: number
-  readonly metadata: Map<string, string>
+}
+
+/** Record value: JSON `{metadata, assignment: [[topic, partition], ...]}`. */
+const encode = (metadata: string, assignment: readonly TopicPartition[]): Buffer =>
+  Buffer.from(JSON.stringify({ metadata, assignment: assignment.map((tp) => [tp.topic, tp.partition]) }))
+
+function decode(value: Uint8Array, offset: number): Claim {
+  const text = Buffer.from(value).toString('utf8')
+  try {
+    const v = JSON.parse(text) as { metadata?: unknown; assignment?: unknown }
+    if (typeof v.metadata === 'string' && Array.isArray(v.assignment))
+      return {
+        metadata: v.metadata,
+        assignment: (v.assignment as [string, number][]).map(([topic, partition]) => ({ topic, partition })),
+        offset,
+      }
+  } catch {}
+  // An older record: the metadata alone.
+  return { metadata: text, assignment: [], offset }
 }
 
 export class MembersRegistry {
   private readonly tails = new Map<string, Promise<Tail>>()
+  /** Our own writes in flight: members() waits for them, so it sees at least what this process claimed. */
+  private writes: Promise<unknown> = Promise.resolve()
 
   constructor(private readonly deps: MembersDeps) {}
 
+  /** Joins: creates the topic if needed and says who we are, owning nothing yet. */
   async announce(groupId: string, clientId: string, metadata: string): Promise<void> {
-    const topic = membersTopic(groupId)
-    await this.deps.ensureTopics([{ name: topic, partitions: 1, compacted: true }])
-    await this.deps.producer.send([
-      {
-        topic,
-        partition: 0,
-        key: Buffer.from(clientId),
-        value: Buffer.from(metadata),
-        timestamp: Date.now(),
-      },
-    ])
+    await this.deps.ensureTopics([{ name: membersTopic(groupId), partitions: 1, compacted: true }])
+    await this.write(groupId, clientId, encode(metadata, []))
   }
 
-  async leave(groupId: string, clientId: string): Promise<void> {
-    await this.deps.producer.send([
+  /**
+   * Records what a member now owns (after its assignment is handled, or nothing after a
+   * revocation). Not awaited by the rebalance: during an outage it waits for the broker.
+   */
+  claim(groupId: string, clientId: string, metadata: string, assignment: readonly TopicPartition[]): void {
+    this.write(groupId, clientId, encode(metadata, assignment)).catch((e: unknown) =>
+      this.deps.ctx.report(
+        'warn',
+        `group '${groupId}': recording the assignment of ${clientId} failed: ${e instanceof Error ? e.message : String(e)}`,
+      ),
+    )
+  }
+
+  leave(groupId: string, clientId: string): Promise<void> {
+    return this.write(groupId, clientId, null)
+  }
+
+  private write(groupId: string, clientId: string, value: Buffer | null): Promise<void> {
+    const sent = this.deps.producer.send([
       {
         topic: membersTopic(groupId),
         partition: 0,
         key: Buffer.from(clientId),
-        value: null,
+        value,
         timestamp: Date.now(),
       },
     ])
+    this.writes = Promise.allSettled([this.writes, sent])
+    return sent.then(() => {})
   }
 
+  /**
+   * The members that own partitions, as far as the members topic tells by now. Never
+   * fails: with the broker unreachable it answers from what it has read before.
+   */
   async members(groupId: string): Promise<readonly GroupMember[]> {
-    const [described, meta] = await Promise.all([this.describe(groupId), this.metadata(groupId)])
-    return described.map((m) => ({
-      memberId: m.memberId,
-      metadata: meta.get(m.clientId) ?? '',
-      assignment: (m.assignment?.topicPartitions ?? []).map((tp) => ({
-        topic: tp.topic,
-        partition: tp.partition,
-      })),
-    }))
-  }
-
-  private async describe(groupId: string): Promise<readonly DescribedMember[]> {
-    let res: GroupDescriptions
-    try {
-      res = await call<GroupDescriptions>((cb) =>
-        this.deps.admin.describeGroups([groupId], { timeout: DESCRIBE_TIMEOUT_MS }, cb as never),
-      )
-    } catch (e) {
-      throw this.deps.ctx.error(`describing consumer group '${groupId}'`, e)
+    await this.writes
+    const tail = await this.tail(groupId)
+    await this.catchUp(tail)
+    const owner = new Map<string, { clientId: string; offset: number }>()
+    for (const [clientId, c] of tail.claims) {
+      for (const tp of c.assignment) {
+        const k = `${tp.topic}\u0000${tp.partition}`
+        const prev = owner.get(k)
+        if (!prev || prev.offset < c.offset) owner.set(k, { clientId, offset: c.offset })
+      }
     }
-    const g = res.groups.find((x) => x.groupId === groupId)
-    if (g?.error) throw this.deps.ctx.error(`describing consumer group '${groupId}'`, g.error)
-    return g?.members ?? []
+    const out: GroupMember[] = []
+    for (const [clientId, c] of tail.claims) {
+      const assignment = c.assignment.filter(
+        (tp) => owner.get(`${tp.topic}\u0000${tp.partition}`)?.clientId === clientId,
+      )
+      if (assignment.length) out.push({ memberId: clientId, metadata: c.metadata, assignment })
+    }
+    return out
   }
 
-  /** The latest metadata per client id, read up to the topic's current end. */
-  private async metadata(groupId: string): Promise<Map<string, string>> {
-    const topic = membersTopic(groupId)
+  private tail(groupId: string): Promise<Tail> {
     let t = this.tails.get(groupId)
     if (!t) {
+      const topic = membersTopic(groupId)
       t = Promise.resolve({
+        topic,
         reader: this.deps.reader(topic),
+        claims: new Map<string, Claim>(),
         position: 0,
-        metadata: new Map<string, string>(),
       })
       this.tails.set(groupId, t)
     }
-    const tail = await t
-    const end = await this.deps.endOffset(topic)
-    const deadline = Date.now() + DESCRIBE_TIMEOUT_MS
-    while (tail.position < end && Date.now() < deadline) {
-      for (const b of await tail.reader.fetch({ maxRecords: 10_000, maxWaitMs: 200 })) {
+    return t
+  }
+
+  /**
+   * Reads up to the topic's end (or, when the broker cannot say, until a poll comes back
+   * empty), for at most READ_FOR_MS.
+   */
+  private async catchUp(tail: Tail): Promise<void> {
+    const end = await this.deps.endOffset(tail.topic).catch(() => undefined)
+    const deadline = Date.now() + READ_FOR_MS
+    while (Date.now() < deadline && (end === undefined || tail.position < end)) {
+      let batches: Awaited<ReturnType<PartitionReader['fetch']>>
+      try {
+        batches = await tail.reader.fetch({ maxRecords: 10_000, maxWaitMs: POLL_MS })
+      } catch {
+        return
+      }
+      if (end === undefined && !batches.some((b) => b.records.length)) return
+      for (const b of batches) {
         for (const r of b.records) {
           const k = r.key ? Buffer.from(r.key).toString('utf8') : ''
-          if (r.value === null) tail.metadata.delete(k)
-          else tail.metadata.set(k, Buffer.from(r.value).toString('utf8'))
+          if (r.value === null) tail.claims.delete(k)
+          else tail.claims.set(k, decode(r.value, r.offset))
           tail.position = r.offset + 1
         }
       }
+      // Compaction can leave the end past the last record: the reader's position says where it is.
+      const pos = tail.reader.position?.({ topic: tail.topic, partition: 0 })
+      if (pos !== undefined && pos > tail.position) tail.position = pos
     }
-    return tail.metadata
   }
 
   async close(): Promise<void> {
