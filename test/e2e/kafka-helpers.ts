@@ -65,6 +65,9 @@ export function cliAsync(
       env: { ...process.env, STREAM_APP_BROKER: `kafka://${bootstrap()}`, ...options.env },
       ...(options.cwd ? { cwd: options.cwd } : {}),
     })
+    // Never outlive the test process (a test timing out before timeoutMs would leave it running).
+    const reap = () => child.kill('SIGKILL')
+    process.once('exit', reap)
     let out = ''
     let err = ''
     child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')))
@@ -78,6 +81,7 @@ export function cliAsync(
       )
     }, options.timeoutMs ?? 120_000)
     child.on('exit', (code) => {
+      process.off('exit', reap)
       clearTimeout(timer)
       resolve({ code, out, err })
     })
