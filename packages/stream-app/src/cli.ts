@@ -129,7 +129,7 @@ export async function runCli(argv: readonly string[], options: CliOptions = {}):
       }
       process.on('SIGINT', () => onSignal('SIGINT'))
       process.on('SIGTERM', () => onSignal('SIGTERM'))
-      const { worker } = await startWorker(def, {
+      const { runtime, worker } = await startWorker(def, {
         ...(level ? { logLevel: level } : {}),
         ...(a.broker ? { broker: a.broker as string } : {}),
         ...(a.datadir ? { datadir: a.datadir as string } : {}),
@@ -151,6 +151,13 @@ export async function runCli(argv: readonly string[], options: CliOptions = {}):
           })
         }
         if (signalled) onSignal(signalled)
+        // The worker stops itself when it cannot go on (its table state could not be loaded).
+        void runtime.done.then(() => {
+          if (stopping || !runtime.fatal) return
+          err(`stream-app: ${oneLine(runtime.fatal)}`)
+          code = 1
+          resolveStop()
+        })
       })
     },
   )

@@ -59,6 +59,11 @@ export class Outbox {
     return this.queue.length + this.inflight.size
   }
 
+  /** Sends awaited by their callers that only the next commit can settle (exactly-once). */
+  get heldAwaited(): number {
+    return this.holding ? this.waiters.length : 0
+  }
+
   /** Records held for the next transaction (exactly-once). */
   get held(): number {
     return this.holding ? this.queue.length : 0

@@ -136,6 +136,12 @@ export class SourceQueue {
 
   /** Forgets buffered records and offsets of partitions that moved away. */
   drop(partitions: readonly TopicPartition[]): void {
+    const gone = this.dropBuffered(partitions)
+    for (const k of gone) this.trackers.delete(k)
+  }
+
+  /** Forgets buffered records of partitions (not their offsets: what was processed is still committed). */
+  dropBuffered(partitions: readonly TopicPartition[]): Set<string> {
     const gone = new Set(partitions.map((tp) => tpKey(tp.topic, tp.partition)))
     const kept: RecordBatch[] = []
     let size = 0
@@ -151,7 +157,13 @@ export class SourceQueue {
     this.bi = 0
     this.ri = 0
     this.size = size
-    for (const k of gone) this.trackers.delete(k)
+    // The fetch loop may wait for this queue to drain (every topic paused): it just did.
+    if (this.drainWaiters.length && size < this.capacity / 2) {
+      const w = this.drainWaiters
+      this.drainWaiters = []
+      for (const f of w) f()
+    }
+    return gone
   }
 
   /** Wakes waiting readers without data (an instance is being aborted). */

@@ -44,6 +44,8 @@ const FETCH_MAX_RECORDS = 5_000
 const FETCH_WAIT_MS = 250
 const STOP_TIMEOUT_MS = 15_000
 const DEFAULT_ASK_TIMEOUT_MS = 30_000
+/** How long the state of newly assigned partitions may fail to load (retriably) before the worker gives up. */
+const ASSIGN_GIVE_UP_MS = 90_000
 
 export { type Histogram, LATENCY_BOUNDS, newHistogram, observe } from './histogram.ts'
 
@@ -103,7 +105,7 @@ export class WorkerRuntime {
   readonly topicHandles: Record<string, TopicHandle<unknown, unknown>> = {}
   readonly agentHandles: Record<string, AgentHandle<unknown, unknown, unknown>> = {}
 
-  private consumer!: GroupConsumer
+  private consumer: GroupConsumer = nullConsumer
   private readonly queuesByTopic = new Map<string, SourceQueue[]>()
   private readonly dynamic = new Map<string, Promise<SourceQueue>>()
   private readonly subscribed = new Set<string>()
@@ -121,6 +123,7 @@ export class WorkerRuntime {
   private replyLoop: Promise<void> | undefined
   private committing: Promise<void> | undefined
   private commitAgain = false
+  private settleAgain = false
   /** exactly-once: holds back deliveries while a commit waits for handlers to finish their message. */
   private gate: Promise<void> | undefined
   private asksInFlight = 0
@@ -129,6 +132,14 @@ export class WorkerRuntime {
   private txProducer: TransactionalProducer | undefined
   private readonly changelogs = new Set<string>()
   private readonly timerRuns = new Set<Promise<unknown>>()
+  private assignFailingSince: number | undefined
+  /** Set when the worker stopped itself: its state could not be loaded (see `done`). */
+  fatal: Error | undefined
+  private resolveDone!: () => void
+  /** Resolves once the worker has stopped, by stop() or by itself after a fatal error. */
+  readonly done = new Promise<void>((r) => {
+    this.resolveDone = r
+  })
 
   constructor(
     readonly def: AppDefinition,
@@ -305,6 +316,31 @@ export class WorkerRuntime {
   // -- rebalance -----------------------------------------------------------------
 
   private async onAssign(tps: readonly TopicPartition[]): Promise<void> {
+    try {
+      await this.prepareAssigned(tps)
+      this.assignFailingSince = undefined
+    } catch (e) {
+      // Never process partitions whose tables did not load. A broker that is briefly away is
+      // retried by the consumer; anything else, or a failure that lasts, stops the worker.
+      const since = (this.assignFailingSince ??= Date.now())
+      const retriable = (e as { retriable?: unknown }).retriable === true
+      if (this.active && (!retriable || Date.now() - since > ASSIGN_GIVE_UP_MS))
+        this.crash(`loading the state of ${fmtTps(tps)} failed: ${errorMessage(e)}`)
+      throw e
+    }
+  }
+
+  /** Stops the worker from the inside; `fatal` says why and `done` resolves when it has stopped. */
+  private crash(reason: string): void {
+    if (this.fatal) return
+    this.fatal = new Error(reason)
+    this.log.error(`${reason}; stopping the worker`)
+    // stop() marks the worker stopping at once (nothing more is fetched) and must not be
+    // awaited here: it closes the consumer, which waits for the rebalance this runs in.
+    void this.stop().catch((e) => this.log.error(`stop failed: ${errorMessage(e)}`))
+  }
+
+  private async prepareAssigned(tps: readonly TopicPartition[]): Promise<void> {
     const committed = await this.consumer.committed(tps)
     const have = new Map(committed.map((c) => [tpKey(c.topic, c.partition), c.offset]))
     const missing = tps.filter((tp) => !have.has(tpKey(tp.topic, tp.partition)))
@@ -327,7 +363,12 @@ export class WorkerRuntime {
   }
 
   private async onRevoke(tps: readonly TopicPartition[]): Promise<void> {
-    if (this.state === 'running' || this.state === 'recovering') await this.commit().catch(() => {})
+    // Hand out nothing more of the revoked partitions (their next owner reads it from the committed
+    // offsets), let handlers inside a record of them finish it, and commit that: this worker was its
+    // last owner. A record still in a handler after the revoke would write its table changes to a
+    // changelog partition another worker already owns.
+    for (const list of this.queuesByTopic.values()) for (const q of list) q.dropBuffered(tps)
+    if (this.state === 'running' || this.state === 'recovering') await this.commit(true).catch(() => {})
     for (const list of this.queuesByTopic.values()) for (const q of list) q.drop(tps)
     for (const tp of tps) {
       this.positions.delete(tpKey(tp.topic, tp.partition))
@@ -387,7 +428,11 @@ export class WorkerRuntime {
       }
       if (!todo.length) continue
       this.log.info(`recovering table '${t.name}'`, { partitions: mine.join(','), records: expected })
-      const reader = this.broker.reader(todo)
+      // Under exactly-once the changelog holds aborted writes (a worker killed inside a transaction).
+      const reader = this.broker.reader(
+        todo,
+        this.config.guarantee === 'exactly_once' ? { readCommitted: true } : {},
+      )
       const target = new Map(ends.map((e) => [e.partition, e.offset]))
       const reached = new Map<number, number>(todo.map((x) => [x.partition, x.offset]))
       let done = 0
@@ -811,25 +856,33 @@ export class WorkerRuntime {
     let cancel: () => void = () => {}
     const arm = () => {
       cancel = this.clock.schedule(this.clock.now() + every, async () => {
-        if (this.state !== 'running') return
-        await this.commit().catch(() => {})
-        arm()
+        // Not while recovering after a rebalance, but keep the beat: re-arm unless stopping.
+        if (!this.active) return
+        if (this.state === 'running') await this.commit().catch(() => {})
+        if (this.active) arm()
       })
     }
     arm()
     this.cancels.push(() => cancel())
   }
 
-  /** Commits what is processed: sends and changelog acknowledged → store transaction → offsets. */
-  commit(): Promise<void> {
+  /**
+   * Commits what is processed: sends and changelog acknowledged → store transaction → offsets.
+   * `settle` (a revoke) first lets every handler finish the record it is inside, in every mode.
+   */
+  commit(settle = false): Promise<void> {
     if (this.committing) {
       this.commitAgain = true
+      if (settle) this.settleAgain = true
       return this.committing
     }
     const run = async (): Promise<void> => {
+      let s = settle
       do {
         this.commitAgain = false
-        await this.commitOnce()
+        this.settleAgain = false
+        await this.commitOnce(s)
+        s = this.settleAgain
       } while (this.commitAgain)
     }
     this.committing = run().finally(() => {
@@ -853,7 +906,8 @@ export class WorkerRuntime {
     for (;;) {
       let busy = 0
       for (const a of this.agents.values()) busy += a.busyCount
-      if (busy <= this.asksInFlight) break
+      // A handler awaiting a held send (exactly-once) waits for this very commit: count it outside too.
+      if (busy <= this.asksInFlight + this.outbox.heldAwaited) break
       if (Date.now() > deadline) {
         this.log.warn('exactly-once commit: a handler has been inside one message for 30s; committing anyway')
         break
@@ -866,8 +920,9 @@ export class WorkerRuntime {
     }
   }
 
-  private async commitOnce(): Promise<void> {
-    const open = this.outbox.holding && this.state === 'running' ? await this.quiesce() : undefined
+  private async commitOnce(settle: boolean): Promise<void> {
+    const open =
+      (this.outbox.holding && this.state === 'running') || settle ? await this.quiesce() : undefined
     try {
       await this.commitUnit()
     } finally {
@@ -949,15 +1004,23 @@ export class WorkerRuntime {
         return
       }
       const txp = (this.txProducer ??= this.broker.transactionalProducer!(`${this.id}-${randomUUID()}`))
-      await txp.begin()
       try {
+        await txp.begin()
         const meta = records.length ? await txp.send(records) : []
         if (offsets.length) await txp.sendOffsets(this.consumer, offsets)
         await txp.commit()
         held.settle(meta)
         applyStore(meta)
       } catch (e) {
-        await txp.abort().catch(() => {})
+        const aborted = await txp.abort().then(
+          () => true,
+          () => false,
+        )
+        // A producer that cannot abort (fenced, fatal) is replaced by a new one for the next commit.
+        if (!aborted || (e as { retriable?: unknown }).retriable !== true) {
+          if (this.txProducer === txp) this.txProducer = undefined
+          void txp.close().catch(() => {})
+        }
         throw e
       }
     } catch (e) {
@@ -1039,8 +1102,11 @@ export class WorkerRuntime {
     let cancel: () => void = () => {}
     const arm = (due: number) => {
       cancel = this.clock.schedule(due, async () => {
-        if (this.state !== 'running') return
-        if (!t.onLeader || this.isLeader()) await this.runGuarded('timer', t.name, () => t.fn(this.baseCtx))
+        if (!this.active) return
+        // While recovering (a rebalance) the beat is skipped, not the timer.
+        if (this.state === 'running' && (!t.onLeader || this.isLeader()))
+          await this.runGuarded('timer', t.name, () => t.fn(this.baseCtx))
+        if (!this.active) return
         // A run slower than the interval skips the missed beats instead of firing twice.
         let next = due + t.everyMs
         const now = this.clock.now()
@@ -1060,9 +1126,9 @@ export class WorkerRuntime {
       if (!next) return
       const due = next.getTime()
       cancel = this.clock.schedule(due, async () => {
-        if (this.state !== 'running') return
-        await this.runGuarded('cron job', c.name, () => c.fn(this.baseCtx))
-        arm(Math.max(due, this.clock.now()))
+        if (!this.active) return
+        if (this.state === 'running') await this.runGuarded('cron job', c.name, () => c.fn(this.baseCtx))
+        if (this.active) arm(Math.max(due, this.clock.now()))
       })
     }
     arm(this.clock.now())
@@ -1079,9 +1145,11 @@ export class WorkerRuntime {
     let cancel: () => void = () => {}
     const arm = () => {
       cancel = this.clock.schedule(this.clock.now() + every, () => {
-        if (this.state !== 'running') return
-        const n = t.expire()
-        if (n) this.log.debug(`table '${t.name}': ${n} expired windows dropped`)
+        if (!this.active) return
+        if (this.state === 'running') {
+          const n = t.expire()
+          if (n) this.log.debug(`table '${t.name}': ${n} expired windows dropped`)
+        }
         arm()
       })
     }
@@ -1152,25 +1220,34 @@ export class WorkerRuntime {
     for (const c of this.cancels) c()
     if (this.web)
       await this.web.close().catch((e) => this.log.warn(`web server close failed: ${errorMessage(e)}`))
-    this.consumer.wakeup()
-    await this.fetchLoop
-    await Promise.all([...this.agents.values()].map((a) => a.stop(STOP_TIMEOUT_MS)))
-    await Promise.allSettled([...this.timerRuns])
-    await this.commit().catch(() => {})
-    this.outbox.closed = true
-    this.replyReader?.wakeup()
-    await this.replyReader?.close()
-    await this.replyLoop
-    await this.consumer.close().catch(() => {})
-    for (const [, p] of this.pendingAsks) {
-      p.cancel()
-      p.reject(new StoppedError('ask: the worker stopped before a reply came'))
+    try {
+      this.consumer.wakeup()
+      await this.fetchLoop
+      await Promise.all([...this.agents.values()].map((a) => a.stop(STOP_TIMEOUT_MS)))
+      await Promise.allSettled([...this.timerRuns])
+      await this.commit().catch(() => {})
+      this.outbox.closed = true
+      this.replyReader?.wakeup()
+      await this.replyReader?.close().catch(() => {})
+      await this.replyLoop
+    } finally {
+      // Whatever failed above (a start that failed half way), the clients and files are closed.
+      await this.consumer.close().catch(() => {})
+      await this.txProducer?.close().catch(() => {})
+      for (const [, p] of this.pendingAsks) {
+        p.cancel()
+        p.reject(new StoppedError('ask: the worker stopped before a reply came'))
+      }
+      this.pendingAsks.clear()
+      try {
+        this.store.close()
+      } finally {
+        if (this.deps.closeBroker) await this.broker.close().catch(() => {})
+        this.state = 'stopped'
+        this.log.info(`worker '${this.id}' stopped`)
+        this.resolveDone()
+      }
     }
-    this.pendingAsks.clear()
-    this.store.close()
-    if (this.deps.closeBroker) await this.broker.close()
-    this.state = 'stopped'
-    this.log.info(`worker '${this.id}' stopped`)
   }
 
   /** Decodes records of a topic for inspection (sent(), the CLI). */

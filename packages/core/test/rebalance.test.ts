@@ -1,0 +1,176 @@
+/**
+ * The runtime across rebalances and failures, on the memory broker with
+ * several workers in one group: a revoke hands a partition over cleanly, a
+ * tick that fires while recovering keeps its beat, a worker whose state cannot
+ * load stops itself, and a start that fails half way closes what it opened.
+ */
+import { describe, expect, it } from 'vitest'
+import {
+  type AppDefinition,
+  createApp,
+  liveClock,
+  MemoryBroker,
+  MemoryStore,
+  makeLogger,
+  resolveConfig,
+  Schema,
+  startRuntime,
+  type TableStore,
+  TestClock,
+  type WorkerRuntime,
+} from '../src/index.ts'
+import type { Clock, TopicSpec } from '../src/ports.ts'
+
+function start(
+  def: AppDefinition,
+  broker: MemoryBroker,
+  options: { store?: MemoryStore; clock?: Clock; closeBroker?: boolean } = {},
+): Promise<WorkerRuntime> {
+  return startRuntime(def, {
+    broker,
+    store: options.store ?? new MemoryStore(),
+    clock: options.clock ?? liveClock,
+    log: makeLogger({ level: 'silent' }),
+    config: resolveConfig(def.config, { broker: 'memory://', store: 'memory://', web: { enabled: false } }),
+    closeBroker: options.closeBroker ?? false,
+  })
+}
+
+const until = async (what: string, check: () => boolean, ms = 5000) => {
+  const deadline = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 2))
+  }
+}
+
+describe('rebalances', () => {
+  it('a revoke lets the handler finish the record it holds and commits it before the partition moves', async () => {
+    let release!: () => void
+    const held = new Promise<void>((r) => {
+      release = r
+    })
+    let handled = 0
+    let inside = false
+    const def = createApp({ id: 'handover', commitInterval: '1h' })
+      .topic('in', { value: Schema.String, partitions: 2 })
+      .table('counts', { default: () => 0 })
+      .agent('count', { from: 'in' }, async (s, ctx) => {
+        for await (const v of s) {
+          handled++
+          if (handled === 1) {
+            inside = true
+            await held
+          }
+          ctx.tables.counts.update(v, (n) => n + 1)
+        }
+      }).definition
+    const broker = new MemoryBroker()
+    const a = await start(def, broker)
+    // Partition 1 moves to the second worker when it joins (members share partitions in join order).
+    await a.topicHandles.in!.send('k', { partition: 1 })
+    await a.topicHandles.in!.send('k', { partition: 1 })
+    await until('the first record in the handler', () => inside)
+    setTimeout(release, 100)
+    const b = await start(def, broker)
+    await a.idle()
+    await b.idle()
+    await b.stop()
+    await a.stop()
+    // Each record was handled once, and the changelog (read by a third worker) holds the exact count.
+    expect(handled).toBe(2)
+    const c = await start(def, broker)
+    try {
+      expect((c.baseCtx.tables as { counts: { get(k: string): number } }).counts.get('k')).toBe(2)
+    } finally {
+      await c.stop()
+    }
+  })
+
+  it('a timer tick that fires while the worker recovers keeps the timer going', async () => {
+    let runs = 0
+    const def = createApp({ id: 'tick' })
+      .topic('in', { value: Schema.String, partitions: 1 })
+      .timer('beat', { every: '1s' }, () => {
+        runs++
+      }).definition
+    const clock = new TestClock(Date.now())
+    const w = await start(def, new MemoryBroker(), { clock })
+    try {
+      await clock.advance(1000)
+      expect(runs).toBe(1)
+      // A rebalance's recovery in progress when the beat comes: skipped, not stopped.
+      w.state = 'recovering'
+      await clock.advance(1000)
+      expect(runs).toBe(1)
+      w.state = 'running'
+      await clock.advance(1000)
+      await clock.advance(1000)
+      expect(runs).toBe(3)
+    } finally {
+      await w.stop()
+    }
+  })
+})
+
+class FailingStore extends MemoryStore {
+  failing = false
+  override table(name: string): TableStore {
+    const t = super.table(name)
+    return {
+      load: (partitions) => {
+        if (this.failing) throw new Error('the table file is unreadable')
+        return t.load(partitions)
+      },
+      persistedOffsets: (p) => t.persistedOffsets(p),
+      apply: (c, o) => t.apply(c, o),
+      dropPartitions: (p) => t.dropPartitions(p),
+      close: () => t.close(),
+    }
+  }
+}
+
+describe('failures', () => {
+  it('a worker whose table state cannot load for new partitions stops itself and says why', async () => {
+    const seen: number[] = []
+    const def = createApp({ id: 'unloadable' })
+      .topic('in', { value: Schema.Number, partitions: 2 })
+      .table('sums', { default: () => 0 })
+      .agent('sum', { from: 'in' }, async (s, ctx) => {
+        for await (const n of s) {
+          seen.push(n)
+          ctx.tables.sums.update('all', (x) => x + n)
+        }
+      }).definition
+    const broker = new MemoryBroker()
+    const store = new FailingStore()
+    const a = await start(def, broker, { store })
+    const b = await start(def, broker)
+    await a.topicHandles.in!.send(7, { partition: 1 })
+    await b.idle()
+    expect(seen).toEqual([7])
+    // The second worker leaves: partition 1 comes back to the first, whose store now fails.
+    store.failing = true
+    await b.stop()
+    await a.done
+    expect(a.state).toBe('stopped')
+    expect(a.fatal?.message).toMatch(/loading the state of in\[1\].*the table file is unreadable/)
+    expect(seen).toEqual([7])
+  })
+
+  it('a start that fails half way closes the broker it was given to close', async () => {
+    let closed = false
+    class Unready extends MemoryBroker {
+      override async ensureTopics(_specs: readonly TopicSpec[]): Promise<void> {
+        throw new Error('topics cannot be created')
+      }
+      override async close(): Promise<void> {
+        closed = true
+        await super.close()
+      }
+    }
+    const def = createApp({ id: 'halfway' }).topic('in', { value: Schema.String }).definition
+    await expect(start(def, new Unready(), { closeBroker: true })).rejects.toThrow('topics cannot be created')
+    expect(closed).toBe(true)
+  })
+})
