@@ -133,6 +133,8 @@ export class WorkerRuntime {
   private readonly changelogs = new Set<string>()
   private readonly timerRuns = new Set<Promise<unknown>>()
   private assignFailingSince: number | undefined
+  /** start() finished: failures from here on are the worker's to handle (before, start() rejects). */
+  private started = false
   /** Set when the worker stopped itself: its state could not be loaded (see `done`). */
   fatal: Error | undefined
   private resolveDone!: () => void
@@ -290,6 +292,7 @@ export class WorkerRuntime {
     for (const c of Object.values(def.crons)) this.scheduleCron(c)
     for (const t of this.tables.values()) this.scheduleExpiry(t)
     this.state = 'running'
+    this.started = true
     this.banner()
   }
 
@@ -324,7 +327,7 @@ export class WorkerRuntime {
       // retried by the consumer; anything else, or a failure that lasts, stops the worker.
       const since = (this.assignFailingSince ??= Date.now())
       const retriable = (e as { retriable?: unknown }).retriable === true
-      if (this.active && (!retriable || Date.now() - since > ASSIGN_GIVE_UP_MS))
+      if (this.started && this.active && (!retriable || Date.now() - since > ASSIGN_GIVE_UP_MS))
         this.crash(`loading the state of ${fmtTps(tps)} failed: ${errorMessage(e)}`)
       throw e
     }
@@ -1244,7 +1247,8 @@ export class WorkerRuntime {
       } finally {
         if (this.deps.closeBroker) await this.broker.close().catch(() => {})
         this.state = 'stopped'
-        this.log.info(`worker '${this.id}' stopped`)
+        // A start that failed says so itself (one line from the CLI).
+        if (this.started) this.log.info(`worker '${this.id}' stopped`)
         this.resolveDone()
       }
     }
