@@ -196,6 +196,32 @@ describe('kafka:// consumer groups', () => {
     await c.close()
   })
 
+  it('a long pause holds a bounded prefetch and loses nothing: every record comes once, in order, after resume', async () => {
+    const topic = uniq('grp-longpause')
+    await b.ensureTopics([{ name: topic, partitions: 2 }])
+    const c = b.groupConsumer({
+      groupId: uniq('grp'),
+      topics: [topic],
+      listener: { onAssign: async () => {}, onRevoke: async () => {} },
+    })
+    await c.start()
+    c.pause([{ topic, partition: 0 }])
+    // More than the consumer keeps fetched for a paused partition before pausing it in librdkafka too.
+    const n = 30_000
+    await produce(topic, 0, n, 'p0-')
+    await produce(topic, 1, 100, 'p1-')
+    const whilePaused = await drain(c, 100)
+    for (let i = 0; i < 10; i++)
+      whilePaused.push(...(await c.fetch({ maxRecords: 5000, maxWaitMs: 100 })).flatMap((x) => x.records))
+    expect(whilePaused.filter((r) => r.partition === 0)).toEqual([])
+    expect(whilePaused).toHaveLength(100)
+    c.resume([{ topic, partition: 0 }])
+    const after = await drain(c, n)
+    expect(after.map((r) => r.offset)).toEqual(Array.from({ length: n }, (_, i) => i))
+    expect(text(after[n - 1]!.value)).toBe(`p0-${n - 1}`)
+    await c.close()
+  })
+
   it('wakeup ends a pending fetch at once', async () => {
     const topic = uniq('grp-wake')
     await b.ensureTopics([{ name: topic, partitions: 1 }])

@@ -22,6 +22,9 @@ export class Outbox {
   private waiters: Waiter[] = []
   private inflight = new Set<Promise<void>>()
   private scheduled = false
+  /** Records handed to the producer and not yet acknowledged. */
+  private inflightRecords = 0
+  private relief: { promise: Promise<void>; resolve: () => void } | undefined
   private failure: unknown
   closed = false
   /** exactly-once: keep records for the commit's transaction instead of sending them. */
@@ -36,7 +39,36 @@ export class Outbox {
     private readonly producer: Producer,
     private readonly onError: (e: unknown) => void,
     private readonly maxBatch = 5000,
+    /** Unacknowledged records beyond which `pressure()` holds producers back. */
+    private readonly maxInflight = 50_000,
   ) {}
+
+  /**
+   * Backpressure from the broker: while too many records are unacknowledged a
+   * promise that resolves once half of them are; undefined otherwise. Agents
+   * wait on it before taking their next record, so a broker slower than the
+   * handlers slows the handlers instead of queueing without bound.
+   */
+  pressure(): Promise<void> | undefined {
+    if (this.inflightRecords < this.maxInflight) return undefined
+    if (!this.relief) {
+      let resolve!: () => void
+      const promise = new Promise<void>((r) => {
+        resolve = r
+      })
+      this.relief = { promise, resolve }
+    }
+    return this.relief.promise
+  }
+
+  private settled(n: number): void {
+    this.inflightRecords -= n
+    if (this.relief && this.inflightRecords < this.maxInflight / 2) {
+      const r = this.relief
+      this.relief = undefined
+      r.resolve()
+    }
+  }
 
   /** Queues a record; nothing to await (sink writes, changelog). */
   push(record: ProduceRecord): void {
@@ -107,11 +139,14 @@ export class Outbox {
     const waiters = this.waiters
     this.queue = []
     this.waiters = []
+    this.inflightRecords += batch.length
     const p = this.transmit(batch).then(
       (meta) => {
+        this.settled(batch.length)
         for (const w of waiters) w.resolve(meta[w.index]!)
       },
       (e) => {
+        this.settled(batch.length)
         this.failure = e
         for (const w of waiters) w.reject(e)
       },
@@ -157,7 +192,9 @@ export class Outbox {
   /** Resolves when every queued record is acknowledged; rejects if any send failed since the last flush. */
   async flush(): Promise<void> {
     this.send()
-    while (this.inflight.size) await Promise.all([...this.inflight])
+    // What is in flight now, not what handlers send meanwhile: under a steady stream of sends
+    // the set never empties, and a commit waiting for that never came (none in minutes).
+    await Promise.all([...this.inflight])
     if (this.failure !== undefined) {
       const e = this.failure
       this.failure = undefined

@@ -635,7 +635,8 @@ export class WorkerRuntime {
       makeContext: (cursor: Cursor) => this.makeContext(cursor),
       onRestart: () => {},
       latency: this.latencyOf(def.name),
-      gate: () => this.gate,
+      // The exactly-once commit gate, else backpressure from the producer.
+      gate: () => this.gate ?? this.outbox.pressure(),
     }
   }
 

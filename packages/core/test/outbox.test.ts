@@ -1,0 +1,75 @@
+/**
+ * The outbox against a producer whose acknowledgements take time (as Kafka's
+ * do): a commit's flush is not starved by a steady stream of new sends, and
+ * too many unacknowledged records hold producers back until half are acked.
+ */
+import { describe, expect, it } from 'vitest'
+import { MemoryBroker } from '../src/index.ts'
+import type { ProduceRecord, Producer, RecordMetadata } from '../src/ports.ts'
+import { Outbox } from '../src/runtime/outbox.ts'
+
+/** The memory broker's producer, acknowledging each batch only after `ms`. */
+class SlowProducer implements Producer {
+  acked = 0
+  constructor(
+    private readonly inner: Producer,
+    private readonly ms: number,
+  ) {}
+  async send(records: readonly ProduceRecord[]): Promise<RecordMetadata[]> {
+    await new Promise((r) => setTimeout(r, this.ms))
+    const meta = await this.inner.send(records)
+    this.acked += records.length
+    return meta
+  }
+  async close(): Promise<void> {}
+}
+
+const rec = (i: number): ProduceRecord => ({
+  topic: 't',
+  partition: 0,
+  key: null,
+  value: Buffer.from(String(i)),
+  timestamp: 0,
+})
+
+async function slowProducer(ms: number) {
+  const broker = new MemoryBroker()
+  await broker.ensureTopics([{ name: 't', partitions: 1 }])
+  return new SlowProducer(broker.producer(), ms)
+}
+
+describe('outbox', () => {
+  it('flush resolves once what was sent before it is acknowledged, while sends go on', async () => {
+    const producer = await slowProducer(20)
+    const outbox = new Outbox(producer, () => {})
+    let i = 0
+    const pushing = setInterval(() => outbox.push(rec(i++)), 1)
+    try {
+      for (let n = 0; n < 50; n++) outbox.push(rec(i++))
+      const before = i
+      const flushed = await Promise.race([
+        outbox.flush().then(() => true),
+        new Promise<false>((r) => setTimeout(() => r(false), 2000)),
+      ])
+      expect(flushed).toBe(true)
+      expect(producer.acked).toBeGreaterThanOrEqual(before)
+    } finally {
+      clearInterval(pushing)
+    }
+  })
+
+  it('holds producers back while too many records are unacknowledged, and lets go at half', async () => {
+    const producer = await slowProducer(50)
+    const outbox = new Outbox(producer, () => {}, 100, 1000)
+    expect(outbox.pressure()).toBeUndefined()
+    for (let n = 0; n < 1200; n++) outbox.push(rec(n))
+    await new Promise((r) => setImmediate(r))
+    const held = outbox.pressure()
+    expect(held).toBeInstanceOf(Promise)
+    await held
+    expect(producer.acked).toBeGreaterThanOrEqual(700)
+    expect(outbox.pressure()).toBeUndefined()
+    await outbox.flush()
+    expect(producer.acked).toBe(1200)
+  })
+})
