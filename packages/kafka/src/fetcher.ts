@@ -83,15 +83,17 @@ export function toBatches(messages: readonly Message[]): RecordBatch[] {
   return [...by.values()]
 }
 
-const toRecord = (m: Message): BrokerRecord => ({
-  topic: m.topic,
-  partition: m.partition,
-  offset: m.offset,
-  timestamp: m.timestamp ?? 0,
-  key: m.key === undefined || m.key === null ? null : typeof m.key === 'string' ? Buffer.from(m.key) : m.key,
-  value: m.value ?? null,
-  headers: m.headers?.length ? fromHeaders(m.headers) : EMPTY_HEADERS,
-})
+/** The binding's message becomes the record in place (one object per record fewer on the hot path). */
+const toRecord = (m: Message): BrokerRecord => {
+  const r = m as unknown as { -readonly [K in keyof BrokerRecord]: BrokerRecord[K] }
+  const key = m.key
+  if (key === undefined) r.key = null
+  else if (typeof key === 'string') r.key = Buffer.from(key)
+  if (m.value === undefined) r.value = null
+  if (m.timestamp === undefined) r.timestamp = 0
+  r.headers = m.headers?.length ? fromHeaders(m.headers) : EMPTY_HEADERS
+  return r
+}
 
 function fromHeaders(hs: readonly MessageHeader[]): Headers {
   const out: Record<string, Uint8Array> = {}

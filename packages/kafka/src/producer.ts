@@ -134,8 +134,11 @@ export class KafkaProducer implements Producer {
         b.reject(ctx.error(`sending to ${report.topic}[${report.partition}]`, err))
         return
       }
-      const r = b.records[i]!
-      b.out[i] = { topic: r.topic, partition: r.partition, offset: report.offset, timestamp: r.timestamp }
+      // The producer takes records over (callers never reuse what they send, as with the memory
+      // broker): a record is its own metadata once its offset is set, no object per record.
+      const r = b.records[i] as ProduceRecord & { offset: number }
+      r.offset = report.offset
+      b.out[i] = r
       if (--b.remaining === 0) {
         this.inflight--
         b.resolve(b.out)

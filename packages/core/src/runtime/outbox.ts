@@ -40,7 +40,7 @@ export class Outbox {
     private readonly onError: (e: unknown) => void,
     private readonly maxBatch = 5000,
     /** Unacknowledged records beyond which `pressure()` holds producers back. */
-    private readonly maxInflight = 50_000,
+    private readonly maxInflight = 100_000,
   ) {}
 
   /**
