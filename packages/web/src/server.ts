@@ -7,6 +7,7 @@
  */
 import { createServer, type Server } from 'node:http'
 import type { Socket } from 'node:net'
+import { hostname } from 'node:os'
 import { getRequestListener, RequestError } from '@hono/node-server'
 import { ConfigError, type Logger, type WebServerHandle, type WorkerRuntime } from '@stream-app/core'
 import { createWebApp } from './app.ts'
@@ -50,7 +51,14 @@ function badEncoding(url: string): boolean {
   }
 }
 
-const hostForUrl = (host: string): string => (host.includes(':') ? `[${host}]` : host)
+/**
+ * The host of the URL this worker advertises (to other workers, for table
+ * queries): a wildcard bind is reached through the machine's hostname.
+ */
+export const hostForUrl = (host: string): string => {
+  if (host === '0.0.0.0' || host === '::') return hostname()
+  return host.includes(':') ? `[${host}]` : host
+}
 
 /** Answers requests Node's parser rejects (or that time out) with JSON, then drops the connection. */
 function onClientError(err: Error & { code?: string }, socket: Socket): void {
