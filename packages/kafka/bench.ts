@@ -14,17 +14,8 @@
 import { randomUUID } from 'node:crypto'
 import { pathToFileURL } from 'node:url'
 import kafka from '@confluentinc/kafka-javascript'
-import {
-  type Broker,
-  createApp,
-  liveClock,
-  MemoryStore,
-  makeLogger,
-  resolveConfig,
-  Schema,
-  startRuntime,
-} from '@stream-app/core'
-import { openKafkaBroker } from './src/index.ts'
+import { type Broker, createApp, Schema } from '@stream-app/core'
+import { openKafkaBroker, startKafkaRuntime } from './src/index.ts'
 
 export interface PassthroughOptions {
   readonly messages: number
@@ -182,7 +173,6 @@ async function adapterPassthrough(o: PassthroughOptions, input: string, output: 
 /** The same passthrough as a stream-app app on the kafka:// broker. */
 async function streamAppPassthrough(o: PassthroughOptions, input: string, output: string) {
   const url = `kafka://${o.bootstrap}`
-  const log = makeLogger({ level: 'warn', name: 'bench' })
   const app = createApp({ id: `bench-sa-${randomUUID().slice(0, 8)}`, commitInterval: '1s' })
     // Run-unique names typed as two distinct literals for the typed builder.
     .topic(input as 'in', { value: Schema.Unknown, codec: 'raw', partitions: o.partitions })
@@ -190,18 +180,7 @@ async function streamAppPassthrough(o: PassthroughOptions, input: string, output
     .agent('pass', { from: input as 'in', sink: [output as 'out'] }, async function* (values) {
       for await (const v of values) yield v
     })
-  return startRuntime(app.definition, {
-    broker: await openKafkaBroker({ url, log }),
-    store: new MemoryStore(),
-    clock: liveClock,
-    log,
-    config: resolveConfig(app.definition.config, {
-      broker: url,
-      store: 'memory://',
-      web: { enabled: false },
-    }),
-    closeBroker: true,
-  })
+  return startKafkaRuntime(app.definition, { url })
 }
 
 export async function benchKafkaPassthrough(o: PassthroughOptions): Promise<PassthroughResult> {

@@ -7,18 +7,8 @@
 import { spawnSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
-import {
-  type AppDefinition,
-  type Broker,
-  createApp,
-  liveClock,
-  MemoryStore,
-  makeLogger,
-  resolveConfig,
-  Schema,
-  startRuntime,
-} from '@stream-app/core'
-import { openKafkaBroker } from '@stream-app/kafka'
+import { type AppDefinition, type Broker, createApp, Schema } from '@stream-app/core'
+import { openKafkaBroker, startKafkaRuntime } from '@stream-app/kafka'
 import { benchKafkaPassthrough } from '@stream-app/kafka/bench'
 import { type Result, rssMb } from './report.ts'
 
@@ -37,18 +27,7 @@ export function ensureKafka(): { bootstrap: string; stop: () => void } {
   }
 }
 
-async function run(def: AppDefinition, bootstrap: string) {
-  const url = `kafka://${bootstrap}`
-  const log = makeLogger({ level: 'warn', name: 'bench' })
-  return startRuntime(def, {
-    broker: await openKafkaBroker({ url, log }),
-    store: new MemoryStore(),
-    clock: liveClock,
-    log,
-    config: resolveConfig(def.config, { broker: url, store: 'memory://', web: { enabled: false } }),
-    closeBroker: true,
-  })
-}
+const run = (def: AppDefinition, bootstrap: string) => startKafkaRuntime(def, { url: `kafka://${bootstrap}` })
 
 async function waitFor(cond: () => boolean, timeoutMs: number) {
   const deadline = Date.now() + timeoutMs

@@ -4,17 +4,7 @@
  * in-memory table and yields to a sink — next to the same work written by hand
  * (a plain loop over the same pre-encoded buffers), in the same process and run.
  */
-import {
-  type AppDefinition,
-  createApp,
-  liveClock,
-  MemoryBroker,
-  MemoryStore,
-  makeLogger,
-  resolveConfig,
-  Schema,
-  startRuntime,
-} from '@stream-app/core'
+import { type AppDefinition, createApp, MemoryBroker, Schema, startMemoryRuntime } from '@stream-app/core'
 import { type Result, rssMb } from './report.ts'
 
 const Order = Schema.Struct({
@@ -87,14 +77,7 @@ export async function framework(messages: readonly Buffer[]): Promise<number> {
     )
   }
   const t0 = performance.now()
-  const w = await startRuntime(def, {
-    broker,
-    store: new MemoryStore(),
-    clock: liveClock,
-    log: makeLogger({ level: 'warn' }),
-    config: resolveConfig(def.config, { broker: 'memory://', store: 'memory://', web: { enabled: false } }),
-    closeBroker: true,
-  })
+  const w = await startMemoryRuntime(def, { broker, logLevel: 'warn', closeBroker: true })
   while ((w.stats.processed.get('count') ?? 0) < messages.length) await new Promise((r) => setTimeout(r, 2))
   await w.commit()
   const s = (performance.now() - t0) / 1000

@@ -19,8 +19,14 @@ export * from './errors.ts'
 export { MemoryBroker } from './memory/broker.ts'
 export { MemoryStore } from './memory/store.ts'
 export { murmur2, partitionForKey } from './partitioner.ts'
-export type { Platform, TestOptions } from './platform.ts'
-export { memoryPlatform, startRuntime, startTestWorker, workerFacade } from './platform.ts'
+export type { MemoryRuntimeOptions, Platform, TestOptions } from './platform.ts'
+export {
+  memoryPlatform,
+  startMemoryRuntime,
+  startRuntime,
+  startTestWorker,
+  workerFacade,
+} from './platform.ts'
 export type * from './ports.ts'
 export { resolveConfig } from './runtime/config.ts'
 export { type LoggerOptions, type LogLevel, makeLogger } from './runtime/logger.ts'

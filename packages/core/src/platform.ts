@@ -10,6 +10,7 @@ import { type Duration, toMillis } from './duration.ts'
 import { ConfigError } from './errors.ts'
 import { MemoryBroker } from './memory/broker.ts'
 import { MemoryStore } from './memory/store.ts'
+import type { Clock, Store } from './ports.ts'
 import { resolveConfig } from './runtime/config.ts'
 import { type LogLevel, makeLogger } from './runtime/logger.ts'
 import { type WorkerDeps, WorkerRuntime } from './runtime/worker.ts'
@@ -57,6 +58,45 @@ export async function startRuntime(def: AppDefinition, deps: WorkerDeps): Promis
     throw e
   }
   return rt
+}
+
+/** Options of startMemoryRuntime. */
+export interface MemoryRuntimeOptions {
+  /** Shared by several runtimes to make them members of one group (default: a new one). */
+  readonly broker?: MemoryBroker
+  readonly store?: Store
+  readonly clock?: Clock
+  readonly logLevel?: LogLevel
+  /** The web config; default off. */
+  readonly web?: AppConfig['web']
+  /** Starts the web server (when `web` enables it). */
+  readonly webServer?: WorkerDeps['web']
+  /** Close the broker on stop (default: when this call made it). */
+  readonly closeBroker?: boolean
+}
+
+/**
+ * A WorkerRuntime on the memory:// broker and store with the live clock and a
+ * silent logger: for tests and benchmarks that drive the runtime directly
+ * (app.test() is the user-facing way).
+ */
+export function startMemoryRuntime(
+  def: AppDefinition,
+  options: MemoryRuntimeOptions = {},
+): Promise<WorkerRuntime> {
+  return startRuntime(def, {
+    broker: options.broker ?? new MemoryBroker(),
+    store: options.store ?? new MemoryStore(),
+    clock: options.clock ?? liveClock,
+    log: makeLogger({ level: options.logLevel ?? 'silent', name: def.config.id }),
+    config: resolveConfig(def.config, {
+      broker: 'memory://',
+      store: 'memory://',
+      web: options.web ?? { enabled: false },
+    }),
+    closeBroker: options.closeBroker ?? options.broker === undefined,
+    ...(options.webServer ? { web: options.webServer } : {}),
+  })
 }
 
 /** app.test(): memory broker and store, web off, test clock. */

@@ -6,26 +6,15 @@ import { describe, expect, it } from 'vitest'
 import {
   type AppDefinition,
   createApp,
-  liveClock,
   MemoryBroker,
   MemoryStore,
-  makeLogger,
-  resolveConfig,
   Schema,
-  startRuntime,
+  startMemoryRuntime,
   type WorkerRuntime,
 } from '../src/index.ts'
 
-function start(def: AppDefinition, broker: MemoryBroker, store = new MemoryStore()): Promise<WorkerRuntime> {
-  return startRuntime(def, {
-    broker,
-    store,
-    clock: liveClock,
-    log: makeLogger({ level: 'silent' }),
-    config: resolveConfig(def.config, { broker: 'memory://', store: 'memory://', web: { enabled: false } }),
-    closeBroker: false,
-  })
-}
+const start = (def: AppDefinition, broker: MemoryBroker, store = new MemoryStore()): Promise<WorkerRuntime> =>
+  startMemoryRuntime(def, { broker, store, closeBroker: false })
 
 const committedOf = async (broker: MemoryBroker, group: string, topic: string) => {
   const c = broker.groupConsumer({

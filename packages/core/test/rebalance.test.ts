@@ -8,33 +8,21 @@ import { describe, expect, it } from 'vitest'
 import {
   type AppDefinition,
   createApp,
-  liveClock,
   MemoryBroker,
   MemoryStore,
-  makeLogger,
-  resolveConfig,
   Schema,
-  startRuntime,
+  startMemoryRuntime,
   type TableStore,
   TestClock,
   type WorkerRuntime,
 } from '../src/index.ts'
 import type { Clock, TopicSpec } from '../src/ports.ts'
 
-function start(
+const start = (
   def: AppDefinition,
   broker: MemoryBroker,
   options: { store?: MemoryStore; clock?: Clock; closeBroker?: boolean } = {},
-): Promise<WorkerRuntime> {
-  return startRuntime(def, {
-    broker,
-    store: options.store ?? new MemoryStore(),
-    clock: options.clock ?? liveClock,
-    log: makeLogger({ level: 'silent' }),
-    config: resolveConfig(def.config, { broker: 'memory://', store: 'memory://', web: { enabled: false } }),
-    closeBroker: options.closeBroker ?? false,
-  })
-}
+): Promise<WorkerRuntime> => startMemoryRuntime(def, { broker, closeBroker: false, ...options })
 
 const until = async (what: string, check: () => boolean, ms = 5000) => {
   const deadline = Date.now() + ms

@@ -4,17 +4,9 @@
  * aborted. A worker that then recovers the table must read the changelog with
  * read_committed, or it takes the aborted values and counts their messages twice.
  */
-import {
-  createApp,
-  liveClock,
-  MemoryStore,
-  makeLogger,
-  resolveConfig,
-  startRuntime,
-  workerFacade,
-} from '@stream-app/core'
+import { createApp, workerFacade } from '@stream-app/core'
 import { describe, expect, it } from 'vitest'
-import { openKafkaBroker } from '../src/index.ts'
+import { startKafkaRuntime } from '../src/index.ts'
 import { buf, kafkaUrl, openBroker, uniq } from './helpers.ts'
 
 describe('core runtime on kafka:// under exactly-once', () => {
@@ -48,20 +40,7 @@ describe('core runtime on kafka:// under exactly-once', () => {
     await tx.close()
     await b.close()
 
-    const url = kafkaUrl()
-    const log = makeLogger({ level: 'warn', name: id })
-    const rt = await startRuntime(app.definition, {
-      broker: await openKafkaBroker({ url, log }),
-      store: new MemoryStore(),
-      clock: liveClock,
-      log,
-      config: resolveConfig(app.definition.config, {
-        broker: url,
-        store: 'memory://',
-        web: { enabled: false },
-      }),
-      closeBroker: true,
-    })
+    const rt = await startKafkaRuntime(app.definition, { url: kafkaUrl() })
     const worker = workerFacade(rt)
     try {
       expect(worker.tables.totals!.get('the')).toBe(3)

@@ -1,30 +1,11 @@
 /** The whole core runtime on the kafka:// broker: a word-count app, its sink topic, and table recovery after a restart. */
-import {
-  type AppDefinition,
-  createApp,
-  liveClock,
-  MemoryStore,
-  makeLogger,
-  resolveConfig,
-  Schema,
-  startRuntime,
-  workerFacade,
-} from '@stream-app/core'
+import { type AppDefinition, createApp, Schema, workerFacade } from '@stream-app/core'
 import { describe, expect, it } from 'vitest'
-import { openKafkaBroker } from '../src/index.ts'
+import { startKafkaRuntime } from '../src/index.ts'
 import { drain, kafkaUrl, openBroker, text, uniq } from './helpers.ts'
 
 const start = async (def: AppDefinition) => {
-  const url = kafkaUrl()
-  const log = makeLogger({ level: 'warn', name: def.config.id })
-  const rt = await startRuntime(def, {
-    broker: await openKafkaBroker({ url, log }),
-    store: new MemoryStore(),
-    clock: liveClock,
-    log,
-    config: resolveConfig(def.config, { broker: url, store: 'memory://', web: { enabled: false } }),
-    closeBroker: true,
-  })
+  const rt = await startKafkaRuntime(def, { url: kafkaUrl() })
   return { rt, worker: workerFacade(rt) }
 }
 

@@ -3,17 +3,7 @@
  * share the partitions of a memory:// broker, and GET /tables/:table/:key on
  * either forwards to the key's owner, found from the group's membership.
  */
-import {
-  createApp,
-  liveClock,
-  MemoryBroker,
-  MemoryStore,
-  makeLogger,
-  resolveConfig,
-  Schema,
-  startRuntime,
-  type WorkerRuntime,
-} from '@stream-app/core'
+import { createApp, MemoryBroker, Schema, startMemoryRuntime, type WorkerRuntime } from '@stream-app/core'
 import { startWebServer } from '@stream-app/web'
 import { afterAll, describe, expect, it } from 'vitest'
 
@@ -27,14 +17,10 @@ const def = createApp({ id: 'route', commitInterval: '100ms' })
 const broker = new MemoryBroker()
 const workers: WorkerRuntime[] = []
 const start = async () => {
-  const w = await startRuntime(def, {
+  const w = await startMemoryRuntime(def, {
     broker,
-    store: new MemoryStore(),
-    clock: liveClock,
-    log: makeLogger({ level: 'silent' }),
-    config: resolveConfig(def.config, { broker: 'memory://', store: 'memory://', web: { port: 0 } }),
-    closeBroker: false,
-    web: (rt) => startWebServer(rt, { resolveOwner: (r, table, key) => r.ownerUrl(table, key) }),
+    web: { port: 0 },
+    webServer: (rt) => startWebServer(rt, { resolveOwner: (r, table, key) => r.ownerUrl(table, key) }),
   })
   workers.push(w)
   return w
