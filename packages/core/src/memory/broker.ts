@@ -2,6 +2,12 @@
  * The in-process `memory://` broker: partitioned logs in arrays, consumer groups
  * with co-partitioned assignment, committed offsets. Gone when the process
  * exits. It implements the same Broker port as sqlite:// and kafka://.
+ *
+ * So that a long-running memory:// worker does not grow without bound, a log
+ * forgets records that every consumer group of its topic has committed past
+ * (and no open reader still needs), and a compacted topic (table changelogs)
+ * keeps only the latest record per key once it has grown. A topic no group in
+ * the process consumes keeps everything. Offsets may then have gaps, as on Kafka.
  */
 import { BrokerError } from '../errors.ts'
 import type {
@@ -30,6 +36,10 @@ interface MemTopic {
 const NO_HEADERS: Headers = Object.freeze({})
 
 const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
+/** Records a log drops at least at once (dropping is a copy of the rest). */
+const TRIM_MIN = 4096
+/** A compacted partition is compacted once it holds this many more records than after the last time. */
+const COMPACT_SLACK = 10_000
 
 /** Resolves waiters when new records arrive. */
 class Signal {
@@ -189,6 +199,7 @@ class MemConsumer implements GroupConsumer {
   async commit(offsets: readonly TopicPartitionOffset[]): Promise<void> {
     if (this.closed) throw new BrokerError('commit on a closed consumer', false)
     for (const o of offsets) this.group.committed.set(tpKey(o.topic, o.partition), o.offset)
+    for (const o of offsets) this.broker.trim(o.topic, o.partition)
   }
   async committed(tps: readonly TopicPartition[]): Promise<TopicPartitionOffset[]> {
     const out: TopicPartitionOffset[] = []
@@ -225,7 +236,7 @@ class MemConsumer implements GroupConsumer {
 }
 
 class MemReader implements PartitionReader {
-  private positions = new Map<string, TopicPartitionOffset>()
+  readonly positions = new Map<string, TopicPartitionOffset>()
   private wake: (() => void) | undefined
   private closed = false
   constructor(
@@ -233,6 +244,7 @@ class MemReader implements PartitionReader {
     assignments: readonly TopicPartitionOffset[],
   ) {
     for (const a of assignments) this.positions.set(tpKey(a.topic, a.partition), a)
+    broker.readers.add(this)
   }
   async fetch(options: FetchOptions): Promise<RecordBatch[]> {
     const collect = () => {
@@ -264,6 +276,7 @@ class MemReader implements PartitionReader {
   }
   async close(): Promise<void> {
     this.closed = true
+    this.broker.readers.delete(this)
     this.wakeup()
   }
 }
@@ -276,6 +289,9 @@ export class MemoryBroker implements Broker {
   private readonly topics = new Map<string, MemTopic>()
   private readonly bases = new Map<string, number>()
   private readonly groups = new Map<string, MemGroup>()
+  readonly readers = new Set<MemReader>()
+  /** Per compacted partition: its length after the last compaction. */
+  private readonly compactedAt = new Map<string, number>()
   /** Every record of a topic in the order it was appended (for `sent()`). */
   private readonly appended = new Map<string, BrokerRecord[]>()
   private closed = false
@@ -324,9 +340,72 @@ export class MemoryBroker implements Broker {
   read(topic: string, partition: number, from: number, max: number): BrokerRecord[] {
     const log = this.topics.get(topic)?.logs[partition]
     if (!log || log.length === 0) return []
-    const first = log[0]!.offset
-    const start = Math.max(0, from - first)
+    let start = Math.max(0, from - log[0]!.offset)
+    // Offsets are dense unless the log was compacted: then find the first offset >= from.
+    if (start < log.length && log[start]!.offset !== from && from > log[0]!.offset) {
+      let lo = 0
+      let hi = log.length
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1
+        if (log[mid]!.offset < from) lo = mid + 1
+        else hi = mid
+      }
+      start = lo
+    }
     return start >= log.length ? [] : log.slice(start, start + max)
+  }
+
+  /**
+   * Drops the head of a partition that every group consuming its topic has
+   * committed past and no open reader still needs. A topic without consumers keeps everything.
+   */
+  trim(topic: string, partition: number): void {
+    const log = this.topics.get(topic)?.logs[partition]
+    if (!log || log.length < TRIM_MIN) return
+    const k = tpKey(topic, partition)
+    let upTo = Number.POSITIVE_INFINITY
+    let consumed = false
+    for (const g of this.groups.values()) {
+      const committed = g.committed.get(k)
+      const subscribed = g.members.some((m) => !m.closed && m.topics.has(topic))
+      if (committed === undefined) {
+        if (subscribed) return // a consumer that has not committed yet may read from the start
+        continue
+      }
+      consumed = true
+      upTo = Math.min(upTo, committed)
+    }
+    if (!consumed) return
+    for (const r of this.readers) {
+      const p = r.positions.get(k)
+      if (p) upTo = Math.min(upTo, p.offset)
+    }
+    let n = 0
+    while (n < log.length && log[n]!.offset < upTo) n++
+    if (n < TRIM_MIN && n < log.length) return
+    if (n === log.length) this.bases.set(k, log[n - 1]!.offset + 1)
+    log.splice(0, n)
+  }
+
+  /** Keeps the latest record per key of a compacted partition (offsets keep their gaps). */
+  private compact(topic: string, partition: number, log: BrokerRecord[]): void {
+    const k = tpKey(topic, partition)
+    if (log.length < (this.compactedAt.get(k) ?? 0) + COMPACT_SLACK) return
+    const latest = new Set<string>()
+    const kept: BrokerRecord[] = []
+    for (let i = log.length - 1; i >= 0; i--) {
+      const r = log[i]!
+      if (r.key === null) continue
+      const key = Buffer.from(r.key.buffer, r.key.byteOffset, r.key.byteLength).toString('latin1')
+      if (latest.has(key)) continue
+      latest.add(key)
+      kept.push(r)
+    }
+    kept.reverse()
+    // The last record always survives (it is the latest of its key), so the end offset stands.
+    log.length = 0
+    for (const r of kept) log.push(r)
+    this.compactedAt.set(k, log.length)
   }
 
   async endOffsets(tps: readonly TopicPartition[]): Promise<TopicPartitionOffset[]> {
@@ -344,6 +423,7 @@ export class MemoryBroker implements Broker {
   append(records: readonly ProduceRecord[]): RecordMetadata[] {
     if (this.closed) throw new BrokerError('broker is closed', false)
     const out: RecordMetadata[] = new Array(records.length)
+    let compact: Map<string, [string, number]> | undefined
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!
       const t = this.topics.get(r.topic)
@@ -357,6 +437,8 @@ export class MemoryBroker implements Broker {
       rec.offset = offset
       if (rec.headers === undefined) rec.headers = NO_HEADERS
       log.push(rec)
+      if (t.spec.compacted && log.length >= COMPACT_SLACK)
+        (compact ??= new Map()).set(tpKey(r.topic, r.partition), [r.topic, r.partition])
       if (this.recordSends) {
         let all = this.appended.get(r.topic)
         if (!all) this.appended.set(r.topic, (all = []))
@@ -364,6 +446,8 @@ export class MemoryBroker implements Broker {
       }
       out[i] = rec
     }
+    if (compact)
+      for (const [topic, p] of compact.values()) this.compact(topic, p, this.topics.get(topic)!.logs[p]!)
     if (records.length) this.signal.notify()
     return out
   }
