@@ -72,4 +72,18 @@ describe('outbox', () => {
     await outbox.flush()
     expect(producer.acked).toBe(1200)
   })
+
+  it('bounds unacknowledged bytes too: a few large records are enough to hold back', async () => {
+    const producer = await slowProducer(50)
+    const outbox = new Outbox(producer, () => {}, 100, 1_000_000, 100_000)
+    const big = (i: number): ProduceRecord => ({ ...rec(i), value: Buffer.alloc(10_000) })
+    for (let n = 0; n < 12; n++) outbox.push(big(n))
+    await new Promise((r) => setImmediate(r))
+    const held = outbox.pressure()
+    expect(held).toBeInstanceOf(Promise)
+    await held
+    expect(outbox.pressure()).toBeUndefined()
+    await outbox.flush()
+    expect(producer.acked).toBe(12)
+  })
 })

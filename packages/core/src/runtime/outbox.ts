@@ -22,8 +22,9 @@ export class Outbox {
   private waiters: Waiter[] = []
   private inflight = new Set<Promise<void>>()
   private scheduled = false
-  /** Records handed to the producer and not yet acknowledged. */
+  /** Records (and their key and value bytes) handed to the producer and not yet acknowledged. */
   private inflightRecords = 0
+  private inflightBytes = 0
   private relief: { promise: Promise<void>; resolve: () => void } | undefined
   private failure: unknown
   closed = false
@@ -39,8 +40,13 @@ export class Outbox {
     private readonly producer: Producer,
     private readonly onError: (e: unknown) => void,
     private readonly maxBatch = 5000,
-    /** Unacknowledged records beyond which `pressure()` holds producers back. */
-    private readonly maxInflight = 100_000,
+    /**
+     * Unacknowledged records beyond which `pressure()` holds producers back. On a
+     * loaded Kafka acknowledgements take a while: 100k held the agent back often.
+     */
+    private readonly maxInflight = 300_000,
+    /** The same bound in key and value bytes (large records). */
+    private readonly maxInflightBytes = 64 * 1024 * 1024,
   ) {}
 
   /**
@@ -50,7 +56,8 @@ export class Outbox {
    * handlers slows the handlers instead of queueing without bound.
    */
   pressure(): Promise<void> | undefined {
-    if (this.inflightRecords < this.maxInflight) return undefined
+    if (this.inflightRecords < this.maxInflight && this.inflightBytes < this.maxInflightBytes)
+      return undefined
     if (!this.relief) {
       let resolve!: () => void
       const promise = new Promise<void>((r) => {
@@ -61,9 +68,14 @@ export class Outbox {
     return this.relief.promise
   }
 
-  private settled(n: number): void {
+  private settled(n: number, bytes: number): void {
     this.inflightRecords -= n
-    if (this.relief && this.inflightRecords < this.maxInflight / 2) {
+    this.inflightBytes -= bytes
+    if (
+      this.relief &&
+      this.inflightRecords < this.maxInflight / 2 &&
+      this.inflightBytes < this.maxInflightBytes / 2
+    ) {
       const r = this.relief
       this.relief = undefined
       r.resolve()
@@ -139,14 +151,20 @@ export class Outbox {
     const waiters = this.waiters
     this.queue = []
     this.waiters = []
+    let bytes = 0
+    for (let i = 0; i < batch.length; i++) {
+      const r = batch[i]!
+      bytes += (r.value?.byteLength ?? 0) + (r.key?.byteLength ?? 0)
+    }
     this.inflightRecords += batch.length
+    this.inflightBytes += bytes
     const p = this.transmit(batch).then(
       (meta) => {
-        this.settled(batch.length)
+        this.settled(batch.length, bytes)
         for (const w of waiters) w.resolve(meta[w.index]!)
       },
       (e) => {
-        this.settled(batch.length)
+        this.settled(batch.length, bytes)
         this.failure = e
         for (const w of waiters) w.reject(e)
       },
