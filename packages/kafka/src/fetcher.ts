@@ -74,10 +74,14 @@ export class Fetcher {
 /** Groups consumed messages into per-partition batches, oldest first. */
 export function toBatches(messages: readonly Message[]): RecordBatch[] {
   const by = new Map<string, { topic: string; partition: number; records: BrokerRecord[] }>()
+  let b: { topic: string; partition: number; records: BrokerRecord[] } | undefined
   for (const m of messages) {
-    const k = `${m.topic}\u0000${m.partition}`
-    let b = by.get(k)
-    if (!b) by.set(k, (b = { topic: m.topic, partition: m.partition, records: [] }))
+    // Messages come in runs of one partition: look the batch up only when the partition changes.
+    if (b === undefined || b.partition !== m.partition || b.topic !== m.topic) {
+      const k = `${m.topic}\u0000${m.partition}`
+      b = by.get(k)
+      if (!b) by.set(k, (b = { topic: m.topic, partition: m.partition, records: [] }))
+    }
     b.records.push(toRecord(m))
   }
   return [...by.values()]
