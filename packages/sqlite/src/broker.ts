@@ -65,6 +65,13 @@ export interface PollOwner {
 }
 
 const FALLBACK_POLL_MS = 1_000
+/**
+ * After a -wal write is seen, how long to wait before each look at the database
+ * for the commit it belongs to. The writer publishes the commit in the shared
+ * index after writing the frames; on a loaded machine that can take far more
+ * than one short recheck (a fetch in the test suite then waited for the poll).
+ */
+const RECHECK_MS = [5, 20, 60, 150, 400] as const
 const DEGRADED_POLL_MS = 50
 
 export class SqliteBroker implements Broker {
@@ -172,7 +179,7 @@ export class SqliteBroker implements Broker {
     })
   }
 
-  private checkExternal(retry: boolean): void {
+  private checkExternal(retry: boolean, attempt = 0): void {
     if (this.closed) return
     let v: number
     try {
@@ -183,12 +190,14 @@ export class SqliteBroker implements Broker {
     if (v !== this.lastVersion) {
       this.lastVersion = v
       this.changed()
-    } else if (retry && !this.recheck) {
-      // The -wal write can be seen before the commit is published in the shared index: look again shortly.
+    } else if ((retry || attempt > 0) && attempt < RECHECK_MS.length) {
+      // The -wal write can be seen before the commit is published in the shared index: look again
+      // (a new write starts the looks over).
+      clearTimeout(this.recheck)
       this.recheck = setTimeout(() => {
         this.recheck = undefined
-        this.checkExternal(false)
-      }, 5)
+        this.checkExternal(false, attempt + 1)
+      }, RECHECK_MS[attempt])
       this.recheck.unref()
     }
   }
