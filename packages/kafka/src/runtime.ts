@@ -10,6 +10,7 @@ import {
   MemoryStore,
   makeLogger,
   resolveConfig,
+  type Store,
   startRuntime,
   type WorkerRuntime,
 } from '@stream-app/core'
@@ -17,12 +18,12 @@ import { openKafkaBroker } from './broker.ts'
 
 export async function startKafkaRuntime(
   def: AppDefinition,
-  options: { readonly url: string; readonly logLevel?: LogLevel },
+  options: { readonly url: string; readonly logLevel?: LogLevel; readonly store?: Store },
 ): Promise<WorkerRuntime> {
   const log = makeLogger({ level: options.logLevel ?? 'warn', name: def.config.id })
   return startRuntime(def, {
     broker: await openKafkaBroker({ url: options.url, log }),
-    store: new MemoryStore(),
+    store: options.store ?? new MemoryStore(),
     clock: liveClock,
     log,
     config: resolveConfig(def.config, { broker: options.url, store: 'memory://', web: { enabled: false } }),

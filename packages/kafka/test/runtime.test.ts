@@ -1,5 +1,12 @@
 /** The whole core runtime on the kafka:// broker: a word-count app, its sink topic, and table recovery after a restart. */
-import { type AppDefinition, createApp, Schema, workerFacade } from '@stream-app/core'
+import {
+  type AppDefinition,
+  createApp,
+  MemoryStore,
+  Schema,
+  type TableStore,
+  workerFacade,
+} from '@stream-app/core'
 import { describe, expect, it } from 'vitest'
 import { startKafkaRuntime } from '../src/index.ts'
 import { drain, kafkaUrl, openBroker, text, uniq } from './helpers.ts'
@@ -59,4 +66,41 @@ describe('core runtime on kafka://', () => {
     expect(second.worker.tables.totals!.get('dog')).toBe(1)
     await second.worker.stop()
   })
+})
+
+/** A store whose tables cannot be loaded (a damaged file, say). */
+class UnreadableStore extends MemoryStore {
+  override table(name: string): TableStore {
+    const t = super.table(name)
+    return {
+      ...t,
+      load: () => {
+        throw new Error('the table file is unreadable')
+      },
+      persistedOffsets: (p) => t.persistedOffsets(p),
+      apply: (c, o) => t.apply(c, o),
+      dropPartitions: (p) => t.dropPartitions(p),
+      close: () => t.close(),
+    }
+  }
+}
+
+describe('core runtime on kafka://, state that cannot load', () => {
+  it('refuses to start rather than process partitions whose tables did not load', async () => {
+    const id = uniq('unloadable')
+    const words = `${id}-words` as const
+    const app = createApp({ id, topicPartitions: 2 })
+      .topic(words, { value: Schema.String })
+      .table('totals', { default: () => 0 })
+      .agent('count', { from: words }, async (ws, ctx) => {
+        for await (const w of ws) ctx.tables.totals.update(w, (n) => n + 1)
+      })
+    await expect(
+      startKafkaRuntime(app.definition, {
+        url: kafkaUrl(),
+        logLevel: 'silent',
+        store: new UnreadableStore(),
+      }),
+    ).rejects.toThrow('the table file is unreadable')
+  }, 60_000)
 })

@@ -133,6 +133,8 @@ export class WorkerRuntime {
   private readonly changelogs = new Set<string>()
   private readonly timerRuns = new Set<Promise<unknown>>()
   private assignFailingSince: number | undefined
+  /** An assignment whose state failed to load while starting (start() rejects with it). */
+  private startFailure: unknown
   /** start() finished: failures from here on are the worker's to handle (before, start() rejects). */
   private started = false
   /** Set when the worker stopped itself: its state could not be loaded (see `done`). */
@@ -284,6 +286,7 @@ export class WorkerRuntime {
       readCommitted: config.guarantee === 'exactly_once',
     })
     await this.consumer.start()
+    if (this.startFailure !== undefined) throw this.startFailure
     await this.startReplies()
     for (const a of this.agents.values()) a.start()
     this.fetchLoop = this.runFetchLoop()
@@ -322,12 +325,19 @@ export class WorkerRuntime {
     try {
       await this.prepareAssigned(tps)
       this.assignFailingSince = undefined
+      this.startFailure = undefined
     } catch (e) {
+      // While starting, start() fails with it: not every consumer (Kafka's) fails its start
+      // when the listener does, and none of it may be processed with tables that did not load.
+      if (!this.started) {
+        this.startFailure = e
+        throw e
+      }
       // Never process partitions whose tables did not load. A broker that is briefly away is
       // retried by the consumer; anything else, or a failure that lasts, stops the worker.
       const since = (this.assignFailingSince ??= Date.now())
       const retriable = (e as { retriable?: unknown }).retriable === true
-      if (this.started && this.active && (!retriable || Date.now() - since > ASSIGN_GIVE_UP_MS))
+      if (this.active && (!retriable || Date.now() - since > ASSIGN_GIVE_UP_MS))
         this.crash(`loading the state of ${fmtTps(tps)} failed: ${errorMessage(e)}`)
       throw e
     }
