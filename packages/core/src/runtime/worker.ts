@@ -867,16 +867,30 @@ export class WorkerRuntime {
 
   private scheduleCommits(): void {
     const every = this.config.commitIntervalMs
+    const next = () => this.clock.now() + every
+    this.repeat(next(), next, () => this.commit().catch(() => {}))
+  }
+
+  /**
+   * Runs `body` at `first` and then at `next(due)`, on the worker's clock, until
+   * the worker stops. A beat that comes while the worker recovers (a rebalance)
+   * is skipped, not the schedule. `next` answering undefined ends it.
+   */
+  private repeat(
+    first: number | undefined,
+    next: (due: number) => number | undefined,
+    body: () => unknown,
+  ): void {
     let cancel: () => void = () => {}
-    const arm = () => {
-      cancel = this.clock.schedule(this.clock.now() + every, async () => {
-        // Not while recovering after a rebalance, but keep the beat: re-arm unless stopping.
+    const arm = (due: number | undefined) => {
+      if (due === undefined) return
+      cancel = this.clock.schedule(due, async () => {
         if (!this.active) return
-        if (this.state === 'running') await this.commit().catch(() => {})
-        if (this.active) arm()
+        if (this.state === 'running') await body()
+        if (this.active) arm(next(due))
       })
     }
-    arm()
+    arm(first)
     this.cancels.push(() => cancel())
   }
 
@@ -1113,62 +1127,37 @@ export class WorkerRuntime {
   }
 
   private scheduleTimer(t: TimerDef): void {
-    let cancel: () => void = () => {}
-    const arm = (due: number) => {
-      cancel = this.clock.schedule(due, async () => {
-        if (!this.active) return
-        // While recovering (a rebalance) the beat is skipped, not the timer.
-        if (this.state === 'running' && (!t.onLeader || this.isLeader()))
-          await this.runGuarded('timer', t.name, () => t.fn(this.baseCtx))
-        if (!this.active) return
-        // A run slower than the interval skips the missed beats instead of firing twice.
-        let next = due + t.everyMs
-        const now = this.clock.now()
-        if (next <= now) next = due + Math.ceil((now - due + 1) / t.everyMs) * t.everyMs
-        arm(next)
-      })
+    // A run slower than the interval skips the missed beats instead of firing twice.
+    const next = (due: number) => {
+      const now = this.clock.now()
+      const n = due + t.everyMs
+      return n > now ? n : due + Math.ceil((now - due + 1) / t.everyMs) * t.everyMs
     }
-    arm(this.clock.now() + t.everyMs)
-    this.cancels.push(() => cancel())
+    this.repeat(this.clock.now() + t.everyMs, next, async () => {
+      if (!t.onLeader || this.isLeader()) await this.runGuarded('timer', t.name, () => t.fn(this.baseCtx))
+    })
   }
 
   private scheduleCron(c: CronDef): void {
     const cron = new Cron(c.schedule, { paused: true, ...(c.timezone ? { timezone: c.timezone } : {}) })
-    let cancel: () => void = () => {}
-    const arm = (from: number) => {
-      const next = cron.nextRun(new Date(from))
-      if (!next) return
-      const due = next.getTime()
-      cancel = this.clock.schedule(due, async () => {
-        if (!this.active) return
-        if (this.state === 'running') await this.runGuarded('cron job', c.name, () => c.fn(this.baseCtx))
-        if (this.active) arm(Math.max(due, this.clock.now()))
-      })
-    }
-    arm(this.clock.now())
-    this.cancels.push(() => {
-      cancel()
-      cron.stop()
-    })
+    const after = (from: number) => cron.nextRun(new Date(from))?.getTime()
+    this.repeat(
+      after(this.clock.now()),
+      (due) => after(Math.max(due, this.clock.now())),
+      () => this.runGuarded('cron job', c.name, () => c.fn(this.baseCtx)),
+    )
+    this.cancels.push(() => cron.stop())
   }
 
   private scheduleExpiry(t: TableRuntime): void {
     const expires = t.def.window?.expiresMs
     if (expires === undefined) return
     const every = Math.max(1000, Math.min(expires, 30_000))
-    let cancel: () => void = () => {}
-    const arm = () => {
-      cancel = this.clock.schedule(this.clock.now() + every, () => {
-        if (!this.active) return
-        if (this.state === 'running') {
-          const n = t.expire()
-          if (n) this.log.debug(`table '${t.name}': ${n} expired windows dropped`)
-        }
-        arm()
-      })
-    }
-    arm()
-    this.cancels.push(() => cancel())
+    const next = () => this.clock.now() + every
+    this.repeat(next(), next, () => {
+      const n = t.expire()
+      if (n) this.log.debug(`table '${t.name}': ${n} expired windows dropped`)
+    })
   }
 
   /** Consumer lag per assigned partition: end offset minus the next offset to process. */
