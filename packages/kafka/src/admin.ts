@@ -8,7 +8,14 @@
  * librdkafka answer offset -1001 without an error; those answers are retried
  * (until a deadline) instead of surfacing.
  */
-import { BrokerError, type TopicPartition, type TopicPartitionOffset, type TopicSpec } from '@stream-app/core'
+import {
+  BrokerError,
+  fmtTps,
+  type TopicPartition,
+  type TopicPartitionOffset,
+  type TopicSpec,
+  tpKey,
+} from '@stream-app/core'
 import {
   type ClientContext,
   Code,
@@ -162,7 +169,6 @@ export class Admin {
     readCommitted: boolean,
   ): Promise<TopicPartitionOffset[]> {
     if (!tps.length) return []
-    const key = (t: string, p: number) => `${t}\u0000${p}`
     const found = new Map<string, number>()
     let todo = [...tps]
     const deadline = Date.now() + RETRY_FOR_MS
@@ -187,11 +193,11 @@ export class Admin {
           await sleep(50)
           continue
         }
-        throw this.ctx.error(`reading offsets of ${fmt(todo)}`, e)
+        throw this.ctx.error(`reading offsets of ${fmtTps(todo)}`, e)
       }
       const again: TopicPartition[] = []
       for (const r of res) {
-        if (!r.error && r.offset >= 0) found.set(key(r.topic, r.partition), r.offset)
+        if (!r.error && r.offset >= 0) found.set(tpKey(r.topic, r.partition), r.offset)
         else if ((!r.error || TRANSIENT.has(r.error.code)) && Date.now() < deadline) again.push(r)
         else if (!r.error)
           // librdkafka answers -1001 ("invalid") without an error when no broker answered in time.
@@ -210,7 +216,7 @@ export class Admin {
     return tps.map((tp) => ({
       topic: tp.topic,
       partition: tp.partition,
-      offset: found.get(key(tp.topic, tp.partition)) ?? 0,
+      offset: found.get(tpKey(tp.topic, tp.partition)) ?? 0,
     }))
   }
 }
@@ -220,10 +226,4 @@ function topicConfig(spec: TopicSpec): Record<string, string> {
   if (spec.compacted) c['cleanup.policy'] = 'compact'
   if (spec.retentionMs !== undefined) c['retention.ms'] = String(spec.retentionMs)
   return { ...c, ...spec.config }
-}
-
-export const fmt = (tps: readonly TopicPartition[]): string => {
-  const by = new Map<string, number[]>()
-  for (const tp of tps) by.set(tp.topic, [...(by.get(tp.topic) ?? []), tp.partition])
-  return [...by].map(([t, ps]) => `${t}[${ps.join(',')}]`).join(' ')
 }

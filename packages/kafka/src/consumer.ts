@@ -24,8 +24,7 @@ import type {
   TopicPartition,
   TopicPartitionOffset,
 } from '@stream-app/core'
-import { BrokerError } from '@stream-app/core'
-import { fmt } from './admin.ts'
+import { BrokerError, fmtTps as fmt, tpKey } from '@stream-app/core'
 import { type ClientContext, Code, call, errorCode, KafkaConsumer, type RdConsumer } from './client.ts'
 import { consumerDefaults, Fetcher, takeBatches, toBatches } from './fetcher.ts'
 import type { MembersRegistry } from './members.ts'
@@ -50,7 +49,6 @@ const PUMP_EVERY_MS = 100
  */
 const SOFT_PAUSE_MAX_RECORDS = 20_000
 
-const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
 const tick = () => new Promise<void>((r) => setImmediate(r))
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 

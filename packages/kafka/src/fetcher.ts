@@ -8,6 +8,7 @@
 
 import type { Message, MessageHeader } from '@confluentinc/kafka-javascript'
 import type { BrokerRecord, Headers, RecordBatch } from '@stream-app/core'
+import { tpKey } from '@stream-app/core'
 import type { ClientContext, RdConsumer } from './client.ts'
 
 const EMPTY_HEADERS: Headers = Object.freeze({})
@@ -78,7 +79,7 @@ export function toBatches(messages: readonly Message[]): RecordBatch[] {
   for (const m of messages) {
     // Messages come in runs of one partition: look the batch up only when the partition changes.
     if (b === undefined || b.partition !== m.partition || b.topic !== m.topic) {
-      const k = `${m.topic}\u0000${m.partition}`
+      const k = tpKey(m.topic, m.partition)
       b = by.get(k)
       if (!b) by.set(k, (b = { topic: m.topic, partition: m.partition, records: [] }))
     }

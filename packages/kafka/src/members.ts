@@ -17,6 +17,7 @@
  * (confluent-kafka-javascript#531); a plain read of a topic has neither problem.
  */
 import type { GroupMember, PartitionReader, Producer, TopicPartition, TopicSpec } from '@stream-app/core'
+import { tpKey } from '@stream-app/core'
 import type { ClientContext } from './client.ts'
 
 const READ_FOR_MS = 5_000
@@ -120,7 +121,7 @@ export class MembersRegistry {
     const owner = new Map<string, { clientId: string; offset: number }>()
     for (const [clientId, c] of tail.claims) {
       for (const tp of c.assignment) {
-        const k = `${tp.topic}\u0000${tp.partition}`
+        const k = tpKey(tp.topic, tp.partition)
         const prev = owner.get(k)
         if (!prev || prev.offset < c.offset) owner.set(k, { clientId, offset: c.offset })
       }
@@ -128,7 +129,7 @@ export class MembersRegistry {
     const out: GroupMember[] = []
     for (const [clientId, c] of tail.claims) {
       const assignment = c.assignment.filter(
-        (tp) => owner.get(`${tp.topic}\u0000${tp.partition}`)?.clientId === clientId,
+        (tp) => owner.get(tpKey(tp.topic, tp.partition))?.clientId === clientId,
       )
       if (assignment.length) out.push({ memberId: clientId, metadata: c.metadata, assignment })
     }

@@ -11,12 +11,11 @@ import type {
   TopicPartition,
   TopicPartitionOffset,
 } from '@stream-app/core'
+import { tpKey } from '@stream-app/core'
 import { type ClientContext, call, KafkaConsumer } from './client.ts'
 import { consumerDefaults, Fetcher, takeBatches, toBatches } from './fetcher.ts'
 
 const CONNECT_TIMEOUT_MS = 15_000
-
-const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
 
 export class KafkaReader implements PartitionReader {
   private readonly f: Fetcher

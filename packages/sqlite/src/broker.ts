@@ -27,6 +27,7 @@ import {
   type TopicPartition,
   type TopicPartitionOffset,
   type TopicSpec,
+  tpKey,
 } from '@stream-app/core'
 import type { Statement } from 'better-sqlite3'
 import { type Db, guard, openDatabase } from './db.ts'
@@ -373,8 +374,6 @@ export class SqliteBroker implements Broker {
     if (this.db.open) this.db.close()
   }
 }
-
-const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
 
 export class SqliteReader implements PartitionReader, PollOwner {
   closed = false

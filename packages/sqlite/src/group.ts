@@ -17,12 +17,14 @@ import { hostname } from 'node:os'
 import {
   BrokerError,
   type FetchOptions,
+  fmtTps,
   type GroupConsumer,
   type GroupConsumerOptions,
   type GroupMember,
   type RecordBatch,
   type TopicPartition,
   type TopicPartitionOffset,
+  tpKey,
 } from '@stream-app/core'
 import type { PollOwner, SqliteBroker } from './broker.ts'
 
@@ -41,7 +43,6 @@ interface MemberRow {
 
 type Owned = [topic: string, partition: number][]
 
-const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
 const keyOf = (tp: TopicPartition) => tpKey(tp.topic, tp.partition)
 
 function pidAlive(pid: number): boolean {
@@ -62,8 +63,6 @@ class AssignFailed extends Error {
     super(error instanceof Error ? error.message : String(error))
   }
 }
-
-const fmtTps = (tps: readonly TopicPartition[]) => tps.map((tp) => `${tp.topic}[${tp.partition}]`).join(', ')
 
 const parseOwned = (s: string): TopicPartition[] =>
   (JSON.parse(s) as Owned).map(([topic, partition]) => ({ topic, partition }))

@@ -27,6 +27,7 @@ import type {
   TopicPartitionOffset,
   TopicSpec,
 } from '../ports.ts'
+import { tpKey } from '../topic-partitions.ts'
 
 interface MemTopic {
   readonly spec: TopicSpec
@@ -35,11 +36,22 @@ interface MemTopic {
 
 const NO_HEADERS: Headers = Object.freeze({})
 
-const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
 /** Records a log drops at least at once (dropping is a copy of the rest). */
 const TRIM_MIN = 4096
 /** A compacted partition is compacted once it holds this many more records than after the last time. */
 const COMPACT_SLACK = 10_000
+
+/** The index of the first record at or after `offset` (offsets rise, with gaps after compaction). */
+function firstAtOrAfter(log: readonly BrokerRecord[], offset: number): number {
+  let lo = 0
+  let hi = log.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (log[mid]!.offset < offset) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
 
 /** Resolves waiters when new records arrive. */
 class Signal {
@@ -340,18 +352,7 @@ export class MemoryBroker implements Broker {
   read(topic: string, partition: number, from: number, max: number): BrokerRecord[] {
     const log = this.topics.get(topic)?.logs[partition]
     if (!log || log.length === 0) return []
-    let start = Math.max(0, from - log[0]!.offset)
-    // Offsets are dense unless the log was compacted: then find the first offset >= from.
-    if (start < log.length && log[start]!.offset !== from && from > log[0]!.offset) {
-      let lo = 0
-      let hi = log.length
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1
-        if (log[mid]!.offset < from) lo = mid + 1
-        else hi = mid
-      }
-      start = lo
-    }
+    const start = firstAtOrAfter(log, from)
     return start >= log.length ? [] : log.slice(start, start + max)
   }
 
@@ -367,9 +368,9 @@ export class MemoryBroker implements Broker {
     let consumed = false
     for (const g of this.groups.values()) {
       const committed = g.committed.get(k)
-      const subscribed = g.members.some((m) => !m.closed && m.topics.has(topic))
       if (committed === undefined) {
-        if (subscribed) return // a consumer that has not committed yet may read from the start
+        // A consumer that has not committed yet may read from the start.
+        if (g.members.some((m) => !m.closed && m.topics.has(topic))) return
         continue
       }
       consumed = true
@@ -380,8 +381,7 @@ export class MemoryBroker implements Broker {
       const p = r.positions.get(k)
       if (p) upTo = Math.min(upTo, p.offset)
     }
-    let n = 0
-    while (n < log.length && log[n]!.offset < upTo) n++
+    const n = firstAtOrAfter(log, upTo)
     if (n < TRIM_MIN && n < log.length) return
     if (n === log.length) this.bases.set(k, log[n - 1]!.offset + 1)
     log.splice(0, n)

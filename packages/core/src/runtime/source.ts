@@ -7,6 +7,7 @@
 import { oneLine } from '../codec.ts'
 import { DecodeError } from '../errors.ts'
 import type { BrokerRecord, RecordBatch, TopicPartition } from '../ports.ts'
+import { tpKey } from '../topic-partitions.ts'
 import { AckTracker } from './acks.ts'
 import type { Item } from './cursor.ts'
 import type { TopicRuntime } from './topics.ts'
@@ -20,8 +21,6 @@ export type InvalidHandler = (
   reason: string,
   agent: string,
 ) => boolean
-
-const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
 
 export class SourceQueue {
   private batches: RecordBatch[] = []

@@ -27,6 +27,7 @@ import type {
   TopicSpec,
   TransactionalProducer,
 } from '../ports.ts'
+import { fmtTps, tpKey } from '../topic-partitions.ts'
 import type { AgentHandle, Logger, ResolvedConfig, SendOptions, SentRecord, TopicHandle } from '../types.ts'
 import { AgentRunner } from './agent.ts'
 import type { Cursor, Item } from './cursor.ts'
@@ -84,8 +85,6 @@ export interface WorkerStats {
   readonly commits: { count: number; totalMs: number; lastMs: number; failures: number }
   readonly recoveries: { count: number; records: number; ms: number }
 }
-
-const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
 
 export class WorkerRuntime {
   readonly topics = new Map<string, TopicRuntime>()
@@ -1301,10 +1300,4 @@ const nullConsumer: GroupConsumer = {
   members: async () => [],
   wakeup: () => {},
   close: async () => {},
-}
-
-const fmtTps = (tps: readonly TopicPartition[]): string => {
-  const by = new Map<string, number[]>()
-  for (const tp of tps) by.set(tp.topic, [...(by.get(tp.topic) ?? []), tp.partition])
-  return [...by].map(([t, ps]) => `${t}[${ps.sort((a, b) => a - b).join(',')}]`).join(' ')
 }
