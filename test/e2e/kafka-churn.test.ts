@@ -153,8 +153,7 @@ describe('kafka://: table integrity under worker churn (exactly-once)', () => {
         }
         return out
       },
-      120_000,
-      500,
+      { timeoutMs: 120_000, everyMs: 500 },
     ).catch(async (e) => {
       const metrics = await fetch(`${url}/metrics`)
         .then((r) => r.text())

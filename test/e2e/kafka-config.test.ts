@@ -5,7 +5,16 @@
  * print one clear line and exit 1.
  */
 import { afterAll, describe, expect, it } from 'vitest'
-import { COUNTER_APP, cliAsync, getJson, runWorker, tempDir, uniq, until } from './kafka-helpers.ts'
+import {
+  COUNTER_APP,
+  cliAsync,
+  getJson,
+  KAFKA_POLL,
+  runWorker,
+  tempDir,
+  uniq,
+  until,
+} from './kafka-helpers.ts'
 import { killAll } from './proc.ts'
 
 /** The test broker's SASL_PLAINTEXT listener (scripts/kafka.sh: user stream-app / stream-app-secret). */
@@ -31,12 +40,16 @@ describe('kafka://: brokerOptions from the app', () => {
       cwd: dir.path,
     })
     expect(sent.code, sent.err).toBe(0)
-    await until('the worker to count every event', async () => {
-      for (let k = 0; k < 4; k++)
-        if ((await getJson<{ value: number }>(`${url}/tables/counts/k${k}`)).body.value !== 10)
-          return undefined
-      return true
-    })
+    await until(
+      'the worker to count every event',
+      async () => {
+        for (let k = 0; k < 4; k++)
+          if ((await getJson<{ value: number }>(`${url}/tables/counts/k${k}`)).body.value !== 10)
+            return undefined
+        return true
+      },
+      KAFKA_POLL,
+    )
     expect(await worker.stop()).toBe(0)
 
     const wrong = await cliAsync(['run', COUNTER_APP, '--web-port', '0', '--datadir', `${dir.path}/bad`], {

@@ -12,6 +12,7 @@ import {
   COUNTER_APP,
   cliAsync,
   getJson,
+  KAFKA_POLL,
   openBroker,
   readTopic,
   replayChangelog,
@@ -58,10 +59,14 @@ describe('kafka://: exactly-once through kill -9', () => {
     for (let kill = 0; kill < KILLS; kill++) {
       const url = await worker.url()
       const before = (await getJson<{ value: number }>(`${url}/tables/counts/k0`)).body.value
-      await until('the worker to make progress', async () => {
-        const r = await getJson<{ value: number }>(`${url}/tables/counts/k0`)
-        return r.body.value > before || producerDone ? true : undefined
-      })
+      await until(
+        'the worker to make progress',
+        async () => {
+          const r = await getJson<{ value: number }>(`${url}/tables/counts/k0`)
+          return r.body.value > before || producerDone ? true : undefined
+        },
+        KAFKA_POLL,
+      )
       // A random point of its commit cycle: processing, sending, or inside a transaction.
       await new Promise((r) => setTimeout(r, 500 + Math.random() * 1000))
       await worker.kill()
@@ -81,8 +86,7 @@ describe('kafka://: exactly-once through kill -9', () => {
         }
         return true
       },
-      150_000,
-      500,
+      { timeoutMs: 150_000, everyMs: 500 },
     )
     // Settle: a duplicate would show up as a count above expected.
     await new Promise((r) => setTimeout(r, 1500))

@@ -88,32 +88,10 @@ export function cliAsync(
   })
 }
 
-/** Polls fn until it returns a value other than undefined (or fails with the last state). */
-export async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 60_000,
-  everyMs = 250,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await fn()
-      if (v !== undefined) return v
-    } catch (e) {
-      last = e
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${last ? `: ${String(last)}` : ''}`)
-    await new Promise((r) => setTimeout(r, everyMs))
-  }
-}
+export { getJson, until } from './proc.ts'
 
-export async function getJson<T = unknown>(url: string): Promise<{ status: number; body: T }> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) })
-  return { status: res.status, body: (await res.json()) as T }
-}
+/** How long and how often the Kafka tests poll by default (a rebalance or recovery takes seconds). */
+export const KAFKA_POLL = { timeoutMs: 60_000, everyMs: 250 } as const
 
 export const openBroker = (url = `kafka://${bootstrap()}`): Promise<Broker> =>
   openKafkaBroker({ url, clientId: 'e2e-check' })

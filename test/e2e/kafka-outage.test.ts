@@ -62,8 +62,7 @@ describe('kafka://: the broker going away', () => {
             last.push((await getJson<{ value: number }>(`${url}/tables/counts/k${k}`)).body.value)
           return last.every((v) => v >= n) ? last : undefined
         },
-        90_000,
-        500,
+        { timeoutMs: 90_000, everyMs: 500 },
       ).catch((e: unknown) => {
         throw new Error(`${(e as Error).message}; counts: ${last.join(',')}`)
       })

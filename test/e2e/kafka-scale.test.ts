@@ -11,6 +11,7 @@ import {
   COUNTER_APP,
   cliAsync,
   getJson,
+  KAFKA_POLL,
   lines,
   openBroker,
   readTopic,
@@ -43,16 +44,20 @@ function assigned(w: WorkerProcess, topic: string): number[] | undefined {
 
 /** Waits until the workers' latest assignments split the partitions of both topics evenly and co-partitioned. */
 async function balanced(workers: readonly WorkerProcess[], id: string): Promise<number[][]> {
-  return until(`${workers.length} workers to share ${PARTITIONS} partitions`, () => {
-    const events = workers.map((w) => assigned(w, `${id}-events`))
-    const clicks = workers.map((w) => assigned(w, `${id}-clicks`))
-    const all = events.flatMap((e) => e ?? []).sort((a, b) => a - b)
-    const even = events.every((e) => e?.length === PARTITIONS / workers.length)
-    const same = events.every((e, i) => JSON.stringify(e) === JSON.stringify(clicks[i]))
-    return even && same && all.join() === Array.from({ length: PARTITIONS }, (_, p) => p).join()
-      ? (events as number[][])
-      : undefined
-  })
+  return until(
+    `${workers.length} workers to share ${PARTITIONS} partitions`,
+    () => {
+      const events = workers.map((w) => assigned(w, `${id}-events`))
+      const clicks = workers.map((w) => assigned(w, `${id}-clicks`))
+      const all = events.flatMap((e) => e ?? []).sort((a, b) => a - b)
+      const even = events.every((e) => e?.length === PARTITIONS / workers.length)
+      const same = events.every((e, i) => JSON.stringify(e) === JSON.stringify(clicks[i]))
+      return even && same && all.join() === Array.from({ length: PARTITIONS }, (_, p) => p).join()
+        ? (events as number[][])
+        : undefined
+    },
+    KAFKA_POLL,
+  )
 }
 
 /** Reads every key of a table through every worker's HTTP API until each matches `ok`. */
@@ -76,8 +81,7 @@ async function tableEverywhere(
       }
       return true
     },
-    90_000,
-    500,
+    { timeoutMs: 90_000, everyMs: 500 },
   )
   return seen
 }

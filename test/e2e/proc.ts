@@ -113,3 +113,36 @@ export function cli(
   })
   return { code: r.status, out: r.stdout, err: r.stderr }
 }
+
+/** GETs JSON (within 10 s): the status and the parsed body. */
+export async function getJson<T = unknown>(url: string): Promise<{ status: number; body: T }> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) })
+  return { status: res.status, body: (await res.json()) as T }
+}
+
+/**
+ * Polls fn every `everyMs` until it returns something other than undefined or
+ * false; past `timeoutMs` it fails with the last error and `context()`.
+ */
+export async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  options: { timeoutMs?: number; everyMs?: number; context?: () => string } = {},
+): Promise<T> {
+  const timeoutMs = options.timeoutMs ?? 30_000
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const v = await fn()
+      if (v !== undefined && v !== false) return v
+    } catch (e) {
+      last = e
+    }
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs}ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}\n${options.context?.() ?? ''}`,
+      )
+    await new Promise((r) => setTimeout(r, options.everyMs ?? 50))
+  }
+}

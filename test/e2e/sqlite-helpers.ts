@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, afterEach, expect } from 'vitest'
 import { openSqliteBroker } from '../../packages/sqlite/src/index.ts'
-import { cli, killAll, type WorkerProcess } from './proc.ts'
+import { cli, getJson, killAll, until, type WorkerProcess } from './proc.ts'
 
 export const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
 
@@ -38,33 +38,7 @@ export const brokerFile = (dir: string) => join(dir, '.stream-app', 'broker.sqli
 /** The default store file of app `id` run with `cwd` = dir. */
 export const storeFile = (dir: string, id: string) => join(dir, '.stream-app', id, 'store.sqlite')
 
-export async function getJson<T = unknown>(url: string): Promise<{ status: number; body: T }> {
-  const r = await fetch(url)
-  return { status: r.status, body: (await r.json()) as T }
-}
-
-/** Polls fn until it returns something other than undefined/false; the error shows `context()`. */
-export async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false> | T | undefined | false,
-  options: { timeoutMs?: number; context?: () => string } = {},
-): Promise<T> {
-  const deadline = Date.now() + (options.timeoutMs ?? 30_000)
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await fn()
-      if (v !== undefined && v !== false) return v
-    } catch (e) {
-      last = e
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}\n${options.context?.() ?? ''}`,
-      )
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
+export { getJson, until } from './proc.ts'
 
 /** The last lines of each worker's log, for failure messages. */
 export const logsOf =
