@@ -4,7 +4,7 @@
  * the right password works end to end and a wrong one makes `stream-app run`
  * print one clear line and exit 1.
  */
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, inject, it } from 'vitest'
 import {
   COUNTER_APP,
   cliAsync,
@@ -18,7 +18,7 @@ import {
 import { killAll } from './proc.ts'
 
 /** The test broker's SASL_PLAINTEXT listener (scripts/kafka.sh: user stream-app / stream-app-secret). */
-const SASL = `kafka://${process.env.KAFKA_SASL_BROKERS ?? '127.0.0.1:19094'}`
+const SASL = `kafka://${inject('kafkaSaslBrokers')}`
 
 const dir = tempDir('kafka-config')
 afterAll(async () => {

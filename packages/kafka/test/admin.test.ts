@@ -1,6 +1,6 @@
 /** Topic administration and connection errors against the real broker. */
 import { BrokerError } from '@stream-app/core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { openKafkaBroker } from '../src/index.ts'
 import { buf, javaProbe, kafkaUrl, openBroker, uniq } from './helpers.ts'
 
@@ -142,7 +142,7 @@ describe('kafka:// connection errors', () => {
       'sasl.username': 'stream-app',
       'sasl.password': password,
     })
-    const url = `kafka://${process.env.KAFKA_SASL_BROKERS ?? '127.0.0.1:19094'}`
+    const url = `kafka://${inject('kafkaSaslBrokers')}`
     const logged = capture()
     const err = await openKafkaBroker({ url, brokerOptions: sasl('wrong'), log: logged.log }).then(
       () => undefined,

@@ -11,6 +11,8 @@ import type { TestProject } from 'vitest/node'
 declare module 'vitest' {
   export interface ProvidedContext {
     kafkaBrokers: string
+    /** The same broker's SASL/PLAIN listener (scripts/kafka.sh: stream-app / stream-app-secret). */
+    kafkaSaslBrokers: string
   }
 }
 
@@ -18,6 +20,7 @@ const script = fileURLToPath(new URL('../../../scripts/kafka.sh', import.meta.ur
 
 export default function setup(project: TestProject): (() => void) | undefined {
   let brokers = process.env.KAFKA_BROKERS
+  let sasl = process.env.KAFKA_SASL_BROKERS
   let startedHere = false
   if (!brokers) {
     const wasRunning = spawnSync('bash', [script, 'status'], { stdio: 'ignore' }).status === 0
@@ -25,10 +28,13 @@ export default function setup(project: TestProject): (() => void) | undefined {
     const m = /KAFKA_BOOTSTRAP=(\S+)/.exec(r.stdout ?? '')
     if (r.status !== 0 || !m?.[1]) throw new Error(`scripts/kafka.sh start failed (exit ${r.status})`)
     brokers = m[1]
+    // The script prints the SASL listener it started (its port follows KAFKA_SASL_PORT).
+    sasl ??= /KAFKA_SASL_BOOTSTRAP=(\S+)/.exec(r.stdout ?? '')?.[1]
     startedHere = !wasRunning
   }
   process.env.KAFKA_BROKERS = brokers
   project.provide('kafkaBrokers', brokers)
+  project.provide('kafkaSaslBrokers', sasl ?? '127.0.0.1:19094')
   if (!startedHere) return undefined
   return () => {
     spawnSync('bash', [script, 'stop'], { stdio: 'inherit' })
