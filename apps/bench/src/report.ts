@@ -2,6 +2,9 @@
  * One result line per workload: a readable table by default, JSON lines with
  * --json. Every figure is a ratio against a baseline measured in the same run.
  */
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+
 export interface Result {
   readonly workload: string
   readonly messages: number
@@ -15,6 +18,16 @@ export interface Result {
   readonly target: number
   readonly rss_mb: number
   readonly [extra: string]: unknown
+}
+
+/**
+ * A full garbage collection before each measured run, for both sides: what one
+ * run left behind (a framework run leaves hundreds of MB of records) is not
+ * collected on the next run's time.
+ */
+export function settle(): void {
+  setFlagsFromString('--expose-gc')
+  ;(runInNewContext('gc') as () => void)()
 }
 
 export const rssMb = (): number => Math.round(process.memoryUsage().rss / 1024 / 1024)
