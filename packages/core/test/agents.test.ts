@@ -45,6 +45,32 @@ describe('agents', () => {
     expect(sentOrders[0]!.partition).toBe(sentOrders[1]!.partition)
   })
 
+  it("forwards the event's key bytes to a sink of the same key schema, and re-encodes for another", async () => {
+    const Long = Schema.String.check(Schema.isMinLength(4))
+    const app = createApp({ id: 'keys' })
+      .topic('in', { value: Schema.Number, partitions: 4 })
+      .topic('same', { value: Schema.Number, partitions: 3 })
+      .topic('long', { key: Long, value: Schema.Number, partitions: 3 })
+      .agent('fwd', { from: 'in', sink: ['same', 'long'] }, async function* (values) {
+        for await (const v of values) yield v
+      })
+    const t = track(await app.test())
+    await t.topics.in.send(1, { key: 'ann' })
+    await t.topics.in.send(2, { key: 'zoë-key' })
+    await t.idle()
+    const raw = (topic: string) => t.sent(topic).map((e) => ({ key: e.key, partition: e.partition }))
+    // same schema: the key and the partition a keyed send() would give
+    const same = raw('same')
+    expect(same.map((e) => e.key)).toEqual(['ann', 'zoë-key'])
+    const direct = createApp({ id: 'keys2' }).topic('same', { value: Schema.Number, partitions: 3 })
+    const d = track(await direct.test())
+    await d.topics.same.send(1, { key: 'ann' })
+    await d.topics.same.send(2, { key: 'zoë-key' })
+    expect(same.map((e) => e.partition)).toEqual(d.sent('same').map((e) => e.partition))
+    // another key schema: its own rules apply ('ann' is too short and is dropped, the record stays)
+    expect(raw('long').map((e) => e.key)).toEqual([null, 'zoë-key'])
+  })
+
   it('answers ask() with the first value the agent yields, and send() reaches the own topic', async () => {
     const seen: number[] = []
     const app = createApp({ id: 'rpc' })

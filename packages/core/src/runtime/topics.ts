@@ -16,6 +16,8 @@ export class TopicRuntime {
   readonly name: string
   readonly keySerde: Serde<unknown>
   readonly valueSerde: Serde<unknown>
+  /** Keys are written as UTF-8 text (a String key schema): decoding and encoding them again gives the same bytes. */
+  readonly stringKeys: boolean
   private rr = 0
 
   constructor(
@@ -24,6 +26,7 @@ export class TopicRuntime {
   ) {
     this.name = def.name
     this.keySerde = makeKeySerde(def.keySchema)
+    this.stringKeys = def.keySchema.ast._tag === 'String'
     this.valueSerde = makeSerde(def.valueSchema, def.codec)
   }
 
@@ -59,15 +62,19 @@ export class TopicRuntime {
     partition?: number,
     /** A key this topic's key schema rejects is dropped instead of failing (sinks keep the event's key when they can). */
     keyOptional = false,
+    /** The key already encoded for this topic (a sink forwarding its event's key bytes). */
+    encodedKey?: Uint8Array,
   ): ProduceRecord {
     let keyBytes: Uint8Array | null
     let valueBytes: Uint8Array | null
-    try {
-      keyBytes = key === undefined || key === null ? null : this.keySerde.encode(key)
-    } catch (e) {
-      if (!keyOptional) throw new EncodeError(`cannot encode key for topic '${this.name}': ${oneLine(e)}`)
-      keyBytes = null
-    }
+    if (encodedKey !== undefined) keyBytes = encodedKey
+    else
+      try {
+        keyBytes = key === undefined || key === null ? null : this.keySerde.encode(key)
+      } catch (e) {
+        if (!keyOptional) throw new EncodeError(`cannot encode key for topic '${this.name}': ${oneLine(e)}`)
+        keyBytes = null
+      }
     try {
       valueBytes = this.valueSerde.encode(value)
     } catch (e) {

@@ -688,13 +688,33 @@ export class WorkerRuntime {
     return sinks
   }
 
+  private keyTopic: string | undefined
+  private keyTopicSchema: unknown
+
+  /**
+   * The event's key bytes, when the sink would encode its key to exactly those:
+   * both topics share one String key schema, whose text round-trips. Saves a
+   * schema encode and a buffer per forwarded record (a passthrough's keys).
+   */
+  private sameKeyBytes(item: Item, sink: TopicRuntime): Uint8Array | undefined {
+    const rec = item.rec
+    if (rec.key === null || !sink.stringKeys || typeof item.key !== 'string') return undefined
+    if (rec.topic !== this.keyTopic) {
+      this.keyTopic = rec.topic
+      this.keyTopicSchema = this.topics.get(rec.topic)?.def.keySchema
+    }
+    return this.keyTopicSchema === sink.def.keySchema ? rec.key : undefined
+  }
+
   private emit(agent: AgentDef, value: unknown, cursor: Cursor): void {
     const item = cursor.current
     const ts = item ? item.rec.timestamp : this.clock.now()
     const sinks = this.sinksOf(agent)
     for (let i = 0; i < sinks.length; i++) {
+      const sink = sinks[i]!
       // The sink keeps the event's key when its key schema accepts it, else the record is unkeyed.
-      this.outbox.push(sinks[i]!.record(value, item?.key, ts, undefined, undefined, true))
+      const keyBytes = item === undefined ? undefined : this.sameKeyBytes(item, sink)
+      this.outbox.push(sink.record(value, item?.key, ts, undefined, undefined, true, keyBytes))
     }
     if (item && !item.replied) {
       const replyTo = item.rec.headers[REPLY_TO]
