@@ -28,6 +28,7 @@ export {
   workerFacade,
 } from './platform.ts'
 export type * from './ports.ts'
+export { NO_HEADERS } from './ports.ts'
 export { resolveConfig } from './runtime/config.ts'
 export { type LoggerOptions, type LogLevel, makeLogger } from './runtime/logger.ts'
 export type { WebServerHandle, WorkerDeps, WorkerState, WorkerStats } from './runtime/worker.ts'

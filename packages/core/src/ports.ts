@@ -30,6 +30,9 @@ export interface TopicSpec {
 
 export type Headers = Readonly<Record<string, Uint8Array>>
 
+/** The headers of a record without any: one shared object, so adapters can tell it apart without looking inside. */
+export const NO_HEADERS: Headers = Object.freeze({})
+
 /** A record to produce. The runtime always picks the partition (murmur2), so every broker agrees. */
 export interface ProduceRecord {
   readonly topic: string

@@ -8,10 +8,8 @@
 
 import type { Message, MessageHeader } from '@confluentinc/kafka-javascript'
 import type { BrokerRecord, Headers, RecordBatch } from '@stream-app/core'
-import { tpKey } from '@stream-app/core'
+import { NO_HEADERS, tpKey } from '@stream-app/core'
 import type { ClientContext, RdConsumer } from './client.ts'
-
-const EMPTY_HEADERS: Headers = Object.freeze({})
 
 /** Per-partition prefetch bounds: what librdkafka may hold in memory ahead of fetch(). */
 export const consumerDefaults: Record<string, unknown> = {
@@ -96,7 +94,7 @@ const toRecord = (m: Message): BrokerRecord => {
   else if (typeof key === 'string') r.key = Buffer.from(key)
   if (m.value === undefined) r.value = null
   if (m.timestamp === undefined) r.timestamp = 0
-  r.headers = m.headers?.length ? fromHeaders(m.headers) : EMPTY_HEADERS
+  r.headers = m.headers?.length ? fromHeaders(m.headers) : NO_HEADERS
   return r
 }
 

@@ -10,6 +10,7 @@ import type { DeliveryReport, LibrdKafkaError, MessageHeader } from '@confluenti
 import {
   BrokerError,
   type GroupConsumer,
+  NO_HEADERS,
   type ProduceRecord,
   type Producer,
   type RecordMetadata,
@@ -226,12 +227,13 @@ export class KafkaProducer implements Producer {
   }
 }
 
+/** Most records have none (NO_HEADERS): nothing to allocate or enumerate for them. */
 const toHeaders = (r: ProduceRecord): MessageHeader[] | undefined => {
   const h = r.headers
-  if (!h) return undefined
-  const out: MessageHeader[] = []
-  for (const k in h) out.push({ [k]: toBuffer(h[k]!)! })
-  return out.length ? out : undefined
+  if (h === undefined || h === NO_HEADERS) return undefined
+  let out: MessageHeader[] | undefined
+  for (const k in h) (out ??= []).push({ [k]: toBuffer(h[k]!)! })
+  return out
 }
 
 /**

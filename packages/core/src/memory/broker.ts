@@ -17,7 +17,6 @@ import type {
   GroupConsumer,
   GroupConsumerOptions,
   GroupMember,
-  Headers,
   PartitionReader,
   ProduceRecord,
   Producer,
@@ -27,14 +26,13 @@ import type {
   TopicPartitionOffset,
   TopicSpec,
 } from '../ports.ts'
+import { NO_HEADERS } from '../ports.ts'
 import { tpKey } from '../topic-partitions.ts'
 
 interface MemTopic {
   readonly spec: TopicSpec
   readonly logs: BrokerRecord[][]
 }
-
-const NO_HEADERS: Headers = Object.freeze({})
 
 /** Records a log drops at least at once (dropping is a copy of the rest). */
 const TRIM_MIN = 4096

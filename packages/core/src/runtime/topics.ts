@@ -8,9 +8,7 @@ import { type AnySchema, makeKeySerde, makeSerde, oneLine, type Serde } from '..
 import type { TopicDef } from '../definition.ts'
 import { ConfigError, EncodeError } from '../errors.ts'
 import { partitionForKey } from '../partitioner.ts'
-import type { Headers, ProduceRecord, TopicSpec } from '../ports.ts'
-
-const NO_HEADERS: Headers = Object.freeze({})
+import { type Headers, NO_HEADERS, type ProduceRecord, type TopicSpec } from '../ports.ts'
 
 export class TopicRuntime {
   readonly name: string
