@@ -1,7 +1,11 @@
 /**
  * Passthrough benchmark on a real broker, the runs in one process, one after
- * the other, on the same preloaded input, in alternating rounds (best of each
- * kept: the broker shares this machine's cores with the benchmark):
+ * the other, on the same preloaded input, in alternating rounds with a ceiling
+ * run before and after every stream-app run (the broker shares this machine's
+ * cores with the benchmark, whose speed drifts): each stream-app run is paired
+ * with the mean of the ceiling runs around it, and the ratio is the median of
+ * those pairs (the best of each side favours the shorter ceiling run, likelier
+ * to fall in a quiet moment; it is reported too):
  *  - ceiling: a hand-written loop with @confluentinc/kafka-javascript alone
  *    (group consumer, batch consume → produce without awaiting, delivery reports);
  *  - stream-app: topic → agent → topic through startRuntime on the kafka:// broker.
@@ -39,9 +43,18 @@ export interface PassthroughResult {
   readonly adapter: number
   /** stream-app topic → agent → topic on kafka://, msg/s */
   readonly streamApp: number
-  /** streamApp / ceiling */
+  /** median of streamApp runs / the mean of the ceiling runs before and after each */
   readonly ratio: number
+  /** best streamApp run / best ceiling run */
+  readonly ratioBestOfEach: number
   readonly preloadMsgsPerSec: number
+}
+
+const median = (xs: readonly number[]): number => {
+  if (xs.length === 0) return 0
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
 
 const sum = (xs: readonly { offset: number }[]) => xs.reduce((a, x) => a + x.offset, 0)
@@ -190,7 +203,7 @@ export async function benchKafkaPassthrough(o: PassthroughOptions): Promise<Pass
   const timeoutMs = Math.max(120_000, o.messages / 5)
   const runs = new Set(o.runs ?? ['ceiling', 'adapter', 'streamApp'])
   const rounds = o.rounds ?? 2
-  const outputs = Array.from({ length: rounds }, (_, i) => ({
+  const outputs = Array.from({ length: rounds + 1 }, (_, i) => ({
     raw: `bench-raw-out-${run}-${i}`,
     sa: `bench-sa-out-${run}-${i}`,
     port: `bench-port-out-${run}-${i}`,
@@ -205,34 +218,41 @@ export async function benchKafkaPassthrough(o: PassthroughOptions): Promise<Pass
     const preloadMsgsPerSec = await preload(broker, input, o)
 
     const rate = (t: { first: number; last: number }) => o.messages / ((t.last - t.first) / 1000)
-    let ceiling = 0
-    let adapter = 0
-    let streamApp = 0
-    for (const out of outputs) {
+    const ceiling: number[] = []
+    const adapter: number[] = []
+    const streamApp: number[] = []
+    for (const [i, out] of outputs.entries()) {
       if (runs.has('ceiling')) {
         const w = watch(broker, out.raw, o.partitions, o.messages, timeoutMs)
         await rawPassthrough(o, input, out.raw)
-        ceiling = Math.max(ceiling, rate(await w))
+        ceiling.push(rate(await w))
       }
+      if (i === rounds) break // the last round is the closing ceiling run
       if (runs.has('adapter')) {
         const w = watch(broker, out.port, o.partitions, o.messages, timeoutMs)
         await adapterPassthrough(o, input, out.port)
-        adapter = Math.max(adapter, rate(await w))
+        adapter.push(rate(await w))
       }
       if (runs.has('streamApp')) {
         const w = watch(broker, out.sa, o.partitions, o.messages, timeoutMs)
         const rt = await streamAppPassthrough(o, input, out.sa)
-        streamApp = Math.max(streamApp, rate(await w))
+        streamApp.push(rate(await w))
         await rt.stop()
       }
     }
+    const paired =
+      ceiling.length > streamApp.length
+        ? streamApp.map((r, i) => r / ((ceiling[i]! + ceiling[i + 1]!) / 2))
+        : []
+    const best = (xs: readonly number[]) => (xs.length ? Math.max(...xs) : 0)
     return {
       messages: o.messages,
       partitions: o.partitions,
-      ceiling: Math.round(ceiling),
-      adapter: Math.round(adapter),
-      streamApp: Math.round(streamApp),
-      ratio: Math.round((streamApp / ceiling) * 100) / 100,
+      ceiling: Math.round(median(ceiling)),
+      adapter: Math.round(median(adapter)),
+      streamApp: Math.round(median(streamApp)),
+      ratio: Math.round(median(paired) * 1000) / 1000,
+      ratioBestOfEach: Math.round((best(streamApp) / best(ceiling)) * 1000) / 1000,
       preloadMsgsPerSec: Math.round(preloadMsgsPerSec),
     }
   } finally {
