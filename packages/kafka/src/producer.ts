@@ -65,11 +65,14 @@ class InFlight {
     this.indices.push(i)
   }
 
-  /** The oldest in-flight record, or undefined. */
-  shift(): [Pending, number] | undefined {
+  /** The index in its batch of the record shift() returned last. */
+  shiftedIndex = 0
+
+  /** The batch of the oldest in-flight record (its index in shiftedIndex), or undefined; no tuple per report. */
+  shift(): Pending | undefined {
     if (this.head >= this.batches.length) return undefined
     const b = this.batches[this.head]!
-    const i = this.indices[this.head]!
+    this.shiftedIndex = this.indices[this.head]!
     this.head++
     if (this.head === this.batches.length) {
       this.batches = []
@@ -80,7 +83,7 @@ class InFlight {
       this.indices = this.indices.slice(this.head)
       this.head = 0
     }
-    return [b, i]
+    return b
   }
 }
 
@@ -125,9 +128,10 @@ export class KafkaProducer implements Producer {
     private readonly owns: boolean,
   ) {
     native.on('delivery-report', (err: LibrdKafkaError | null, report: DeliveryReport) => {
-      const entry = this.queues.get(report.topic)?.[report.partition]?.shift()
-      if (!entry) return
-      const [b, i] = entry
+      const q = this.queues.get(report.topic)?.[report.partition]
+      const b = q?.shift()
+      if (!q || !b) return
+      const i = q.shiftedIndex
       if (b.failed) return
       if (err) {
         b.failed = true
