@@ -71,6 +71,32 @@ describe('agents', () => {
     expect(raw('long').map((e) => e.key)).toEqual([null, 'zoë-key'])
   })
 
+  it('encodes a yielded value when it is yielded: later changes do not leak in, bad values crash the agent', async () => {
+    const Counter = Schema.Struct({ n: Schema.Number })
+    let starts = 0
+    const app = createApp({ id: 'enc' })
+      .topic('ticks', { value: Schema.Number })
+      .topic('counts', { value: Counter })
+      .agent('count', { from: 'ticks', sink: ['counts'] }, async function* (ticks) {
+        starts++
+        const acc = { n: 0 }
+        for await (const t of ticks) {
+          if (t < 0) yield { n: 'not a number' } as unknown as { n: number }
+          acc.n += t
+          yield acc // the same object each time, changed after it was yielded
+        }
+      })
+    const t = track(await app.test({ logLevel: 'silent' }))
+    for (const n of [1, 2, 3]) await t.topics.ticks.send(n)
+    await t.idle()
+    expect(t.sent('counts').map((e) => e.value)).toEqual([{ n: 1 }, { n: 3 }, { n: 6 }])
+    await t.topics.ticks.send(-1)
+    await t.idle()
+    await t.advance('100ms')
+    expect(starts).toBe(2) // the value the sink's schema rejects crashed the handler, which restarted
+    expect(t.sent('counts')).toHaveLength(3)
+  })
+
   it('answers ask() with the first value the agent yields, and send() reaches the own topic', async () => {
     const seen: number[] = []
     const app = createApp({ id: 'rpc' })
