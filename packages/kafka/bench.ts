@@ -2,10 +2,7 @@
  * Passthrough benchmark on a real broker, the runs in one process, one after
  * the other, on the same preloaded input, in alternating rounds with a ceiling
  * run before and after every stream-app run (the broker shares this machine's
- * cores with the benchmark, whose speed drifts): each stream-app run is paired
- * with the mean of the ceiling runs around it, and the ratio is the median of
- * those pairs (the best of each side favours the shorter ceiling run, likelier
- * to fall in a quiet moment; it is reported too):
+ * cores with the benchmark, whose speed drifts; apps/bench pairs the runs):
  *  - ceiling: a hand-written loop with @confluentinc/kafka-javascript alone
  *    (group consumer, batch consume → produce without awaiting, delivery reports);
  *  - stream-app: topic → agent → topic through startRuntime on the kafka:// broker.
@@ -34,27 +31,17 @@ export interface PassthroughOptions {
   readonly rounds?: number
 }
 
+/** msg/s of each run, in order; one ceiling run more than rounds (before and after each stream-app run). */
 export interface PassthroughResult {
   readonly messages: number
   readonly partitions: number
-  /** hand-written @confluentinc/kafka-javascript consume → produce loop, msg/s */
-  readonly ceiling: number
-  /** the Broker port alone (GroupConsumer.fetch → Producer.send, no runtime), msg/s */
-  readonly adapter: number
-  /** stream-app topic → agent → topic on kafka://, msg/s */
-  readonly streamApp: number
-  /** median of streamApp runs / the mean of the ceiling runs before and after each */
-  readonly ratio: number
-  /** best streamApp run / best ceiling run */
-  readonly ratioBestOfEach: number
+  /** hand-written @confluentinc/kafka-javascript consume → produce loop */
+  readonly ceiling: number[]
+  /** the Broker port alone (GroupConsumer.fetch → Producer.send, no runtime) */
+  readonly adapter: number[]
+  /** stream-app topic → agent → topic on kafka:// */
+  readonly streamApp: number[]
   readonly preloadMsgsPerSec: number
-}
-
-const median = (xs: readonly number[]): number => {
-  if (xs.length === 0) return 0
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
 
 const sum = (xs: readonly { offset: number }[]) => xs.reduce((a, x) => a + x.offset, 0)
@@ -240,19 +227,12 @@ export async function benchKafkaPassthrough(o: PassthroughOptions): Promise<Pass
         await rt.stop()
       }
     }
-    const paired =
-      ceiling.length > streamApp.length
-        ? streamApp.map((r, i) => r / ((ceiling[i]! + ceiling[i + 1]!) / 2))
-        : []
-    const best = (xs: readonly number[]) => (xs.length ? Math.max(...xs) : 0)
     return {
       messages: o.messages,
       partitions: o.partitions,
-      ceiling: Math.round(median(ceiling)),
-      adapter: Math.round(median(adapter)),
-      streamApp: Math.round(median(streamApp)),
-      ratio: Math.round(median(paired) * 1000) / 1000,
-      ratioBestOfEach: Math.round((best(streamApp) / best(ceiling)) * 1000) / 1000,
+      ceiling: ceiling.map(Math.round),
+      adapter: adapter.map(Math.round),
+      streamApp: streamApp.map(Math.round),
       preloadMsgsPerSec: Math.round(preloadMsgsPerSec),
     }
   } finally {

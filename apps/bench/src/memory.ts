@@ -5,7 +5,7 @@
  * (a plain loop over the same pre-encoded buffers), in the same process and run.
  */
 import { type AppDefinition, createApp, MemoryBroker, Schema, startMemoryRuntime } from '@stream-app/core'
-import { type Result, rssMb, settle } from './report.ts'
+import { pairedRatio, type Result, rssMb, settle } from './report.ts'
 
 const Order = Schema.Struct({
   id: Schema.String,
@@ -87,14 +87,7 @@ export async function framework(messages: readonly Buffer[]): Promise<number> {
   return messages.length / s
 }
 
-/**
- * Rounds: baseline, framework, baseline, framework, …, baseline. Each framework
- * run is paired with the mean of the baseline runs right before and after it
- * (the machine is shared and its speed drifts), and the reported ratio is the
- * median of those paired ratios. Keeping the best of each side instead would
- * favour the baseline: its run is half as long, so it is likelier to fall in a
- * quiet moment. That figure is reported too, as `ratio_best_of_each`.
- */
+/** Alternating rounds, a full GC before each run, figures by pairedRatio. */
 export async function benchMemory(n = 1_000_000, rounds = 4): Promise<Result> {
   const messages = makeMessages(n)
   baseline(messages.slice(0, 50_000))
@@ -110,25 +103,18 @@ export async function benchMemory(n = 1_000_000, rounds = 4): Promise<Result> {
     settle()
     base.push(baseline(messages))
   }
-  const paired = fw.map((f, i) => f / ((base[i]! + base[i + 1]!) / 2))
-  const median = (xs: readonly number[]) => {
-    const s = [...xs].sort((a, b) => a - b)
-    const m = s.length >> 1
-    return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
-  }
-  const rate = median(fw)
-  const baseRate = median(base)
+  const { rate, baselineRate: baseRate, ratio, paired, bestOfEach } = pairedRatio(fw, base)
   return {
     workload: 'memory-agent (decode Struct, table update, sink)',
     messages: n,
     rate,
     baseline: 'hand-written loop: JSON.parse + same Schema + Map + JSON.stringify to bytes',
     baseline_rate: baseRate,
-    ratio: median(paired),
+    ratio,
     target: 0.6,
     rss_mb: peak,
     overhead_us_per_msg: (1 / rate - 1 / baseRate) * 1e6,
     paired_ratios: paired.map((r) => Math.round(r * 1000) / 1000).join(' '),
-    ratio_best_of_each: Math.max(...fw) / Math.max(...base),
+    ratio_best_of_each: bestOfEach,
   }
 }

@@ -30,6 +30,37 @@ export function settle(): void {
   ;(runInNewContext('gc') as () => void)()
 }
 
+export const median = (xs: readonly number[]): number => {
+  if (xs.length === 0) return 0
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+/**
+ * Side-by-side figures of alternating rounds: baseline, run, baseline, run, …,
+ * baseline. Each run is paired with the mean of the baseline runs just before
+ * and after it (the machine is shared and its speed drifts) and the ratio is
+ * the median of those pairs. Keeping the best of each side instead would
+ * favour the baseline, whose shorter runs land in a quiet moment more often;
+ * that figure is returned too.
+ */
+export function pairedRatio(
+  runs: readonly number[],
+  baselines: readonly number[],
+): { rate: number; baselineRate: number; ratio: number; paired: number[]; bestOfEach: number } {
+  if (baselines.length !== runs.length + 1)
+    throw new Error('pairedRatio: a baseline run before and after each run')
+  const paired = runs.map((r, i) => r / ((baselines[i]! + baselines[i + 1]!) / 2))
+  return {
+    rate: median(runs),
+    baselineRate: median(baselines),
+    ratio: median(paired),
+    paired,
+    bestOfEach: Math.max(...runs) / Math.max(...baselines),
+  }
+}
+
 export const rssMb = (): number => Math.round(process.memoryUsage().rss / 1024 / 1024)
 
 export function printResult(r: Result, json: boolean): void {

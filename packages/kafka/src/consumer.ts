@@ -24,7 +24,7 @@ import type {
   TopicPartition,
   TopicPartitionOffset,
 } from '@stream-app/core'
-import { BrokerError, fmtTps as fmt, tpKey } from '@stream-app/core'
+import { BrokerError, fmtTps, tpKey } from '@stream-app/core'
 import { type ClientContext, Code, call, errorCode, KafkaConsumer, type RdConsumer } from './client.ts'
 import { consumerDefaults, Fetcher, takeBatches, toBatches } from './fetcher.ts'
 import type { MembersRegistry } from './members.ts'
@@ -166,7 +166,10 @@ export class KafkaGroupConsumer implements GroupConsumer {
       this.nativePaused.clear()
       if (wasNative.length) this.native.resume(wasNative)
     } catch (e) {
-      this.ctx.report('error', `group '${this.options.groupId}': assign(${fmt(parts)}) failed: ${String(e)}`)
+      this.ctx.report(
+        'error',
+        `group '${this.options.groupId}': assign(${fmtTps(parts)}) failed: ${String(e)}`,
+      )
     }
     if (!this.closing)
       this.registry.claim(this.options.groupId, this.clientId, this.options.memberMetadata ?? '', parts)
@@ -189,7 +192,7 @@ export class KafkaGroupConsumer implements GroupConsumer {
         const retry = e instanceof BrokerError && e.retriable && !this.closing && Date.now() < deadline
         this.ctx.report(
           retry ? 'warn' : 'error',
-          `group '${this.options.groupId}': onAssign(${fmt(parts)}) failed: ${String(e)}${retry ? '; retrying' : ''}`,
+          `group '${this.options.groupId}': onAssign(${fmtTps(parts)}) failed: ${String(e)}${retry ? '; retrying' : ''}`,
         )
         if (!retry) return
         await sleep(Math.min(5_000, 250 * 2 ** attempt))
@@ -206,7 +209,7 @@ export class KafkaGroupConsumer implements GroupConsumer {
       } catch (e) {
         this.ctx.report(
           'error',
-          `group '${this.options.groupId}': onRevoke(${fmt(revoked)}) failed: ${String(e)}`,
+          `group '${this.options.groupId}': onRevoke(${fmtTps(revoked)}) failed: ${String(e)}`,
         )
       }
     }
@@ -384,7 +387,7 @@ export class KafkaGroupConsumer implements GroupConsumer {
     if (!offsets.length) return
     const tpos = offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset }))
     await call((cb) => (this.native as unknown as NativeConsumerExtras).commitCb(tpos, cb)).catch((e) => {
-      throw this.ctx.error(`committing offsets ${fmt(offsets)} of group '${this.options.groupId}'`, e)
+      throw this.ctx.error(`committing offsets ${fmtTps(offsets)} of group '${this.options.groupId}'`, e)
     })
   }
 
@@ -392,7 +395,7 @@ export class KafkaGroupConsumer implements GroupConsumer {
     if (!partitions.length) return []
     if (!this.started) await this.start()
     const tps = partitions.map((tp) => ({ topic: tp.topic, partition: tp.partition }))
-    const what = `reading committed offsets ${fmt(partitions)} of group '${this.options.groupId}'`
+    const what = `reading committed offsets ${fmtTps(partitions)} of group '${this.options.groupId}'`
     const deadline = Date.now() + COMMITTED_UNSTABLE_FOR_MS
     let res: TopicPartitionOffset[]
     for (;;) {
