@@ -132,6 +132,16 @@ export interface PartitionReader {
 export interface Producer {
   /** Resolves when every record is durable on the broker (acked), in order per partition. */
   send(records: readonly ProduceRecord[]): Promise<RecordMetadata[]>
+  /**
+   * Optional, for brokers where an acknowledgement per record is costly (Kafka):
+   * hands the records over and resolves, without metadata, once all of them are
+   * durable; rejects if any may be lost. Completion may wait for the next
+   * `sync()`, which the producer also starts by itself soon after writes stop.
+   * The runtime writes what nobody awaits (sink records) this way.
+   */
+  write?(records: readonly ProduceRecord[]): Promise<void>
+  /** Starts making everything written so far durable now (a commit is waiting for it). */
+  sync?(): void
   close(): Promise<void>
 }
 

@@ -24,6 +24,7 @@ import { KafkaGroupConsumer } from './consumer.ts'
 import { MembersRegistry } from './members.ts'
 import { connectProducer, KafkaProducer, KafkaTransactionalProducer } from './producer.ts'
 import { KafkaReader } from './reader.ts'
+import { KafkaWriter } from './writer.ts'
 
 export interface KafkaBrokerOptions {
   /** `kafka://host:port[,host:port]` */
@@ -44,6 +45,9 @@ export class KafkaBroker implements Broker {
   readonly description: string
   private readonly admin: Admin
   private readonly sharedProducer: KafkaProducer
+  /** Writes without per-record delivery reports (sink records), on a producer of its own, connected on first use. */
+  private readonly writer: KafkaWriter
+  private readonly runtimeProducer: Producer
   private readonly registry: MembersRegistry
   private readonly open = new Set<Closable>()
   private closed = false
@@ -59,6 +63,17 @@ export class KafkaBroker implements Broker {
       call((cb) => native.getMetadata({ topic, timeout: 5_000 }, cb)),
     )
     this.sharedProducer = new KafkaProducer(native, ctx, 'producer', false)
+    this.writer = new KafkaWriter(ctx, () =>
+      connectProducer(ctx, 'the writing producer', { 'delivery.report.only.error': true }),
+    )
+    const shared = this.sharedProducer
+    const writer = this.writer
+    this.runtimeProducer = {
+      send: (records) => shared.send(records),
+      write: (records) => writer.write(records),
+      sync: () => writer.sync(),
+      close: async () => {},
+    }
     this.registry = new MembersRegistry({
       ctx,
       producer: this.sharedProducer,
@@ -102,10 +117,14 @@ export class KafkaBroker implements Broker {
     return this.admin.beginningOffsets(partitions)
   }
 
-  /** The broker's shared idempotent producer; close() on it is a no-op (the broker closes it). */
+  /**
+   * The broker's shared idempotent producer; close() on it is a no-op (the broker closes it).
+   * send() goes out on the broker's own connection with a delivery report per record (its
+   * offsets); write() on a second connection without them (see KafkaWriter).
+   */
   producer(): Producer {
     this.check('producer')
-    return this.sharedProducer
+    return this.runtimeProducer
   }
 
   transactionalProducer(transactionalId: string): TransactionalProducer {
@@ -138,6 +157,7 @@ export class KafkaBroker implements Broker {
     this.closed = true
     await Promise.allSettled([...this.open].map((c) => c.close()))
     await this.registry.close().catch(() => {})
+    await this.writer.close().catch(() => {})
     await this.sharedProducer.flush().catch(() => {})
     await call((cb) => this.native.disconnect(10_000, cb)).catch(() => {})
   }

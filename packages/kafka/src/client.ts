@@ -7,9 +7,9 @@
  * timeouts (the KafkaJS-style API hard-codes 5 s for commit/abort).
  */
 
-import type { LibrdKafkaError } from '@confluentinc/kafka-javascript'
+import type { LibrdKafkaError, MessageHeader } from '@confluentinc/kafka-javascript'
 import kafka from '@confluentinc/kafka-javascript'
-import { BrokerError, type Logger } from '@stream-app/core'
+import { BrokerError, type Logger, NO_HEADERS, type ProduceRecord } from '@stream-app/core'
 
 export const { KafkaConsumer, Producer, AdminClient, OffsetSpec, IsolationLevel } = kafka
 export type RdConsumer = InstanceType<typeof KafkaConsumer>
@@ -239,4 +239,24 @@ export function parseKafkaUrl(url: string): string {
       false,
     )
   return hosts.join(',')
+}
+
+/** Most records have none (NO_HEADERS): nothing to allocate or enumerate for them. */
+export const toHeaders = (r: ProduceRecord): MessageHeader[] | undefined => {
+  const h = r.headers
+  if (h === undefined || h === NO_HEADERS) return undefined
+  let out: MessageHeader[] | undefined
+  for (const k in h) (out ??= []).push({ [k]: toBuffer(h[k]!)! })
+  return out
+}
+
+/** Hands one record to librdkafka; false when its queue is full (try again shortly), throws on other errors. */
+export function produceOne(p: RdProducer, r: ProduceRecord): boolean {
+  try {
+    p.produce(r.topic, r.partition, toBuffer(r.value), toBuffer(r.key), r.timestamp, undefined, toHeaders(r))
+    return true
+  } catch (e) {
+    if (errorCode(e) === Code.QUEUE_FULL) return false
+    throw e
+  }
 }

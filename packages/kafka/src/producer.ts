@@ -6,11 +6,10 @@
  * JS in batches, so the hot path costs one native call per record.
  */
 
-import type { DeliveryReport, LibrdKafkaError, MessageHeader } from '@confluentinc/kafka-javascript'
+import type { DeliveryReport, LibrdKafkaError } from '@confluentinc/kafka-javascript'
 import {
   BrokerError,
   type GroupConsumer,
-  NO_HEADERS,
   type ProduceRecord,
   type Producer,
   type RecordMetadata,
@@ -19,12 +18,10 @@ import {
 } from '@stream-app/core'
 import {
   type ClientContext,
-  Code,
   call,
-  errorCode,
+  produceOne,
   type RdProducer,
   Producer as RdProducerClass,
-  toBuffer,
 } from './client.ts'
 import { KafkaGroupConsumer } from './consumer.ts'
 
@@ -183,26 +180,19 @@ export class KafkaProducer implements Producer {
     let byPartition: InFlight[] | undefined
     for (let i = from; i < records.length; i++) {
       const r = records[i]!
+      let handed: boolean
       try {
-        p.produce(
-          r.topic,
-          r.partition,
-          toBuffer(r.value),
-          toBuffer(r.key),
-          r.timestamp,
-          undefined,
-          toHeaders(r),
-        )
+        handed = produceOne(p, r)
       } catch (e) {
-        if (errorCode(e) === Code.QUEUE_FULL) {
-          setTimeout(() => {
-            if (!b.failed) this.produceFrom(records, b, i)
-          }, 2)
-          return
-        }
         b.failed = true
         this.inflight--
         b.reject(this.ctx.error(`sending to ${r.topic}[${r.partition}]`, e))
+        return
+      }
+      if (!handed) {
+        setTimeout(() => {
+          if (!b.failed) this.produceFrom(records, b, i)
+        }, 2)
         return
       }
       if (r.topic !== topic || !byPartition) {
@@ -229,15 +219,6 @@ export class KafkaProducer implements Producer {
     await this.flush().catch(() => {})
     await call((cb) => this.native.disconnect(10_000, cb)).catch(() => {})
   }
-}
-
-/** Most records have none (NO_HEADERS): nothing to allocate or enumerate for them. */
-const toHeaders = (r: ProduceRecord): MessageHeader[] | undefined => {
-  const h = r.headers
-  if (h === undefined || h === NO_HEADERS) return undefined
-  let out: MessageHeader[] | undefined
-  for (const k in h) (out ??= []).push({ [k]: toBuffer(h[k]!)! })
-  return out
 }
 
 /**

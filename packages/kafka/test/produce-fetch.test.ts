@@ -1,6 +1,7 @@
 /** Producing and fetching records, the partitioner against the Java client, and the partition reader. */
-import { partitionForKey } from '@stream-app/core'
+import { BrokerError, partitionForKey } from '@stream-app/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Outbox } from '../../core/src/runtime/outbox.ts'
 import { buf, drain, javaProbe, openBroker, text, uniq } from './helpers.ts'
 
 describe('kafka:// produce and fetch', () => {
@@ -88,6 +89,98 @@ describe('kafka:// produce and fetch', () => {
     )
     const ends = await b.endOffsets([0, 1, 2, 3].map((partition) => ({ topic, partition })))
     expect(ends.map((e) => e.offset)).toEqual([n / 4, n / 4, n / 4, n / 4])
+  })
+
+  it('write() resolves once every record is in the log, without a report per record, also under a steady stream', async () => {
+    const topic = uniq('pf-write')
+    await b.ensureTopics([{ name: topic, partitions: 4 }])
+    const producer = b.producer()
+    const batch = (from: number, n: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        topic,
+        partition: (from + i) % 4,
+        key: buf(`k${from + i}`),
+        value: buf(`value-${from + i}`),
+        timestamp: Date.now(),
+      }))
+    await producer.write!(batch(0, 20_000))
+    const ends = () => b.endOffsets([0, 1, 2, 3].map((partition) => ({ topic, partition })))
+    expect((await ends()).map((e) => e.offset)).toEqual([5_000, 5_000, 5_000, 5_000])
+    // Writes that never pause (a sync holds them back while it runs) all land, each once, in order.
+    const pending: Promise<void>[] = []
+    for (let i = 0; i < 200; i++) {
+      pending.push(producer.write!(batch(20_000 + i * 100, 100)))
+      if (i % 50 === 25) producer.sync!()
+      await new Promise((r) => setImmediate(r))
+    }
+    await Promise.all(pending)
+    expect((await ends()).map((e) => e.offset)).toEqual([10_000, 10_000, 10_000, 10_000])
+    const reader = b.reader([{ topic, partition: 2, offset: 0 }])
+    const got = await drain(reader, 10_000)
+    await reader.close()
+    expect(got.map((r) => text(r.value))).toEqual(
+      Array.from({ length: 10_000 }, (_, i) => `value-${i * 4 + 2}`),
+    )
+  })
+
+  it('a record the broker refuses fails its write with one clear line; later writes land', async () => {
+    const topic = uniq('pf-refused')
+    await b.ensureTopics([{ name: topic, partitions: 1, config: { 'max.message.bytes': '2000' } }])
+    const rec = (value: Buffer) => ({ topic, partition: 0, key: null, value, timestamp: Date.now() })
+    const producer = b.producer()
+    const err = await producer.write!([rec(buf('small')), rec(Buffer.alloc(10_000, 'x'))]).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(BrokerError)
+    expect((err as Error).message).toMatch(new RegExp(`${topic}\\[0\\].*too large`, 'i'))
+    expect((err as Error).message).not.toContain('\n')
+    // Kafka refuses the whole request the big record went in (the small one may be lost with it),
+    // and a failure report does not say which write it belongs to: every write not yet confirmed
+    // when a report arrives fails, one written while the reports of that failure still come in too.
+    let attempts = 0
+    for (;;) {
+      attempts++
+      const e = await producer.write!([rec(buf('after'))]).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      if (e === undefined) break
+      expect((e as Error).message).toMatch(/too large/)
+      expect(attempts).toBeLessThan(3)
+    }
+    const [end] = await b.endOffsets([{ topic, partition: 0 }])
+    const reader = b.reader([{ topic, partition: 0, offset: 0 }])
+    const values = (await drain(reader, end!.offset)).map((r) => text(r.value))
+    await reader.close()
+    expect(values.at(-1)).toBe('after')
+    expect(values.every((v) => v === 'small' || v === 'after')).toBe(true)
+  })
+
+  it("the runtime's outbox keeps one partition's order across written and awaited records", async () => {
+    const topic = uniq('pf-order')
+    await b.ensureTopics([{ name: topic, partitions: 1 }])
+    const errors: unknown[] = []
+    const outbox = new Outbox(b.producer(), (e) => errors.push(e))
+    const rec = (v: string) => ({ topic, partition: 0, key: null, value: buf(v), timestamp: Date.now() })
+    const expected: string[] = []
+    const sends: Promise<unknown>[] = []
+    for (let round = 0; round < 5; round++) {
+      // 5,000 unawaited records go out at once through write(), then an awaited one through send().
+      for (let i = 0; i < 5_000; i++) {
+        expected.push(`w${round}-${i}`)
+        outbox.push(rec(`w${round}-${i}`))
+      }
+      expected.push(`s${round}`)
+      sends.push(outbox.pushAwait(rec(`s${round}`)))
+    }
+    await Promise.all(sends)
+    await outbox.flush()
+    expect(errors).toEqual([])
+    const reader = b.reader([{ topic, partition: 0, offset: 0 }])
+    const got = (await drain(reader, expected.length)).map((r) => text(r.value))
+    await reader.close()
+    expect(got).toEqual(expected)
   })
 
   it("core's partitionForKey picks the partition Kafka's Java producer picks", () => {

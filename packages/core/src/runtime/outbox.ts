@@ -22,6 +22,10 @@ export class Outbox {
   private waiters: Waiter[] = []
   private inflight = new Set<Promise<void>>()
   private scheduled = false
+  /** Whether the last batch went through producer.write (see send()). */
+  private writing = false
+  /** Set while batches wait for those of the other way (later batches queue behind them). */
+  private switching: Promise<unknown> | undefined
   /** Records (and their key and value bytes) handed to the producer and not yet acknowledged. */
   private inflightRecords = 0
   private inflightBytes = 0
@@ -59,6 +63,7 @@ export class Outbox {
     if (this.inflightRecords < this.maxInflight && this.inflightBytes < this.maxInflightBytes)
       return undefined
     if (!this.relief) {
+      this.producer.sync?.()
       let resolve!: () => void
       const promise = new Promise<void>((r) => {
         resolve = r
@@ -158,10 +163,25 @@ export class Outbox {
     }
     this.inflightRecords += batch.length
     this.inflightBytes += bytes
-    const p = this.transmit(batch).then(
+    // What nobody awaits is written without per-record acknowledgements where the producer can.
+    const write = waiters.length === 0 && this.producer.write !== undefined
+    // The two ways may use two connections: a batch waits for those of the other way before it,
+    // so records of one partition stay in the order they were sent.
+    let before = this.switching
+    if (write !== this.writing && this.inflight.size > 0) {
+      const gate = this.allInflight()
+      this.switching = before = gate
+      void gate.then(() => {
+        if (this.switching === gate) this.switching = undefined
+      })
+    }
+    this.writing = write
+    const go = (): Promise<readonly RecordMetadata[] | undefined> =>
+      write ? this.transmitWrite(batch) : this.transmit(batch)
+    const p = (before ? before.then(go) : go()).then(
       (meta) => {
         this.settled(batch.length, bytes)
-        for (const w of waiters) w.resolve(meta[w.index]!)
+        for (const w of waiters) w.resolve(meta![w.index]!)
       },
       (e) => {
         this.settled(batch.length, bytes)
@@ -173,23 +193,39 @@ export class Outbox {
     void p.finally(() => this.inflight.delete(p))
   }
 
+  /** Settles when everything in flight now has (started after `send()` calls made so far). */
+  private allInflight(): Promise<unknown> {
+    this.sync()
+    return Promise.allSettled([...this.inflight])
+  }
+
+  /** transmit() through producer.write: durable, no metadata. */
+  private transmitWrite(batch: readonly ProduceRecord[]): Promise<undefined> {
+    const producer = this.producer
+    return this.retrying(batch, () => producer.write!(batch).then(() => undefined))
+  }
+
   /**
    * Sends a batch now, retrying while the broker says a retry may help, and
    * resolves with the offsets (the changelog writes of a commit use this).
    */
-  transmit(batch: readonly ProduceRecord[], attempt = 0): Promise<RecordMetadata[]> {
-    return this.producer.send(batch).then(
-      (meta) => {
+  transmit(batch: readonly ProduceRecord[]): Promise<RecordMetadata[]> {
+    return this.retrying(batch, () => this.producer.send(batch))
+  }
+
+  private retrying<T>(batch: readonly ProduceRecord[], go: () => Promise<T>, attempt = 0): Promise<T> {
+    return go().then(
+      (result) => {
         this.sent += batch.length
         this.count(batch)
-        return meta
+        return result
       },
       (e) => {
         this.onError(e)
         if (!isRetriable(e) || this.closed) throw e
         // The broker may come back: keep the batch and try again, never drop it.
         return new Promise<void>((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt))).then(() =>
-          this.transmit(batch, attempt + 1),
+          this.retrying(batch, go, attempt + 1),
         )
       },
     )
@@ -207,9 +243,15 @@ export class Outbox {
     }
   }
 
+  /** Asks the producer to make what was written durable now instead of soon (see Producer.sync). */
+  sync(): void {
+    this.producer.sync?.()
+  }
+
   /** Resolves when every queued record is acknowledged; rejects if any send failed since the last flush. */
   async flush(): Promise<void> {
     this.send()
+    this.sync()
     // What is in flight now, not what handlers send meanwhile: under a steady stream of sends
     // the set never empties, and a commit waiting for that never came (none in minutes).
     await Promise.all([...this.inflight])

@@ -1214,7 +1214,12 @@ export class WorkerRuntime {
       if (this.state === 'running') this.commit().catch(() => {})
       return true
     }
-    if (this.outbox.pending > 0 || this.timerRuns.size > 0) return true
+    if (this.outbox.pending > 0) {
+      // Someone waits for it all to land: written records need not wait for the producer's own sync.
+      this.outbox.sync()
+      return true
+    }
+    if (this.timerRuns.size > 0) return true
     for (const a of this.agents.values()) {
       if (!a.quiet) return true
       if (a.consuming && a.buffered > 0) return true
