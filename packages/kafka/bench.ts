@@ -37,7 +37,7 @@ export interface PassthroughResult {
   readonly partitions: number
   /** hand-written @confluentinc/kafka-javascript consume → produce loop */
   readonly ceiling: number[]
-  /** the Broker port alone (GroupConsumer.fetch → Producer.send, no runtime) */
+  /** the Broker port alone (GroupConsumer.fetch → Producer.write, no runtime) */
   readonly adapter: number[]
   /** stream-app topic → agent → topic on kafka:// */
   readonly streamApp: number[]
@@ -136,7 +136,7 @@ async function rawPassthrough(o: PassthroughOptions, input: string, output: stri
   await new Promise<void>((r) => producer.disconnect(() => r()))
 }
 
-/** The adapter alone (no runtime): GroupConsumer.fetch → Producer.send through the Broker port. */
+/** The adapter alone (no runtime): GroupConsumer.fetch → Producer.write through the Broker port (what sinks use). */
 async function adapterPassthrough(o: PassthroughOptions, input: string, output: string): Promise<void> {
   const broker = await openKafkaBroker({ url: `kafka://${o.bootstrap}` })
   const consumer = broker.groupConsumer({
@@ -161,10 +161,11 @@ async function adapterPassthrough(o: PassthroughOptions, input: string, output: 
           timestamp: r.timestamp,
         })
     consumed += out.length
-    const p = producer.send(out)
+    const p = producer.write!(out)
     inflight.add(p)
     void p.then(() => inflight.delete(p))
   }
+  producer.sync!()
   await Promise.all(inflight)
   await consumer.close()
   await broker.close()
