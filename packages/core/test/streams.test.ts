@@ -241,8 +241,49 @@ describe('invalid messages', () => {
   })
 })
 
+describe('keys', () => {
+  it('a key its checked String schema rejects is an invalid message; plain String keys read as written', async () => {
+    const got: [unknown, number][] = []
+    const logs: string[] = []
+    const app = createApp({ id: 'keys' })
+      .topic('checked', { key: Schema.NonEmptyString, value: Schema.Number, partitions: 1 })
+      .topic('plain', { value: Schema.Number, partitions: 1 })
+      .agent('a', { from: 'checked' }, async (s) => {
+        for await (const [k, v] of s.items()) got.push([k, v])
+      })
+      .agent('b', { from: 'plain' }, async (s) => {
+        for await (const e of s.events()) got.push([e.key, e.value * 10])
+      })
+    const t = track(await app.test({ logLevel: 'silent' }))
+    ;(t.log as { warn: (m: string, f?: object) => void }).warn = (m, f) =>
+      logs.push(`${m} ${JSON.stringify(f)}`)
+    await t.topics.checked.send(1, { key: 'x' })
+    await injectRaw(t, 'checked', '2', '')
+    await t.topics.checked.send(3, { key: 'y' })
+    await injectRaw(t, 'plain', '4', 'ünï')
+    await injectRaw(t, 'plain', '5', '')
+    await t.idle()
+    expect(got).toEqual([
+      ['x', 1],
+      ['y', 3],
+      ['ünï', 40],
+      ['', 50],
+    ])
+    expect(logs).toHaveLength(1)
+    expect(logs[0]).toMatch(/invalid message skipped.*"topic":"checked","partition":0,"offset":1/)
+  })
+})
+
 /** Writes bytes to a topic bypassing its schema, as another producer could. */
-async function injectRaw(t: TestWorker<Registry>, topic: string, text: string): Promise<void> {
+async function injectRaw(t: TestWorker<Registry>, topic: string, text: string, key?: string): Promise<void> {
   const broker = (t as unknown as { broker: { append: (r: unknown[]) => void } }).broker
-  broker.append([{ topic, partition: 0, key: null, value: Buffer.from(text), timestamp: Date.now() }])
+  broker.append([
+    {
+      topic,
+      partition: 0,
+      key: key === undefined ? null : Buffer.from(key),
+      value: Buffer.from(text),
+      timestamp: Date.now(),
+    },
+  ])
 }

@@ -17,6 +17,38 @@ export interface Item {
   replied: boolean
 }
 
+const UNDECODED: unique symbol = Symbol('undecoded')
+
+/**
+ * A record taken from a source queue. It doubles as its own stream element
+ * (`item`, `value`), and a key that cannot fail to decode (see
+ * TopicRuntime.lazyKeys) is decoded on first read: a passthrough never reads it.
+ */
+export class SourceItem implements Item {
+  acked = false
+  replied = false
+  private k: unknown
+
+  constructor(
+    readonly rec: BrokerRecord,
+    key: unknown,
+    readonly value: unknown,
+    readonly tracker: AckTracker,
+    private readonly decodeKey: ((bytes: Uint8Array) => unknown) | undefined,
+  ) {
+    this.k = decodeKey === undefined ? key : UNDECODED
+  }
+
+  get item(): Item {
+    return this
+  }
+
+  get key(): unknown {
+    if (this.k === UNDECODED) this.k = this.decodeKey!(this.rec.key!)
+    return this.k
+  }
+}
+
 export interface Cursor {
   current: Item | undefined
   inflight: Item[]

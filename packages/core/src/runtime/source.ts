@@ -9,7 +9,7 @@ import { DecodeError } from '../errors.ts'
 import type { BrokerRecord, RecordBatch, TopicPartition } from '../ports.ts'
 import { tpKey } from '../topic-partitions.ts'
 import { AckTracker } from './acks.ts'
-import type { Item } from './cursor.ts'
+import { type Item, SourceItem } from './cursor.ts'
 import type { TopicRuntime } from './topics.ts'
 
 export class FatalDecodeError extends DecodeError {}
@@ -94,10 +94,11 @@ export class SourceQueue {
       const topic = this.curTopic!
       const tracker = this.curTracker!
       tracker.deliver(rec.offset)
-      let key: unknown
+      const lazyKey = rec.key !== null && topic.lazyKeys
+      let key: unknown = null
       let value: unknown
       try {
-        key = rec.key === null ? null : topic.keySerde.decode(rec.key)
+        if (rec.key !== null && !lazyKey) key = topic.keySerde.decode(rec.key)
         value = topic.valueSerde.decode(rec.value)
       } catch (e) {
         const reason = oneLine(e)
@@ -107,17 +108,7 @@ export class SourceQueue {
         }
         throw new FatalDecodeError(rec.topic, rec.partition, rec.offset, reason)
       }
-      const item = {
-        rec,
-        key,
-        value,
-        item: undefined as unknown as Item,
-        tracker,
-        acked: false,
-        replied: false,
-      }
-      ;(item as { item: Item }).item = item
-      return item
+      return new SourceItem(rec, key, value, tracker, lazyKey ? topic.keySerde.decode : undefined)
     }
   }
 

@@ -16,6 +16,11 @@ export class TopicRuntime {
   readonly valueSerde: Serde<unknown>
   /** Keys are written as UTF-8 text (a String key schema): decoding and encoding them again gives the same bytes. */
   readonly stringKeys: boolean
+  /**
+   * A plain String key schema (no checks, no transformation): decoding a key is reading its
+   * bytes as UTF-8 and cannot fail, so a consumed key is decoded only when something reads it.
+   */
+  readonly lazyKeys: boolean
   private rr = 0
 
   constructor(
@@ -25,6 +30,8 @@ export class TopicRuntime {
     this.name = def.name
     this.keySerde = makeKeySerde(def.keySchema)
     this.stringKeys = def.keySchema.ast._tag === 'String'
+    const ast = def.keySchema.ast
+    this.lazyKeys = this.stringKeys && ast.checks === undefined && ast.encoding === undefined
     this.valueSerde = makeSerde(def.valueSchema, def.codec)
   }
 

@@ -698,7 +698,7 @@ export class WorkerRuntime {
    */
   private sameKeyBytes(item: Item, sink: TopicRuntime): Uint8Array | undefined {
     const rec = item.rec
-    if (rec.key === null || !sink.stringKeys || typeof item.key !== 'string') return undefined
+    if (rec.key === null || !sink.stringKeys) return undefined
     if (rec.topic !== this.keyTopic) {
       this.keyTopic = rec.topic
       this.keyTopicSchema = this.topics.get(rec.topic)?.def.keySchema
@@ -714,7 +714,8 @@ export class WorkerRuntime {
       const sink = sinks[i]!
       // The sink keeps the event's key when its key schema accepts it, else the record is unkeyed.
       const keyBytes = item === undefined ? undefined : this.sameKeyBytes(item, sink)
-      this.outbox.push(sink.record(value, item?.key, ts, undefined, undefined, true, keyBytes))
+      const key = keyBytes === undefined ? item?.key : undefined
+      this.outbox.push(sink.record(value, key, ts, undefined, undefined, true, keyBytes))
     }
     if (item && !item.replied) {
       const replyTo = item.rec.headers[REPLY_TO]
