@@ -83,11 +83,6 @@ export class KafkaWriter {
     this.startSync()
   }
 
-  /** Whether anything written is not yet confirmed. */
-  get pending(): boolean {
-    return this.queue.length > 0 || this.unsynced.length > 0 || this.confirming.length > 0
-  }
-
   private open(): void {
     this.connecting ??= this.connect().then(
       (p) => {
