@@ -137,7 +137,8 @@ export interface Producer {
    * hands the records over and resolves, without metadata, once all of them are
    * durable; rejects if any may be lost. Completion may wait for the next
    * `sync()`, which the producer also starts by itself soon after writes stop.
-   * The runtime writes what nobody awaits (sink records) this way.
+   * Records of one partition keep the order of the send() and write() calls
+   * that carry them. The runtime writes what nobody awaits (sink records) this way.
    */
   write?(records: readonly ProduceRecord[]): Promise<void>
   /** Starts making everything written so far durable now (a commit is waiting for it). */

@@ -1,6 +1,7 @@
 /**
  * The kafka:// Broker: one shared idempotent producer (whose connection also
- * carries the admin client), a consumer per group member or reader, and a
+ * carries the admin client) and a second one for writes without a delivery
+ * report per record (KafkaWriter), a consumer per group member or reader, and a
  * transactional producer per transactional id. Opening connects and fetches
  * metadata, so an unreachable cluster or refused credentials fail at once
  * with one clear line instead of on the first send.
@@ -11,7 +12,9 @@ import type {
   GroupConsumerOptions,
   Logger,
   PartitionReader,
+  ProduceRecord,
   Producer,
+  RecordMetadata,
   TopicPartition,
   TopicPartitionOffset,
   TopicSpec,
@@ -66,14 +69,7 @@ export class KafkaBroker implements Broker {
     this.writer = new KafkaWriter(ctx, () =>
       connectProducer(ctx, 'the writing producer', { 'delivery.report.only.error': true }),
     )
-    const shared = this.sharedProducer
-    const writer = this.writer
-    this.runtimeProducer = {
-      send: (records) => shared.send(records),
-      write: (records) => writer.write(records),
-      sync: () => writer.sync(),
-      close: async () => {},
-    }
+    this.runtimeProducer = new TwoWayProducer(this.sharedProducer, this.writer)
     this.registry = new MembersRegistry({
       ctx,
       producer: this.sharedProducer,
@@ -160,6 +156,54 @@ export class KafkaBroker implements Broker {
     await this.writer.close().catch(() => {})
     await this.sharedProducer.flush().catch(() => {})
     await call((cb) => this.native.disconnect(10_000, cb)).catch(() => {})
+  }
+}
+
+/**
+ * send() on the reporting producer, write() on the writer: two connections, so
+ * a call waits for the other way's calls still in flight (the writer syncs at
+ * once), and the records of one partition keep the order of the calls.
+ */
+class TwoWayProducer implements Producer {
+  private readonly inflight = new Set<Promise<unknown>>()
+  private writing = false
+  /** Set while calls wait for those of the other way (later calls of the new way queue behind it). */
+  private switching: Promise<unknown> | undefined
+
+  constructor(
+    private readonly reporting: KafkaProducer,
+    private readonly writer: KafkaWriter,
+  ) {}
+
+  send(records: readonly ProduceRecord[]): Promise<RecordMetadata[]> {
+    return this.inOrder(false, () => this.reporting.send(records))
+  }
+
+  write(records: readonly ProduceRecord[]): Promise<void> {
+    return this.inOrder(true, () => this.writer.write(records))
+  }
+
+  sync(): void {
+    this.writer.sync()
+  }
+
+  async close(): Promise<void> {}
+
+  private inOrder<T>(write: boolean, go: () => Promise<T>): Promise<T> {
+    if (write !== this.writing && this.inflight.size > 0) {
+      this.writer.sync()
+      const gate = Promise.allSettled([...this.inflight])
+      this.switching = gate
+      void gate.then(() => {
+        if (this.switching === gate) this.switching = undefined
+      })
+    }
+    this.writing = write
+    const p = this.switching ? this.switching.then(go) : go()
+    this.inflight.add(p)
+    const done = () => this.inflight.delete(p)
+    p.then(done, done)
+    return p
   }
 }
 

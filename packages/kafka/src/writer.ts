@@ -189,8 +189,7 @@ export class KafkaWriter {
   }
 
   /** Rejects every write that librdkafka has (some of) and that no sync confirmed. */
-  private failAll(error: unknown): void {
-    const e = error instanceof BrokerError ? error : new BrokerError(String(error), true)
+  private failAll(e: BrokerError): void {
     for (const w of this.confirming) settle(w, e)
     for (const w of this.unsynced) settle(w, e)
     this.unsynced = []

@@ -157,7 +157,7 @@ describe('kafka:// produce and fetch', () => {
     expect(values.every((v) => v === 'small' || v === 'after')).toBe(true)
   })
 
-  it("the runtime's outbox keeps one partition's order across written and awaited records", async () => {
+  it("written and sent records keep one partition's order (through the runtime's outbox)", async () => {
     const topic = uniq('pf-order')
     await b.ensureTopics([{ name: topic, partitions: 1 }])
     const errors: unknown[] = []

@@ -22,10 +22,6 @@ export class Outbox {
   private waiters: Waiter[] = []
   private inflight = new Set<Promise<void>>()
   private scheduled = false
-  /** Whether the last batch went through producer.write (see send()). */
-  private writing = false
-  /** Set while batches wait for those of the other way (later batches queue behind them). */
-  private switching: Promise<unknown> | undefined
   /** Records (and their key and value bytes) handed to the producer and not yet acknowledged. */
   private inflightRecords = 0
   private inflightBytes = 0
@@ -63,7 +59,7 @@ export class Outbox {
     if (this.inflightRecords < this.maxInflight && this.inflightBytes < this.maxInflightBytes)
       return undefined
     if (!this.relief) {
-      this.producer.sync?.()
+      this.sync()
       let resolve!: () => void
       const promise = new Promise<void>((r) => {
         resolve = r
@@ -165,20 +161,7 @@ export class Outbox {
     this.inflightBytes += bytes
     // What nobody awaits is written without per-record acknowledgements where the producer can.
     const write = waiters.length === 0 && this.producer.write !== undefined
-    // The two ways may use two connections: a batch waits for those of the other way before it,
-    // so records of one partition stay in the order they were sent.
-    let before = this.switching
-    if (write !== this.writing && this.inflight.size > 0) {
-      const gate = this.allInflight()
-      this.switching = before = gate
-      void gate.then(() => {
-        if (this.switching === gate) this.switching = undefined
-      })
-    }
-    this.writing = write
-    const go = (): Promise<readonly RecordMetadata[] | undefined> =>
-      write ? this.transmitWrite(batch) : this.transmit(batch)
-    const p = (before ? before.then(go) : go()).then(
+    const p = (write ? this.transmitWrite(batch) : this.transmit(batch)).then(
       (meta) => {
         this.settled(batch.length, bytes)
         for (const w of waiters) w.resolve(meta![w.index]!)
@@ -193,16 +176,9 @@ export class Outbox {
     void p.finally(() => this.inflight.delete(p))
   }
 
-  /** Settles when everything in flight now has (started after `send()` calls made so far). */
-  private allInflight(): Promise<unknown> {
-    this.sync()
-    return Promise.allSettled([...this.inflight])
-  }
-
   /** transmit() through producer.write: durable, no metadata. */
-  private transmitWrite(batch: readonly ProduceRecord[]): Promise<undefined> {
-    const producer = this.producer
-    return this.retrying(batch, () => producer.write!(batch).then(() => undefined))
+  private transmitWrite(batch: readonly ProduceRecord[]): Promise<void> {
+    return this.retrying(batch, () => this.producer.write!(batch))
   }
 
   /**

@@ -29,8 +29,8 @@ export class TopicRuntime {
   ) {
     this.name = def.name
     this.keySerde = makeKeySerde(def.keySchema)
-    this.stringKeys = def.keySchema.ast._tag === 'String'
     const ast = def.keySchema.ast
+    this.stringKeys = ast._tag === 'String'
     this.lazyKeys = this.stringKeys && ast.checks === undefined && ast.encoding === undefined
     this.valueSerde = makeSerde(def.valueSchema, def.codec)
   }
