@@ -74,16 +74,21 @@ describe('agents', () => {
   it('encodes a yielded value when it is yielded: later changes do not leak in, bad values crash the agent', async () => {
     const Counter = Schema.Struct({ n: Schema.Number })
     let starts = 0
+    let closed = 0
     const app = createApp({ id: 'enc' })
       .topic('ticks', { value: Schema.Number })
       .topic('counts', { value: Counter })
       .agent('count', { from: 'ticks', sink: ['counts'] }, async function* (ticks) {
         starts++
         const acc = { n: 0 }
-        for await (const t of ticks) {
-          if (t < 0) yield { n: 'not a number' } as unknown as { n: number }
-          acc.n += t
-          yield acc // the same object each time, changed after it was yielded
+        try {
+          for await (const t of ticks) {
+            if (t < 0) yield { n: 'not a number' } as unknown as { n: number }
+            acc.n += t
+            yield acc // the same object each time, changed after it was yielded
+          }
+        } finally {
+          closed++
         }
       })
     const t = track(await app.test({ logLevel: 'silent' }))
@@ -94,6 +99,7 @@ describe('agents', () => {
     await t.idle()
     await t.advance('100ms')
     expect(starts).toBe(2) // the value the sink's schema rejects crashed the handler, which restarted
+    expect(closed).toBe(1) // and closed it first, as for await does: its finally ran
     expect(t.sent('counts')).toHaveLength(3)
   })
 
