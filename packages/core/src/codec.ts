@@ -5,6 +5,8 @@
  * There is deliberately no codec that can construct arbitrary objects or run code.
  */
 import * as Schema from 'effect/Schema'
+import * as SchemaAST from 'effect/SchemaAST'
+import * as SchemaJITCompiler from 'effect/schema/SchemaJITCompiler'
 import { ConfigError } from './errors.ts'
 
 export type CodecName = 'json' | 'string' | 'raw'
@@ -59,6 +61,17 @@ export function checkCodec(name: unknown, where: string): CodecName {
   )
 }
 
+/**
+ * Has Effect generate a decoder and an encoder for a schema (its JIT compiler):
+ * code built from the schema's definition once, never from message content.
+ * Failures still go through Effect's interpreter, so errors read the same.
+ */
+export function compileSchema(schema: AnySchema): void {
+  SchemaJITCompiler.enable(schema.ast)
+  const flipped = SchemaAST.flip(schema.ast)
+  if (flipped !== schema.ast) SchemaJITCompiler.enable(flipped)
+}
+
 const isUnknown = (s: AnySchema): boolean => s.ast._tag === 'Unknown' || s.ast._tag === 'Any'
 
 /**
@@ -69,6 +82,7 @@ export function makeSerde<T>(schema: AnySchema, codec: CodecName): Serde<T> {
   const parse = parsers[codec]
   const serialize = serializers[codec]
   const passthrough = isUnknown(schema)
+  if (!passthrough) compileSchema(schema)
   const decodeSchema = passthrough ? undefined : Schema.decodeUnknownSync(schema)
   const encodeSchema = passthrough ? undefined : Schema.encodeUnknownSync(schema)
   const decode = (bytes: Uint8Array | null): T => {

@@ -6,7 +6,7 @@
  */
 import * as Schema from 'effect/Schema'
 import type { AnySchema } from '../codec.ts'
-import { oneLine } from '../codec.ts'
+import { compileSchema, oneLine } from '../codec.ts'
 import type { TableDef } from '../definition.ts'
 import { type Duration, toMillis } from '../duration.ts'
 import { partitionForKey } from '../partitioner.ts'
@@ -55,10 +55,12 @@ export class TableRuntime {
     this.changelog = `${appId}-${def.name}-changelog`
     this.windowed = def.window !== undefined
     this.stringKeys = def.keySchema.ast._tag === 'String'
-    const codec = (s: AnySchema) =>
-      s.ast._tag === 'Unknown' || s.ast._tag === 'Any'
-        ? { enc: (v: unknown) => v, dec: (v: unknown) => v }
-        : { enc: Schema.encodeUnknownSync(s), dec: Schema.decodeUnknownSync(s) }
+    const codec = (s: AnySchema) => {
+      if (s.ast._tag === 'Unknown' || s.ast._tag === 'Any')
+        return { enc: (v: unknown) => v, dec: (v: unknown) => v }
+      compileSchema(s)
+      return { enc: Schema.encodeUnknownSync(s), dec: Schema.decodeUnknownSync(s) }
+    }
     const k = codec(def.keySchema)
     const v = codec(def.valueSchema)
     this.encodeKey = k.enc
