@@ -74,6 +74,18 @@ export function compileSchema(schema: AnySchema): void {
 
 const isUnknown = (s: AnySchema): boolean => s.ast._tag === 'Unknown' || s.ast._tag === 'Any'
 
+const identity = (v: unknown): unknown => v
+
+/** A schema's value decoder and encoder: Effect's, compiled; the identity for Unknown and Any. */
+export function schemaCodec(schema: AnySchema): {
+  readonly decode: (input: unknown) => unknown
+  readonly encode: (value: unknown) => unknown
+} {
+  if (isUnknown(schema)) return { decode: identity, encode: identity }
+  compileSchema(schema)
+  return { decode: Schema.decodeUnknownSync(schema), encode: Schema.encodeUnknownSync(schema) }
+}
+
 /**
  * Compiles codec + schema into a Serde. A null payload (a Kafka null key or a
  * tombstone) decodes to null without touching the schema when the schema accepts null.
@@ -82,15 +94,13 @@ export function makeSerde<T>(schema: AnySchema, codec: CodecName): Serde<T> {
   const parse = parsers[codec]
   const serialize = serializers[codec]
   const passthrough = isUnknown(schema)
-  if (!passthrough) compileSchema(schema)
-  const decodeSchema = passthrough ? undefined : Schema.decodeUnknownSync(schema)
-  const encodeSchema = passthrough ? undefined : Schema.encodeUnknownSync(schema)
+  const { decode: decodeSchema, encode: encodeSchema } = schemaCodec(schema)
   const decode = (bytes: Uint8Array | null): T => {
     const raw = bytes === null ? null : parse(bytes)
-    return (decodeSchema === undefined ? raw : decodeSchema(raw)) as T
+    return (passthrough ? raw : decodeSchema(raw)) as T
   }
   const encode = (value: T): Uint8Array | null => {
-    const enc = encodeSchema === undefined ? value : encodeSchema(value)
+    const enc = passthrough ? value : encodeSchema(value)
     if (enc === null || enc === undefined) return null
     return serialize(enc)
   }

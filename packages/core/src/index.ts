@@ -11,7 +11,7 @@ export type { AgentOptions, AgentReturn, App, TableOptions, TopicOptions } from 
 export { BUILTIN_COMMANDS, createAppWith, makeApp, makeDefinition } from './builder.ts'
 export { liveClock, TestClock } from './clock.ts'
 export type { AnySchema, CodecName, Serde } from './codec.ts'
-export { compileSchema, makeKeySerde, makeSerde, oneLine } from './codec.ts'
+export { compileSchema, makeKeySerde, makeSerde, oneLine, schemaCodec } from './codec.ts'
 export type * from './definition.ts'
 export type { Duration } from './duration.ts'
 export { toMillis } from './duration.ts'

@@ -5,7 +5,13 @@
  * worker (Kafka: another member holds its partition) goes through the
  * `resolveOwner` seam and is forwarded to that worker.
  */
-import { type AnySchema, Schema, type Table, type WindowedTable, type WorkerRuntime } from '@stream-app/core'
+import {
+  type AnySchema,
+  schemaCodec,
+  type Table,
+  type WindowedTable,
+  type WorkerRuntime,
+} from '@stream-app/core'
 import type { Context } from 'hono'
 
 /** Base URL of the worker that owns `key` of `table`, or undefined when this worker serves it. */
@@ -35,7 +41,7 @@ type KeyParser = (raw: string) => { ok: true; key: unknown; keyJson: string } | 
 function keyParser(name: string, keySchema: AnySchema): KeyParser {
   const tag = keySchema.ast._tag
   if (tag === 'String') return (raw) => ({ ok: true, key: raw, keyJson: JSON.stringify(raw) })
-  const decode = tag === 'Unknown' || tag === 'Any' ? (v: unknown) => v : Schema.decodeUnknownSync(keySchema)
+  const decode = schemaCodec(keySchema).decode
   return (raw) => {
     let parsed: unknown
     try {

@@ -4,9 +4,7 @@
  * key, the latest value, a tombstone for deletes) and one store transaction.
  * Windowed tables store one row per (key, window start).
  */
-import * as Schema from 'effect/Schema'
-import type { AnySchema } from '../codec.ts'
-import { compileSchema, oneLine } from '../codec.ts'
+import { oneLine, schemaCodec } from '../codec.ts'
 import type { TableDef } from '../definition.ts'
 import { type Duration, toMillis } from '../duration.ts'
 import { partitionForKey } from '../partitioner.ts'
@@ -55,18 +53,12 @@ export class TableRuntime {
     this.changelog = `${appId}-${def.name}-changelog`
     this.windowed = def.window !== undefined
     this.stringKeys = def.keySchema.ast._tag === 'String'
-    const codec = (s: AnySchema) => {
-      if (s.ast._tag === 'Unknown' || s.ast._tag === 'Any')
-        return { enc: (v: unknown) => v, dec: (v: unknown) => v }
-      compileSchema(s)
-      return { enc: Schema.encodeUnknownSync(s), dec: Schema.decodeUnknownSync(s) }
-    }
-    const k = codec(def.keySchema)
-    const v = codec(def.valueSchema)
-    this.encodeKey = k.enc
-    this.decodeKey = k.dec
-    this.encodeValue = v.enc
-    this.decodeValue = v.dec
+    const k = schemaCodec(def.keySchema)
+    const v = schemaCodec(def.valueSchema)
+    this.encodeKey = k.encode
+    this.decodeKey = k.decode
+    this.encodeValue = v.encode
+    this.decodeValue = v.decode
     const d = def.default
     this.makeDefault = d ?? (() => undefined)
   }
