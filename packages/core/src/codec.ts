@@ -8,6 +8,7 @@ import * as Schema from 'effect/Schema'
 import * as SchemaAST from 'effect/SchemaAST'
 import * as SchemaJITCompiler from 'effect/schema/SchemaJITCompiler'
 import { ConfigError } from './errors.ts'
+import type { ProduceRecord } from './ports.ts'
 
 export type CodecName = 'json' | 'string' | 'raw'
 export const CODECS: readonly CodecName[] = ['json', 'string', 'raw']
@@ -22,6 +23,26 @@ export interface Serde<T> {
   readonly encode: (value: T) => Uint8Array | null
   /** bytes → value without schema validation (for diagnostics and `sent()`). */
   readonly parse: (bytes: Uint8Array | null) => unknown
+  /** A parsed value (see parseMany) → validated value; throws as `decode` does. */
+  readonly decodeParsed: (raw: unknown) => T
+  /**
+   * The json codec only: the parsed, not yet validated values of `records[from..to)` with
+   * one JSON.parse, or undefined when that cannot stand for parsing each alone (then decode
+   * each: a malformed payload gets its own error).
+   */
+  readonly parseMany:
+    | ((records: readonly Payload[], from: number, to: number) => unknown[] | undefined)
+    | undefined
+  /**
+   * The json and string codecs: value → its text, validated and encoded as `encode` does;
+   * the bytes are made for many records at once (see textRecordsToBytes).
+   */
+  readonly encodeText: ((value: T) => string | null) | undefined
+}
+
+/** What parseMany reads of a record. */
+export interface Payload {
+  readonly value: Uint8Array | null
 }
 
 const toBuffer = (b: Uint8Array): Buffer =>
@@ -31,6 +52,19 @@ const parsers: Record<CodecName, (b: Uint8Array) => unknown> = {
   json: (b) => JSON.parse(toBuffer(b).toString('utf8')),
   string: (b) => toBuffer(b).toString('utf8'),
   raw: (b) => b,
+}
+
+const texts: Record<CodecName, ((v: unknown) => string) | undefined> = {
+  json: (v) => {
+    const s = JSON.stringify(v)
+    if (s === undefined) throw new Error('value is not JSON-serializable')
+    return s
+  },
+  string: (v) => {
+    if (typeof v !== 'string') throw new Error(`string codec expects a string, got ${typeof v}`)
+    return v
+  },
+  raw: undefined,
 }
 
 const serializers: Record<CodecName, (v: unknown) => Uint8Array> = {
@@ -47,6 +81,107 @@ const serializers: Record<CodecName, (v: unknown) => Uint8Array> = {
     if (!(v instanceof Uint8Array)) throw new Error(`raw codec expects a Uint8Array, got ${typeof v}`)
     return v
   },
+}
+
+/**
+ * True if `b[start..end)` holds no top-level comma and no bracket that closes
+ * outside it, with every string closed: then, placed between commas inside
+ * `[ ]`, it can only be read as one element of that array. Scanned byte by
+ * byte, as JSON's strings and escapes are all ASCII.
+ */
+function selfContained(b: Uint8Array, start: number, end: number): boolean {
+  let depth = 0
+  let inString = false
+  for (let i = start; i < end; i++) {
+    const c = b[i]!
+    if (inString) {
+      if (c === 0x5c) i++
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x7b || c === 0x5b) depth++
+    else if (c === 0x7d || c === 0x5d) {
+      if (--depth < 0) return false
+    } else if (c === 0x2c && depth === 0) return false
+  }
+  return depth === 0 && !inString
+}
+
+/** Payload bytes parseMany joins at most, beyond its first two records. */
+const PARSE_MANY_BYTES = 256 * 1024
+
+/**
+ * Parses many JSON payloads with one JSON.parse of `[p1,p2,...]`: per payload
+ * that saves a string and the parser's setup, about a third of parsing small
+ * messages. Sound because each payload is checked to be self-contained (no
+ * payload can join or split another's elements) and the array must have one
+ * element per payload; UTF-8 decoding never merges bytes across the ASCII
+ * separators, so each element reads exactly the text its payload alone would.
+ */
+function parseJsonMany(records: readonly Payload[], from: number, to: number): unknown[] | undefined {
+  let bytes = 1
+  let end = from
+  while (end < to) {
+    const v = records[end]!.value
+    if (v === null) break
+    if (end - from >= 2 && bytes + v.byteLength > PARSE_MANY_BYTES) break
+    bytes += v.byteLength + 1
+    end++
+  }
+  const n = end - from
+  if (n < 2) return undefined
+  const buf = Buffer.allocUnsafe(bytes + 1)
+  let o = 0
+  buf[o++] = 0x5b
+  for (let i = from; i < end; i++) {
+    if (i > from) buf[o++] = 0x2c
+    const v = records[i]!.value!
+    buf.set(v, o)
+    if (!selfContained(buf, o, o + v.byteLength)) return undefined
+    o += v.byteLength
+  }
+  buf[o++] = 0x5d
+  let out: unknown
+  try {
+    out = JSON.parse(buf.toString('utf8', 0, o))
+  } catch {
+    return undefined
+  }
+  return Array.isArray(out) && out.length === n ? out : undefined
+}
+
+/**
+ * Gives records whose value is still text (see Serde.encodeText) their bytes:
+ * one Buffer for all of them, each value a view of its part — a string and a
+ * buffer per batch instead of per record. Text with non-ASCII characters gets
+ * its own buffer (its byte length differs from its length).
+ */
+export function textRecordsToBytes(records: readonly ProduceRecord[]): void {
+  let joined = ''
+  let n = 0
+  for (let i = 0; i < records.length; i++) {
+    const t = (records[i] as TextRecord).text
+    if (t !== undefined) {
+      joined += t
+      n++
+    }
+  }
+  if (n === 0) return
+  const buf = n > 1 ? Buffer.from(joined, 'utf8') : undefined
+  const views = buf !== undefined && buf.length === joined.length
+  let o = 0
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i] as TextRecord
+    const t = r.text
+    if (t === undefined) continue
+    r.value = views ? buf!.subarray(o, (o += t.length)) : Buffer.from(t, 'utf8')
+    r.text = undefined
+  }
+}
+
+/** A record whose value bytes are made later from its text (see textRecordsToBytes). */
+export interface TextRecord {
+  value: Uint8Array | null
+  text?: string | undefined
 }
 
 /** Makes a schema error one readable line. */
@@ -104,7 +239,24 @@ export function makeSerde<T>(schema: AnySchema, codec: CodecName): Serde<T> {
     if (enc === null || enc === undefined) return null
     return serialize(enc)
   }
-  return { decode, encode, parse: (b) => (b === null ? null : parse(b)) }
+  const decodeParsed = (raw: unknown): T => (passthrough ? raw : decodeSchema(raw)) as T
+  const text = texts[codec]
+  const encodeText =
+    text === undefined
+      ? undefined
+      : (value: T): string | null => {
+          const enc = passthrough ? value : encodeSchema(value)
+          if (enc === null || enc === undefined) return null
+          return text(enc)
+        }
+  return {
+    decode,
+    encode,
+    parse: (b) => (b === null ? null : parse(b)),
+    decodeParsed,
+    parseMany: codec === 'json' ? parseJsonMany : undefined,
+    encodeText,
+  }
 }
 
 /**
@@ -119,5 +271,9 @@ export function makeKeySerde<K>(schema: AnySchema): Serde<K | null> {
     decode: (b) => (b === null ? null : inner.decode(b)),
     encode: (k) => (k === null || k === undefined ? null : inner.encode(k as K)),
     parse: inner.parse,
+    // Keys are encoded at once (they choose the partition) and decoded one by one.
+    decodeParsed: inner.decodeParsed,
+    parseMany: undefined,
+    encodeText: undefined,
   }
 }

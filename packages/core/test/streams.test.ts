@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { createApp, Schema, type TestWorker } from '../src/index.ts'
+import { type AnySchema, createApp, makeSerde, oneLine, Schema, type TestWorker } from '../src/index.ts'
 import type { Registry } from '../src/types.ts'
 
 const workers: TestWorker<Registry>[] = []
@@ -176,6 +176,46 @@ describe('stream operators', () => {
   })
 })
 
+describe('sink values', () => {
+  it('values yielded in one turn, ASCII or not, are written as each alone encodes', async () => {
+    const values = [
+      'plain',
+      'é',
+      '',
+      '🙂 emoji',
+      '\ud800 lone surrogate',
+      '{"json":"text"}',
+      'x'.repeat(5000),
+    ]
+    const app = createApp({ id: 'sink-text' })
+      .topic('in', { value: Schema.Number, partitions: 1 })
+      .topic('asJson', { value: Schema.String, partitions: 1 })
+      .topic('asString', { value: Schema.String, codec: 'string', partitions: 1 })
+      .topic('asRaw', { value: Schema.Unknown, codec: 'raw', partitions: 1 })
+      .agent('a', { from: 'in', sink: ['asJson', 'asString'] }, async function* (s) {
+        for await (const _ of s) for (const v of values) yield v
+      })
+      .agent('b', { from: 'in', sink: ['asRaw'] }, async function* (s) {
+        for await (const _ of s) yield Buffer.from('raw bytes')
+      })
+    const t = track(await app.test())
+    await t.topics.in.send(1)
+    await t.idle()
+    expect(t.sent('asJson').map((e) => e.value)).toEqual(values.map((v) => JSON.parse(JSON.stringify(v))))
+    expect(t.sent('asString').map((e) => e.value)).toEqual(values.map((v) => Buffer.from(v).toString()))
+    expect(t.sent('asRaw').map((e) => Buffer.from(e.value as Uint8Array).toString())).toEqual(['raw bytes'])
+    // the bytes themselves, and no text left on the stored records
+    const broker = (t as unknown as { broker: { sentTo: (topic: string) => Record<string, unknown>[] } })
+      .broker
+    const hex = (b: unknown) => Buffer.from(b as Uint8Array).toString('hex')
+    expect(broker.sentTo('asJson').map((r) => hex(r.value))).toEqual(
+      values.map((v) => hex(Buffer.from(JSON.stringify(v)))),
+    )
+    expect(broker.sentTo('asString').map((r) => hex(r.value))).toEqual(values.map((v) => hex(Buffer.from(v))))
+    expect(broker.sentTo('asJson').every((r) => r.text === undefined)).toBe(true)
+  })
+})
+
 describe('invalid messages', () => {
   const Num = Schema.Struct({ n: Schema.Number })
 
@@ -200,6 +240,58 @@ describe('invalid messages', () => {
     expect(logs).toHaveLength(2)
     expect(logs[0]).toMatch(/invalid message skipped.*"topic":"in","partition":0,"offset":1/)
     expect(logs[1]).toMatch(/"offset":2.*Expected number/)
+  })
+
+  it('a batch of many records mixing good, malformed, invalid and null payloads: each read as it reads alone', async () => {
+    const got: unknown[] = []
+    const logs: string[] = []
+    const app = createApp({ id: 'inv-batch' })
+      .topic('in', { value: Num, partitions: 1 })
+      .agent('a', { from: 'in' }, async (s) => {
+        for await (const v of s) got.push(v)
+      })
+    const t = track(await app.test({ logLevel: 'silent' }))
+    ;(t.log as { warn: (m: string, f?: object) => void }).warn = (m, f) =>
+      logs.push(`${m} ${JSON.stringify(f)}`)
+    const texts: (string | null)[] = []
+    const broker = (t as unknown as { broker: { append: (r: unknown[]) => void } }).broker
+    const append = (part: (string | null)[]) => {
+      texts.push(...part)
+      broker.append(
+        part.map((text) => ({
+          topic: 'in',
+          partition: 0,
+          key: null,
+          value: text === null ? null : Buffer.from(text),
+          timestamp: Date.now(),
+        })),
+      )
+    }
+    const good = (from: number, to: number) =>
+      Array.from({ length: to - from }, (_, i) => `{"n":${from + i}}`)
+    // pieces that parse together as array elements but not alone, among good records
+    append([...good(0, 40), '{"n":1},{"n":2}', '{"n":"', '"}', ...good(40, 150)])
+    await t.idle()
+    // bytes that are not JSON, a null payload, a schema violation
+    append([...good(150, 200), '{not json', null, '{"n":"x"}', '{"n":3,"extra":"é"}', ...good(200, 300)])
+    await t.idle()
+    // what each payload decodes to alone, and why not
+    const serde = makeSerde<unknown>(Num as unknown as AnySchema, 'json')
+    const expected: unknown[] = []
+    const reasons: string[] = []
+    texts.forEach((text, offset) => {
+      try {
+        expected.push(serde.decode(text === null ? null : Buffer.from(text)))
+      } catch (e) {
+        reasons.push(`${offset} ${oneLine(e)}`)
+      }
+    })
+    expect(got).toEqual(expected)
+    expect(got).toHaveLength(301)
+    expect(
+      logs.map((l) => `${/"offset":(\d+)/.exec(l)?.[1]} ${JSON.parse(l.slice(l.indexOf('{'))).reason}`),
+    ).toEqual(reasons)
+    expect(reasons.map((r) => Number(r.split(' ')[0]))).toEqual([40, 41, 42, 203, 204, 205])
   })
 
   it('dead-letter: raw bytes with error headers go to <topic>.dead-letter', async () => {

@@ -6,6 +6,7 @@
  * Under exactly-once the outbox holds records instead: they are written by the
  * commit, in the same transaction as the offsets that produced them.
  */
+import { textRecordsToBytes } from '../codec.ts'
 import type { ProduceRecord, Producer, RecordMetadata } from '../ports.ts'
 
 const isRetriable = (e: unknown): boolean =>
@@ -124,6 +125,7 @@ export class Outbox {
     const waiters = this.waiters
     this.queue = []
     this.waiters = []
+    textRecordsToBytes(records)
     return {
       records,
       settle: (meta) => {
@@ -152,6 +154,7 @@ export class Outbox {
     const waiters = this.waiters
     this.queue = []
     this.waiters = []
+    textRecordsToBytes(batch)
     let bytes = 0
     for (let i = 0; i < batch.length; i++) {
       const r = batch[i]!
@@ -186,6 +189,7 @@ export class Outbox {
    * resolves with the offsets (the changelog writes of a commit use this).
    */
   transmit(batch: readonly ProduceRecord[]): Promise<RecordMetadata[]> {
+    textRecordsToBytes(batch)
     return this.retrying(batch, () => this.producer.send(batch))
   }
 

@@ -12,6 +12,9 @@ import { AckTracker } from './acks.ts'
 import { type Item, SourceItem } from './cursor.ts'
 import type { TopicRuntime } from './topics.ts'
 
+/** Records decoded one by one after parsing a run of them together failed. */
+const SINGLE_AFTER_FAILURE = 64
+
 export class FatalDecodeError extends DecodeError {}
 
 /** Called for a record that failed to decode; returns true if it was dealt with (skip or dead-letter). */
@@ -34,6 +37,11 @@ export class SourceQueue {
   private curBatch: RecordBatch | undefined
   private curTopic: TopicRuntime | undefined
   private curTracker: AckTracker | undefined
+  /** Values of curBatch's records [parsedFrom, parsedFrom + parsed.length) parsed together (Serde.parseMany). */
+  private parsed: unknown[] | undefined
+  private parsedFrom = 0
+  /** Records of curBatch before this index are decoded one by one (parsing them together failed). */
+  private singleUntil = 0
 
   constructor(
     readonly agent: string,
@@ -74,7 +82,10 @@ export class SourceQueue {
         this.curBatch = batch
         this.curTopic = this.topics.get(batch.topic)!
         this.curTracker = this.tracker(batch.topic, batch.partition)
+        this.parsed = undefined
+        this.singleUntil = 0
       }
+      const index = this.ri
       const rec = batch.records[this.ri++]
       if (this.ri >= batch.records.length) {
         this.bi++
@@ -99,7 +110,7 @@ export class SourceQueue {
       let value: unknown
       try {
         if (rec.key !== null && !lazyKey) key = topic.keySerde.decode(rec.key)
-        value = topic.valueSerde.decode(rec.value)
+        value = this.decodeValue(topic, batch, index)
       } catch (e) {
         const reason = oneLine(e)
         if (this.onInvalid(topic, rec, reason, this.agent)) {
@@ -110,6 +121,26 @@ export class SourceQueue {
       }
       return new SourceItem(rec, key, value, tracker, lazyKey ? topic.keySerde.decode : undefined)
     }
+  }
+
+  /** The value of `batch.records[index]`, parsed together with the records after it where the codec can. */
+  private decodeValue(topic: TopicRuntime, batch: RecordBatch, index: number): unknown {
+    const serde = topic.valueSerde
+    let parsed = this.parsed
+    if (parsed === undefined || index - this.parsedFrom >= parsed.length) {
+      this.parsed = undefined
+      if (serde.parseMany === undefined || index < this.singleUntil)
+        return serde.decode(batch.records[index]!.value)
+      parsed = serde.parseMany(batch.records, index, batch.records.length)
+      if (parsed === undefined) {
+        // Something here must be read alone (a malformed or null payload): do so for a while.
+        this.singleUntil = index + SINGLE_AFTER_FAILURE
+        return serde.decode(batch.records[index]!.value)
+      }
+      this.parsed = parsed
+      this.parsedFrom = index
+    }
+    return serde.decodeParsed(parsed[index - this.parsedFrom])
   }
 
   /** Resolves when data arrives or the queue closes. */
@@ -144,6 +175,7 @@ export class SourceQueue {
     }
     this.batches = kept
     this.curBatch = undefined
+    this.parsed = undefined
     this.bi = 0
     this.ri = 0
     this.size = size

@@ -4,7 +4,7 @@
  * records, round robin for unkeyed ones).
  */
 import * as Schema from 'effect/Schema'
-import { type AnySchema, makeKeySerde, makeSerde, oneLine, type Serde } from '../codec.ts'
+import { type AnySchema, makeKeySerde, makeSerde, oneLine, type Serde, type TextRecord } from '../codec.ts'
 import type { TopicDef } from '../definition.ts'
 import { ConfigError, EncodeError } from '../errors.ts'
 import { partitionForKey } from '../partitioner.ts'
@@ -80,14 +80,20 @@ export class TopicRuntime {
         if (!keyOptional) throw new EncodeError(`cannot encode key for topic '${this.name}': ${oneLine(e)}`)
         keyBytes = null
       }
+    // json and string values stay text here: the outbox makes the bytes of a whole batch at once.
+    let text: string | null | undefined
+    const encodeText = this.valueSerde.encodeText
     try {
-      valueBytes = this.valueSerde.encode(value)
+      if (encodeText !== undefined) {
+        text = encodeText(value)
+        valueBytes = null
+      } else valueBytes = this.valueSerde.encode(value)
     } catch (e) {
       throw new EncodeError(`cannot encode value for topic '${this.name}': ${oneLine(e)}`)
     }
     // Built in the shape of a consumed record (offset to be filled in by the broker), so an
     // in-process broker can keep it as is.
-    const rec: ProduceRecord & { offset: number } = {
+    const rec: ProduceRecord & TextRecord & { offset: number } = {
       topic: this.name,
       partition: this.partitionFor(keyBytes, partition),
       offset: -1,
@@ -95,6 +101,7 @@ export class TopicRuntime {
       key: keyBytes,
       value: valueBytes,
       headers: headers ?? NO_HEADERS,
+      text: text ?? undefined,
     }
     return rec
   }
