@@ -78,10 +78,14 @@ describe('parsing many JSON payloads at once (Serde.parseMany)', () => {
     expect(alone(payloads(truncated)[0]!).ok).toBe(false)
   })
 
-  it('joins at most about 256 KB of payloads (and always two)', () => {
+  it('joins at most about 64 KB of payloads (and always two)', () => {
     const big = `"${'x'.repeat(200_000)}"`
-    const many = parseMany(payloads(big, big, big, big), 0, 4)
-    expect(many).toHaveLength(2)
+    expect(parseMany(payloads(big, big, big, big), 0, 4)).toHaveLength(2)
+    const small = payloads(...Array.from({ length: 1000 }, (_, i) => `"${String(i).padStart(98, '0')}"`))
+    const many = parseMany(small, 0, 1000)!
+    expect(many.length).toBeGreaterThan(600)
+    expect(many.length).toBeLessThan(660)
+    expect(many[many.length - 1]).toBe(String(many.length - 1).padStart(98, '0'))
   })
 
   it('never stands for a payload that does not parse alone (random sequences of fragments)', () => {

@@ -20,6 +20,8 @@ interface Row {
   /** window start/end for windowed tables */
   start: number
   end: number
+  /** In the dirty set (so an update of a dirty row costs no second Map lookup). */
+  dirty: boolean
 }
 
 const TOMBSTONE = Symbol('tombstone')
@@ -113,18 +115,27 @@ export class TableRuntime {
       existing.partition = partition
       row = existing
     } else {
-      row = { key, value, partition, start, end }
+      row = { key, value, partition, start, end, dirty: false }
       this.rows.set(storeKey, row)
       if (this.windowed) this.indexAdd(storeKey, start)
     }
-    this.dirty.set(storeKey, row)
-    this.writes++
+    this.touch(storeKey, row)
   }
 
   /** Marks an updated row dirty. */
   touch(storeKey: string, row: Row): void {
-    this.dirty.set(storeKey, row)
+    if (!row.dirty) {
+      row.dirty = true
+      this.dirty.set(storeKey, row)
+    }
     this.writes++
+  }
+
+  /** Empties the dirty set. */
+  private clearDirty(): void {
+    for (const row of this.dirty.values()) if (row !== TOMBSTONE) row.dirty = false
+    this.dirty = new Map()
+    this.dirtyPartition = new Map()
   }
 
   remove(storeKey: string, partition: number): void {
@@ -221,8 +232,7 @@ export class TableRuntime {
 
   /** Forgets uncommitted changes (a failed exactly-once commit rebuilds from the log). */
   discardDirty(): void {
-    this.dirty = new Map()
-    this.dirtyPartition = new Map()
+    this.clearDirty()
   }
 
   get dirtyCount(): number {
@@ -251,8 +261,7 @@ export class TableRuntime {
         changes.push({ partition: row.partition, key: sk, value: text })
       }
     }
-    this.dirty = new Map()
-    this.dirtyPartition = new Map()
+    this.clearDirty()
     return { records, changes }
   }
 
@@ -280,7 +289,7 @@ export class TableRuntime {
       existing.partition = partition
       return
     }
-    this.rows.set(storeKey, { key, value, partition, start, end })
+    this.rows.set(storeKey, { key, value, partition, start, end, dirty: false })
     if (this.windowed) this.indexAdd(storeKey, start)
   }
 
