@@ -54,29 +54,25 @@ const parsers: Record<CodecName, (b: Uint8Array) => unknown> = {
   raw: (b) => b,
 }
 
+/** The text of a value for the codecs that write text; `encodeText` keeps it as text until a batch is written. */
+const jsonText = (v: unknown): string => {
+  const s = JSON.stringify(v)
+  if (s === undefined) throw new Error('value is not JSON-serializable')
+  return s
+}
+const stringText = (v: unknown): string => {
+  if (typeof v !== 'string') throw new Error(`string codec expects a string, got ${typeof v}`)
+  return v
+}
 const texts: Record<CodecName, ((v: unknown) => string) | undefined> = {
-  json: (v) => {
-    const s = JSON.stringify(v)
-    if (s === undefined) throw new Error('value is not JSON-serializable')
-    return s
-  },
-  string: (v) => {
-    if (typeof v !== 'string') throw new Error(`string codec expects a string, got ${typeof v}`)
-    return v
-  },
+  json: jsonText,
+  string: stringText,
   raw: undefined,
 }
 
 const serializers: Record<CodecName, (v: unknown) => Uint8Array> = {
-  json: (v) => {
-    const s = JSON.stringify(v)
-    if (s === undefined) throw new Error('value is not JSON-serializable')
-    return Buffer.from(s, 'utf8')
-  },
-  string: (v) => {
-    if (typeof v !== 'string') throw new Error(`string codec expects a string, got ${typeof v}`)
-    return Buffer.from(v, 'utf8')
-  },
+  json: (v) => Buffer.from(jsonText(v), 'utf8'),
+  string: (v) => Buffer.from(stringText(v), 'utf8'),
   raw: (v) => {
     if (!(v instanceof Uint8Array)) throw new Error(`raw codec expects a Uint8Array, got ${typeof v}`)
     return v
