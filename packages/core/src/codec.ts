@@ -157,8 +157,9 @@ function parseJsonMany(records: readonly Payload[], from: number, to: number): u
 /**
  * Gives records whose value is still text (see Serde.encodeText) their bytes:
  * one Buffer for all of them, each value a view of its part — a string and a
- * buffer per batch instead of per record. Text with non-ASCII characters gets
- * its own buffer (its byte length differs from its length).
+ * buffer per batch instead of per record. When any text of the batch has
+ * non-ASCII characters (byte offsets then differ from string offsets), each
+ * record gets its own buffer, as `encode` makes it.
  */
 export function textRecordsToBytes(records: readonly ProduceRecord[]): void {
   let joined = ''
