@@ -422,9 +422,11 @@ export class MemoryBroker implements Broker {
     if (this.closed) throw new BrokerError('broker is closed', false)
     const out: RecordMetadata[] = new Array(records.length)
     let compact: Map<string, [string, number]> | undefined
+    let t: MemTopic | undefined
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!
-      const t = this.topics.get(r.topic)
+      // A batch is mostly one topic: look it up when it changes.
+      if (t === undefined || t.spec.name !== r.topic) t = this.topics.get(r.topic)
       if (!t) throw new BrokerError(`unknown topic '${r.topic}'`, false)
       const log = t.logs[r.partition]
       if (!log) throw new BrokerError(`topic '${r.topic}' has no partition ${r.partition}`, false)

@@ -863,17 +863,9 @@ export class WorkerRuntime {
   }
 
   makeContext(cursor: Cursor): Record<string, unknown> {
+    // Plain data properties (a view is two fields): `ctx.tables.x` in a handler is a field load per message.
     const tables: Record<string, unknown> = {}
-    for (const [name, t] of this.tables) {
-      let view: unknown
-      Object.defineProperty(tables, name, {
-        enumerable: true,
-        get: () => {
-          view ??= t.view(cursor)
-          return view
-        },
-      })
-    }
+    for (const [name, t] of this.tables) tables[name] = t.view(cursor)
     return Object.freeze({
       tables: Object.freeze(tables),
       topics: this.topicHandles,
