@@ -78,9 +78,10 @@ describe('parsing many JSON payloads at once (Serde.parseMany)', () => {
     expect(alone(payloads(truncated)[0]!).ok).toBe(false)
   })
 
-  it('joins at most about 64 KB of payloads (and always two)', () => {
+  it('joins at most 64 KB of payloads; larger ones are parsed alone', () => {
     const big = `"${'x'.repeat(200_000)}"`
-    expect(parseMany(payloads(big, big, big, big), 0, 4)).toHaveLength(2)
+    expect(parseMany(payloads(big, big, big, big), 0, 4)).toBeUndefined()
+    expect(parseMany(payloads('1', '2', big), 0, 3)).toEqual([1, 2])
     const small = payloads(...Array.from({ length: 1000 }, (_, i) => `"${String(i).padStart(98, '0')}"`))
     const many = parseMany(small, 0, 1000)!
     expect(many.length).toBeGreaterThan(600)
@@ -201,6 +202,19 @@ describe('making the bytes of many text records at once (textRecordsToBytes)', (
     expect(records.map((r) => Buffer.from(r.value!).toString())).toEqual(['{"a":1}', 'hello', '[1,2,3]'])
     expect(records[1]!.value!.buffer).toBe(records[0]!.value!.buffer)
     expect(records[2]!.value!.buffer).toBe(records[0]!.value!.buffer)
+  })
+
+  it('joins at most ~1 MB of text per buffer; a run with non-ASCII text gets a buffer per record', () => {
+    const big = 'a'.repeat(400_000)
+    const texts = [big, big, big, 'é', 'x', 'y']
+    const records = texts.map((t) => rec(t))
+    textRecordsToBytes(records)
+    for (const [i, t] of texts.entries())
+      expect(Buffer.from(records[i]!.value!).equals(Buffer.from(t, 'utf8')), `record ${i}`).toBe(true)
+    // the first run is two records (a third would pass 1 MB); the rest, holding 'é', one buffer each
+    expect(records[1]!.value!.buffer).toBe(records[0]!.value!.buffer)
+    expect(records[2]!.value!.buffer).not.toBe(records[0]!.value!.buffer)
+    expect(records[2]!.value!.byteLength).toBe(400_000)
   })
 
   it('encodeText is what encode writes, for json and string codecs', () => {

@@ -105,11 +105,10 @@ function selfContained(b: Uint8Array, start: number, end: number): boolean {
   return depth === 0
 }
 
-/** Payload bytes parseMany joins at most, beyond its first two records (~1 ms of parsing). */
+/** Payload bytes parseMany joins at most (~1 ms of parsing); larger payloads are parsed alone. */
 const PARSE_MANY_BYTES = 64 * 1024
-/** Where parseMany joins payloads (copied out by toString, so one serves every call); larger runs get their own. */
+/** Where parseMany joins payloads (copied out by toString, so one serves every call). */
 let scratch: Buffer | undefined
-const SCRATCH_BYTES = 2 * PARSE_MANY_BYTES
 
 /**
  * Parses many JSON payloads with one JSON.parse of `[p1,p2,...]`: per payload
@@ -125,16 +124,13 @@ function parseJsonMany(records: readonly Payload[], from: number, to: number): u
   while (end < to) {
     const v = records[end]!.value
     if (v === null) break
-    if (end - from >= 2 && bytes + v.byteLength > PARSE_MANY_BYTES) break
+    if (bytes + v.byteLength > PARSE_MANY_BYTES) break
     bytes += v.byteLength + 1
     end++
   }
   const n = end - from
   if (n < 2) return undefined
-  const buf =
-    bytes + 1 <= SCRATCH_BYTES
-      ? (scratch ??= Buffer.allocUnsafe(SCRATCH_BYTES))
-      : Buffer.allocUnsafe(bytes + 1)
+  const buf = (scratch ??= Buffer.allocUnsafe(PARSE_MANY_BYTES + 1))
   let o = 0
   buf[o++] = 0x5b
   for (let i = from; i < end; i++) {
@@ -154,28 +150,39 @@ function parseJsonMany(records: readonly Payload[], from: number, to: number): u
   return Array.isArray(out) && out.length === n ? out : undefined
 }
 
+/** Text textRecordsToBytes joins into one buffer at most (far below V8's string length limit). */
+const JOIN_CHARS = 1024 * 1024
+
 /**
  * Gives records whose value is still text (see Serde.encodeText) their bytes:
- * one Buffer for all of them, each value a view of its part — a string and a
- * buffer per batch instead of per record. When any text of the batch has
- * non-ASCII characters (byte offsets then differ from string offsets), each
- * record gets its own buffer, as `encode` makes it.
+ * one Buffer per run of up to ~1 MB of text, each value a view of its part — a
+ * string and a buffer per run instead of per record. When a run's text has
+ * non-ASCII characters (byte offsets then differ from string offsets), each of
+ * its records gets its own buffer, as `encode` makes it.
  */
 export function textRecordsToBytes(records: readonly ProduceRecord[]): void {
-  let joined = ''
-  let n = 0
-  for (let i = 0; i < records.length; i++) {
-    const t = (records[i] as TextRecord).text
-    if (t !== undefined) {
+  let from = 0
+  while (from < records.length) {
+    let joined = ''
+    let n = 0
+    let end = from
+    for (; end < records.length; end++) {
+      const t = (records[end] as TextRecord).text
+      if (t === undefined) continue
+      if (n > 0 && joined.length + t.length > JOIN_CHARS) break
       joined += t
       n++
     }
+    if (n > 0) bytesOfRun(records, from, end, joined, n)
+    from = end
   }
-  if (n === 0) return
+}
+
+function bytesOfRun(records: readonly ProduceRecord[], from: number, end: number, joined: string, n: number) {
   const buf = n > 1 ? Buffer.from(joined, 'utf8') : undefined
   const views = buf !== undefined && buf.length === joined.length
   let o = 0
-  for (let i = 0; i < records.length; i++) {
+  for (let i = from; i < end; i++) {
     const r = records[i] as TextRecord
     const t = r.text
     if (t === undefined) continue
