@@ -62,6 +62,101 @@ describe('memory:// retention', () => {
     expect((await b.beginningOffsets([{ topic: 'sink', partition: 0 }]))[0]!.offset).toBe(0)
   })
 
+  it('keeps a topic no running group reads as bytes, and reads it back record for record', async () => {
+    const b = new MemoryBroker()
+    await b.ensureTopics([
+      { name: 'in', partitions: 1 },
+      { name: 'sink', partitions: 2 },
+    ])
+    const running = b.groupConsumer({ groupId: 'app', topics: ['in'], listener })
+    await running.start()
+    // 10,000 records per partition (more than two chunks), keys, null values, headers, big values
+    const sent: ProduceRecord[] = Array.from({ length: 20_000 }, (_, i) => ({
+      topic: 'sink',
+      partition: i % 2,
+      key: i % 3 === 0 ? null : Buffer.from(`k${i}`),
+      value: i % 7 === 0 ? null : Buffer.from(i % 1000 === 1 ? 'v'.repeat(600_000) : `value ${i} é`),
+      timestamp: 1_700_000_000_000 + i,
+      ...(i % 5 === 0 ? { headers: { h: Buffer.from(`h${i}`) } } : {}),
+    }))
+    const meta = []
+    for (let i = 0; i < sent.length; i += 1000) meta.push(...b.append(sent.slice(i, i + 1000)))
+    expect(meta.map((m) => m.offset)).toEqual(sent.map((_, i) => Math.floor(i / 2)))
+    const topic = b.topic('sink')!
+    expect(topic.logs.map((l) => l.length)).toEqual([0, 0])
+    expect(topic.cold.every((c) => c !== undefined)).toBe(true)
+    const show = (r: {
+      offset?: number
+      key: Uint8Array | null
+      value: Uint8Array | null
+      headers?: object
+      timestamp: number
+    }) => ({
+      key: r.key === null ? null : Buffer.from(r.key).toString(),
+      value: r.value === null ? null : Buffer.from(r.value).toString(),
+      headers: Object.fromEntries(
+        Object.entries(r.headers ?? {}).map(([k, v]) => [k, Buffer.from(v).toString()]),
+      ),
+      timestamp: r.timestamp,
+    })
+    for (const p of [0, 1]) {
+      const reader = b.reader([{ topic: 'sink', partition: p, offset: 0 }])
+      const got = (await reader.fetch({ maxRecords: 100_000, maxWaitMs: 0 })).flatMap((x) => x.records)
+      await reader.close()
+      const want = sent.filter((r) => r.partition === p)
+      expect(got.map((r) => r.offset)).toEqual(want.map((_, i) => i))
+      expect(got.map(show)).toEqual(want.map(show))
+      // from the middle, in small fetches
+      expect(b.read('sink', p, 4_095, 3).map((r) => r.offset)).toEqual([4_095, 4_096, 4_097])
+    }
+    expect(await b.beginningOffsets([{ topic: 'sink', partition: 0 }])).toEqual([
+      { topic: 'sink', partition: 0, offset: 0 },
+    ])
+    expect(await b.endOffsets([{ topic: 'sink', partition: 1 }])).toEqual([
+      { topic: 'sink', partition: 1, offset: 10_000 },
+    ])
+    // A group that comes to read it later gets everything, then records written after it joined.
+    const late = b.groupConsumer({ groupId: 'late', topics: ['sink'], listener })
+    await late.start()
+    const [after] = b.append([
+      { topic: 'sink', partition: 0, key: null, value: Buffer.from('after'), timestamp: 5 },
+    ])
+    expect(after!.offset).toBe(10_000)
+    expect(topic.logs[0]!.length).toBe(1)
+    const seen: number[] = []
+    for (;;) {
+      const batches = await late.fetch({ maxRecords: 7_000, maxWaitMs: 0 })
+      if (batches.length === 0) break
+      for (const x of batches) if (x.partition === 0) seen.push(...x.records.map((r) => r.offset))
+    }
+    expect(seen).toEqual(Array.from({ length: 10_001 }, (_, i) => i))
+    // Once it has committed everything, the bytes go too (all but the last chunk), and offsets go on.
+    await late.commit([
+      { topic: 'sink', partition: 0, offset: 10_001 },
+      { topic: 'sink', partition: 1, offset: 10_000 },
+    ])
+    await late.close()
+    expect((await b.beginningOffsets([{ topic: 'sink', partition: 1 }]))[0]!.offset).toBeGreaterThan(0)
+    expect(b.read('sink', 0, 10_000, 5).map((r) => Buffer.from(r.value!).toString())).toEqual(['after'])
+    const [next] = b.append([
+      { topic: 'sink', partition: 0, key: null, value: Buffer.from('next'), timestamp: 6 },
+    ])
+    expect(next!.offset).toBe(10_001)
+    expect(b.read('sink', 0, 10_000, 5).map((r) => Buffer.from(r.value!).toString())).toEqual([
+      'after',
+      'next',
+    ])
+    await running.close()
+  })
+
+  it('keeps records written before any group runs as objects (they are read soon)', async () => {
+    const b = new MemoryBroker()
+    await b.ensureTopics([{ name: 't', partitions: 1 }])
+    b.append(records('t', 100))
+    expect(b.topic('t')!.logs[0]!.length).toBe(100)
+    expect(b.topic('t')!.cold[0]).toBeUndefined()
+  })
+
   it('compacts a compacted topic to the latest record per key, and readers skip the gaps', async () => {
     const b = new MemoryBroker()
     await b.ensureTopics([{ name: 'cl', partitions: 1, compacted: true }])

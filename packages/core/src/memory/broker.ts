@@ -7,7 +7,8 @@
  * forgets records that every consumer group of its topic has committed past
  * (and no open reader still needs), and a compacted topic (table changelogs)
  * keeps only the latest record per key once it has grown. A topic no group in
- * the process consumes keeps everything. Offsets may then have gaps, as on Kafka.
+ * the process consumes keeps everything: while groups run, as bytes rather
+ * than record objects (see ColdLog). Offsets may have gaps, as on Kafka.
  */
 import { BrokerError } from '../errors.ts'
 import type {
@@ -17,6 +18,7 @@ import type {
   GroupConsumer,
   GroupConsumerOptions,
   GroupMember,
+  Headers,
   PartitionReader,
   ProduceRecord,
   Producer,
@@ -32,6 +34,132 @@ import { tpKey } from '../topic-partitions.ts'
 interface MemTopic {
   readonly spec: TopicSpec
   readonly logs: BrokerRecord[][]
+  /** Per partition: records kept as bytes ahead of `logs` (see ColdLog). */
+  readonly cold: (ColdLog | undefined)[]
+}
+
+/** Records a cold chunk holds at most; a partition's first chunks are smaller (most sinks of a test see few records). */
+const COLD_CHUNK_RECORDS = 4096
+const COLD_FIRST_RECORDS = 64
+/** Bytes per record a cold chunk starts with (a larger record gets a chunk of its size). */
+const COLD_BYTES_PER_RECORD = 128
+
+/** A run of records kept as bytes: keys and values in one buffer, the rest in typed arrays. */
+class ColdChunk {
+  count = 0
+  private used = 0
+  private readonly bytes: Buffer
+  private readonly at: Int32Array
+  /** Key and value lengths; -1 for null. */
+  private readonly len: Int32Array
+  private readonly ts: Float64Array
+  private headers: Map<number, Headers> | undefined
+
+  constructor(
+    readonly first: number,
+    private readonly capacity: number,
+    size: number,
+  ) {
+    this.bytes = Buffer.allocUnsafe(Math.max(capacity * COLD_BYTES_PER_RECORD, size))
+    this.at = new Int32Array(capacity * 2)
+    this.len = new Int32Array(capacity * 2)
+    this.ts = new Float64Array(capacity)
+  }
+
+  /** Copies a record in, or returns false when it does not fit. */
+  add(r: ProduceRecord): boolean {
+    const need = (r.key?.byteLength ?? 0) + (r.value?.byteLength ?? 0)
+    if (this.count === this.capacity || this.used + need > this.bytes.length) return false
+    const i = this.count++
+    this.put(2 * i, r.key)
+    this.put(2 * i + 1, r.value)
+    this.ts[i] = r.timestamp
+    if (r.headers !== undefined && r.headers !== NO_HEADERS) (this.headers ??= new Map()).set(i, r.headers)
+    return true
+  }
+
+  private put(slot: number, b: Uint8Array | null): void {
+    if (b === null) {
+      this.len[slot] = -1
+      return
+    }
+    this.bytes.set(b, this.used)
+    this.at[slot] = this.used
+    this.len[slot] = b.byteLength
+    this.used += b.byteLength
+  }
+
+  private view(slot: number): Uint8Array | null {
+    const n = this.len[slot]!
+    return n < 0 ? null : this.bytes.subarray(this.at[slot]!, this.at[slot]! + n)
+  }
+
+  record(topic: string, partition: number, i: number): BrokerRecord {
+    return {
+      topic,
+      partition,
+      offset: this.first + i,
+      timestamp: this.ts[i]!,
+      key: this.view(2 * i),
+      value: this.view(2 * i + 1),
+      headers: this.headers?.get(i) ?? NO_HEADERS,
+    }
+  }
+}
+
+/**
+ * The head of a partition kept as bytes instead of record objects: what a
+ * running worker writes to a topic none of its consumer groups reads (a sink
+ * nobody consumes). A million such records as objects cost the garbage
+ * collector a copy each and a place in every full collection; as bytes they
+ * cost neither. Offsets are contiguous; reads build records again.
+ */
+class ColdLog {
+  private readonly chunks: ColdChunk[] = []
+  /** The next offset. */
+  end: number
+
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    start: number,
+  ) {
+    this.end = start
+  }
+
+  get first(): number {
+    return this.chunks.length ? this.chunks[0]!.first : this.end
+  }
+
+  /** Adds a record at `offset` (at or after `end`; after a gap it starts a new chunk). */
+  add(r: ProduceRecord, offset: number): void {
+    this.end = offset + 1
+    const last = this.chunks[this.chunks.length - 1]
+    if (last === undefined || last.first + last.count !== offset || !last.add(r)) {
+      const capacity = Math.min(COLD_CHUNK_RECORDS, COLD_FIRST_RECORDS * 2 ** this.chunks.length)
+      const chunk = new ColdChunk(offset, capacity, (r.key?.byteLength ?? 0) + (r.value?.byteLength ?? 0))
+      chunk.add(r)
+      this.chunks.push(chunk)
+    }
+  }
+
+  read(from: number, max: number): BrokerRecord[] {
+    const out: BrokerRecord[] = []
+    for (const c of this.chunks) {
+      if (out.length >= max) break
+      if (from >= c.first + c.count) continue
+      for (let i = Math.max(0, from - c.first); i < c.count && out.length < max; i++)
+        out.push(c.record(this.topic, this.partition, i))
+    }
+    return out
+  }
+
+  /** Forgets the chunks that lie wholly before `offset`. */
+  trim(offset: number): void {
+    let n = 0
+    while (n < this.chunks.length - 1 && this.chunks[n]!.first + this.chunks[n]!.count <= offset) n++
+    if (n) this.chunks.splice(0, n)
+  }
 }
 
 /** Records a log drops at least at once (dropping is a copy of the rest). */
@@ -154,8 +282,7 @@ class MemConsumer implements GroupConsumer {
     for (const tp of added) {
       const k = tpKey(tp.topic, tp.partition)
       const committed = group.committed.get(k)
-      const log = this.broker.topic(tp.topic)!.logs[tp.partition]!
-      const start = log.length ? log[0]!.offset : this.broker.baseOffset(tp.topic, tp.partition)
+      const start = this.broker.startOffset(tp.topic, tp.partition)
       this.positions.set(
         k,
         committed ??
@@ -329,7 +456,11 @@ export class MemoryBroker implements Broker {
           )
         continue
       }
-      this.topics.set(spec.name, { spec, logs: Array.from({ length: spec.partitions }, () => []) })
+      this.topics.set(spec.name, {
+        spec,
+        logs: Array.from({ length: spec.partitions }, () => []),
+        cold: new Array(spec.partitions).fill(undefined),
+      })
     }
   }
 
@@ -342,14 +473,33 @@ export class MemoryBroker implements Broker {
   }
 
   endOffset(topic: string, partition: number): number {
-    const log = this.topics.get(topic)?.logs[partition]
+    const t = this.topics.get(topic)
+    const log = t?.logs[partition]
     if (!log) return 0
-    return log.length ? log[log.length - 1]!.offset + 1 : this.baseOffset(topic, partition)
+    if (log.length) return log[log.length - 1]!.offset + 1
+    return Math.max(t!.cold[partition]?.end ?? 0, this.baseOffset(topic, partition))
+  }
+
+  /** The first offset still present. */
+  startOffset(topic: string, partition: number): number {
+    const t = this.topics.get(topic)
+    const cold = t?.cold[partition]
+    if (cold !== undefined && cold.first < cold.end) return cold.first
+    const log = t?.logs[partition]
+    return log?.length ? log[0]!.offset : this.endOffset(topic, partition)
   }
 
   read(topic: string, partition: number, from: number, max: number): BrokerRecord[] {
-    const log = this.topics.get(topic)?.logs[partition]
-    if (!log || log.length === 0) return []
+    const t = this.topics.get(topic)
+    const log = t?.logs[partition]
+    if (!log) return []
+    const cold = t!.cold[partition]
+    if (cold !== undefined && from < cold.end) {
+      const out = cold.read(from, max)
+      if (out.length < max && log.length) for (const r of log.slice(0, max - out.length)) out.push(r)
+      return out
+    }
+    if (log.length === 0) return []
     const start = firstAtOrAfter(log, from)
     return start >= log.length ? [] : log.slice(start, start + max)
   }
@@ -360,7 +510,8 @@ export class MemoryBroker implements Broker {
    */
   trim(topic: string, partition: number): void {
     const log = this.topics.get(topic)?.logs[partition]
-    if (!log || log.length < TRIM_MIN) return
+    const cold = this.topics.get(topic)?.cold[partition]
+    if (!log || (log.length < TRIM_MIN && cold === undefined)) return
     const k = tpKey(topic, partition)
     let upTo = Number.POSITIVE_INFINITY
     let consumed = false
@@ -379,9 +530,16 @@ export class MemoryBroker implements Broker {
       const p = r.positions.get(k)
       if (p) upTo = Math.min(upTo, p.offset)
     }
+    cold?.trim(upTo)
+    if (log.length < TRIM_MIN) return
     const n = firstAtOrAfter(log, upTo)
     if (n < TRIM_MIN && n < log.length) return
-    if (n === log.length) this.bases.set(k, log[n - 1]!.offset + 1)
+    if (n === log.length) {
+      const next = log[n - 1]!.offset + 1
+      this.bases.set(k, next)
+      // Records kept as bytes later continue from here.
+      if (cold !== undefined) cold.end = Math.max(cold.end, next)
+    }
     log.splice(0, n)
   }
 
@@ -411,10 +569,7 @@ export class MemoryBroker implements Broker {
   }
 
   async beginningOffsets(tps: readonly TopicPartition[]): Promise<TopicPartitionOffset[]> {
-    return tps.map((tp) => {
-      const log = this.topics.get(tp.topic)?.logs[tp.partition]
-      return { ...tp, offset: log?.length ? log[0]!.offset : this.baseOffset(tp.topic, tp.partition) }
-    })
+    return tps.map((tp) => ({ ...tp, offset: this.startOffset(tp.topic, tp.partition) }))
   }
 
   /** Appends synchronously; the Producer port wraps it. */
@@ -423,19 +578,32 @@ export class MemoryBroker implements Broker {
     const out: RecordMetadata[] = new Array(records.length)
     let compact: Map<string, [string, number]> | undefined
     let t: MemTopic | undefined
+    let cold = false
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!
       // A batch is mostly one topic: look it up when it changes.
-      if (t === undefined || t.spec.name !== r.topic) t = this.topics.get(r.topic)
-      if (!t) throw new BrokerError(`unknown topic '${r.topic}'`, false)
+      if (t === undefined || t.spec.name !== r.topic) {
+        t = this.topics.get(r.topic)
+        if (!t) throw new BrokerError(`unknown topic '${r.topic}'`, false)
+        cold = this.keepsCold(t)
+      }
       const log = t.logs[r.partition]
       if (!log) throw new BrokerError(`topic '${r.topic}' has no partition ${r.partition}`, false)
-      const offset = log.length ? log[log.length - 1]!.offset + 1 : this.baseOffset(r.topic, r.partition)
-      // The broker takes the record over (callers never reuse what they send): stored as is with its
-      // offset, and returned as its own metadata, so a send allocates nothing per record.
+      // The broker takes the record over (callers never reuse what they send): it is returned as
+      // its own metadata, so a send allocates nothing per record.
       const rec = r as { -readonly [K in keyof BrokerRecord]: BrokerRecord[K] }
-      rec.offset = offset
       if (rec.headers === undefined) rec.headers = NO_HEADERS
+      if (cold && log.length === 0) {
+        // The log has no record objects: the cold part is its whole head, kept as bytes.
+        let c = t.cold[r.partition]
+        const next = c !== undefined ? c.end : this.endOffset(r.topic, r.partition)
+        c ??= t.cold[r.partition] = new ColdLog(r.topic, r.partition, next)
+        c.add(rec, next)
+        rec.offset = next
+        out[i] = rec
+        continue
+      }
+      rec.offset = log.length ? log[log.length - 1]!.offset + 1 : this.endOffset(r.topic, r.partition)
       log.push(rec)
       if (t.spec.compacted && log.length >= COMPACT_SLACK)
         (compact ??= new Map()).set(tpKey(r.topic, r.partition), [r.topic, r.partition])
@@ -450,6 +618,24 @@ export class MemoryBroker implements Broker {
       for (const [topic, p] of compact.values()) this.compact(topic, p, this.topics.get(topic)!.logs[p]!)
     if (records.length) this.signal.notify()
     return out
+  }
+
+  /**
+   * Whether records of a topic are kept as bytes: while consumer groups run on
+   * this broker and none of them reads the topic (not for compacted topics,
+   * which compaction keeps small, nor when every send is recorded for `sent()`).
+   * Records written before any group starts stay objects: they are read soon.
+   */
+  private keepsCold(t: MemTopic): boolean {
+    if (t.spec.compacted || this.recordSends || this.groups.size === 0) return false
+    let live = false
+    for (const g of this.groups.values())
+      for (const m of g.members) {
+        if (m.closed) continue
+        live = true
+        if (m.topics.has(t.spec.name)) return false
+      }
+    return live
   }
 
   /** All records sent to a topic, in the order they were sent. */
