@@ -243,24 +243,24 @@ export function makeSerde<T>(schema: AnySchema, codec: CodecName): Serde<T> {
   const serialize = serializers[codec]
   const passthrough = isUnknown(schema)
   const { decode: decodeSchema, encode: encodeSchema } = schemaCodec(schema)
-  const decode = (bytes: Uint8Array | null): T => {
-    const raw = bytes === null ? null : parse(bytes)
-    return (passthrough ? raw : decodeSchema(raw)) as T
+  const decodeParsed = (raw: unknown): T => (passthrough ? raw : decodeSchema(raw)) as T
+  const decode = (bytes: Uint8Array | null): T => decodeParsed(bytes === null ? null : parse(bytes))
+  /** The schema-encoded value, or null for none (a tombstone). */
+  const encoded = (value: T): unknown => {
+    const enc = passthrough ? value : encodeSchema(value)
+    return enc === undefined ? null : enc
   }
   const encode = (value: T): Uint8Array | null => {
-    const enc = passthrough ? value : encodeSchema(value)
-    if (enc === null || enc === undefined) return null
-    return serialize(enc)
+    const enc = encoded(value)
+    return enc === null ? null : serialize(enc)
   }
-  const decodeParsed = (raw: unknown): T => (passthrough ? raw : decodeSchema(raw)) as T
   const text = texts[codec]
   const encodeText =
     text === undefined
       ? undefined
       : (value: T): string | null => {
-          const enc = passthrough ? value : encodeSchema(value)
-          if (enc === null || enc === undefined) return null
-          return text(enc)
+          const enc = encoded(value)
+          return enc === null ? null : text(enc)
         }
   return {
     decode,

@@ -495,8 +495,9 @@ export class MemoryBroker implements Broker {
     if (!log) return []
     const cold = t!.cold[partition]
     if (cold !== undefined && from < cold.end) {
+      // The hot log starts where the cold part ends.
       const out = cold.read(from, max)
-      if (out.length < max && log.length) for (const r of log.slice(0, max - out.length)) out.push(r)
+      for (let i = 0; i < log.length && out.length < max; i++) out.push(log[i]!)
       return out
     }
     if (log.length === 0) return []
@@ -509,8 +510,9 @@ export class MemoryBroker implements Broker {
    * committed past and no open reader still needs. A topic without consumers keeps everything.
    */
   trim(topic: string, partition: number): void {
-    const log = this.topics.get(topic)?.logs[partition]
-    const cold = this.topics.get(topic)?.cold[partition]
+    const t = this.topics.get(topic)
+    const log = t?.logs[partition]
+    const cold = t?.cold[partition]
     if (!log || (log.length < TRIM_MIN && cold === undefined)) return
     const k = tpKey(topic, partition)
     let upTo = Number.POSITIVE_INFINITY

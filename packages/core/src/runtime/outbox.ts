@@ -164,7 +164,11 @@ export class Outbox {
     this.inflightBytes += bytes
     // What nobody awaits is written without per-record acknowledgements where the producer can.
     const write = waiters.length === 0 && this.producer.write !== undefined
-    const p = (write ? this.transmitWrite(batch) : this.transmit(batch)).then(
+    const p = (
+      write
+        ? this.retrying(batch, () => this.producer.write!(batch))
+        : this.retrying(batch, () => this.producer.send(batch))
+    ).then(
       (meta) => {
         this.settled(batch.length, bytes)
         for (const w of waiters) w.resolve(meta![w.index]!)
@@ -177,11 +181,6 @@ export class Outbox {
     )
     this.inflight.add(p)
     void p.finally(() => this.inflight.delete(p))
-  }
-
-  /** transmit() through producer.write: durable, no metadata. */
-  private transmitWrite(batch: readonly ProduceRecord[]): Promise<void> {
-    return this.retrying(batch, () => this.producer.write!(batch))
   }
 
   /**
