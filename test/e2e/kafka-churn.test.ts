@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { BrokerRecord } from '../../packages/core/src/index.ts'
+import { partitionKey } from './fixtures/kafka-tabletest.ts'
 import {
   cliAsync,
   getJson,
@@ -146,7 +147,7 @@ describe('kafka://: table integrity under worker churn (exactly-once)', () => {
         seen = []
         const out: Sums[] = []
         for (let p = 0; p < PARTITIONS; p++) {
-          const r = await getJson<{ value: Sums }>(`${url}/tables/sums/${p}`)
+          const r = await getJson<{ value: Sums }>(`${url}/tables/sums/${partitionKey(p, PARTITIONS)}`)
           seen.push(r.body)
           if (r.status !== 200 || r.body.value.count < COUNT) return undefined
           out.push(r.body.value)
@@ -206,7 +207,7 @@ describe('kafka://: table integrity under worker churn (exactly-once)', () => {
     const replayed = replayChangelog(changelog)
     withEvidence(() =>
       expect(Object.fromEntries(replayed)).toEqual(
-        Object.fromEntries(table.map((s, p) => [String(p), s] as const)),
+        Object.fromEntries(table.map((s, p) => [partitionKey(p, PARTITIONS), s] as const)),
       ),
     )
     const lastCount = new Map<string, number>()

@@ -11,6 +11,7 @@ import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { openSqliteStore } from '../../packages/sqlite/src/index.ts'
+import { rowsOf } from '../../packages/sqlite/test/helpers.ts'
 import { cli, startWorker } from './proc.ts'
 import {
   allCommitted,
@@ -75,7 +76,7 @@ function storeRows(file: string) {
   const store = openSqliteStore({ path: file })
   try {
     const t = store.table('e2e-counter-counts-changelog')
-    return { rows: [...t.load([0, 1, 2, 3])], offsets: [...t.persistedOffsets([0, 1, 2, 3])] }
+    return { rows: rowsOf(t, [0, 1, 2, 3]), offsets: [...t.persistedOffsets([0, 1, 2, 3])] }
   } finally {
     store.close()
   }

@@ -85,7 +85,8 @@ describe('stream-app send → stream-app run on sqlite://', { timeout: 90_000 },
     })
     expect(m.get('stream_app_messages_in_total{topic="numbers"}')).toBe(4)
     expect(m.get('stream_app_messages_in_total{topic="notes"}')).toBe(5)
-    expect(m.get('stream_app_agent_processed_total{agent="count"}')).toBe(4)
+    expect(m.get('stream_app_agent_consumed_total{agent="count"}')).toBe(4)
+    expect(m.get('stream_app_agent_yielded_total{agent="count"}')).toBe(4)
     expect(m.get('stream_app_worker_state{state="running"}')).toBe(1)
     expect(m.get('stream_app_table_rows{table="counts"}')).toBe(2)
 

@@ -124,6 +124,21 @@ describe('builder types', () => {
       )
   })
 
+  it('types routes declared for a table key: the table must exist and the key be of its key type', () => {
+    base.route('GET', '/r/:customer', { table: 'revenue', key: (c) => c.req.param('customer') }, (c, ctx) =>
+      c.json({ revenue: ctx.tables.revenue.get(c.req.param('customer')) }),
+    )
+    base.route('GET', '/n/:id', { table: 'names', key: (c) => Number(c.req.param('id')) }, (c, ctx) =>
+      c.json(ctx.tables.names.get(1)),
+    )
+    // @ts-expect-error undeclared table
+    base.route('GET', '/x/:k', { table: 'nope', key: (c) => c.req.param('k') }, (c) => c.text('x'))
+    // @ts-expect-error the names table has number keys
+    base.route('GET', '/y/:k', { table: 'names', key: (c) => c.req.param('k') }, (c) => c.text('y'))
+    // @ts-expect-error no such path parameter
+    base.route('GET', '/z/:k', { table: 'revenue', key: (c) => c.req.param('other') }, (c) => c.text('z'))
+  })
+
   it('keeps the receiver unchanged at the type level too', () => {
     const a = createApp({ id: 'x' })
     const b = a.topic('t', { value: Schema.Number })

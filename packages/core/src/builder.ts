@@ -14,6 +14,7 @@ import type {
   CommandOptionDef,
   HttpMethod,
   OnInvalid,
+  RouteDef,
   SupervisorStrategy,
   TopicDef,
 } from './definition.ts'
@@ -31,6 +32,8 @@ import type {
   Registry,
   RouteContext,
   Stream,
+  TableKey,
+  TableName,
   TestWorker,
   TopicKey,
   TopicName,
@@ -184,6 +187,20 @@ export interface App<R extends Registry = EmptyRegistry> {
   route<const P extends string>(
     method: HttpMethod | Lowercase<HttpMethod>,
     path: P,
+    handler: (c: RouteContext<P>, ctx: Ctx<R>) => Response | Promise<Response>,
+  ): App<R>
+  /**
+   * A route that answers for one key of a table: whichever worker receives it,
+   * it runs on the worker holding that key (Faust's `table_route`).
+   *
+   * @example
+   * app.route('GET', '/revenue/:customer', { table: 'revenue', key: (c) => c.req.param('customer') },
+   *   (c, ctx) => c.json({ revenue: ctx.tables.revenue.get(c.req.param('customer')) }))
+   */
+  route<const P extends string, const T extends TableName<R>>(
+    method: HttpMethod | Lowercase<HttpMethod>,
+    path: P,
+    options: { readonly table: T; readonly key: (c: RouteContext<P>) => TableKey<R, T> },
     handler: (c: RouteContext<P>, ctx: Ctx<R>) => Response | Promise<Response>,
   ): App<R>
 
@@ -402,18 +419,31 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
       })
     },
 
-    route(method: unknown, path: unknown, handler: unknown) {
+    route(method: unknown, path: unknown, optionsOrHandler: unknown, maybeHandler?: unknown) {
       const m = typeof method === 'string' ? (method.toUpperCase() as HttpMethod) : undefined
       if (m === undefined || !METHODS.includes(m))
         fail(`route: unknown HTTP method ${JSON.stringify(method)}`)
       if (typeof path !== 'string' || !path.startsWith('/'))
         fail(`route: path must start with '/', got ${JSON.stringify(path)}`)
+      const withOptions = maybeHandler !== undefined
+      const handler = withOptions ? maybeHandler : optionsOrHandler
       if (typeof handler !== 'function') fail(`route ${m} ${path}: handler must be a function`)
+      let table: RouteDef['table']
+      if (withOptions) {
+        const o = optionsOrHandler as { table?: unknown; key?: unknown } | null
+        if (o === null || typeof o !== 'object') fail(`route ${m} ${path}: options must be { table, key }`)
+        if (typeof o!.table !== 'string' || !Object.hasOwn(def.tables, o!.table))
+          fail(`route ${m} ${path}: table names an undeclared table ${JSON.stringify(o!.table)}`)
+        if (typeof o!.key !== 'function')
+          fail(`route ${m} ${path}: key must be a function (c) => the table key the request is for`)
+        table = Object.freeze({ name: o!.table as string, key: o!.key as (c: unknown) => unknown })
+      }
       if (def.routes.some((r) => r.method === m && r.path === path))
         fail(`route ${m} ${path} is declared twice`)
-      const r = Object.freeze({
+      const r: RouteDef = Object.freeze({
         method: m as HttpMethod,
         path: path as string,
+        table,
         handler: handler as (c: unknown, x: unknown) => unknown,
       })
       return next((d) => {

@@ -45,6 +45,12 @@ export interface TopicDef {
   readonly onInvalid: OnInvalid
   /** Declared by an agent without `from` (its own topic). */
   readonly ownedBy: string | undefined
+  /**
+   * An internal repartition topic (groupBy): a record goes to the partition of its
+   * key's text, as a table hashes that key, so the stream and a table keyed the
+   * same way are co-partitioned.
+   */
+  readonly repartition?: boolean
 }
 
 export type AgentHandler = (stream: unknown, ctx: unknown) => AsyncIterable<unknown> | Promise<void> | void
@@ -86,6 +92,8 @@ export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD' | 
 export interface RouteDef {
   readonly method: HttpMethod
   readonly path: string
+  /** A route that answers for a table key: it runs on the worker holding the key (others forward it). */
+  readonly table: { readonly name: string; readonly key: (c: unknown) => unknown } | undefined
   readonly handler: (c: unknown, ctx: unknown) => unknown
 }
 

@@ -69,6 +69,27 @@ export class AskTimeoutError extends StreamAppError {
   override name = 'AskTimeoutError'
 }
 
+/**
+ * A table key this worker does not hold: its partition belongs to another
+ * worker (or the table is read-only here, in a CLI command). Answering it here
+ * would be a silent default; a route declared with `{ table, key }` is
+ * forwarded to the owner instead, and an agent must only touch keys of the
+ * partitions it consumes (co-partitioning).
+ */
+export class NotOwnedError extends StreamAppError {
+  readonly _tag = 'NotOwnedError'
+  /** Ownership moves with rebalances: asking again (of the owner) may succeed. */
+  readonly retriable = true
+  override name = 'NotOwnedError'
+  constructor(
+    message: string,
+    readonly table: string,
+    readonly partition: number,
+  ) {
+    super(message)
+  }
+}
+
 /** An operation on a worker that is stopping or stopped. */
 export class StoppedError extends StreamAppError {
   readonly _tag = 'StoppedError'

@@ -221,8 +221,11 @@ export interface StoreRow {
  * exactly which changelog records are already in it (Faust's persisted_offset).
  */
 export interface TableStore {
-  /** Rows of the given partitions. */
-  load(partitions: readonly number[]): Iterable<StoreRow>
+  /**
+   * The rows of one partition, a page at a time: recovery hands the event loop
+   * back between pages, so a worker loading a large table still answers /health.
+   */
+  scan(partition: number, pageSize: number): Iterable<readonly StoreRow[]>
   /** The changelog offset (next to read) the store reflects, per partition. */
   persistedOffsets(partitions: readonly number[]): Map<number, number>
   apply(changes: readonly StoreChange[], offsets: ReadonlyMap<number, number>): void

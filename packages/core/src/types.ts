@@ -58,6 +58,8 @@ export type AddAgent<R extends Registry, N extends string, E extends AgentEntry,
 }
 
 export type TopicName<R extends Registry> = keyof R['topics'] & string
+export type TableName<R extends Registry> = keyof R['tables'] & string
+export type TableKey<R extends Registry, N> = N extends keyof R['tables'] ? R['tables'][N]['key'] : never
 export type TopicValue<R extends Registry, N> = N extends keyof R['topics'] ? R['topics'][N]['value'] : never
 export type TopicKey<R extends Registry, N> = N extends keyof R['topics'] ? R['topics'][N]['key'] : never
 
@@ -90,8 +92,15 @@ export interface Stream<V, K = unknown> extends AsyncIterable<V> {
   map<U>(fn: (value: V) => U | Promise<U>): Stream<U, K>
   /** Arrays of up to n values (at least one), emitted at the latest `within` after the first. */
   take(n: number, within: Duration): Stream<V[], K>
-  /** Repartitions by a new key through the internal topic `<app>-<agent>-<name>-repartition`. */
-  groupBy<NK>(keyFn: (value: V) => NK, options: { readonly name: string }): Stream<V, NK>
+  /**
+   * Repartitions by a new key through the internal topic `<app>-<agent>-<name>-repartition`
+   * (`partitions`: its partition count; default: the most of the app's source topics). A table
+   * keyed by the new key is then co-partitioned with the stream.
+   */
+  groupBy<NK>(
+    keyFn: (value: V) => NK,
+    options: { readonly name: string; readonly partitions?: number },
+  ): Stream<V, NK>
   /** Sends every value to a topic and continues with the stream of that topic. */
   through(topic: string): Stream<V, K>
   /** `[index, value]`, index counting from 0 for this stream. */

@@ -1,5 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { createApp, Schema, type TestWorker } from '../src/index.ts'
+import {
+  createApp,
+  MemoryBroker,
+  MemoryStore,
+  makeLogger,
+  resolveConfig,
+  Schema,
+  startRuntime,
+  TestClock,
+  type TestWorker,
+} from '../src/index.ts'
 import type { Registry } from '../src/types.ts'
 
 const workers: TestWorker<Registry>[] = []
@@ -197,6 +207,30 @@ describe('agents', () => {
     expect(starts).toBe(2) // second failure waits twice as long
     await t.advance('100ms')
     expect(starts).toBe(3)
+  })
+
+  it('logs a crash with the stack of the error, on lines of its own under the event', async () => {
+    const lines: string[] = []
+    const def = createApp({ id: 'stack' }).agent('boom', { value: Schema.Number }, async (s) => {
+      for await (const _ of s) throw new Error('kaboom')
+    }).definition
+    const rt = await startRuntime(def, {
+      broker: new MemoryBroker(),
+      store: new MemoryStore(),
+      clock: new TestClock(Date.now()),
+      log: makeLogger({ level: 'error', write: (l) => lines.push(l) }),
+      config: resolveConfig(def.config, { broker: 'memory://', store: 'memory://', web: { enabled: false } }),
+      closeBroker: true,
+    })
+    try {
+      await rt.agentHandles.boom!.send(1)
+      await rt.idle()
+      const crash = lines.find((l) => l.includes('agent boom crashed: kaboom'))
+      expect(crash).toBeDefined()
+      expect(crash).toMatch(/\n {4}Error: kaboom\n {4}\s+at .*agents\.test\.ts/)
+    } finally {
+      await rt.stop()
+    }
   })
 
   it('does not spin the CPU when a handler throws on every message: backoff grows', async () => {

@@ -10,6 +10,7 @@ import {
   createApp,
   MemoryBroker,
   MemoryStore,
+  partitionForKey,
   Schema,
   startMemoryRuntime,
   type TableStore,
@@ -23,6 +24,11 @@ const start = (
   broker: MemoryBroker,
   options: { store?: MemoryStore; clock?: Clock; closeBroker?: boolean } = {},
 ): Promise<WorkerRuntime> => startMemoryRuntime(def, { broker, closeBroker: false, ...options })
+
+/** A key whose partition (of `n`) is `p`: tables hold a key in its own partition. */
+const keyIn = (p: number, n: number) => {
+  for (let i = 0; ; i++) if (partitionForKey(Buffer.from(`k${i}`), n) === p) return `k${i}`
+}
 
 const until = async (what: string, check: () => boolean, ms = 5000) => {
   const deadline = Date.now() + ms
@@ -56,8 +62,9 @@ describe('rebalances', () => {
     const broker = new MemoryBroker()
     const a = await start(def, broker)
     // Partition 1 moves to the second worker when it joins (members share partitions in join order).
-    await a.topicHandles.in!.send('k', { partition: 1 })
-    await a.topicHandles.in!.send('k', { partition: 1 })
+    const k = keyIn(1, 2)
+    await a.topicHandles.in!.send(k, { key: k })
+    await a.topicHandles.in!.send(k, { key: k })
     await until('the first record in the handler', () => inside)
     setTimeout(release, 100)
     const b = await start(def, broker)
@@ -69,7 +76,7 @@ describe('rebalances', () => {
     expect(handled).toBe(2)
     const c = await start(def, broker)
     try {
-      expect((c.baseCtx.tables as { counts: { get(k: string): number } }).counts.get('k')).toBe(2)
+      expect((c.baseCtx.tables as { counts: { get(k: string): number } }).counts.get(k)).toBe(2)
     } finally {
       await c.stop()
     }
@@ -106,9 +113,9 @@ class FailingStore extends MemoryStore {
   override table(name: string): TableStore {
     const t = super.table(name)
     return {
-      load: (partitions) => {
+      scan: (partition, size) => {
         if (this.failing) throw new Error('the table file is unreadable')
-        return t.load(partitions)
+        return t.scan(partition, size)
       },
       persistedOffsets: (p) => t.persistedOffsets(p),
       apply: (c, o) => t.apply(c, o),
@@ -121,20 +128,21 @@ class FailingStore extends MemoryStore {
 describe('failures', () => {
   it('a worker whose table state cannot load for new partitions stops itself and says why', async () => {
     const seen: number[] = []
+    const k = keyIn(1, 2)
     const def = createApp({ id: 'unloadable' })
       .topic('in', { value: Schema.Number, partitions: 2 })
       .table('sums', { default: () => 0 })
       .agent('sum', { from: 'in' }, async (s, ctx) => {
         for await (const n of s) {
           seen.push(n)
-          ctx.tables.sums.update('all', (x) => x + n)
+          ctx.tables.sums.update(k, (x) => x + n)
         }
       }).definition
     const broker = new MemoryBroker()
     const store = new FailingStore()
     const a = await start(def, broker, { store })
     const b = await start(def, broker)
-    await a.topicHandles.in!.send(7, { partition: 1 })
+    await a.topicHandles.in!.send(7, { key: k })
     await b.idle()
     expect(seen).toEqual([7])
     // The second worker leaves: partition 1 comes back to the first, whose store now fails.

@@ -74,7 +74,7 @@ class UnreadableStore extends MemoryStore {
     const t = super.table(name)
     return {
       ...t,
-      load: () => {
+      scan: () => {
         throw new Error('the table file is unreadable')
       },
       persistedOffsets: (p) => t.persistedOffsets(p),

@@ -82,8 +82,16 @@ function prepareStore(db: Db, prefix: string) {
     remove: db.prepare<[string, number, string]>(
       `DELETE FROM ${rows} WHERE tbl = ? AND part = ? AND key = ?`,
     ),
-    load: db
-      .prepare<[string, number], Row>(`SELECT part, key, value FROM ${rows} WHERE tbl = ? AND part = ?`)
+    // Keyset pages in primary-key order: no statement stays open between pages.
+    firstPage: db
+      .prepare<[string, number, number], Row>(
+        `SELECT part, key, value FROM ${rows} WHERE tbl = ? AND part = ? ORDER BY key LIMIT ?`,
+      )
+      .raw(),
+    nextPage: db
+      .prepare<[string, number, string, number], Row>(
+        `SELECT part, key, value FROM ${rows} WHERE tbl = ? AND part = ? AND key > ? ORDER BY key LIMIT ?`,
+      )
       .raw(),
     setOffset: db.prepare<[string, number, number]>(
       `INSERT INTO ${offsets} (tbl, part, next_offset) VALUES (?, ?, ?)
@@ -127,14 +135,19 @@ class SqliteTableStore implements TableStore {
     return guard(this.store.file, `table '${this.name}': ${what}`, storeError, fn)
   }
 
-  load(partitions: readonly number[]): Iterable<StoreRow> {
-    return this.run('load', () => {
-      const out: StoreRow[] = []
-      for (const p of partitions)
-        for (const [partition, key, value] of this.store.stmts.load.all(this.name, p))
-          out.push({ partition, key, value })
-      return out
-    })
+  *scan(partition: number, pageSize: number): Iterable<readonly StoreRow[]> {
+    let after: string | undefined
+    for (;;) {
+      const page = this.run('load', () =>
+        after === undefined
+          ? this.store.stmts.firstPage.all(this.name, partition, pageSize)
+          : this.store.stmts.nextPage.all(this.name, partition, after, pageSize),
+      )
+      if (page.length === 0) return
+      yield page.map(([p, key, value]) => ({ partition: p, key, value }))
+      if (page.length < pageSize) return
+      after = page[page.length - 1]![1]
+    }
   }
 
   persistedOffsets(partitions: readonly number[]): Map<number, number> {

@@ -5,7 +5,7 @@
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { openSqliteBroker, type SqliteBroker } from '../src/index.ts'
-import { bytes, tempDir, text } from './helpers.ts'
+import { bytes, rowsOf, tempDir, text } from './helpers.ts'
 
 const open: SqliteBroker[] = []
 afterEach(async () => {
@@ -46,7 +46,7 @@ describe('sqlite atomic commit', () => {
     // all of it is in the file
     const again = broker(path)
     const s2 = again.atomic.store()
-    expect([...s2.table('counts').load([0])]).toEqual([{ partition: 0, key: '"k"', value: '1' }])
+    expect(rowsOf(s2.table('counts'), [0])).toEqual([{ partition: 0, key: '"k"', value: '1' }])
     const c = again.groupConsumer({
       groupId: 'app',
       topics: ['in'],
@@ -82,7 +82,7 @@ describe('sqlite atomic commit', () => {
       }),
     ).toThrow(failure)
     expect((await b.endOffsets([{ topic: 'out', partition: 0 }]))[0]!.offset).toBe(1)
-    expect([...t.load([0])]).toEqual([{ partition: 0, key: 'k', value: '1' }])
+    expect(rowsOf(t, [0])).toEqual([{ partition: 0, key: 'k', value: '1' }])
     expect(t.persistedOffsets([0])).toEqual(new Map([[0, 1]]))
     const c = b.groupConsumer({
       groupId: 'app',

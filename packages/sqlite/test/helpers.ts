@@ -8,7 +8,12 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import type { StoreRow, TableStore } from '@stream-app/core'
 import { afterEach } from 'vitest'
+
+/** Every row of the given partitions, read through scan() in pages of `pageSize`. */
+export const rowsOf = (t: TableStore, partitions: readonly number[], pageSize = 1000): StoreRow[] =>
+  partitions.flatMap((p) => [...t.scan(p, pageSize)].flat())
 
 const dirs: string[] = []
 

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { StoreError } from '@stream-app/core'
 import { describe, expect, it } from 'vitest'
 import { openSqliteStore } from '../src/index.ts'
-import { tempDir } from './helpers.ts'
+import { rowsOf, tempDir } from './helpers.ts'
 
 const sorted = <T extends { partition: number; key: string }>(rows: Iterable<T>) =>
   [...rows].sort((a, b) => a.partition - b.partition || a.key.localeCompare(b.key))
@@ -50,18 +50,18 @@ describe('sqlite store', () => {
 
     store = openSqliteStore({ path })
     const again = store.table('counts')
-    expect(sorted(again.load([0, 1]))).toEqual([
+    expect(sorted(rowsOf(again, [0, 1]))).toEqual([
       { partition: 0, key: '"a"', value: '7' },
       { partition: 1, key: '"b"', value: '2' },
     ])
-    expect(sorted(again.load([1]))).toEqual([{ partition: 1, key: '"b"', value: '2' }])
+    expect(sorted(rowsOf(again, [1]))).toEqual([{ partition: 1, key: '"b"', value: '2' }])
     expect(again.persistedOffsets([0, 1, 2])).toEqual(
       new Map([
         [0, 12],
         [1, 5],
       ]),
     )
-    expect([...store.table('other').load([0])]).toEqual([{ partition: 0, key: '"a"', value: '"x"' }])
+    expect(rowsOf(store.table('other'), [0])).toEqual([{ partition: 0, key: '"a"', value: '"x"' }])
     store.close()
   })
 
@@ -81,7 +81,7 @@ describe('sqlite store', () => {
       ]),
     )
     t.dropPartitions([0, 2])
-    expect(sorted(t.load([0, 1, 2]))).toEqual([{ partition: 1, key: 'b', value: '2' }])
+    expect(sorted(rowsOf(t, [0, 1, 2]))).toEqual([{ partition: 1, key: 'b', value: '2' }])
     expect(t.persistedOffsets([0, 1, 2])).toEqual(new Map([[1, 1]]))
     store.close()
   })
@@ -101,14 +101,14 @@ describe('sqlite store', () => {
         throw new Error('boom')
       }),
     ).toThrow('boom')
-    expect([...a.load([0])]).toEqual([{ partition: 0, key: 'k', value: 'before' }])
+    expect(rowsOf(a, [0])).toEqual([{ partition: 0, key: 'k', value: 'before' }])
     expect(a.persistedOffsets([0])).toEqual(new Map([[0, 1]]))
-    expect([...b.load([3, 4])]).toEqual([])
+    expect(rowsOf(b, [3, 4])).toEqual([])
     expect(b.persistedOffsets([3])).toEqual(new Map())
     store.close()
     // and nothing of it reached the file
     const reopened = openSqliteStore({ path })
-    expect([...reopened.table('b').load([3, 4])]).toEqual([])
+    expect(rowsOf(reopened.table('b'), [3, 4])).toEqual([])
     reopened.close()
   })
 
@@ -120,7 +120,7 @@ describe('sqlite store', () => {
       return 42
     })
     expect(out).toBe(42)
-    expect([...store.table('b').load([0])]).toEqual([{ partition: 0, key: 'k', value: '2' }])
+    expect(rowsOf(store.table('b'), [0])).toEqual([{ partition: 0, key: 'k', value: '2' }])
     store.close()
   })
 
@@ -133,7 +133,28 @@ describe('sqlite store', () => {
       value: String(i),
     }))
     t.apply(changes, new Map([[0, 10_000]]))
-    expect([...t.load([0, 1, 2, 3, 4, 5, 6, 7])].length).toBe(10_000)
+    expect(rowsOf(t, [0, 1, 2, 3, 4, 5, 6, 7]).length).toBe(10_000)
+    store.close()
+  })
+
+  it('scans a partition a page at a time, in key order, holding no statement open between pages', () => {
+    const store = openSqliteStore({ path: join(tempDir(), 's.sqlite') })
+    const t = store.table('paged')
+    const keys = Array.from({ length: 100 }, (_, i) => `k${String(i).padStart(3, '0')}`)
+    t.apply(
+      keys.map((key) => ({ partition: 2, key, value: '1' })),
+      new Map(),
+    )
+    t.apply([{ partition: 3, key: 'other', value: '1' }], new Map())
+    const pages: string[][] = []
+    for (const page of t.scan(2, 7)) {
+      pages.push(page.map((r) => r.key))
+      // The store can be written between pages (a commit of another partition while recovering).
+      t.apply([{ partition: 3, key: `w${pages.length}`, value: '2' }], new Map())
+    }
+    expect(pages.map((p) => p.length)).toEqual([...Array(14).fill(7), 2])
+    expect(pages.flat()).toEqual(keys)
+    expect([...t.scan(9, 7)]).toEqual([])
     store.close()
   })
 
@@ -142,7 +163,7 @@ describe('sqlite store', () => {
     const store = openSqliteStore({ path })
     const t = store.table('t')
     store.close()
-    expect(() => t.load([0])).toThrow(StoreError)
-    expect(() => t.load([0])).toThrow(path)
+    expect(() => rowsOf(t, [0])).toThrow(StoreError)
+    expect(() => rowsOf(t, [0])).toThrow(path)
   })
 })

@@ -9,6 +9,7 @@ import {
   type AppDefinition,
   type Broker,
   ConfigError,
+  type Logger,
   liveClock,
   MemoryBroker,
   MemoryStore,
@@ -25,6 +26,18 @@ import {
 import { DEFAULT_BROKER_PATH, openSqliteBroker, openSqliteStore, sqlitePathFromUrl } from '@stream-app/sqlite'
 import { startWebServer } from '@stream-app/web'
 
+const KAFKA_PACKAGE: string = '@stream-app/kafka'
+
+/** What this package uses of @stream-app/kafka (checked against it in packages/kafka's tests). */
+export interface KafkaAdapter {
+  openKafkaBroker(options: {
+    readonly url: string
+    readonly brokerOptions: Readonly<Record<string, unknown>>
+    readonly log: Logger
+    readonly clientId: string
+  }): Promise<Broker>
+}
+
 async function openBroker(config: ResolvedConfig): Promise<Broker> {
   const url = config.broker
   if (url.startsWith('memory://')) return new MemoryBroker(url)
@@ -38,10 +51,12 @@ async function openBroker(config: ResolvedConfig): Promise<Broker> {
     })
   }
   if (url.startsWith('kafka://')) {
-    // Loaded only when used: the embedded broker never needs the native Kafka client.
-    let kafka: typeof import('@stream-app/kafka')
+    // Loaded only when used: the embedded broker never needs the native Kafka client. Named
+    // through a variable and typed by KafkaAdapter, so type-checking an app never reads the Kafka
+    // package (nor the native client's types it imports) either.
+    let kafka: KafkaAdapter
     try {
-      kafka = await import('@stream-app/kafka')
+      kafka = (await import(KAFKA_PACKAGE)) as KafkaAdapter
     } catch (e) {
       throw new ConfigError(
         `kafka:// needs the Kafka client, which is not built here (${(e as Error).message.split('\n')[0]}); run 'bash scripts/setup.sh --with-kafka'`,
@@ -87,7 +102,7 @@ export async function startWorker(def: AppDefinition, overrides?: Partial<AppCon
     log,
     config,
     closeBroker: true,
-    web: (runtime) => startWebServer(runtime, { resolveOwner: (rt, table, key) => rt.ownerUrl(table, key) }),
+    web: (runtime) => startWebServer(runtime),
   })
   return { runtime: rt, worker: workerFacade(rt) }
 }

@@ -20,7 +20,7 @@ const start = async () => {
   const w = await startMemoryRuntime(def, {
     broker,
     web: { port: 0 },
-    webServer: (rt) => startWebServer(rt, { resolveOwner: (r, table, key) => r.ownerUrl(table, key) }),
+    webServer: (rt) => startWebServer(rt),
   })
   workers.push(w)
   return w
@@ -40,7 +40,7 @@ describe('table queries routed by key', () => {
     await new Promise((r) => setTimeout(r, 1200)) // membership refresh after the rebalance
     const owners = new Set<string>()
     for (const w of words) {
-      const owner = a.ownerUrl('counts', w) ?? a.url!
+      const owner = (await a.ownerUrl('counts', w)) ?? a.url!
       owners.add(owner)
       for (const rt of [a, b]) {
         const res = await fetch(`${rt.url}/tables/counts/${w}`)

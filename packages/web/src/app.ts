@@ -5,20 +5,19 @@
  * got wrong, a bare JSON 500 for what the server got wrong (details go to the
  * log, never to the client).
  */
-import type { Logger, WorkerRuntime } from '@stream-app/core'
+import { type Logger, NotOwnedError, type WorkerRuntime } from '@stream-app/core'
 import { type Context, Hono } from 'hono'
 import { cors } from 'hono/cors'
 import { HTTPException } from 'hono/http-exception'
 import { listAgents, listTopics } from './describe.ts'
 import { type LoopDelayMonitor, METRICS_CONTENT_TYPE, renderMetrics } from './metrics.ts'
-import { type OwnerResolver, tableLookup } from './tables.ts'
+import { answerAtOwner, notOwnedResponse, tableLookup } from './tables.ts'
 
 export const BUILTIN_ROUTES = ['/health', '/metrics', '/tables/:table/:key', '/agents', '/topics'] as const
 
 export interface WebAppOptions {
   readonly log: Logger
   readonly loop: LoopDelayMonitor
-  readonly resolveOwner: OwnerResolver
 }
 
 /**
@@ -57,27 +56,49 @@ export function createWebApp(rt: WorkerRuntime, options: WebAppOptions): Hono {
 
   app.get('/health', (c) => {
     const state = rt.state
-    return state === 'running' ? c.json({ status: 'ok' }) : c.json({ status: state }, 503)
+    if (state === 'running') return c.json({ status: 'ok' })
+    // While tables recover: how far (recovery hands the event loop back often, so this answers).
+    const r = rt.stats.recovering
+    return c.json(
+      r
+        ? {
+            status: state,
+            recovery: {
+              table: r.table,
+              partitions: r.partitions,
+              phase: r.phase,
+              storeRows: r.storeRows,
+              changelog: { done: r.changelogDone, of: r.changelogTotal },
+              seconds: Math.round((Date.now() - r.startedAt) / 100) / 10,
+            },
+          }
+        : { status: state },
+      503,
+    )
   })
   app.get('/metrics', async (c) => {
     const text = await renderMetrics(rt, options.loop, log)
     return c.body(text, 200, { 'content-type': METRICS_CONTENT_TYPE })
   })
-  app.get('/tables/:table/:key', tableLookup(rt, options.resolveOwner))
+  app.get('/tables/:table/:key', tableLookup(rt))
   app.get('/agents', (c) => c.json(listAgents(rt)))
   app.get('/topics', (c) => c.json(listTopics(rt)))
 
   for (const r of rt.def.routes) {
     if (r.method === 'GET' && (BUILTIN_ROUTES as readonly string[]).includes(r.path))
       log.warn(`route GET ${r.path} is shadowed by the built-in route of the same path`)
+    const table = r.table
     app.on(r.method, r.path, (c) => {
       guardJsonBody(c)
-      return r.handler(c, rt.baseCtx) as Response | Promise<Response>
+      const run = () => r.handler(c, rt.baseCtx) as Response | Promise<Response>
+      // A route that answers for a table key runs on the worker holding the key (Faust's table_route).
+      return table ? answerAtOwner(rt, c, table.name, table.key(c), run) : run()
     })
   }
 
   app.notFound((c) => c.json({ error: 'not found' }, 404))
   app.onError((err, c) => {
+    if (err instanceof NotOwnedError) return notOwnedResponse(err)
     if (err instanceof HTTPException && err.status < 500)
       return err.res ?? c.json({ error: err.message || 'bad request' }, err.status)
     const method = c.req.method

@@ -18,7 +18,10 @@ export interface AgentInfo {
   readonly supervisor: string
   readonly restarts: number
   readonly state: string
-  readonly processed: number
+  /** Messages the handler took. */
+  readonly consumed: number
+  /** Values the handler yielded. */
+  readonly yielded: number
 }
 
 export interface TopicInfo {
@@ -42,7 +45,8 @@ export function listAgents(rt: WorkerRuntime): AgentInfo[] {
     supervisor: a.def.supervisor,
     restarts: a.restarts,
     state: a.state,
-    processed: rt.stats.processed.get(name) ?? 0,
+    consumed: a.consumed,
+    yielded: a.yielded,
   }))
 }
 

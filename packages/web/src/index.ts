@@ -14,4 +14,4 @@ export {
   startWebServer,
   type WebServerOptions,
 } from './server.ts'
-export { FORWARDED_HEADER, type OwnerResolver, resolveOwner } from './tables.ts'
+export { answerAtOwner, FORWARDED_HEADER, forwardRequest } from './tables.ts'

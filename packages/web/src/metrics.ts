@@ -121,9 +121,18 @@ export async function renderMetrics(rt: WorkerRuntime, loop: LoopDelayMonitor, l
   for (const t of union(rt.topics.keys(), out.keys()))
     x.sample('stream_app_messages_out_total', { topic: t }, out.get(t) ?? 0)
 
-  x.family('stream_app_agent_processed_total', 'counter', 'Values yielded by each agent.')
-  for (const a of union(rt.agents.keys(), stats.processed.keys()))
-    x.sample('stream_app_agent_processed_total', { agent: a }, stats.processed.get(a) ?? 0)
+  const consumed = stats.consumed
+  x.family('stream_app_agent_consumed_total', 'counter', 'Messages each agent took from its streams.')
+  for (const a of union(rt.agents.keys(), consumed.keys()))
+    x.sample('stream_app_agent_consumed_total', { agent: a }, consumed.get(a) ?? 0)
+  const yielded = stats.yielded
+  x.family(
+    'stream_app_agent_yielded_total',
+    'counter',
+    'Values each agent yielded (to its sinks, answering asks).',
+  )
+  for (const a of union(rt.agents.keys(), yielded.keys()))
+    x.sample('stream_app_agent_yielded_total', { agent: a }, yielded.get(a) ?? 0)
 
   x.family('stream_app_agent_latency_seconds', 'histogram', 'Time an agent spends on one value.')
   for (const [agent, h] of [...stats.latency].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
@@ -181,6 +190,22 @@ export async function renderMetrics(rt: WorkerRuntime, loop: LoopDelayMonitor, l
   x.sample('stream_app_recovered_records_total', undefined, r.records)
   x.family('stream_app_recovery_seconds_total', 'counter', 'Time spent in recoveries.')
   x.sample('stream_app_recovery_seconds_total', undefined, r.ms / 1000)
+  const now = stats.recovering
+  x.family('stream_app_recovery_in_progress', 'gauge', 'Tables recovering now (0 or 1: one at a time).')
+  x.sample('stream_app_recovery_in_progress', undefined, now ? 1 : 0)
+  x.family(
+    'stream_app_recovery_store_rows',
+    'gauge',
+    'Rows loaded from the local store by the recovery in progress.',
+  )
+  x.sample('stream_app_recovery_store_rows', undefined, now?.storeRows ?? 0)
+  x.family(
+    'stream_app_recovery_changelog_records',
+    'gauge',
+    'Changelog records the recovery in progress has replayed (done) and has to (total).',
+  )
+  x.sample('stream_app_recovery_changelog_records', { of: 'done' }, now?.changelogDone ?? 0)
+  x.sample('stream_app_recovery_changelog_records', { of: 'total' }, now?.changelogTotal ?? 0)
 
   const d = loop.read()
   const loopHelp = 'Event-loop delay since the previous scrape'

@@ -12,7 +12,7 @@ import { getRequestListener, RequestError } from '@hono/node-server'
 import { ConfigError, type Logger, type WebServerHandle, type WorkerRuntime } from '@stream-app/core'
 import { createWebApp } from './app.ts'
 import { LoopDelayMonitor } from './metrics.ts'
-import { jsonHeaders, type OwnerResolver, resolveOwner } from './tables.ts'
+import { jsonHeaders } from './tables.ts'
 
 export interface ServerTimeouts {
   /** Time a client has to send the request headers. */
@@ -35,8 +35,6 @@ export const DEFAULT_TIMEOUTS: ServerTimeouts = {
 export interface WebServerOptions {
   /** Where route failures are logged; default: the worker's log. */
   readonly log?: Logger
-  /** Who owns a table key (default: `resolveOwner`, always this worker for now). */
-  readonly resolveOwner?: OwnerResolver
   readonly timeouts?: Partial<ServerTimeouts>
 }
 
@@ -165,7 +163,7 @@ export async function startWebServer(
 ): Promise<WebServerHandle> {
   const log = options.log ?? rt.log
   const loop = new LoopDelayMonitor()
-  const app = createWebApp(rt, { log, loop, resolveOwner: options.resolveOwner ?? resolveOwner })
+  const app = createWebApp(rt, { log, loop })
   let http: WebServerHandle
   try {
     http = await serveFetch(

@@ -1,12 +1,14 @@
 /**
- * GET /tables/:table/:key: reads one key of a table from this worker's memory.
- * The URL carries the key as text; tables with non-string keys take it as JSON
- * and validate it against the table's key schema. A key owned by another
- * worker (Kafka: another member holds its partition) goes through the
- * `resolveOwner` seam and is forwarded to that worker.
+ * Table keys answered by the worker that holds them. GET /tables/:table/:key
+ * reads one key: the URL carries it as text; tables with non-string keys take
+ * it as JSON and validate it against the table's key schema. That request,
+ * and any route declared with `{ table, key }`, is forwarded whole to the
+ * worker holding the key's partition (its web URL is in the group's
+ * membership), so every worker answers every key.
  */
 import {
   type AnySchema,
+  NotOwnedError,
   schemaCodec,
   type Table,
   type WindowedTable,
@@ -14,20 +16,18 @@ import {
 } from '@stream-app/core'
 import type { Context } from 'hono'
 
-/** Base URL of the worker that owns `key` of `table`, or undefined when this worker serves it. */
-export type OwnerResolver = (rt: WorkerRuntime, table: string, key: unknown) => string | undefined
-
-/**
- * The ownership seam. On memory:// and sqlite:// every worker recovers the
- * partitions it is assigned and the rest is absent, so for now the answer is
- * always local; on Kafka this will map the key's partition to the member
- * (its advertised `url` in the group metadata) that holds it.
- */
-export const resolveOwner: OwnerResolver = () => undefined
-
 /** Set on forwarded requests so a worker never forwards twice (no loops during a rebalance). */
 export const FORWARDED_HEADER = 'x-stream-app-forwarded'
 const FORWARD_TIMEOUT_MS = 5_000
+/** Request headers not carried to the owner (hop-by-hop, or recomputed by fetch). */
+const HOP_HEADERS = new Set([
+  'host',
+  'connection',
+  'keep-alive',
+  'content-length',
+  'transfer-encoding',
+  'upgrade',
+])
 
 /** A fresh object per response: the node adapter adds content-length to it in place. */
 export const jsonHeaders = (): Record<string, string> => ({ 'content-type': 'application/json' })
@@ -57,17 +57,84 @@ function keyParser(name: string, keySchema: AnySchema): KeyParser {
   }
 }
 
-async function forward(c: Context, owner: string, table: string, rawKey: string): Promise<Response> {
-  const url = `${owner.replace(/\/+$/, '')}/tables/${encodeURIComponent(table)}/${encodeURIComponent(rawKey)}`
+/** 503 with Retry-After: the key's holder is not known right now (a rebalance). */
+export const ownerUnknown = (table: string): Response =>
+  new Response(
+    JSON.stringify({
+      error: `the worker holding this key of table '${table}' is not known yet (rebalancing); retry`,
+    }),
+    { status: 503, headers: { ...jsonHeaders(), 'retry-after': '1' } },
+  )
+
+/** 421 Misdirected Request: a key read here that another worker holds. */
+export const notOwnedResponse = (e: NotOwnedError): Response =>
+  jsonResponse(421, JSON.stringify({ error: e.message }))
+
+/** Sends the request, as it came, to the worker at `owner`, and answers with its response. */
+export async function forwardRequest(c: Context, owner: string): Promise<Response> {
+  const src = new URL(c.req.url)
+  const url = `${owner.replace(/\/+$/, '')}${src.pathname}${src.search}`
+  const headers = new Headers()
+  c.req.raw.headers.forEach((v, k) => {
+    if (!HOP_HEADERS.has(k)) headers.set(k, v)
+  })
+  headers.set(FORWARDED_HEADER, '1')
+  const method = c.req.method
+  const body = method === 'GET' || method === 'HEAD' ? undefined : await c.req.raw.arrayBuffer()
   const res = await fetch(url, {
-    headers: { [FORWARDED_HEADER]: '1', accept: c.req.header('accept') ?? 'application/json' },
+    method,
+    headers,
+    ...(body !== undefined ? { body } : {}),
+    redirect: 'manual',
     signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
   })
-  return jsonResponse(res.status, await res.text())
+  const out = new Headers()
+  res.headers.forEach((v, k) => {
+    if (!HOP_HEADERS.has(k) && k !== 'content-encoding') out.set(k, v)
+  })
+  return new Response(method === 'HEAD' ? null : await res.arrayBuffer(), {
+    status: res.status,
+    headers: out,
+  })
+}
+
+/**
+ * Runs `answer` here when this worker holds `key` of `table`, else forwards the
+ * request to the worker that does (once: a forwarded request is answered where
+ * it lands, which during a rebalance may be a 421 rather than a loop).
+ */
+export async function answerAtOwner(
+  rt: WorkerRuntime,
+  c: Context,
+  table: string,
+  key: unknown,
+  answer: () => Response | Promise<Response>,
+): Promise<Response> {
+  if (c.req.header(FORWARDED_HEADER) === undefined) {
+    const owner = await rt.ownerOf(table, key)
+    if (!owner.local) {
+      if (owner.url === undefined) return ownerUnknown(table)
+      try {
+        return await forwardRequest(c, owner.url)
+      } catch (e) {
+        rt.log.warn(`${c.req.method} ${c.req.path}: forwarding to the key's owner failed`, {
+          owner: owner.url,
+          reason: e instanceof Error ? e.message : String(e),
+        })
+        return jsonError(502, `the worker that holds this key of table '${table}' did not answer`)
+      }
+    }
+  }
+  try {
+    return await answer()
+  } catch (e) {
+    if (e instanceof NotOwnedError) return notOwnedResponse(e)
+    throw e
+  }
 }
 
 /** The /tables/:table/:key handler for one worker. */
-export function tableLookup(rt: WorkerRuntime, resolve: OwnerResolver) {
+export function tableLookup(rt: WorkerRuntime) {
   const parsers = new Map<string, KeyParser>()
   return async (c: Context): Promise<Response> => {
     const name = c.req.param('table') ?? ''
@@ -78,39 +145,28 @@ export function tableLookup(rt: WorkerRuntime, resolve: OwnerResolver) {
     if (!parse) parsers.set(name, (parse = keyParser(name, t.def.keySchema)))
     const k = parse(raw)
     if (!k.ok) return jsonError(400, k.error)
-    if (c.req.header(FORWARDED_HEADER) === undefined) {
-      const owner = resolve(rt, name, k.key)
-      if (owner !== undefined) {
-        try {
-          return await forward(c, owner, name, raw)
-        } catch (e) {
-          rt.log.warn(`GET /tables/${name}: forwarding to the key's owner failed`, {
-            owner,
-            reason: e instanceof Error ? e.message : String(e),
-          })
-          return jsonError(502, `the worker that owns this key of table '${name}' did not answer`)
-        }
+    return answerAtOwner(rt, c, name, k.key, () => {
+      // Read per request: the ctx is built once the worker has created its tables.
+      const view = (rt.baseCtx.tables as Readonly<Record<string, unknown>>)[name]
+      let value: unknown
+      let windows: { start: number; end: number; value: unknown }[] | undefined
+      try {
+        if (t.windowed) {
+          const w = view as WindowedTable<unknown, unknown>
+          value = w.current(k.key)
+          windows = w.windows(k.key)
+        } else value = (view as Table<unknown, unknown>).get(k.key)
+      } catch (e) {
+        if (e instanceof NotOwnedError) throw e
+        // The runtime rejects keys it cannot encode (a TypeError naming the table).
+        return jsonError(400, `invalid key for table '${name}'`)
       }
-    }
-    // Read per request: the ctx is built once the worker has created its tables.
-    const view = (rt.baseCtx.tables as Readonly<Record<string, unknown>>)[name]
-    let value: unknown
-    let windows: { start: number; end: number; value: unknown }[] | undefined
-    try {
-      if (t.windowed) {
-        const w = view as WindowedTable<unknown, unknown>
-        value = w.current(k.key)
-        windows = w.windows(k.key)
-      } else value = (view as Table<unknown, unknown>).get(k.key)
-    } catch {
-      // The runtime rejects keys it cannot encode (a TypeError naming the table).
-      return jsonError(400, `invalid key for table '${name}'`)
-    }
-    let body = `{"key":${k.keyJson},"value":${t.encodeValueText(value)}`
-    if (windows)
-      body += `,"windows":[${windows
-        .map((w) => `{"start":${w.start},"end":${w.end},"value":${t.encodeValueText(w.value)}}`)
-        .join(',')}]`
-    return jsonResponse(200, `${body}}`)
+      let body = `{"key":${k.keyJson},"value":${t.encodeValueText(value)}`
+      if (windows)
+        body += `,"windows":[${windows
+          .map((w) => `{"start":${w.start},"end":${w.end},"value":${t.encodeValueText(w.value)}}`)
+          .join(',')}]`
+      return jsonResponse(200, `${body}}`)
+    })
   }
 }

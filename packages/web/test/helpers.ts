@@ -41,6 +41,20 @@ export const shop = (web: AppConfig['web'] = {}) =>
     .route('GET', '/revenue/:customer', (c, ctx) =>
       c.json({ revenue: ctx.tables.revenue.get(c.req.param('customer')) }),
     )
+    // Answered by the worker holding the customer's row, whichever worker receives it.
+    .route('GET', '/owned/:customer', { table: 'revenue', key: (c) => c.req.param('customer') }, (c, ctx) =>
+      c.json({ revenue: ctx.tables.revenue.get(c.req.param('customer')), q: c.req.query('q') ?? null }),
+    )
+    .route(
+      'POST',
+      '/owned/:customer/bonus',
+      { table: 'revenue', key: (c) => c.req.param('customer') },
+      async (c, ctx) => {
+        const { amount } = (await c.req.json()) as { amount: number }
+        ctx.tables.revenue.update(c.req.param('customer'), (v) => v + amount)
+        return c.json({ revenue: ctx.tables.revenue.get(c.req.param('customer')) }, 201)
+      },
+    )
     .route('POST', '/scores', async (c, ctx) => {
       const body = (await c.req.json()) as { id: number; score: number }
       ctx.tables.scores.set(body.id, body.score)
@@ -78,6 +92,8 @@ export async function startWeb(
     web?: AppConfig['web']
     server?: WebServerOptions
     onWebStarted?: (rt: WorkerRuntime, url: string) => Promise<void>
+    /** Shared by several workers to make them members of one group. */
+    broker?: MemoryBroker
   } = {},
 ): Promise<Running> {
   const logs: string[] = []
@@ -90,7 +106,7 @@ export async function startWeb(
     return h
   }
   const rt = await startRuntime(def, {
-    broker: new MemoryBroker(),
+    broker: options.broker ?? new MemoryBroker(),
     store: new MemoryStore(),
     clock: liveClock,
     log,
@@ -99,7 +115,7 @@ export async function startWeb(
       store: 'memory://',
       web: { port: 0, ...options.web },
     }),
-    closeBroker: true,
+    closeBroker: options.broker === undefined,
     web,
   })
   return { rt, url: rt.url!, web: handle!, logs, stop: () => rt.stop() }

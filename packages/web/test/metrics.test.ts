@@ -19,7 +19,8 @@ describe('/metrics', () => {
   let w: Running
   beforeAll(async () => {
     const def = shop()
-      .topic('commands', { value: Schema.String, partitions: 1 })
+      // Two partitions, as `orders`: the tables are partitioned like both (bound at start).
+      .topic('commands', { value: Schema.String, partitions: 2 })
       .agent('fragile', { from: 'commands' }, async (cmds) => {
         for await (const c of cmds) if (c === 'boom') throw new Error('fragile agent failed on purpose')
       }).definition
@@ -32,7 +33,9 @@ describe('/metrics', () => {
     for (const [name, type] of [
       ['stream_app_messages_in_total', 'counter'],
       ['stream_app_messages_out_total', 'counter'],
-      ['stream_app_agent_processed_total', 'counter'],
+      ['stream_app_agent_consumed_total', 'counter'],
+      ['stream_app_agent_yielded_total', 'counter'],
+      ['stream_app_recovery_in_progress', 'gauge'],
       ['stream_app_agent_latency_seconds', 'histogram'],
       ['stream_app_agent_restarts_total', 'counter'],
       ['stream_app_agent_state', 'gauge'],
@@ -49,7 +52,8 @@ describe('/metrics', () => {
       expect(m.help.get(name), name).toBeTruthy()
     }
     expect(sampleValue(m, 'stream_app_messages_in_total', { topic: 'orders' })).toBe(0)
-    expect(sampleValue(m, 'stream_app_agent_processed_total', { agent: 'track' })).toBe(0)
+    expect(sampleValue(m, 'stream_app_agent_consumed_total', { agent: 'track' })).toBe(0)
+    expect(sampleValue(m, 'stream_app_agent_yielded_total', { agent: 'track' })).toBe(0)
     expect(sampleValue(m, 'stream_app_table_rows', { table: 'revenue' })).toBe(0)
     expect(sampleValue(m, 'stream_app_worker_state', { state: 'running' })).toBe(1)
     expect(sampleValue(m, 'stream_app_worker_state', { state: 'recovering' })).toBe(0)
@@ -70,7 +74,9 @@ describe('/metrics', () => {
     expect(sampleValue(m, 'stream_app_messages_out_total', { topic: 'orders' })).toBe(10)
     // amounts 0..270 step 30: 120..270 are > 100, six of them go to big-orders
     expect(sampleValue(m, 'stream_app_messages_out_total', { topic: 'big-orders' })).toBe(6)
-    expect(sampleValue(m, 'stream_app_agent_processed_total', { agent: 'track' })).toBe(6)
+    // ten messages consumed, six of them yielded (the big ones): two counters, two meanings
+    expect(sampleValue(m, 'stream_app_agent_consumed_total', { agent: 'track' })).toBe(10)
+    expect(sampleValue(m, 'stream_app_agent_yielded_total', { agent: 'track' })).toBe(6)
     expect(sampleValue(m, 'stream_app_table_rows', { table: 'revenue' })).toBe(3)
     expect(sampleValue(m, 'stream_app_table_writes_total', { table: 'revenue' })).toBe(10)
     expect(

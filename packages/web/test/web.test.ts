@@ -10,6 +10,7 @@ import {
   MemoryBroker,
   MemoryStore,
   makeLogger,
+  partitionForKey,
   resolveConfig,
   WorkerRuntime,
 } from '@stream-app/core'
@@ -137,7 +138,8 @@ describe('web server of a running worker', () => {
         supervisor: 'one_for_one',
         restarts: 0,
         state: 'running',
-        processed: 1,
+        consumed: 4, // four orders in,
+        yielded: 1, // one of them big
       },
     ])
     const topics = (await get(`${w.url}/topics`)).json() as Record<string, unknown>[]
@@ -290,32 +292,53 @@ describe('/health across worker states', () => {
   })
 })
 
-describe('table lookups for keys another worker owns', () => {
-  it('forwards to the owner that resolveOwner names, and says 502 when it does not answer', async () => {
-    const owner = await startWeb(shop().definition)
-    let ownerUrl = owner.url
-    const front = await startWeb(shop().definition, {
-      server: {
-        resolveOwner: (_rt, table, key) => (table === 'revenue' && key === 'carol' ? ownerUrl : undefined),
-      },
-    })
+describe('table keys another worker holds', () => {
+  it('forwards /tables and { table } routes to the holder, refuses a plain route with 421, and says 502 when the holder does not answer', async () => {
+    const broker = new MemoryBroker()
+    const a = await startWeb(shop().definition, { broker })
+    const b = await startWeb(shop().definition, { broker })
+    // Two members, 2 partitions: one each (join order). One customer per partition.
+    const names = ['carol', 'dave', 'erin', 'frank', 'gina', 'hank']
+    const onA = names.find((n) => partitionForKey(Buffer.from(n), 2) === 0)!
+    const onB = names.find((n) => partitionForKey(Buffer.from(n), 2) === 1)!
     try {
-      await owner.rt.topicHandles.orders!.send({ id: '9', customer: 'carol', amount: 99 }, { key: 'carol' })
-      await front.rt.topicHandles.orders!.send({ id: '9', customer: 'dave', amount: 5 }, { key: 'dave' })
-      await until(async () => (await get(`${owner.url}/tables/revenue/carol`)).text.includes('99'))
-      await owner.rt.idle()
-      await front.rt.idle()
-      expect((await get(`${front.url}/tables/revenue/carol`)).json()).toEqual({ key: 'carol', value: 99 })
-      expect((await get(`${front.url}/tables/revenue/dave`)).json()).toEqual({ key: 'dave', value: 5 })
+      await a.rt.topicHandles.orders!.send({ id: '1', customer: onA, amount: 7 }, { key: onA })
+      await a.rt.topicHandles.orders!.send({ id: '2', customer: onB, amount: 9 }, { key: onB })
+      await a.rt.idle()
+      await b.rt.idle()
+      // Every worker answers every key (once the group's membership is known to both).
+      for (const w of [a, b]) {
+        await until(async () => (await get(`${w.url}/tables/revenue/${onA}`)).status === 200)
+        await until(async () => (await get(`${w.url}/tables/revenue/${onB}`)).status === 200)
+        expect((await get(`${w.url}/tables/revenue/${onA}`)).json()).toEqual({ key: onA, value: 7 })
+        expect((await get(`${w.url}/tables/revenue/${onB}`)).json()).toEqual({ key: onB, value: 9 })
+        expect((await get(`${w.url}/owned/${onB}?q=x`)).json()).toEqual({ revenue: 9, q: 'x' })
+        expect((await get(`${w.url}/tables/revenue/nobody`)).json()).toMatchObject({ value: 0 })
+      }
+      // A route declared for a table key carries method, body and query to the holder, which writes there.
+      const bonus = await fetch(`${a.url}/owned/${onB}/bonus`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ amount: 100 }),
+      })
+      expect(bonus.status).toBe(201)
+      expect(await bonus.json()).toEqual({ revenue: 109 })
+      expect((b.rt.baseCtx.tables as { revenue: { get(k: string): number } }).revenue.get(onB)).toBe(109)
+      // A plain route reading a key held elsewhere is refused, never answered with the default.
+      const plain = await get(`${a.url}/revenue/${onB}`)
+      expect(plain.status).toBe(421)
+      expect(plain.json()).toMatchObject({ error: expect.stringContaining(`table 'revenue'`) })
+      expect((await get(`${a.url}/revenue/${onA}`)).json()).toEqual({ revenue: 7 })
 
-      await owner.stop()
-      ownerUrl = owner.url
-      const gone = await get(`${front.url}/tables/revenue/carol`)
+      // The holder's web server goes away: 502, not a default.
+      await b.web.close()
+      const gone = await get(`${a.url}/tables/revenue/${onB}`)
       expect(gone.status).toBe(502)
       expect(gone.json()).toMatchObject({ error: expect.stringContaining('revenue') })
     } finally {
-      await front.stop()
-      await owner.stop()
+      await b.stop()
+      await a.stop()
+      await broker.close()
     }
   })
 })

@@ -4,16 +4,24 @@
  */
 import type { Store, StoreChange, StoreRow, TableStore } from '../ports.ts'
 
+function* pages(rows: ReadonlyMap<string, string>, partition: number, size: number) {
+  let page: StoreRow[] = []
+  for (const [key, value] of rows) {
+    page.push({ partition, key, value })
+    if (page.length >= size) {
+      yield page
+      page = []
+    }
+  }
+  if (page.length) yield page
+}
+
 class MemTableStore implements TableStore {
   private rows = new Map<number, Map<string, string>>()
   private offsets = new Map<number, number>()
 
-  load(partitions: readonly number[]): Iterable<StoreRow> {
-    const out: StoreRow[] = []
-    for (const partition of partitions) {
-      for (const [key, value] of this.rows.get(partition) ?? []) out.push({ partition, key, value })
-    }
-    return out
+  scan(partition: number, pageSize: number): Iterable<readonly StoreRow[]> {
+    return pages(this.rows.get(partition) ?? new Map(), partition, pageSize)
   }
   persistedOffsets(partitions: readonly number[]): Map<number, number> {
     const out = new Map<number, number>()

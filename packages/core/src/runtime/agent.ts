@@ -10,7 +10,7 @@ import * as Effect from 'effect/Effect'
 import * as Exit from 'effect/Exit'
 import * as Fiber from 'effect/Fiber'
 import type { AgentDef, TopicDef } from '../definition.ts'
-import { errorMessage } from '../errors.ts'
+import { errorMessage, NotOwnedError } from '../errors.ts'
 import type { Clock } from '../ports.ts'
 import type { Logger } from '../types.ts'
 import { ackInflight, type Cursor, type Item, newCursor } from './cursor.ts'
@@ -156,6 +156,13 @@ export class AgentRunner {
   restarts = 0
   /** Values the handler yielded. */
   yielded = 0
+
+  /** Messages the handler took from its streams. */
+  get consumed(): number {
+    let n = this.queue.consumed
+    for (const q of this.extraQueues) n += q.consumed
+    return n
+  }
   state: 'running' | 'stopped' | 'failed' = 'running'
   private fibers: Fiber.Fiber<void, never>[] = []
   private stopping = false
@@ -238,6 +245,18 @@ export class AgentRunner {
           inst.phase = 'done'
           return
         }
+        if (err instanceof NotOwnedError) {
+          // The app touches table keys of partitions other workers hold: restarting cannot help,
+          // and acknowledging the message would lose its table change. Stop where it is.
+          const at = inst.cursor.current?.rec
+          log.error(
+            `agent ${name} stopped: ${err.message}; the message stays uncommitted`,
+            at ? { topic: at.topic, partition: at.partition, offset: at.offset } : {},
+          )
+          runner.state = 'failed'
+          inst.phase = 'done'
+          return
+        }
         inst.acknowledgeFailed()
         failures = clock.now() - started > HEALTHY_MS ? 1 : failures + 1
         runner.restarts++
@@ -245,6 +264,7 @@ export class AgentRunner {
         log.error(`agent ${name} crashed: ${errorMessage(err)}; restarting in ${delay}ms`, {
           agent: runner.def.name,
           restarts: runner.restarts,
+          ...(err instanceof Error && err.stack ? { stack: err.stack } : {}),
           ...(inst.cursor.current
             ? {
                 topic: inst.cursor.current.rec.topic,

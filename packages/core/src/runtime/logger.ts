@@ -45,7 +45,14 @@ export function makeLogger(options: LoggerOptions = {}): Logger & { child(name: 
         return
       }
       let line = `${time} ${lvl.toUpperCase().padEnd(5)} ${name ? `[${name}] ` : ''}${message}`
-      if (fields) for (const [k, v] of Object.entries(fields)) line += ` ${k}=${fmtValue(v)}`
+      let stack: string | undefined
+      if (fields)
+        for (const [k, v] of Object.entries(fields)) {
+          // A stack reads as the lines it is, indented under its event (JSON lines keep it a field).
+          if (k === 'stack' && typeof v === 'string') stack = v
+          else line += ` ${k}=${fmtValue(v)}`
+        }
+      if (stack !== undefined) line += `\n${stack.replace(/^/gm, '    ')}`
       write(line)
     }
     return {

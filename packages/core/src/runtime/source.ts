@@ -30,6 +30,8 @@ export class SourceQueue {
   private bi = 0
   private ri = 0
   size = 0
+  /** Records taken by the agent's handler (its "messages consumed"), invalid ones skipped included. */
+  consumed = 0
   closed = false
   readonly trackers = new Map<string, AckTracker>()
   private waiters: (() => void)[] = []
@@ -105,6 +107,7 @@ export class SourceQueue {
       const topic = this.curTopic!
       const tracker = this.curTracker!
       tracker.deliver(rec.offset)
+      this.consumed++
       const lazyKey = rec.key !== null && topic.lazyKeys
       let key: unknown = null
       let value: unknown

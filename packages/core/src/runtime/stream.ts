@@ -249,14 +249,20 @@ export class StreamImpl<T> implements Stream<T, unknown> {
     return this.derive(collect, false)
   }
 
-  groupBy<NK>(keyFn: (value: T) => NK, options: { readonly name: string }): Stream<T, NK> {
+  groupBy<NK>(
+    keyFn: (value: T) => NK,
+    options: { readonly name: string; readonly partitions?: number },
+  ): Stream<T, NK> {
     const name = options?.name
     if (typeof name !== 'string' || !/^[a-zA-Z0-9._-]+$/.test(name))
       throw new ConfigError(
         `groupBy: options.name must be a name of [a-zA-Z0-9._-], got ${JSON.stringify(name)}`,
       )
+    const partitions = options.partitions
+    if (partitions !== undefined && (!Number.isInteger(partitions) || partitions < 1))
+      throw new ConfigError(`groupBy: options.partitions must be a positive integer, got ${partitions}`)
     const topic = `${this.host.appId}-${this.host.agent}-${name}-repartition`
-    return this.forwardThrough(internalTopicDef(topic, undefined, this.valueSchema), keyFn) as Stream<T, NK>
+    return this.forwardThrough(internalTopicDef(topic, partitions, this.valueSchema), keyFn) as Stream<T, NK>
   }
 
   through(topicName: string): Stream<T, unknown> {

@@ -3,13 +3,19 @@
  * collect in a dirty set that each commit turns into changelog records (one per
  * key, the latest value, a tombstone for deletes) and one store transaction.
  * Windowed tables store one row per (key, window start).
+ *
+ * A row lives in its key's partition (murmur2 of the key over the table's
+ * partitions), the partition queries are routed by. A worker holds the
+ * partitions it owns and refuses to touch a key of any other (NotOwnedError):
+ * never a silent default for a key another worker holds.
  */
 import { oneLine, schemaCodec } from '../codec.ts'
 import type { TableDef } from '../definition.ts'
 import { type Duration, toMillis } from '../duration.ts'
+import { NotOwnedError } from '../errors.ts'
 import { partitionForKey } from '../partitioner.ts'
 import type { BrokerRecord, Clock, ProduceRecord, StoreChange, TableStore } from '../ports.ts'
-import type { Table, WindowedTable, WindowValue } from '../types.ts'
+import type { Logger, Table, WindowedTable, WindowValue } from '../types.ts'
 import type { WindowRange } from '../windows.ts'
 import type { Cursor } from './cursor.ts'
 
@@ -26,11 +32,34 @@ interface Row {
 
 const TOMBSTONE = Symbol('tombstone')
 
+/** What a table needs from its worker. */
+export interface TableHost {
+  /** Partition count of a topic (the co-partitioning check, binding a table to its writer's topic). */
+  topicPartitions(topic: string): number | undefined
+  /** The table was bound to a partition count at run time (its first write). */
+  bound(table: TableRuntime): void
+  readonly log: Logger
+  /** The partition count a table written outside any agent binds to. */
+  readonly defaultPartitions: number
+}
+
 export class TableRuntime {
   readonly name: string
   readonly changelog: string
   readonly windowed: boolean
   readonly rows = new Map<string, Row>()
+  /**
+   * The table's partition count: declared, else that of the agents' source topics when they
+   * agree, else that of an existing changelog, else undefined until the first write binds it
+   * to the writer's topic ("partitioned like the topic its agent consumes").
+   */
+  partitions: number | undefined
+  /** The partitions this worker holds (the runtime sets it on every assignment). */
+  owned: ReadonlySet<number> = new Set()
+  /** A CLI command's view: it holds every partition to read, but owns none to write. */
+  readOnly = false
+  /** A write or read outside the event's partition was reported (once per table). */
+  private warnedCopartition = false
   /** windowed only: base key → window start → store key */
   private readonly index = new Map<string, Map<number, string>>()
   private dirty = new Map<string, Row | typeof TOMBSTONE>()
@@ -47,10 +76,12 @@ export class TableRuntime {
   constructor(
     readonly def: TableDef,
     appId: string,
-    readonly partitions: number,
+    partitions: number | undefined,
     readonly store: TableStore,
     readonly clock: Clock,
+    readonly host: TableHost,
   ) {
+    this.partitions = partitions
     this.name = def.name
     this.changelog = `${appId}-${def.name}-changelog`
     this.windowed = def.window !== undefined
@@ -63,6 +94,11 @@ export class TableRuntime {
     this.decodeValue = v.decode
     const d = def.default
     this.makeDefault = d ?? (() => undefined)
+  }
+
+  /** The value of an absent key. */
+  makeDefaultValue(): unknown {
+    return this.makeDefault()
   }
 
   // -- keys ------------------------------------------------------------------
@@ -92,19 +128,90 @@ export class TableRuntime {
     return { key, start, base }
   }
 
-  hashPartition(base: string): number {
-    return partitionForKey(Buffer.from(base, 'utf8'), this.partitions)
+  /** The partition of a key (the table must be bound). */
+  keyPartition(base: string): number {
+    return partitionForKey(Buffer.from(base, 'utf8'), this.partitions!)
+  }
+
+  /** Fixes the partition count of an unbound table. */
+  bind(partitions: number, why: string): void {
+    if (this.partitions !== undefined) return
+    this.partitions = partitions
+    this.host.log.info(`table '${this.name}' has ${partitions} partitions: ${why}`)
+    this.host.bound(this)
+  }
+
+  /**
+   * The partition of a key this worker may touch, or NotOwnedError. A write to
+   * an unbound table binds it to the partition count of the event's topic (or,
+   * outside an agent, the default); a read of one answers -1: nothing is
+   * stored anywhere yet.
+   */
+  locate(base: string, cursor: Cursor, write: boolean): number {
+    if (write && this.readOnly)
+      throw new NotOwnedError(
+        `table '${this.name}' is read-only here: a CLI command is not a member of the group, the running workers own the table (send a message to an agent instead)`,
+        this.name,
+        -1,
+      )
+    if (this.partitions === undefined) {
+      if (!write) return -1
+      const topic = cursor.current?.rec.topic
+      const n = topic === undefined ? undefined : this.host.topicPartitions(topic)
+      if (n !== undefined) this.bind(n, `partitioned like '${topic}', the topic of its first writer`)
+      else this.bind(this.host.defaultPartitions, 'written outside any agent first (the default count)')
+    }
+    const p = this.keyPartition(base)
+    if (!this.owned.has(p)) throw this.notOwned(base, p, cursor)
+    this.checkCopartitioned(p, cursor)
+    return p
+  }
+
+  private notOwned(base: string, p: number, cursor: Cursor): NotOwnedError {
+    const mine = [...this.owned].sort((a, b) => a - b).join(',') || 'none'
+    const cur = cursor.current
+    const where = cur
+      ? `; the event came from ${cur.rec.topic}[${cur.rec.partition}]: make the table co-partitioned with the stream (the same key and partition count), e.g. stream.groupBy(v => <table key>, { name })`
+      : '; a route reading it should be declared with { table, key } so the owner answers'
+    return new NotOwnedError(
+      `table '${this.name}': key ${JSON.stringify(base)} is in partition ${p} of ${this.partitions}, which another worker holds (this one holds ${mine})${where}`,
+      this.name,
+      p,
+    )
+  }
+
+  /** Reports (once) an agent touching a key outside its event's partition: correct only while one worker holds both. */
+  checkCopartitioned(p: number, cursor: Cursor): void {
+    const cur = cursor.current
+    if (cur === undefined || this.warnedCopartition) return
+    const n = this.host.topicPartitions(cur.rec.topic)
+    if (cur.rec.partition === p && n === this.partitions) return
+    this.warnedCopartition = true
+    this.host.log.warn(
+      `table '${this.name}' is not co-partitioned with '${cur.rec.topic}': a key of partition ${p} (of ${this.partitions}) was used by an event of partition ${cur.rec.partition} (of ${n}); this works while one worker holds both, and is refused (NotOwnedError) when they are on different workers. Key the stream like the table, e.g. stream.groupBy(v => <table key>, { name })`,
+    )
   }
 
   // -- plain table operations ------------------------------------------------
 
-  get(key: unknown): unknown {
-    const row = this.rows.get(this.baseKey(key))
-    return row === undefined ? this.makeDefault() : row.value
+  get(key: unknown, cursor: Cursor): unknown {
+    const base = this.baseKey(key)
+    const row = this.rows.get(base)
+    if (row !== undefined) {
+      const cur = cursor.current
+      if (cur !== undefined && cur.rec.partition !== row.partition)
+        this.checkCopartitioned(row.partition, cursor)
+      return row.value
+    }
+    this.locate(base, cursor, false)
+    return this.makeDefault()
   }
 
-  has(key: unknown): boolean {
-    return this.rows.has(this.baseKey(key))
+  has(key: unknown, cursor: Cursor): boolean {
+    const base = this.baseKey(key)
+    if (this.rows.has(base)) return true
+    this.locate(base, cursor, false)
+    return false
   }
 
   put(storeKey: string, key: unknown, value: unknown, partition: number, start = 0, end = 0): void {
@@ -170,15 +277,17 @@ export class TableRuntime {
     return e !== undefined && end + e <= this.clock.now()
   }
 
-  windowGet(key: unknown, range: WindowRange): unknown {
+  windowGet(key: unknown, range: WindowRange, cursor: Cursor): unknown {
+    const base = this.baseKey(key)
+    if (!this.index.has(base)) this.locate(base, cursor, false)
     if (this.isExpired(range.end)) return this.makeDefault()
-    const row = this.rows.get(this.windowKey(this.baseKey(key), range.start))
+    const row = this.rows.get(this.windowKey(base, range.start))
     return row === undefined ? this.makeDefault() : row.value
   }
 
-  windowUpdate(key: unknown, ts: number, partition: number | undefined, fn: (v: unknown) => unknown): void {
+  windowUpdate(key: unknown, ts: number, cursor: Cursor, fn: (v: unknown) => unknown): void {
     const base = this.baseKey(key)
-    const p = partition ?? this.hashPartition(base)
+    const p = this.heldPartition(base, cursor) ?? this.locate(base, cursor, true)
     for (const r of this.def.window!.ranges(ts)) {
       if (this.isExpired(r.end)) continue
       const sk = this.windowKey(base, r.start)
@@ -187,14 +296,34 @@ export class TableRuntime {
     }
   }
 
-  windowDelete(key: unknown, ts: number, partition: number | undefined): void {
-    const base = this.baseKey(key)
-    for (const r of this.def.window!.ranges(ts)) this.remove(this.windowKey(base, r.start), partition ?? 0)
+  /** The partition of a windowed key with a row here (so owned), after the checks a write needs; else undefined. */
+  private heldPartition(base: string, cursor: Cursor): number | undefined {
+    const m = this.index.get(base)
+    if (m === undefined || this.readOnly) return undefined
+    for (const sk of m.values()) {
+      const row = this.rows.get(sk)
+      if (row === undefined) continue
+      const cur = cursor.current
+      if (cur !== undefined && cur.rec.partition !== row.partition)
+        this.checkCopartitioned(row.partition, cursor)
+      return row.partition
+    }
+    return undefined
   }
 
-  windowsOf(key: unknown): WindowValue<unknown>[] {
-    const m = this.index.get(this.baseKey(key))
-    if (!m) return []
+  windowDelete(key: unknown, ts: number, cursor: Cursor): void {
+    const base = this.baseKey(key)
+    const p = this.locate(base, cursor, true)
+    for (const r of this.def.window!.ranges(ts)) this.remove(this.windowKey(base, r.start), p)
+  }
+
+  windowsOf(key: unknown, cursor: Cursor): WindowValue<unknown>[] {
+    const base = this.baseKey(key)
+    const m = this.index.get(base)
+    if (!m) {
+      this.locate(base, cursor, false)
+      return []
+    }
     const out: WindowValue<unknown>[] = []
     for (const sk of m.values()) {
       const row = this.rows.get(sk)
@@ -332,42 +461,60 @@ export class TableRuntime {
   }
 }
 
-const partitionOf = (t: TableRuntime, cursor: Cursor, base: string): number => {
-  const p = cursor.current?.rec.partition
-  return p !== undefined && p < t.partitions ? p : t.hashPartition(base)
-}
-
 class PlainView implements Table<unknown, unknown> {
   constructor(
     private readonly t: TableRuntime,
     private readonly cursor: Cursor,
   ) {}
   get(key: unknown): unknown {
-    return this.t.get(key)
+    return this.t.get(key, this.cursor)
   }
   set(key: unknown, value: unknown): void {
-    const base = this.t.baseKey(key)
-    this.t.put(base, key, value, partitionOf(this.t, this.cursor, base))
+    const t = this.t
+    const base = t.baseKey(key)
+    const row = t.rows.get(base)
+    t.put(
+      base,
+      key,
+      value,
+      row !== undefined ? this.existing(row.partition) : t.locate(base, this.cursor, true),
+    )
   }
   update(key: unknown, fn: (value: unknown) => unknown): void {
     const t = this.t
     const base = t.baseKey(key)
     const row = t.rows.get(base)
     if (row !== undefined) {
-      // The common case in place: one lookup, no new row.
+      // The common case in place: one lookup, no new row. A row held here is in a partition
+      // this worker owns (rows of revoked partitions are dropped), so no ownership check.
+      this.existing(row.partition)
       row.value = fn(row.value)
-      row.partition = partitionOf(t, this.cursor, base)
       t.touch(base, row)
       return
     }
-    t.put(base, key, fn(t.get(key)), partitionOf(t, this.cursor, base))
+    const p = t.locate(base, this.cursor, true)
+    t.put(base, key, fn(t.makeDefaultValue()), p)
+  }
+  /** An existing row's partition, after the checks a write of it needs. */
+  private existing(p: number): number {
+    const t = this.t
+    if (t.readOnly) t.locate('', this.cursor, true)
+    const cur = this.cursor.current
+    if (cur !== undefined && cur.rec.partition !== p) t.checkCopartitioned(p, this.cursor)
+    return p
   }
   delete(key: unknown): void {
-    const base = this.t.baseKey(key)
-    this.t.remove(base, partitionOf(this.t, this.cursor, base))
+    const t = this.t
+    const base = t.baseKey(key)
+    const row = t.rows.get(base)
+    if (row === undefined) {
+      t.locate(base, this.cursor, false)
+      return
+    }
+    t.remove(base, this.existing(row.partition))
   }
   has(key: unknown): boolean {
-    return this.t.has(key)
+    return this.t.has(key, this.cursor)
   }
   *entries(): IterableIterator<[unknown, unknown]> {
     for (const row of this.t.rows.values()) yield [row.key, row.value]
@@ -386,36 +533,33 @@ class WindowedView implements WindowedTable<unknown, unknown> {
   private ts(): number {
     return this.fixedTs ?? this.cursor.current?.rec.timestamp ?? this.t.clock.now()
   }
-  private partition(key: unknown): number | undefined {
-    const p = this.cursor.current?.rec.partition
-    return p !== undefined && p < this.t.partitions ? p : this.t.hashPartition(this.t.baseKey(key))
-  }
   set(key: unknown, value: unknown): void {
-    this.t.windowUpdate(key, this.ts(), this.partition(key), () => value)
+    this.t.windowUpdate(key, this.ts(), this.cursor, () => value)
   }
   update(key: unknown, fn: (value: unknown) => unknown): void {
-    this.t.windowUpdate(key, this.ts(), this.partition(key), fn)
+    this.t.windowUpdate(key, this.ts(), this.cursor, fn)
   }
   delete(key: unknown): void {
-    this.t.windowDelete(key, this.ts(), this.partition(key))
+    this.t.windowDelete(key, this.ts(), this.cursor)
   }
   at(timestampMs: number): WindowedTable<unknown, unknown> {
     return new WindowedView(this.t, this.cursor, timestampMs)
   }
   current(key: unknown): unknown {
-    return this.t.windowGet(key, this.t.def.window!.current(this.ts()))
+    return this.t.windowGet(key, this.t.def.window!.current(this.ts()), this.cursor)
   }
   now(key: unknown): unknown {
-    return this.t.windowGet(key, this.t.def.window!.current(this.t.clock.now()))
+    return this.t.windowGet(key, this.t.def.window!.current(this.t.clock.now()), this.cursor)
   }
   delta(key: unknown, duration: Duration): unknown {
     return this.t.windowGet(
       key,
       this.t.def.window!.current(this.ts() - toMillis(duration, `table '${this.t.name}' delta`)),
+      this.cursor,
     )
   }
   windows(key: unknown): WindowValue<unknown>[] {
-    return this.t.windowsOf(key)
+    return this.t.windowsOf(key, this.cursor)
   }
   keys(): IterableIterator<unknown> {
     return this.t.windowKeys()

@@ -95,7 +95,13 @@ export class TopicRuntime {
     // in-process broker can keep it as is.
     const rec: ProduceRecord & TextRecord & { offset: number } = {
       topic: this.name,
-      partition: this.partitionFor(keyBytes, partition),
+      partition:
+        this.def.repartition === true && partition === undefined && key !== undefined && key !== null
+          ? partitionForKey(
+              Buffer.from(typeof key === 'string' ? key : (JSON.stringify(key) ?? ''), 'utf8'),
+              this.partitions,
+            )
+          : this.partitionFor(keyBytes, partition),
       offset: -1,
       timestamp,
       key: keyBytes,
@@ -125,6 +131,7 @@ export function internalTopicDef(
     config: {},
     onInvalid: 'skip' as const,
     ownedBy: undefined,
+    repartition: true,
   })
 }
 

@@ -7,8 +7,6 @@
  */
 import { randomUUID } from 'node:crypto'
 import { Cron } from 'croner'
-import * as Schema from 'effect/Schema'
-import { type AnySchema, makeSerde } from '../codec.ts'
 import type { AgentDef, AppDefinition, CronDef, TimerDef, TopicDef } from '../definition.ts'
 import { type Duration, toMillis } from '../duration.ts'
 import { AskTimeoutError, ConfigError, errorMessage, StoppedError } from '../errors.ts'
@@ -35,7 +33,7 @@ import { newCursor } from './cursor.ts'
 import { type Histogram, newHistogram } from './histogram.ts'
 import { Outbox } from './outbox.ts'
 import { SourceQueue } from './source.ts'
-import { TableRuntime } from './tables.ts'
+import { type TableHost, TableRuntime } from './tables.ts'
 import { encodeHeaders, TopicRuntime } from './topics.ts'
 
 export const REPLY_TO = 'stream-app.reply-to'
@@ -78,12 +76,29 @@ export type WorkerState = 'starting' | 'recovering' | 'running' | 'stopping' | '
 export interface WorkerStats {
   /** records fetched per topic */
   readonly messagesIn: Map<string, number>
-  /** values yielded per agent */
-  readonly processed: Map<string, number>
+  /** Messages each agent's handler took from its streams. */
+  readonly consumed: Map<string, number>
+  /** Values each agent's handler yielded (to its sinks, answering asks). */
+  readonly yielded: Map<string, number>
   /** time from a value reaching the handler to the handler asking for the next, per agent */
   readonly latency: Map<string, Histogram>
   readonly commits: { count: number; totalMs: number; lastMs: number; failures: number }
   readonly recoveries: { count: number; records: number; ms: number }
+  /** The recovery in progress, if any (for /health and /metrics). */
+  recovering: RecoveryProgress | undefined
+}
+
+/** Where a table recovery is: rows read from the store, then changelog records replayed. */
+export interface RecoveryProgress {
+  readonly table: string
+  readonly partitions: readonly number[]
+  phase: 'store' | 'changelog'
+  /** Rows loaded from the local store so far. */
+  storeRows: number
+  /** Changelog records replayed so far, of how many. */
+  changelogDone: number
+  changelogTotal: number
+  readonly startedAt: number
 }
 
 export class WorkerRuntime {
@@ -111,7 +126,12 @@ export class WorkerRuntime {
   private readonly positions = new Map<string, number>()
   private readonly lastCommitted = new Map<string, number>()
   private readonly pausedTopics = new Set<string>()
-  private readonly ownedTablePartitions = new Set<number>()
+  /** What the group gave this worker (kept here: consumers differ on when assignment() changes). */
+  private readonly assigned = new Map<string, TopicPartition>()
+  /** Changelog topics of tables bound at run time, being created (a commit waits for them). */
+  private readonly creatingTopics = new Set<Promise<void>>()
+  /** What every table needs from the worker. */
+  private readonly tableHost: TableHost
   private readonly pendingAsks = new Map<
     string,
     { resolve: (v: unknown) => void; reject: (e: unknown) => void; cancel: () => void }
@@ -151,17 +171,27 @@ export class WorkerRuntime {
     const agents = this.agents
     this.stats = {
       messagesIn: new Map(),
-      get processed() {
+      get consumed() {
+        return new Map([...agents].map(([name, a]) => [name, a.consumed] as const))
+      },
+      get yielded() {
         return new Map([...agents].map(([name, a]) => [name, a.yielded] as const))
       },
       latency: new Map(),
       commits: { count: 0, totalMs: 0, lastMs: 0, failures: 0 },
       recoveries: { count: 0, records: 0, ms: 0 },
+      recovering: undefined,
     }
     this.log = deps.log
     this.clock = deps.clock
     this.broker = deps.broker
     this.store = deps.store
+    this.tableHost = {
+      topicPartitions: (topic) => this.topics.get(topic)?.partitions,
+      defaultPartitions: deps.config.topicPartitions,
+      log: deps.log,
+      bound: (t) => this.onTableBound(t),
+    }
     this.replyTopic = `${def.config.id}-__replies`
     this.leaderTopic = `${def.config.id}-__leader`
     this.outbox = new Outbox(deps.broker.producer(), (e) =>
@@ -209,29 +239,34 @@ export class WorkerRuntime {
     const sources = new Set(Object.values(def.agents).flatMap((a) => a.from))
     for (const s of sources)
       this.maxSourcePartitions = Math.max(this.maxSourcePartitions, this.topics.get(s)!.partitions)
+    // A table is partitioned like the topics its agents consume. When they all have one count that
+    // is it; when they differ, an existing changelog says, else the first write binds the table.
+    const counts = new Set([...sources].map((s) => this.topics.get(s)!.partitions))
+    const common =
+      sources.size === 0 ? config.topicPartitions : counts.size === 1 ? [...counts][0] : undefined
     for (const t of Object.values(def.tables)) {
-      const partitions = t.partitions ?? (sources.size ? this.maxSourcePartitions : config.topicPartitions)
+      const changelog = `${this.id}-${t.name}-changelog`
+      const partitions = t.partitions ?? common ?? (await this.broker.partitions(changelog))
       // Stored under the changelog's name (<app>-<table>-changelog): unique even in a store shared by apps.
       const rt = new TableRuntime(
         t,
         this.id,
         partitions,
-        this.store.table(`${this.id}-${t.name}-changelog`),
+        this.store.table(changelog),
         this.clock,
+        this.tableHost,
       )
       this.tables.set(t.name, rt)
       this.changelogs.add(rt.changelog)
-      specs.push({
-        name: rt.changelog,
-        partitions,
-        compacted: true,
-        ...(t.window?.expiresMs !== undefined
-          ? {
-              retentionMs: t.window.expiresMs + t.window.sizeMs + 86_400_000,
-              config: { 'cleanup.policy': 'compact,delete' },
-            }
-          : {}),
-      })
+      if (partitions !== undefined) specs.push(this.changelogSpec(rt))
+      else
+        this.log.info(
+          `table '${t.name}': partitioned like the topic of the agent that writes it first (the source topics differ: ${[
+            ...sources,
+          ]
+            .map((s) => `${s} ${this.topics.get(s)!.partitions}`)
+            .join(', ')})`,
+        )
     }
     specs.push({ name: this.replyTopic, partitions: 1, retentionMs: 3_600_000 })
     specs.push({ name: this.leaderTopic, partitions: 1 })
@@ -263,9 +298,15 @@ export class WorkerRuntime {
 
     this.state = 'recovering'
     if (this.deps.client) {
+      // A CLI command reads every partition of every table and writes none: the workers own them.
       this.consumer = nullConsumer
-      const all = Math.max(0, ...[...this.tables.values()].map((t) => t.partitions))
-      await this.recover(Array.from({ length: all }, (_, i) => i))
+      for (const t of this.tables.values()) {
+        t.readOnly = true
+        if (t.partitions === undefined) continue
+        const all = Array.from({ length: t.partitions }, (_, i) => i)
+        await this.recover(t, all)
+        t.owned = new Set(all)
+      }
       await this.startReplies()
       this.state = 'running'
       return
@@ -275,6 +316,7 @@ export class WorkerRuntime {
     if (this.deps.web && config.web.enabled) {
       this.web = await this.deps.web(this)
       this.url = this.web.url
+      this.log.info(`web server listening on ${this.url} (503 on /health until ready)`)
     }
     for (const s of [...sources, this.leaderTopic]) this.subscribed.add(s)
     this.consumer = this.broker.groupConsumer({
@@ -296,6 +338,57 @@ export class WorkerRuntime {
     this.state = 'running'
     this.started = true
     this.banner()
+  }
+
+  private changelogSpec(t: TableRuntime): TopicSpec {
+    const w = t.def.window
+    return {
+      name: t.changelog,
+      partitions: t.partitions!,
+      compacted: true,
+      ...(w?.expiresMs !== undefined
+        ? {
+            retentionMs: w.expiresMs + w.sizeMs + 86_400_000,
+            config: { 'cleanup.policy': 'compact,delete' },
+          }
+        : {}),
+    }
+  }
+
+  /** A table bound at run time: its changelog is created (a commit waits for that) and its partitions owned. */
+  private onTableBound(t: TableRuntime): void {
+    if (this.deps.client) t.owned = new Set(Array.from({ length: t.partitions! }, (_, i) => i))
+    else t.owned = this.ownedOf(t)
+    const p = this.broker.ensureTopics([this.changelogSpec(t)]).catch((e) => {
+      this.log.error(`creating the changelog of table '${t.name}' failed: ${errorMessage(e)}`)
+      throw e
+    })
+    this.creatingTopics.add(p)
+    void p.then(
+      () => this.creatingTopics.delete(p),
+      () => {},
+    )
+  }
+
+  /**
+   * The partitions of a table this worker holds: partition p is held by the
+   * worker assigned partition p of the source topics with the table's
+   * partition count (every broker assigns equal partitions of such topics to one
+   * member). A table like no source topic is held whole by the leader.
+   */
+  private ownedOf(t: TableRuntime): Set<number> {
+    const n = t.partitions
+    const out = new Set<number>()
+    if (n === undefined) return out
+    const drivers = [...this.subscribed].filter(
+      (s) => s !== this.leaderTopic && this.topics.get(s)?.partitions === n,
+    )
+    if (drivers.length === 0) {
+      if (this.assigned.has(tpKey(this.leaderTopic, 0))) for (let p = 0; p < n; p++) out.add(p)
+      return out
+    }
+    for (const tp of this.assigned.values()) if (drivers.includes(tp.topic)) out.add(tp.partition)
+    return out
   }
 
   private banner(): void {
@@ -353,6 +446,7 @@ export class WorkerRuntime {
   }
 
   private async prepareAssigned(tps: readonly TopicPartition[]): Promise<void> {
+    for (const tp of tps) this.assigned.set(tpKey(tp.topic, tp.partition), tp)
     const committed = await this.consumer.committed(tps)
     const have = new Map(committed.map((c) => [tpKey(c.topic, c.partition), c.offset]))
     const missing = tps.filter((tp) => !have.has(tpKey(tp.topic, tp.partition)))
@@ -362,14 +456,23 @@ export class WorkerRuntime {
       this.positions.set(k, o)
       this.lastCommitted.set(k, o)
     }
-    const partitions = [...this.tablePartitions(tps)].filter((p) => !this.ownedTablePartitions.has(p))
-    if (partitions.length && this.tables.size) {
-      const prev = this.state
-      if (prev === 'running') this.state = 'recovering'
-      await this.recover(partitions)
-      if (prev === 'running') this.state = 'running'
+    const prev = this.state
+    for (const t of this.tables.values()) {
+      // Another worker may have bound (and written) a table this one has not: its changelog says.
+      if (t.partitions === undefined) {
+        const n = await this.broker.partitions(t.changelog)
+        if (n === undefined) continue
+        t.bind(n, `its changelog has ${n}`)
+      }
+      const next = this.ownedOf(t)
+      const added = [...next].filter((p) => !t.owned.has(p))
+      if (added.length) {
+        if (prev === 'running') this.state = 'recovering'
+        await this.recover(t, added)
+      }
+      t.owned = next
     }
-    for (const p of partitions) this.ownedTablePartitions.add(p)
+    if (prev === 'running' && this.active) this.state = 'running'
     this.log.info('partitions assigned', { partitions: fmtTps(tps) })
     this.refreshMembers()
   }
@@ -383,49 +486,60 @@ export class WorkerRuntime {
     if (this.state === 'running' || this.state === 'recovering') await this.commit(true).catch(() => {})
     for (const list of this.queuesByTopic.values()) for (const q of list) q.drop(tps)
     for (const tp of tps) {
-      this.positions.delete(tpKey(tp.topic, tp.partition))
-      this.lastCommitted.delete(tpKey(tp.topic, tp.partition))
+      const k = tpKey(tp.topic, tp.partition)
+      this.positions.delete(k)
+      this.lastCommitted.delete(k)
+      this.assigned.delete(k)
     }
     if (this.state === 'stopping' || this.state === 'stopped') return
-    const still = this.tablePartitions(
-      this.consumer
-        .assignment()
-        .filter((a) => !tps.some((r) => r.topic === a.topic && r.partition === a.partition)),
-    )
-    const gone = [...this.ownedTablePartitions].filter((p) => !still.has(p))
-    for (const t of this.tables.values()) t.dropPartitions(gone)
-    for (const p of gone) this.ownedTablePartitions.delete(p)
+    for (const t of this.tables.values()) {
+      const next = this.ownedOf(t)
+      const gone = [...t.owned].filter((p) => !next.has(p))
+      t.owned = next
+      if (gone.length) t.dropPartitions(gone)
+    }
     this.log.info('partitions revoked', { partitions: fmtTps(tps) })
     this.refreshMembers()
   }
 
-  /**
-   * The table partitions that go with an assignment: partition p of the source
-   * topics owns table partition p (co-partitioning). An app without agents has
-   * no source topics: its leader owns every table partition.
-   */
-  private tablePartitions(tps: readonly TopicPartition[]): Set<number> {
-    if (this.subscribed.size > 1) {
-      return new Set(tps.filter((tp) => tp.topic !== this.leaderTopic).map((tp) => tp.partition))
-    }
-    if (!tps.some((tp) => tp.topic === this.leaderTopic)) return new Set()
-    const all = Math.max(0, ...[...this.tables.values()].map((t) => t.partitions))
-    return new Set(Array.from({ length: all }, (_, i) => i))
-  }
+  /** Rows loaded from the store per page; recovery hands the event loop back between pages. */
+  private static readonly RECOVERY_PAGE = 2_000
+  /** Work done between two turns of the event loop while recovering, so /health keeps answering. */
+  private static readonly RECOVERY_SLICE_MS = 10
 
   /** Rebuilds table partitions: rows from the store, then the changelog beyond the store's offset. */
-  private async recover(partitions: readonly number[]): Promise<void> {
+  private async recover(t: TableRuntime, mine: readonly number[]): Promise<void> {
     const started = performance.now()
-    let total = 0
-    for (const t of this.tables.values()) {
-      const mine = partitions.filter((p) => p < t.partitions)
-      if (!mine.length) continue
-      for (const row of t.store.load(mine)) t.loadRow(row.key, row.value, row.partition)
+    const progress: RecoveryProgress = {
+      table: t.name,
+      partitions: mine,
+      phase: 'store',
+      storeRows: 0,
+      changelogDone: 0,
+      changelogTotal: 0,
+      startedAt: Date.now(),
+    }
+    this.stats.recovering = progress
+    let slice = performance.now()
+    const breathe = async () => {
+      if (performance.now() - slice < WorkerRuntime.RECOVERY_SLICE_MS) return
+      await new Promise((r) => setImmediate(r))
+      slice = performance.now()
+    }
+    let done = 0
+    try {
+      for (const p of mine) {
+        for (const page of t.store.scan(p, WorkerRuntime.RECOVERY_PAGE)) {
+          for (const row of page) t.loadRow(row.key, row.value, row.partition)
+          progress.storeRows += page.length
+          await breathe()
+          if (this.state === 'stopping') return
+        }
+      }
       const persisted = t.store.persistedOffsets(mine)
-      const ends = await this.broker.endOffsets(mine.map((p) => ({ topic: t.changelog, partition: p })))
-      const starts = await this.broker.beginningOffsets(
-        mine.map((p) => ({ topic: t.changelog, partition: p })),
-      )
+      const tps = mine.map((p) => ({ topic: t.changelog, partition: p }))
+      const ends = await this.broker.endOffsets(tps)
+      const starts = await this.broker.beginningOffsets(tps)
       const todo: TopicPartitionOffset[] = []
       let expected = 0
       for (const e of ends) {
@@ -438,7 +552,9 @@ export class WorkerRuntime {
           expected += e.offset - from
         }
       }
-      if (!todo.length) continue
+      if (!todo.length) return
+      progress.phase = 'changelog'
+      progress.changelogTotal = expected
       this.log.info(`recovering table '${t.name}'`, { partitions: mine.join(','), records: expected })
       // Under exactly-once the changelog holds aborted writes (a worker killed inside a transaction).
       const reader = this.broker.reader(
@@ -447,17 +563,17 @@ export class WorkerRuntime {
       )
       const target = new Map(ends.map((e) => [e.partition, e.offset]))
       const reached = new Map<number, number>(todo.map((x) => [x.partition, x.offset]))
-      let done = 0
       let lastReport = performance.now()
       try {
         while ([...reached].some(([p, o]) => o < target.get(p)!)) {
-          const batches = await reader.fetch({ maxRecords: 10_000, maxWaitMs: 500 })
+          const batches = await reader.fetch({ maxRecords: WorkerRuntime.RECOVERY_PAGE, maxWaitMs: 500 })
           const changes: StoreChange[] = []
           for (const b of batches) {
             changes.push(...t.applyChangelog(b.records))
             reached.set(b.partition, b.records[b.records.length - 1]!.offset + 1)
             done += b.records.length
           }
+          progress.changelogDone = done
           if (reader.position) {
             // A transactional log ends in markers, not records: trust the reader's position.
             for (const [p, o] of reached) {
@@ -480,32 +596,34 @@ export class WorkerRuntime {
             })
             lastReport = now
           }
+          await breathe()
           if (this.state === 'stopping') break
         }
       } finally {
         await reader.close()
       }
-      total += done
+    } finally {
+      const ms = Math.round(performance.now() - started)
+      this.stats.recovering = undefined
+      this.stats.recoveries.count++
+      this.stats.recoveries.records += done
+      this.stats.recoveries.ms += ms
+      if (done) this.log.info('recovery finished', { table: t.name, records: done, ms })
     }
-    const ms = Math.round(performance.now() - started)
-    this.stats.recoveries.count++
-    this.stats.recoveries.records += total
-    this.stats.recoveries.ms += ms
-    if (total) this.log.info('recovery finished', { records: total, ms })
   }
 
   // -- routing table queries ---------------------------------------------------
 
-  private memberUrls = new Map<number, string>()
+  private members: readonly { url: string; assignment: readonly TopicPartition[] }[] = []
 
-  /** Learns which worker (web URL) owns which partition, from the group's membership. */
+  /** Learns which worker (web URL) holds which partitions, from the group's membership. */
   private refreshMembers(): void {
     // Membership settles just after a rebalance; ask again shortly so late joiners are seen.
     const load = () =>
       this.consumer
         .members()
         .then((members) => {
-          const urls = new Map<number, string>()
+          const out: { url: string; assignment: readonly TopicPartition[] }[] = []
           for (const m of members) {
             let url: string | undefined
             try {
@@ -513,10 +631,9 @@ export class WorkerRuntime {
             } catch {
               url = undefined
             }
-            if (!url) continue
-            for (const tp of m.assignment) if (tp.topic !== this.leaderTopic) urls.set(tp.partition, url)
+            if (url) out.push({ url, assignment: m.assignment })
           }
-          this.memberUrls = urls
+          this.members = out
         })
         .catch((e) => this.log.debug(`group members unavailable: ${errorMessage(e)}`))
     void load()
@@ -525,16 +642,44 @@ export class WorkerRuntime {
   }
 
   /**
-   * The web URL of the worker that owns a table key, or undefined when it is
-   * this worker (or unknown): table queries are answered by the key's owner.
+   * Where a table key lives: `{ local: true }` when this worker holds it (or
+   * no worker does yet), else the web URL of the worker that holds its
+   * partition, or `{ url: undefined }` while that is not known (a rebalance).
    */
-  ownerUrl(table: string, key: unknown): string | undefined {
+  async ownerOf(
+    table: string,
+    key: unknown,
+  ): Promise<{ local: true } | { local: false; url: string | undefined }> {
     const t = this.tables.get(table)
-    if (!t || this.deps.client) return undefined
-    const partition = t.hashPartition(t.baseKey(key))
-    if (this.ownedTablePartitions.has(partition)) return undefined
-    const url = this.memberUrls.get(partition)
-    return url === this.url ? undefined : url
+    if (!t || this.deps.client) return { local: true }
+    if (t.partitions === undefined) {
+      // Unbound here: bound elsewhere if its changelog exists, else nothing is stored anywhere.
+      const n = await this.broker.partitions(t.changelog)
+      if (n === undefined) return { local: true }
+      t.bind(n, `its changelog has ${n}`)
+    }
+    const partition = t.keyPartition(t.baseKey(key))
+    if (t.owned.has(partition)) return { local: true }
+    const drivers = new Set(
+      [...this.subscribed].filter(
+        (s) => s !== this.leaderTopic && this.topics.get(s)?.partitions === t.partitions,
+      ),
+    )
+    for (const m of this.members) {
+      for (const tp of m.assignment) {
+        const holds = drivers.size
+          ? drivers.has(tp.topic) && tp.partition === partition
+          : tp.topic === this.leaderTopic
+        if (holds && m.url !== this.url) return { local: false, url: m.url }
+      }
+    }
+    return { local: false, url: undefined }
+  }
+
+  /** The web URL of the worker that holds a table key, or undefined when it is this one (or unknown). */
+  async ownerUrl(table: string, key: unknown): Promise<string | undefined> {
+    const o = await this.ownerOf(table, key)
+    return o.local ? undefined : o.url
   }
 
   // -- fetch loop ----------------------------------------------------------------
@@ -973,6 +1118,8 @@ export class WorkerRuntime {
   private async commitUnit(): Promise<void> {
     const started = performance.now()
     try {
+      // Changelogs of tables bound since the last commit must exist before anything is written to them.
+      if (this.creatingTopics.size) await Promise.all([...this.creatingTopics])
       // Snapshot first: everything processed up to here has already queued its sends and table changes.
       const offsets = this.committableOffsets()
       const now = this.clock.now()
@@ -1086,12 +1233,12 @@ export class WorkerRuntime {
         this.positions.set(tpKey(tp.topic, tp.partition), o)
       }
     }
-    const owned = [...this.ownedTablePartitions]
     for (const t of this.tables.values()) {
+      const owned = [...t.owned]
       t.discardDirty()
       t.dropPartitions(owned)
+      await this.recover(t, owned)
     }
-    await this.recover(owned)
     this.log.warn('rewound to the last commit after a failed transaction', { partitions: fmtTps(assignment) })
   }
 
@@ -1271,7 +1418,11 @@ export class WorkerRuntime {
     }
   }
 
-  /** Decodes records of a topic for inspection (sent(), the CLI). */
+  /**
+   * Decodes records of a topic for inspection (sent(), the CLI). A topic the app
+   * does not declare (a dead-letter topic, a changelog) holds raw bytes: they
+   * come back as Buffers, never parsed.
+   */
   decode(topic: string, rec: BrokerRecord) {
     const t = this.topics.get(topic)
     const parse = (fn: () => unknown, raw: () => unknown) => {
@@ -1281,18 +1432,24 @@ export class WorkerRuntime {
         return raw()
       }
     }
-    const serde = t?.valueSerde ?? makeSerde(Schema.Unknown as AnySchema, 'json')
+    const bytes = (b: Uint8Array | null) => (b === null ? null : Buffer.from(b))
     return {
       key: t
         ? parse(
             () => t.keySerde.decode(rec.key),
             () => t.keySerde.parse(rec.key),
           )
-        : rec.key,
-      value: parse(
-        () => serde.decode(rec.value),
-        () => serde.parse(rec.value),
-      ),
+        : bytes(rec.key),
+      value: t
+        ? parse(
+            () => t.valueSerde.decode(rec.value),
+            () =>
+              parse(
+                () => t.valueSerde.parse(rec.value),
+                () => bytes(rec.value),
+              ),
+          )
+        : bytes(rec.value),
       topic,
       partition: rec.partition,
       offset: rec.offset,
