@@ -37,6 +37,8 @@ describe('/health while a large table recovers', { timeout: 180_000 }, () => {
 
     const w = startWorker(['run', fixture('big-table.ts'), '--web-port', '0'], {}, dir)
     const url = (await w.waitFor(/web server listening on (http:\/\/[\d.:]+)/))[1]!
+    // One request first, untimed: the client's own first connection is not the worker's latency.
+    await fetch(`${url}/health`)
     const probes: Probe[] = []
     let scrapedInProgress = false
     for (;;) {
@@ -52,9 +54,6 @@ describe('/health while a large table recovers', { timeout: 180_000 }, () => {
       await new Promise((r) => setTimeout(r, 20))
     }
     const during = probes.filter((p) => p.body.recovery !== undefined)
-    console.log(
-      probes.map((p) => `${p.ms.toFixed(0)}:${p.body.recovery?.storeRows ?? p.body.status}`).join(' '),
-    )
     const context = `${probes.length} probes, slowest ${Math.max(...probes.map((p) => p.ms)).toFixed(1)} ms\n${logsOf(w)()}`
     expect(during.length, context).toBeGreaterThanOrEqual(5)
     for (const p of probes) expect(p.ms, context).toBeLessThan(100)

@@ -530,9 +530,15 @@ export class WorkerRuntime {
     try {
       for (const p of mine) {
         for (const page of t.store.scan(p, WorkerRuntime.RECOVERY_PAGE)) {
-          for (const row of page) t.loadRow(row.key, row.value, row.partition)
-          progress.storeRows += page.length
-          await breathe()
+          for (let i = 0; i < page.length; i++) {
+            const row = page[i]!
+            t.loadRow(row.key, row.value, row.partition)
+            if ((i & 255) === 255) {
+              progress.storeRows += 256
+              await breathe()
+            }
+          }
+          progress.storeRows += page.length & 255
           if (this.state === 'stopping') return
         }
       }
