@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import type { Registry } from '../src/definition/types.ts'
 import {
   createApp,
   MemoryBroker,
@@ -10,7 +11,6 @@ import {
   TestClock,
   type TestWorker,
 } from '../src/index.ts'
-import type { Registry } from '../src/types.ts'
 
 const workers: TestWorker<Registry>[] = []
 const track = <W extends TestWorker<Registry>>(w: W): W => {

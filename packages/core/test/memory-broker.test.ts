@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { createApp, MemoryBroker, Schema, startMemoryRuntime } from '../src/index.ts'
-import type { ProduceRecord } from '../src/ports.ts'
+import type { ProduceRecord } from '../src/ports/index.ts'
 
 const records = (topic: string, n: number, key: (i: number) => string | null = () => null): ProduceRecord[] =>
   Array.from({ length: n }, (_, i) => {

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest'
 import { MemoryBroker } from '../src/index.ts'
-import type { ProduceRecord, Producer, RecordMetadata } from '../src/ports.ts'
-import { Outbox } from '../src/runtime/outbox.ts'
+import type { ProduceRecord, Producer, RecordMetadata } from '../src/ports/index.ts'
+import { Outbox } from '../src/runtime/internal/outbox.ts'
 
 /** The memory broker's producer, acknowledging each batch only after `ms`. */
 class SlowProducer implements Producer {

@@ -17,7 +17,7 @@ import {
   TestClock,
   type WorkerRuntime,
 } from '../src/index.ts'
-import type { Clock, TopicSpec } from '../src/ports.ts'
+import type { Clock, TopicSpec } from '../src/ports/index.ts'
 
 const start = (
   def: AppDefinition,

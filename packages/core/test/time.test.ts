@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import type { Registry } from '../src/definition/types.ts'
 import { createApp, hopping, Schema, sliding, type TestWorker, tumbling } from '../src/index.ts'
-import type { Registry } from '../src/types.ts'
 
 const workers: TestWorker<Registry>[] = []
 const track = <W extends TestWorker<Registry>>(w: W): W => {

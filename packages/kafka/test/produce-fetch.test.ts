@@ -1,7 +1,7 @@
 /** Producing and fetching records, the partitioner against the Java client, and the partition reader. */
 import { BrokerError, partitionForKey } from '@stream-app/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Outbox } from '../../core/src/runtime/outbox.ts'
+import { Outbox } from '../../core/src/runtime/internal/outbox.ts'
 import { buf, drain, javaProbe, openBroker, text, uniq } from './helpers.ts'
 
 describe('kafka:// produce and fetch', () => {

@@ -7,12 +7,11 @@ import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import {
-  type App,
   type AppDefinition,
   BUILTIN_COMMANDS,
   type LogLevel,
   oneLine,
-  type Registry,
+  type Runnable,
   resolveConfig,
 } from '@stream-app/core'
 import yargs, { type Argv } from 'yargs'
@@ -22,7 +21,7 @@ import { sendFromCli, startClient, startWorker } from './platform.ts'
 
 export interface CliOptions {
   /** The app when run through app.main(); argv then has no app file. */
-  readonly app?: App<Registry>
+  readonly app?: Runnable
   readonly out?: (line: string) => void
   readonly err?: (line: string) => void
 }
@@ -45,7 +44,7 @@ export async function runCli(argv: readonly string[], options: CliOptions = {}):
   const out = options.out ?? ((l: string) => process.stdout.write(`${l}\n`))
   const err = options.err ?? ((l: string) => process.stderr.write(`${l}\n`))
   const args = [...argv]
-  let app = options.app
+  let app: Runnable | undefined = options.app
   const main = app !== undefined
   // Load the app first so its own commands can be registered.
   const first = args[0]
@@ -92,7 +91,7 @@ export async function runCli(argv: readonly string[], options: CliOptions = {}):
       "a command is required: run, send, topics, agents, tables, routes, reset or one of the app's",
     )
 
-  const need = (): { app: App<Registry>; def: AppDefinition } => {
+  const need = (): { app: Runnable; def: AppDefinition } => {
     if (!app || !def) throw new CliError('missing app file')
     return { app, def }
   }

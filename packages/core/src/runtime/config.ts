@@ -3,10 +3,10 @@
  * environment variable, and overrides given to start().
  */
 import { join } from 'node:path'
-import type { AppConfig } from '../definition.ts'
-import { toMillis } from '../duration.ts'
-import { ConfigError } from '../errors.ts'
-import type { ResolvedConfig } from '../types.ts'
+import type { AppConfig } from '../definition/definition.ts'
+import { toMillis } from '../definition/duration.ts'
+import { ConfigError } from '../definition/errors.ts'
+import type { ResolvedConfig } from '../definition/types.ts'
 
 export function resolveConfig(config: AppConfig, overrides: Partial<AppConfig> = {}): ResolvedConfig {
   const c = { ...config, ...overrides, web: { ...config.web, ...overrides.web } }

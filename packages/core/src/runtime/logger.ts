@@ -2,9 +2,12 @@
  * Logs a person can read: one line per event, `time LEVEL [app] message k=v`,
  * or JSON lines with --json-logs. Writes to stderr so stdout stays for data.
  */
-import type { Logger } from '../types.ts'
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent'
+import type { LogLevel } from '../definition/platform.ts'
+import type { Logger } from '../definition/types.ts'
+
+export type { LogLevel }
+
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 }
 
 export interface LoggerOptions {

@@ -7,9 +7,17 @@
  */
 import { randomUUID } from 'node:crypto'
 import { Cron } from 'croner'
-import type { AgentDef, AppDefinition, CronDef, TimerDef, TopicDef } from '../definition.ts'
-import { type Duration, toMillis } from '../duration.ts'
-import { AskTimeoutError, ConfigError, errorMessage, StoppedError } from '../errors.ts'
+import type { AgentDef, AppDefinition, CronDef, TimerDef, TopicDef } from '../definition/definition.ts'
+import { type Duration, toMillis } from '../definition/duration.ts'
+import { AskTimeoutError, ConfigError, errorMessage, StoppedError } from '../definition/errors.ts'
+import type {
+  AgentHandle,
+  Logger,
+  ResolvedConfig,
+  SendOptions,
+  SentRecord,
+  TopicHandle,
+} from '../definition/types.ts'
 import type {
   Broker,
   BrokerRecord,
@@ -24,17 +32,16 @@ import type {
   TopicPartitionOffset,
   TopicSpec,
   TransactionalProducer,
-} from '../ports.ts'
-import { fmtTps, tpKey } from '../topic-partitions.ts'
-import type { AgentHandle, Logger, ResolvedConfig, SendOptions, SentRecord, TopicHandle } from '../types.ts'
+} from '../ports/index.ts'
+import { fmtTps, tpKey } from '../ports/topic-partitions.ts'
 import { AgentRunner } from './agent.ts'
-import type { Cursor, Item } from './cursor.ts'
-import { newCursor } from './cursor.ts'
-import { type Histogram, newHistogram } from './histogram.ts'
-import { Outbox } from './outbox.ts'
-import { SourceQueue } from './source.ts'
-import { type TableHost, TableRuntime } from './tables.ts'
-import { encodeHeaders, TopicRuntime } from './topics.ts'
+import type { Cursor, Item } from './internal/cursor.ts'
+import { newCursor } from './internal/cursor.ts'
+import { type Histogram, newHistogram } from './internal/histogram.ts'
+import { Outbox } from './internal/outbox.ts'
+import { SourceQueue } from './internal/source.ts'
+import { type TableHost, TableRuntime } from './internal/tables.ts'
+import { encodeHeaders, TopicRuntime } from './internal/topics.ts'
 
 export const REPLY_TO = 'stream-app.reply-to'
 export const CORRELATION_ID = 'stream-app.correlation-id'
@@ -46,7 +53,7 @@ const DEFAULT_ASK_TIMEOUT_MS = 30_000
 /** How long the state of newly assigned partitions may fail to load (retriably) before the worker gives up. */
 const ASSIGN_GIVE_UP_MS = 90_000
 
-export { type Histogram, LATENCY_BOUNDS, newHistogram, observe } from './histogram.ts'
+export { type Histogram, LATENCY_BOUNDS, newHistogram, observe } from './internal/histogram.ts'
 
 export interface WebServerHandle {
   readonly url: string

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { createApp, Schema, tumbling } from './index.ts'
+import { createApp, Schema, tumbling } from '../index.ts'
 
 const noop = async () => {}
 

@@ -7,8 +7,8 @@
 import * as Schema from 'effect/Schema'
 import * as SchemaAST from 'effect/SchemaAST'
 import * as SchemaJITCompiler from 'effect/schema/SchemaJITCompiler'
+import type { ProduceRecord } from '../ports/index.ts'
 import { ConfigError } from './errors.ts'
-import type { ProduceRecord } from './ports.ts'
 
 export type CodecName = 'json' | 'string' | 'raw'
 export const CODECS: readonly CodecName[] = ['json', 'string', 'raw']

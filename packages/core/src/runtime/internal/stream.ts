@@ -5,12 +5,12 @@
  * through a chain without a promise per operator. Records pulled for the value
  * in hand are acknowledged when the handler asks for the next value.
  */
-import type { AnySchema } from '../codec.ts'
-import type { TopicDef } from '../definition.ts'
-import { type Duration, toMillis } from '../duration.ts'
-import { ConfigError } from '../errors.ts'
-import type { Clock } from '../ports.ts'
-import type { Event, Stream } from '../types.ts'
+import type { AnySchema } from '../../definition/codec.ts'
+import type { TopicDef } from '../../definition/definition.ts'
+import { type Duration, toMillis } from '../../definition/duration.ts'
+import { ConfigError } from '../../definition/errors.ts'
+import type { Event, Stream } from '../../definition/types.ts'
+import type { Clock } from '../../ports/index.ts'
 import { ackInflight, ackItem, type Cursor, type Item, newCursor } from './cursor.ts'
 import type { SourceQueue } from './source.ts'
 import { decodeHeaders, internalTopicDef, type TopicRuntime } from './topics.ts'

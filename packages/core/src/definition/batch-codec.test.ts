@@ -1,7 +1,7 @@
 import * as Schema from 'effect/Schema'
 import { describe, expect, it } from 'vitest'
+import type { ProduceRecord } from '../ports/index.ts'
 import { type AnySchema, makeSerde, type Payload, textRecordsToBytes } from './codec.ts'
-import type { ProduceRecord } from './ports.ts'
 
 const json = makeSerde<unknown>(Schema.Unknown as AnySchema, 'json')
 const parseMany = json.parseMany!

@@ -4,10 +4,10 @@
  * record only when a reader takes it, applies the topic's onInvalid rule, and
  * tracks offsets for at-least-once commits. `full` tells the fetch loop to pause.
  */
-import { oneLine } from '../codec.ts'
-import { DecodeError } from '../errors.ts'
-import type { BrokerRecord, RecordBatch, TopicPartition } from '../ports.ts'
-import { tpKey } from '../topic-partitions.ts'
+import { oneLine } from '../../definition/codec.ts'
+import { DecodeError } from '../../definition/errors.ts'
+import type { BrokerRecord, RecordBatch, TopicPartition } from '../../ports/index.ts'
+import { tpKey } from '../../ports/topic-partitions.ts'
 import { AckTracker } from './acks.ts'
 import { type Item, SourceItem } from './cursor.ts'
 import type { TopicRuntime } from './topics.ts'

@@ -9,14 +9,14 @@
  * partitions it owns and refuses to touch a key of any other (NotOwnedError):
  * never a silent default for a key another worker holds.
  */
-import { oneLine, schemaCodec } from '../codec.ts'
-import type { TableDef } from '../definition.ts'
-import { type Duration, toMillis } from '../duration.ts'
-import { NotOwnedError } from '../errors.ts'
-import { partitionForKey } from '../partitioner.ts'
-import type { BrokerRecord, Clock, ProduceRecord, StoreChange, TableStore } from '../ports.ts'
-import type { Logger, Table, WindowedTable, WindowValue } from '../types.ts'
-import type { WindowRange } from '../windows.ts'
+import { oneLine, schemaCodec } from '../../definition/codec.ts'
+import type { TableDef } from '../../definition/definition.ts'
+import { type Duration, toMillis } from '../../definition/duration.ts'
+import { NotOwnedError } from '../../definition/errors.ts'
+import type { Logger, Table, WindowedTable, WindowValue } from '../../definition/types.ts'
+import type { WindowRange } from '../../definition/windows.ts'
+import type { BrokerRecord, Clock, ProduceRecord, StoreChange, TableStore } from '../../ports/index.ts'
+import { partitionForKey } from '../../ports/partitioner.ts'
 import type { Cursor } from './cursor.ts'
 
 interface Row {

@@ -2,7 +2,7 @@
  * The live clock (wall time, setTimeout) and the test clock (virtual time that
  * moves only when told to). Everything time-driven in the runtime takes a Clock.
  */
-import type { Clock } from './ports.ts'
+import type { Clock } from '../ports/index.ts'
 
 export const liveClock: Clock = {
   now: () => Date.now(),

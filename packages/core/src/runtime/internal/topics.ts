@@ -4,11 +4,18 @@
  * records, round robin for unkeyed ones).
  */
 import * as Schema from 'effect/Schema'
-import { type AnySchema, makeKeySerde, makeSerde, oneLine, type Serde, type TextRecord } from '../codec.ts'
-import type { TopicDef } from '../definition.ts'
-import { ConfigError, EncodeError } from '../errors.ts'
-import { partitionForKey } from '../partitioner.ts'
-import { type Headers, NO_HEADERS, type ProduceRecord, type TopicSpec } from '../ports.ts'
+import {
+  type AnySchema,
+  makeKeySerde,
+  makeSerde,
+  oneLine,
+  type Serde,
+  type TextRecord,
+} from '../../definition/codec.ts'
+import type { TopicDef } from '../../definition/definition.ts'
+import { ConfigError, EncodeError } from '../../definition/errors.ts'
+import { type Headers, NO_HEADERS, type ProduceRecord, type TopicSpec } from '../../ports/index.ts'
+import { partitionForKey } from '../../ports/partitioner.ts'
 
 export class TopicRuntime {
   readonly name: string

@@ -483,8 +483,7 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
 
     start: (overrides?: Partial<AppConfig>) => platform.start(def, overrides),
     test: (options?: TestOptions) => platform.test(def, options),
-    main: (argv?: readonly string[]) =>
-      platform.main(app as unknown as App<Registry>, argv ?? process.argv.slice(2)),
+    main: (argv?: readonly string[]) => platform.main(app, argv ?? process.argv.slice(2)),
   }
   return Object.freeze(app) as unknown as App<Registry>
 }

@@ -2,7 +2,7 @@
  * The `memory://` table store: rows and persisted changelog offsets in Maps.
  * Not durable; on start a memory-stored table is rebuilt from its changelog.
  */
-import type { Store, StoreChange, StoreRow, TableStore } from '../ports.ts'
+import type { Store, StoreChange, StoreRow, TableStore } from '../../ports/index.ts'
 
 function* pages(rows: ReadonlyMap<string, string>, partition: number, size: number) {
   let page: StoreRow[] = []

@@ -1,5 +1,5 @@
 /** Keys and display of topic-partitions, shared by the runtime and every adapter. */
-import type { TopicPartition } from './ports.ts'
+import type { TopicPartition } from './index.ts'
 
 /** A map key for one partition of a topic. */
 export const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`

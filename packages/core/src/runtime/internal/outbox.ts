@@ -6,8 +6,8 @@
  * Under exactly-once the outbox holds records instead: they are written by the
  * commit, in the same transaction as the offsets that produced them.
  */
-import { textRecordsToBytes } from '../codec.ts'
-import type { ProduceRecord, Producer, RecordMetadata } from '../ports.ts'
+import { textRecordsToBytes } from '../../definition/codec.ts'
+import type { ProduceRecord, Producer, RecordMetadata } from '../../ports/index.ts'
 
 const isRetriable = (e: unknown): boolean =>
   typeof e === 'object' && e !== null && (e as { retriable?: unknown }).retriable === true

@@ -3,8 +3,8 @@
  * from declarations, misuse is a compile error. Checked by tsc in the test command.
  */
 import { describe, expectTypeOf, it } from 'vitest'
-import type { Event, Stream, Table, WindowedTable, WindowValue } from './index.ts'
-import { createApp, Schema, tumbling } from './index.ts'
+import type { Event, Stream, Table, WindowedTable, WindowValue } from '../index.ts'
+import { createApp, Schema, tumbling } from '../index.ts'
 
 const Order = Schema.Struct({ id: Schema.String, customer: Schema.String, amount: Schema.Number })
 type Order = typeof Order.Type

@@ -1,32 +1,20 @@
 /**
- * A Platform decides which adapters an App runs on. Core's own platform knows
- * only memory://; the `stream-app` package passes one that also knows sqlite://,
- * kafka:// and the web server. Passed explicitly: no registration by side effect.
+ * Core's entry points: a worker on given ports (startRuntime), app.test()'s
+ * worker (memory://, test clock), and core's platform (memory:// only).
  */
-import type { App } from './builder.ts'
+
+import { MemoryBroker } from '../adapters/memory/broker.ts'
+import { MemoryStore } from '../adapters/memory/store.ts'
+import type { AppConfig, AppDefinition } from '../definition/definition.ts'
+import { type Duration, toMillis } from '../definition/duration.ts'
+import { ConfigError } from '../definition/errors.ts'
+import type { LogLevel, Platform, TestOptions } from '../definition/platform.ts'
+import type { Registry, TestWorker, Worker } from '../definition/types.ts'
+import type { Clock, Store } from '../ports/index.ts'
 import { liveClock, TestClock } from './clock.ts'
-import type { AppConfig, AppDefinition } from './definition.ts'
-import { type Duration, toMillis } from './duration.ts'
-import { ConfigError } from './errors.ts'
-import { MemoryBroker } from './memory/broker.ts'
-import { MemoryStore } from './memory/store.ts'
-import type { Clock, Store } from './ports.ts'
-import { resolveConfig } from './runtime/config.ts'
-import { type LogLevel, makeLogger } from './runtime/logger.ts'
-import { type WorkerDeps, WorkerRuntime } from './runtime/worker.ts'
-import type { Registry, TestWorker, Worker } from './types.ts'
-
-export interface TestOptions {
-  /** Start time of the test clock (ms since the epoch); default: the real now. */
-  readonly startTime?: number
-  readonly logLevel?: LogLevel
-}
-
-export interface Platform {
-  start(def: AppDefinition, overrides?: Partial<AppConfig>): Promise<Worker<Registry>>
-  test(def: AppDefinition, options?: TestOptions): Promise<TestWorker<Registry>>
-  main(app: App<Registry>, argv: readonly string[]): Promise<void>
-}
+import { resolveConfig } from './config.ts'
+import { makeLogger } from './logger.ts'
+import { type WorkerDeps, WorkerRuntime } from './worker.ts'
 
 /** The Worker facade over a running WorkerRuntime. */
 export function workerFacade(rt: WorkerRuntime): Worker<Registry> {

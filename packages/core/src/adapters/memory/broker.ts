@@ -10,7 +10,7 @@
  * the process consumes keeps everything: while groups run, as bytes rather
  * than record objects (see ColdLog). Offsets may have gaps, as on Kafka.
  */
-import { BrokerError } from '../errors.ts'
+import { BrokerError } from '../../definition/errors.ts'
 import type {
   Broker,
   BrokerRecord,
@@ -27,9 +27,9 @@ import type {
   TopicPartition,
   TopicPartitionOffset,
   TopicSpec,
-} from '../ports.ts'
-import { NO_HEADERS } from '../ports.ts'
-import { tpKey } from '../topic-partitions.ts'
+} from '../../ports/index.ts'
+import { NO_HEADERS } from '../../ports/index.ts'
+import { tpKey } from '../../ports/topic-partitions.ts'
 
 interface MemTopic {
   readonly spec: TopicSpec

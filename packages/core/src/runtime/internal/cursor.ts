@@ -3,7 +3,7 @@
  * event" that windowed tables and replies refer to) and the records it pulled
  * for the value in hand, acknowledged when it asks for the next one.
  */
-import type { BrokerRecord } from '../ports.ts'
+import type { BrokerRecord } from '../../ports/index.ts'
 import type { AckTracker } from './acks.ts'
 
 export interface Item {
