@@ -12,7 +12,6 @@ import { pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import {
   createApp,
-  liveClock,
   MemoryBroker,
   MemoryStore,
   makeLogger,
@@ -122,7 +121,6 @@ export async function benchTableLookup(options: TableLookupOptions = {}): Promis
   const rt = await startRuntime(def, {
     broker: new MemoryBroker(),
     store: new MemoryStore(),
-    clock: liveClock,
     log,
     config: resolveConfig(def.config, { broker: 'memory://', store: 'memory://', web: { port: 0 } }),
     closeBroker: true,

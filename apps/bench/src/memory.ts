@@ -90,7 +90,8 @@ export async function framework(messages: readonly Buffer[]): Promise<number> {
   }
   const t0 = performance.now()
   const w = await startMemoryRuntime(def, { broker, logLevel: 'warn', closeBroker: true })
-  while ((w.stats.consumed.get('count') ?? 0) < messages.length) await new Promise((r) => setTimeout(r, 2))
+  const counter = w.agents.get('count')!
+  while (counter.consumed < messages.length) await new Promise((r) => setTimeout(r, 2))
   await w.commit()
   const s = (performance.now() - t0) / 1000
   const counts = w.tables.get('counts')!

@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   createApp,
-  liveClock,
   MemoryBroker,
   MemoryStore,
   makeLogger,
@@ -60,7 +59,6 @@ async function runWordCount(n: number, store: Store): Promise<number> {
   const w = await startRuntime(def, {
     broker,
     store,
-    clock: liveClock,
     log: makeLogger({ level: 'warn' }),
     config: resolveConfig(def.config, { broker: 'memory://', store: 'memory://', web: { enabled: false } }),
     closeBroker: true,
@@ -143,7 +141,6 @@ export async function benchRecovery(keys = 1_000_000): Promise<Result[]> {
       startRuntime(def, {
         broker,
         store,
-        clock: liveClock,
         log: makeLogger({ level: 'warn' }),
         config,
         closeBroker: false,

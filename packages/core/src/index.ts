@@ -24,20 +24,24 @@ export { hopping, sliding, tumbling } from './definition/windows.ts'
 export type * from './ports/index.ts'
 export { NO_HEADERS } from './ports/index.ts'
 export { murmur2, partitionForKey } from './ports/partitioner.ts'
+export type * from './ports/sensor.ts'
+export { BrokerService, brokerLayer, StoreService, storeLayer, WebService } from './ports/services.ts'
 export { fmtTps, tpKey } from './ports/topic-partitions.ts'
-export { liveClock, TestClock } from './runtime/clock.ts'
+export type * from './ports/view.ts'
 export { resolveConfig } from './runtime/config.ts'
-export type { MemoryRuntimeOptions } from './runtime/entry.ts'
+export type { LaunchOptions, MemoryRuntimeOptions, WorkerDeps } from './runtime/entry.ts'
 export {
+  launch,
   memoryPlatform,
+  portsLayer,
   startMemoryRuntime,
   startRuntime,
   startTestWorker,
   workerFacade,
 } from './runtime/entry.ts'
 export { type LoggerOptions, type LogLevel, makeLogger } from './runtime/logger.ts'
-export type { WebServerHandle, WorkerDeps, WorkerState, WorkerStats } from './runtime/worker.ts'
-export { CORRELATION_ID, REPLY_TO, WorkerRuntime } from './runtime/worker.ts'
+export { CORRELATION_ID, REPLY_TO } from './runtime/sinks.ts'
+export { WorkerRuntime } from './runtime/view.ts'
 
 /**
  * Creates an app that runs on the in-process memory:// broker. The `stream-app`

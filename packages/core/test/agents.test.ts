@@ -8,7 +8,6 @@ import {
   resolveConfig,
   Schema,
   startRuntime,
-  TestClock,
   type TestWorker,
 } from '../src/index.ts'
 
@@ -107,7 +106,7 @@ describe('agents', () => {
     expect(t.sent('counts').map((e) => e.value)).toEqual([{ n: 1 }, { n: 3 }, { n: 6 }])
     await t.topics.ticks.send(-1)
     await t.idle()
-    await t.advance('100ms')
+    await t.advance('120ms') // the first backoff: 100 ms ± 20% jitter
     expect(starts).toBe(2) // the value the sink's schema rejects crashed the handler, which restarted
     expect(closed).toBe(1) // and closed it first, as for await does: its finally ran
     expect(t.sent('counts')).toHaveLength(3)
@@ -198,13 +197,15 @@ describe('agents', () => {
     await t.idle()
     expect(starts).toBe(1) // crashed, waiting out the backoff on the test clock
     expect(handled).toEqual([1])
-    await t.advance('100ms')
+    await t.advance('79ms') // the first backoff is 100 ms ± 20% jitter: not yet
+    expect(starts).toBe(1)
+    await t.advance('41ms')
     expect(starts).toBe(2)
     expect(handled).toEqual([1, 2]) // -1 was acknowledged, not redelivered
     await t.agents.flaky.send(-2)
     await t.idle()
-    await t.advance('100ms')
-    expect(starts).toBe(2) // second failure waits twice as long
+    await t.advance('150ms')
+    expect(starts).toBe(2) // second failure waits twice as long: 200 ms ± 20%
     await t.advance('100ms')
     expect(starts).toBe(3)
   })
@@ -217,7 +218,6 @@ describe('agents', () => {
     const rt = await startRuntime(def, {
       broker: new MemoryBroker(),
       store: new MemoryStore(),
-      clock: new TestClock(Date.now()),
       log: makeLogger({ level: 'error', write: (l) => lines.push(l) }),
       config: resolveConfig(def.config, { broker: 'memory://', store: 'memory://', web: { enabled: false } }),
       closeBroker: true,

@@ -60,7 +60,7 @@ describe('outbox', () => {
 
   it('holds producers back while too many records are unacknowledged, and lets go at half', async () => {
     const producer = await slowProducer(50)
-    const outbox = new Outbox(producer, () => {}, 100, 1000)
+    const outbox = new Outbox(producer, () => {}, { maxBatch: 100, maxInflight: 1000 })
     expect(outbox.pressure()).toBeUndefined()
     for (let n = 0; n < 1200; n++) outbox.push(rec(n))
     await new Promise((r) => setImmediate(r))
@@ -75,7 +75,11 @@ describe('outbox', () => {
 
   it('bounds unacknowledged bytes too: a few large records are enough to hold back', async () => {
     const producer = await slowProducer(50)
-    const outbox = new Outbox(producer, () => {}, 100, 1_000_000, 100_000)
+    const outbox = new Outbox(producer, () => {}, {
+      maxBatch: 100,
+      maxInflight: 1_000_000,
+      maxInflightBytes: 100_000,
+    })
     const big = (i: number): ProduceRecord => ({ ...rec(i), value: Buffer.alloc(10_000) })
     for (let n = 0; n < 12; n++) outbox.push(big(n))
     await new Promise((r) => setImmediate(r))

@@ -14,15 +14,14 @@ import {
   Schema,
   startMemoryRuntime,
   type TableStore,
-  TestClock,
   type WorkerRuntime,
 } from '../src/index.ts'
-import type { Clock, TopicSpec } from '../src/ports/index.ts'
+import type { TopicSpec } from '../src/ports/index.ts'
 
 const start = (
   def: AppDefinition,
   broker: MemoryBroker,
-  options: { store?: MemoryStore; clock?: Clock; closeBroker?: boolean } = {},
+  options: { store?: MemoryStore; testClockAt?: number; closeBroker?: boolean } = {},
 ): Promise<WorkerRuntime> => startMemoryRuntime(def, { broker, closeBroker: false, ...options })
 
 /** A key whose partition (of `n`) is `p`: tables hold a key in its own partition. */
@@ -89,8 +88,8 @@ describe('rebalances', () => {
       .timer('beat', { every: '1s' }, () => {
         runs++
       }).definition
-    const clock = new TestClock(Date.now())
-    const w = await start(def, new MemoryBroker(), { clock })
+    const w = await start(def, new MemoryBroker(), { testClockAt: Date.now() })
+    const clock = w.testClock!
     try {
       await clock.advance(1000)
       expect(runs).toBe(1)

@@ -6,7 +6,6 @@
 import {
   type AppDefinition,
   type LogLevel,
-  liveClock,
   MemoryStore,
   makeLogger,
   resolveConfig,
@@ -24,7 +23,6 @@ export async function startKafkaRuntime(
   return startRuntime(def, {
     broker: await openKafkaBroker({ url: options.url, log }),
     store: options.store ?? new MemoryStore(),
-    clock: liveClock,
     log,
     config: resolveConfig(def.config, { broker: options.url, store: 'memory://', web: { enabled: false } }),
     closeBroker: true,

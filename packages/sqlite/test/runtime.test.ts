@@ -10,7 +10,6 @@ import { join } from 'node:path'
 import {
   type App,
   createApp,
-  liveClock,
   makeLogger,
   resolveConfig,
   Schema,
@@ -57,7 +56,6 @@ async function start(
   const rt = await startRuntime(app.definition, {
     broker,
     store,
-    clock: liveClock,
     log: makeLogger({ level: 'warn', name: 'wc' }),
     config: resolveConfig(app.definition.config, {
       broker: `sqlite://${brokerPath}`,
@@ -130,7 +128,7 @@ describe.each([
     expect([again.get('apple'), again.get('pear'), again.get('fig')]).toEqual([3, 1, 1])
     expect(processed).toBe(5)
     // the state came from the store, not from replaying the changelog
-    expect(second.rt.stats.recoveries.records).toBe(0)
+    expect(second.rt.sensor.snapshot().recoveries.records).toBe(0)
     await second.worker.topics.words.send('pear', { key: 'pear' })
     await second.worker.idle()
     expect(again.get('pear')).toBe(2)
@@ -156,7 +154,7 @@ describe('the core runtime on sqlite:// after losing its table store', () => {
     await second.worker.idle()
     const counts = second.worker.tables['word-counts']
     expect([counts.get('kiwi'), counts.get('lime')]).toEqual([2, 1])
-    expect(second.rt.stats.recoveries.records).toBeGreaterThan(0)
+    expect(second.rt.sensor.snapshot().recoveries.records).toBeGreaterThan(0)
     expect(processed).toBe(3)
     await stopLast()
   })

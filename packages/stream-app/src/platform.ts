@@ -8,9 +8,11 @@ import {
   type AppConfig,
   type AppDefinition,
   type Broker,
+  BrokerService,
+  brokerLayer,
   ConfigError,
   type Logger,
-  liveClock,
+  launch,
   MemoryBroker,
   MemoryStore,
   makeLogger,
@@ -18,13 +20,16 @@ import {
   type ResolvedConfig,
   resolveConfig,
   type Store,
-  startRuntime,
   startTestWorker,
+  storeLayer,
   type TopicHandle,
+  WebService,
   workerFacade,
 } from '@stream-app/core'
 import { DEFAULT_BROKER_PATH, openSqliteBroker, openSqliteStore, sqlitePathFromUrl } from '@stream-app/sqlite'
 import { startWebServer } from '@stream-app/web'
+import * as Effect from 'effect/Effect'
+import * as Layer from 'effect/Layer'
 
 const KAFKA_PACKAGE: string = '@stream-app/kafka'
 
@@ -84,26 +89,31 @@ async function openStore(config: ResolvedConfig, broker: Broker): Promise<Store>
   throw new ConfigError(`unsupported store URL ${JSON.stringify(url)} (expected sqlite:// or memory://)`)
 }
 
+/**
+ * The adapters a config names, as layers: the broker (opened and closed with
+ * the worker), the store (which may live in the broker's own file), and the
+ * web server.
+ */
+export function adaptersLayer(config: ResolvedConfig, options: { web: boolean }) {
+  const broker = brokerLayer(Effect.tryPromise({ try: () => openBroker(config), catch: (e) => e }))
+  const store = storeLayer(
+    Effect.gen(function* () {
+      const b = yield* BrokerService
+      return yield* Effect.tryPromise({ try: () => openStore(config, b), catch: (e) => e })
+    }),
+  ).pipe(Layer.provideMerge(broker))
+  return options.web
+    ? Layer.merge(
+        store,
+        Layer.succeed(WebService, (view) => startWebServer(view)),
+      )
+    : store
+}
+
 export async function startWorker(def: AppDefinition, overrides?: Partial<AppConfig>) {
   const config = resolveConfig(def.config, overrides)
   const log = makeLogger({ name: def.config.id, ...(config.logLevel ? { level: config.logLevel } : {}) })
-  const broker = await openBroker(config)
-  let store: Store
-  try {
-    store = await openStore(config, broker)
-  } catch (e) {
-    await broker.close()
-    throw e
-  }
-  const rt = await startRuntime(def, {
-    broker,
-    store,
-    clock: liveClock,
-    log,
-    config,
-    closeBroker: true,
-    web: (runtime) => startWebServer(runtime),
-  })
+  const rt = await launch(def, { config, log, layer: adaptersLayer(config, { web: true }) })
   return { runtime: rt, worker: workerFacade(rt) }
 }
 
@@ -111,23 +121,10 @@ export async function startWorker(def: AppDefinition, overrides?: Partial<AppCon
 export async function startClient(def: AppDefinition, overrides: Partial<AppConfig> = {}) {
   const config = resolveConfig(def.config, { ...overrides, web: { enabled: false } })
   const log = makeLogger({ name: def.config.id, level: config.logLevel ?? 'warn' })
-  const broker = await openBroker(config)
-  const store = await openStore(config, broker).catch(async (e) => {
-    await broker.close()
-    throw e
-  })
   // memory:// lives in this process: a command there gets a whole worker, agents included.
   const client = !config.broker.startsWith('memory://')
-  const rt = await startRuntime(def, {
-    broker,
-    store,
-    clock: liveClock,
-    log,
-    config,
-    closeBroker: true,
-    client,
-  })
-  return { ctx: rt.baseCtx, runtime: rt, stop: () => rt.stop() }
+  const rt = await launch(def, { config, log, layer: adaptersLayer(config, { web: false }), client })
+  return { ctx: rt.ctx, runtime: rt, stop: () => rt.stop() }
 }
 
 export interface CliSend {

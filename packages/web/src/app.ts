@@ -5,19 +5,19 @@
  * got wrong, a bare JSON 500 for what the server got wrong (details go to the
  * log, never to the client).
  */
-import { type Logger, NotOwnedError, type WorkerRuntime } from '@stream-app/core'
+import { type Logger, NotOwnedError, type WorkerView } from '@stream-app/core'
 import { type Context, Hono } from 'hono'
 import { cors } from 'hono/cors'
 import { HTTPException } from 'hono/http-exception'
 import { listAgents, listTopics } from './describe.ts'
-import { type LoopDelayMonitor, METRICS_CONTENT_TYPE, renderMetrics } from './metrics.ts'
+import type { WorkerMetrics } from './metrics.ts'
 import { answerAtOwner, notOwnedResponse, tableLookup } from './tables.ts'
 
 export const BUILTIN_ROUTES = ['/health', '/metrics', '/tables/:table/:key', '/agents', '/topics'] as const
 
 export interface WebAppOptions {
   readonly log: Logger
-  readonly loop: LoopDelayMonitor
+  readonly metrics: WorkerMetrics
 }
 
 /**
@@ -36,7 +36,7 @@ function guardJsonBody(c: Context): void {
   }) as typeof req.json
 }
 
-export function createWebApp(rt: WorkerRuntime, options: WebAppOptions): Hono {
+export function createWebApp(rt: WorkerView, options: WebAppOptions): Hono {
   const { log } = options
   const app = new Hono()
 
@@ -58,7 +58,7 @@ export function createWebApp(rt: WorkerRuntime, options: WebAppOptions): Hono {
     const state = rt.state
     if (state === 'running') return c.json({ status: 'ok' })
     // While tables recover: how far (recovery hands the event loop back often, so this answers).
-    const r = rt.stats.recovering
+    const r = rt.sensor.snapshot().recovering
     return c.json(
       r
         ? {
@@ -77,8 +77,8 @@ export function createWebApp(rt: WorkerRuntime, options: WebAppOptions): Hono {
     )
   })
   app.get('/metrics', async (c) => {
-    const text = await renderMetrics(rt, options.loop, log)
-    return c.body(text, 200, { 'content-type': METRICS_CONTENT_TYPE })
+    const text = await options.metrics.render()
+    return c.body(text, 200, { 'content-type': options.metrics.contentType })
   })
   app.get('/tables/:table/:key', tableLookup(rt))
   app.get('/agents', (c) => c.json(listAgents(rt)))
@@ -90,7 +90,7 @@ export function createWebApp(rt: WorkerRuntime, options: WebAppOptions): Hono {
     const table = r.table
     app.on(r.method, r.path, (c) => {
       guardJsonBody(c)
-      const run = () => r.handler(c, rt.baseCtx) as Response | Promise<Response>
+      const run = () => r.handler(c, rt.ctx) as Response | Promise<Response>
       // A route that answers for a table key runs on the worker holding the key (Faust's table_route).
       return table ? answerAtOwner(rt, c, table.name, table.key(c), run) : run()
     })

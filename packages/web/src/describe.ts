@@ -1,9 +1,9 @@
 /**
- * GET /agents and GET /topics: what the worker runs, with live counters, as
- * JSON lists. The static columns match the CLI's `agents`/`topics --json`
- * rows so the two views of one app read the same.
+ * GET /agents and GET /topics: what the worker runs, with live counters from
+ * its sensor, as JSON lists. The static columns match the CLI's
+ * `agents`/`topics --json` rows so the two views of one app read the same.
  */
-import type { AnySchema, OnInvalid, WorkerRuntime } from '@stream-app/core'
+import type { AgentDef, AnySchema, OnInvalid, TopicDef, WorkerView } from '@stream-app/core'
 
 const schemaName = (s: AnySchema): string => {
   const tag = s.ast._tag
@@ -36,33 +36,44 @@ export interface TopicInfo {
   readonly messagesOut: number
 }
 
-export function listAgents(rt: WorkerRuntime): AgentInfo[] {
-  return [...rt.agents].map(([name, a]) => ({
-    name,
-    from: [...a.def.from],
-    sink: [...a.def.sink],
-    concurrency: a.def.concurrency,
-    supervisor: a.def.supervisor,
-    restarts: a.restarts,
-    state: a.state,
-    consumed: a.consumed,
-    yielded: a.yielded,
-  }))
+export function listAgents(view: WorkerView): AgentInfo[] {
+  const stats = new Map(view.sensor.snapshot().agents.map((a) => [a.name, a]))
+  return (Object.values(view.def.agents) as AgentDef[]).map((a) => {
+    const s = stats.get(a.name)
+    return {
+      name: a.name,
+      from: [...a.from],
+      sink: [...a.sink],
+      concurrency: a.concurrency,
+      supervisor: a.supervisor,
+      restarts: s?.restarts ?? 0,
+      state: s?.state ?? 'stopped',
+      consumed: s?.consumed ?? 0,
+      yielded: s?.yielded ?? 0,
+    }
+  })
 }
 
-export function listTopics(rt: WorkerRuntime): TopicInfo[] {
+export function listTopics(view: WorkerView): TopicInfo[] {
   const consumers = new Map<string, string[]>()
-  for (const a of rt.agents.values())
-    for (const f of a.def.from) consumers.set(f, [...(consumers.get(f) ?? []), a.def.name])
-  return [...rt.topics].map(([name, t]) => ({
-    name,
-    partitions: t.partitions,
-    key: schemaName(t.def.keySchema),
-    value: schemaName(t.def.valueSchema),
-    codec: t.def.codec,
-    onInvalid: t.def.onInvalid,
-    agents: consumers.get(name) ?? [],
-    messagesIn: rt.stats.messagesIn.get(name) ?? 0,
-    messagesOut: rt.outbox.perTopic.get(name) ?? 0,
-  }))
+  for (const a of Object.values(view.def.agents) as AgentDef[])
+    for (const f of a.from) consumers.set(f, [...(consumers.get(f) ?? []), a.name])
+  const defs = view.def.topics as Readonly<Record<string, TopicDef>>
+  return view.sensor
+    .snapshot()
+    .topics.filter((t) => defs[t.name])
+    .map((t) => {
+      const d = defs[t.name]!
+      return {
+        name: t.name,
+        partitions: t.partitions ?? 0,
+        key: schemaName(d.keySchema),
+        value: schemaName(d.valueSchema),
+        codec: d.codec,
+        onInvalid: d.onInvalid,
+        agents: consumers.get(t.name) ?? [],
+        messagesIn: t.messagesIn,
+        messagesOut: t.messagesOut,
+      }
+    })
 }

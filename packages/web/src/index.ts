@@ -5,7 +5,7 @@
  */
 export { BUILTIN_ROUTES, createWebApp, type WebAppOptions } from './app.ts'
 export { type AgentInfo, listAgents, listTopics, type TopicInfo } from './describe.ts'
-export { escapeLabel, LoopDelayMonitor, METRICS_CONTENT_TYPE, renderMetrics } from './metrics.ts'
+export { WorkerMetrics } from './metrics.ts'
 export {
   DEFAULT_TIMEOUTS,
   type ServeOptions,

@@ -1,221 +1,197 @@
 /**
- * GET /metrics: the worker's counters in the Prometheus text exposition format
- * (version 0.0.4), read live from the WorkerRuntime on each scrape, plus the
- * event-loop delay this package samples itself (perf_hooks), because a blocked
- * loop is the first thing to look at when a Node worker falls behind.
+ * GET /metrics: the worker's sensor in the Prometheus text format, rendered by
+ * prom-client. Gauges and counters are read from one sensor snapshot per
+ * scrape; the agent latency histogram is fed by the sensor's latency hook;
+ * prom-client's default metrics add the process's own (CPU, memory, GC and the
+ * event-loop lag, the first thing to look at when a Node worker falls behind).
  */
-import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks'
-import type { Logger, WorkerRuntime } from '@stream-app/core'
+import type { Logger, PartitionLag, StatsSnapshot, WorkerView } from '@stream-app/core'
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 
-export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
-/** A scrape must answer even when the broker does not: lag is skipped after this long. */
+/** A scrape must answer even when the broker does not: lag is left out after this long. */
 const LAG_TIMEOUT_MS = 2_000
+const STATES = ['starting', 'recovering', 'running', 'stopping', 'stopped'] as const
+const AGENT_STATES = ['running', 'stopped', 'failed'] as const
 
-type Labels = Readonly<Record<string, string | number>>
-type MetricType = 'counter' | 'gauge' | 'histogram'
-
-/** Label values escape backslash, double quote and newline (the format spec's three). */
-export const escapeLabel = (v: string): string =>
-  v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
-
-/** HELP text escapes backslash and newline only. */
-const escapeHelp = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')
-
-export const formatValue = (v: number): string =>
-  Number.isNaN(v) ? 'NaN' : v === Number.POSITIVE_INFINITY ? '+Inf' : v === -Infinity ? '-Inf' : String(v)
-
-class Exposition {
-  private readonly lines: string[] = []
-
-  family(name: string, type: MetricType, help: string): this {
-    this.lines.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`)
-    return this
-  }
-
-  sample(name: string, labels: Labels | undefined, value: number): this {
-    let l = ''
-    if (labels) {
-      const parts: string[] = []
-      for (const k in labels) parts.push(`${k}="${escapeLabel(String(labels[k]))}"`)
-      if (parts.length) l = `{${parts.join(',')}}`
-    }
-    this.lines.push(`${name}${l} ${formatValue(value)}`)
-    return this
-  }
-
-  text(): string {
-    return `${this.lines.join('\n')}\n`
-  }
-}
-
-/**
- * Samples event-loop delay between scrapes; each scrape reads and resets it.
- * Node's histogram records the whole interval between timer turns, so the
- * sampling resolution is subtracted to leave the delay itself.
- */
-export class LoopDelayMonitor {
-  private static readonly RESOLUTION_MS = 10
-  private readonly h: IntervalHistogram = monitorEventLoopDelay({
-    resolution: LoopDelayMonitor.RESOLUTION_MS,
-  })
-  constructor() {
-    this.h.enable()
-  }
-  /** Seconds: p50, p99, max and mean since the previous read. */
-  read(): { p50: number; p99: number; max: number; mean: number } {
-    const h = this.h
-    const lag = (ns: number) => Math.max(0, ns / 1e6 - LoopDelayMonitor.RESOLUTION_MS) / 1000
-    const r =
-      h.count === 0
-        ? { p50: 0, p99: 0, max: 0, mean: 0 }
-        : { p50: lag(h.percentile(50)), p99: lag(h.percentile(99)), max: lag(h.max), mean: lag(h.mean) }
-    h.reset()
-    return r
-  }
-  stop(): void {
-    this.h.disable()
-  }
-}
-
-const union = (...keys: Iterable<string>[]): string[] => {
-  const s = new Set<string>()
-  for (const k of keys) for (const x of k) s.add(x)
-  return [...s].sort()
-}
-
-async function lagWithin(
-  rt: WorkerRuntime,
-  log: Logger,
-): Promise<Awaited<ReturnType<WorkerRuntime['lag']>> | undefined> {
+async function lagWithin(view: WorkerView, log: Logger): Promise<PartitionLag[]> {
   let timer: NodeJS.Timeout | undefined
   try {
     return await Promise.race([
-      rt.lag(),
+      view.sensor.lag(),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${LAG_TIMEOUT_MS}ms`)), LAG_TIMEOUT_MS)
       }),
     ])
   } catch (e) {
     log.warn(`metrics: consumer lag unavailable: ${e instanceof Error ? e.message : String(e)}`)
-    return undefined
+    return []
   } finally {
     clearTimeout(timer)
   }
 }
 
-/** Renders every metric of the worker; never throws for a missing or failing part. */
-export async function renderMetrics(rt: WorkerRuntime, loop: LoopDelayMonitor, log: Logger): Promise<string> {
-  const x = new Exposition()
-  const { stats } = rt
+/** The metrics of one worker, in a registry of their own. */
+export class WorkerMetrics {
+  readonly registry = new Registry()
+  private snap: StatsSnapshot | undefined
+  private lag: PartitionLag[] = []
+  private readonly unsubscribe: () => void
 
-  x.family('stream_app_worker_state', 'gauge', 'Worker state: 1 for the current state, 0 for the others.')
-  for (const s of ['starting', 'recovering', 'running', 'stopping', 'stopped'])
-    x.sample('stream_app_worker_state', { state: s }, rt.state === s ? 1 : 0)
-
-  x.family('stream_app_messages_in_total', 'counter', 'Records fetched from the broker, per topic.')
-  for (const t of union(rt.topics.keys(), stats.messagesIn.keys()))
-    x.sample('stream_app_messages_in_total', { topic: t }, stats.messagesIn.get(t) ?? 0)
-
-  const out = rt.outbox.perTopic
-  x.family('stream_app_messages_out_total', 'counter', 'Records sent and acknowledged, per topic.')
-  for (const t of union(rt.topics.keys(), out.keys()))
-    x.sample('stream_app_messages_out_total', { topic: t }, out.get(t) ?? 0)
-
-  const consumed = stats.consumed
-  x.family('stream_app_agent_consumed_total', 'counter', 'Messages each agent took from its streams.')
-  for (const a of union(rt.agents.keys(), consumed.keys()))
-    x.sample('stream_app_agent_consumed_total', { agent: a }, consumed.get(a) ?? 0)
-  const yielded = stats.yielded
-  x.family(
-    'stream_app_agent_yielded_total',
-    'counter',
-    'Values each agent yielded (to its sinks, answering asks).',
-  )
-  for (const a of union(rt.agents.keys(), yielded.keys()))
-    x.sample('stream_app_agent_yielded_total', { agent: a }, yielded.get(a) ?? 0)
-
-  x.family('stream_app_agent_latency_seconds', 'histogram', 'Time an agent spends on one value.')
-  for (const [agent, h] of [...stats.latency].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    for (let i = 0; i < h.bounds.length; i++)
-      x.sample(
-        'stream_app_agent_latency_seconds_bucket',
-        { agent, le: formatValue(h.bounds[i]!) },
-        h.counts[i]!,
-      )
-    x.sample('stream_app_agent_latency_seconds_bucket', { agent, le: '+Inf' }, h.count)
-    x.sample('stream_app_agent_latency_seconds_sum', { agent }, h.sum)
-    x.sample('stream_app_agent_latency_seconds_count', { agent }, h.count)
+  constructor(
+    private readonly view: WorkerView,
+    private readonly log: Logger,
+  ) {
+    const r = this.registry
+    collectDefaultMetrics({ register: r })
+    const s = () => this.snap ?? (this.snap = view.sensor.snapshot())
+    const g = (name: string, help: string, labelNames: string[], fill: (g: Gauge) => void) =>
+      new Gauge({
+        name,
+        help,
+        labelNames,
+        registers: [r],
+        collect() {
+          this.reset()
+          fill(this)
+        },
+      })
+    const c = (name: string, help: string, labelNames: string[], fill: (c: Counter) => void) =>
+      new Counter({
+        name,
+        help,
+        labelNames,
+        registers: [r],
+        collect() {
+          this.reset()
+          fill(this)
+        },
+      })
+    g(
+      'stream_app_worker_state',
+      'Worker state: 1 for the current state, 0 for the others.',
+      ['state'],
+      (m) => {
+        for (const st of STATES) m.set({ state: st }, s().state === st ? 1 : 0)
+      },
+    )
+    c('stream_app_messages_in_total', 'Records fetched from the broker, per topic.', ['topic'], (m) => {
+      for (const t of s().topics) m.inc({ topic: t.name }, t.messagesIn)
+    })
+    c('stream_app_messages_out_total', 'Records sent and acknowledged, per topic.', ['topic'], (m) => {
+      for (const t of s().topics) m.inc({ topic: t.name }, t.messagesOut)
+    })
+    c('stream_app_agent_consumed_total', 'Messages each agent took from its streams.', ['agent'], (m) => {
+      for (const a of s().agents) m.inc({ agent: a.name }, a.consumed)
+    })
+    c(
+      'stream_app_agent_yielded_total',
+      'Values each agent yielded (to its sinks, answering asks).',
+      ['agent'],
+      (m) => {
+        for (const a of s().agents) m.inc({ agent: a.name }, a.yielded)
+      },
+    )
+    c('stream_app_agent_restarts_total', 'Times an agent was restarted after a failure.', ['agent'], (m) => {
+      for (const a of s().agents) m.inc({ agent: a.name }, a.restarts)
+    })
+    g(
+      'stream_app_agent_state',
+      'Agent state: 1 for the current state, 0 for the others.',
+      ['agent', 'state'],
+      (m) => {
+        for (const a of s().agents)
+          for (const st of AGENT_STATES) m.set({ agent: a.name, state: st }, a.state === st ? 1 : 0)
+      },
+    )
+    const latency = new Histogram({
+      name: 'stream_app_agent_latency_seconds',
+      help: 'Time an agent spends on one value (sampled: every 8th value).',
+      labelNames: ['agent'],
+      buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: [r],
+    })
+    for (const a of view.def.agents ? Object.keys(view.def.agents) : []) latency.zero({ agent: a })
+    g('stream_app_table_rows', 'Rows held in memory per table (one per key and window).', ['table'], (m) => {
+      for (const t of s().tables) m.set({ table: t.name }, t.rows)
+    })
+    c('stream_app_table_writes_total', 'Table rows set or deleted since start.', ['table'], (m) => {
+      for (const t of s().tables) m.inc({ table: t.name }, t.writes)
+    })
+    g('stream_app_table_held_partitions', 'Table partitions this worker holds.', ['table'], (m) => {
+      for (const t of s().tables) m.set({ table: t.name }, t.held.length)
+    })
+    const perLag = (name: string, help: string, pick: (l: PartitionLag) => number) =>
+      g(name, help, ['topic', 'partition'], (m) => {
+        for (const l of this.lag) m.set({ topic: l.topic, partition: String(l.partition) }, pick(l))
+      })
+    perLag(
+      'stream_app_consumer_lag',
+      'End offset minus committed offset, per assigned partition.',
+      (l) => l.lag,
+    )
+    perLag(
+      'stream_app_consumer_committed_offset',
+      'Committed offset, per assigned partition.',
+      (l) => l.position,
+    )
+    perLag('stream_app_partition_end_offset', 'End offset of the log, per assigned partition.', (l) => l.end)
+    c('stream_app_commits_total', 'Commits completed.', [], (m) => m.inc(s().commits.count))
+    c('stream_app_commit_failures_total', 'Commits that failed.', [], (m) => m.inc(s().commits.failures))
+    c('stream_app_commit_seconds_total', 'Time spent in completed commits.', [], (m) =>
+      m.inc(s().commits.totalMs / 1000),
+    )
+    g('stream_app_commit_last_seconds', 'Duration of the last completed commit.', [], (m) =>
+      m.set(s().commits.lastMs / 1000),
+    )
+    c('stream_app_recoveries_total', 'Table recoveries run (one per table and assignment).', [], (m) =>
+      m.inc(s().recoveries.count),
+    )
+    c('stream_app_recovered_records_total', 'Changelog records replayed by recoveries.', [], (m) =>
+      m.inc(s().recoveries.records),
+    )
+    c('stream_app_recovery_seconds_total', 'Time spent in recoveries.', [], (m) =>
+      m.inc(s().recoveries.ms / 1000),
+    )
+    g('stream_app_recovery_in_progress', 'Tables recovering now (0 or 1: one at a time).', [], (m) =>
+      m.set(s().recovering ? 1 : 0),
+    )
+    g(
+      'stream_app_recovery_store_rows',
+      'Rows loaded from the local store by the recovery in progress.',
+      [],
+      (m) => m.set(s().recovering?.storeRows ?? 0),
+    )
+    g(
+      'stream_app_recovery_changelog_records',
+      'Changelog records the recovery in progress has replayed (done) and has to (total).',
+      ['of'],
+      (m) => {
+        m.set({ of: 'done' }, s().recovering?.changelogDone ?? 0)
+        m.set({ of: 'total' }, s().recovering?.changelogTotal ?? 0)
+      },
+    )
+    this.unsubscribe = view.sensor.subscribe({
+      onLatency: (agent, seconds) => latency.observe({ agent }, seconds),
+    })
   }
 
-  x.family('stream_app_agent_restarts_total', 'counter', 'Times an agent was restarted after a failure.')
-  for (const [name, a] of rt.agents) x.sample('stream_app_agent_restarts_total', { agent: name }, a.restarts)
-  x.family('stream_app_agent_state', 'gauge', 'Agent state: 1 for the current state, 0 for the others.')
-  for (const [name, a] of rt.agents)
-    for (const s of ['running', 'stopped', 'failed'])
-      x.sample('stream_app_agent_state', { agent: name, state: s }, a.state === s ? 1 : 0)
+  get contentType(): string {
+    return this.registry.contentType
+  }
 
-  x.family('stream_app_table_rows', 'gauge', 'Rows held in memory per table (one per key and window).')
-  for (const [name, t] of rt.tables) x.sample('stream_app_table_rows', { table: name }, t.rows.size)
-  x.family('stream_app_table_writes_total', 'counter', 'Table rows set or deleted since start.')
-  for (const [name, t] of rt.tables) x.sample('stream_app_table_writes_total', { table: name }, t.writes)
+  /** One scrape: a fresh snapshot and lag, then every metric. Never throws for a failing part. */
+  async render(): Promise<string> {
+    this.lag = await lagWithin(this.view, this.log)
+    this.snap = this.view.sensor.snapshot()
+    try {
+      return await this.registry.metrics()
+    } finally {
+      this.snap = undefined
+    }
+  }
 
-  const lag = await lagWithin(rt, log)
-  x.family('stream_app_consumer_lag', 'gauge', 'End offset minus committed offset, per assigned partition.')
-  for (const l of lag ?? [])
-    x.sample('stream_app_consumer_lag', { topic: l.topic, partition: l.partition }, l.lag)
-  x.family('stream_app_consumer_committed_offset', 'gauge', 'Committed offset, per assigned partition.')
-  for (const l of lag ?? [])
-    x.sample('stream_app_consumer_committed_offset', { topic: l.topic, partition: l.partition }, l.position)
-  x.family('stream_app_partition_end_offset', 'gauge', 'End offset of the log, per assigned partition.')
-  for (const l of lag ?? [])
-    x.sample('stream_app_partition_end_offset', { topic: l.topic, partition: l.partition }, l.end)
-
-  const c = stats.commits
-  x.family('stream_app_commits_total', 'counter', 'Commits completed.').sample(
-    'stream_app_commits_total',
-    undefined,
-    c.count,
-  )
-  x.family('stream_app_commit_failures_total', 'counter', 'Commits that failed.')
-  x.sample('stream_app_commit_failures_total', undefined, c.failures)
-  x.family('stream_app_commit_seconds_total', 'counter', 'Time spent in completed commits.')
-  x.sample('stream_app_commit_seconds_total', undefined, c.totalMs / 1000)
-  x.family('stream_app_commit_last_seconds', 'gauge', 'Duration of the last completed commit.')
-  x.sample('stream_app_commit_last_seconds', undefined, c.lastMs / 1000)
-
-  const r = stats.recoveries
-  x.family('stream_app_recoveries_total', 'counter', 'Table recoveries run (one per partition assignment).')
-  x.sample('stream_app_recoveries_total', undefined, r.count)
-  x.family('stream_app_recovered_records_total', 'counter', 'Changelog records replayed by recoveries.')
-  x.sample('stream_app_recovered_records_total', undefined, r.records)
-  x.family('stream_app_recovery_seconds_total', 'counter', 'Time spent in recoveries.')
-  x.sample('stream_app_recovery_seconds_total', undefined, r.ms / 1000)
-  const now = stats.recovering
-  x.family('stream_app_recovery_in_progress', 'gauge', 'Tables recovering now (0 or 1: one at a time).')
-  x.sample('stream_app_recovery_in_progress', undefined, now ? 1 : 0)
-  x.family(
-    'stream_app_recovery_store_rows',
-    'gauge',
-    'Rows loaded from the local store by the recovery in progress.',
-  )
-  x.sample('stream_app_recovery_store_rows', undefined, now?.storeRows ?? 0)
-  x.family(
-    'stream_app_recovery_changelog_records',
-    'gauge',
-    'Changelog records the recovery in progress has replayed (done) and has to (total).',
-  )
-  x.sample('stream_app_recovery_changelog_records', { of: 'done' }, now?.changelogDone ?? 0)
-  x.sample('stream_app_recovery_changelog_records', { of: 'total' }, now?.changelogTotal ?? 0)
-
-  const d = loop.read()
-  const loopHelp = 'Event-loop delay since the previous scrape'
-  x.family('stream_app_event_loop_lag_p50_seconds', 'gauge', `${loopHelp}, median.`)
-  x.sample('stream_app_event_loop_lag_p50_seconds', undefined, d.p50)
-  x.family('stream_app_event_loop_lag_p99_seconds', 'gauge', `${loopHelp}, 99th percentile.`)
-  x.sample('stream_app_event_loop_lag_p99_seconds', undefined, d.p99)
-  x.family('stream_app_event_loop_lag_max_seconds', 'gauge', `${loopHelp}, maximum.`)
-  x.sample('stream_app_event_loop_lag_max_seconds', undefined, d.max)
-  x.family('stream_app_event_loop_lag_mean_seconds', 'gauge', `${loopHelp}, mean.`)
-  x.sample('stream_app_event_loop_lag_mean_seconds', undefined, d.mean)
-  return x.text()
+  close(): void {
+    this.unsubscribe()
+    this.registry.clear()
+  }
 }

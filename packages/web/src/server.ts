@@ -9,9 +9,9 @@ import { createServer, type Server } from 'node:http'
 import type { Socket } from 'node:net'
 import { hostname } from 'node:os'
 import { getRequestListener, RequestError } from '@hono/node-server'
-import { ConfigError, type Logger, type WebServerHandle, type WorkerRuntime } from '@stream-app/core'
+import { ConfigError, type Logger, type WebServerHandle, type WorkerView } from '@stream-app/core'
 import { createWebApp } from './app.ts'
-import { LoopDelayMonitor } from './metrics.ts'
+import { WorkerMetrics } from './metrics.ts'
 import { jsonHeaders } from './tables.ts'
 
 export interface ServerTimeouts {
@@ -154,16 +154,16 @@ export async function serveFetch(
  * Starts the web server of a worker (the `web` dependency of WorkerDeps).
  *
  * @example
- * const rt = await startRuntime(def, { ...deps, web: startWebServer })
+ * const rt = await startRuntime(def, { ...deps, web: (view) => startWebServer(view) })
  * await fetch(`${rt.url}/health`) // {"status":"ok"}
  */
 export async function startWebServer(
-  rt: WorkerRuntime,
+  rt: WorkerView,
   options: WebServerOptions = {},
 ): Promise<WebServerHandle> {
   const log = options.log ?? rt.log
-  const loop = new LoopDelayMonitor()
-  const app = createWebApp(rt, { log, loop })
+  const metrics = new WorkerMetrics(rt, log)
+  const app = createWebApp(rt, { log, metrics })
   let http: WebServerHandle
   try {
     http = await serveFetch(
@@ -182,13 +182,13 @@ export async function startWebServer(
       },
     )
   } catch (e) {
-    loop.stop()
+    metrics.close()
     throw e
   }
   return {
     url: http.url,
     close: () => {
-      loop.stop()
+      metrics.close()
       return http.close()
     },
   }

@@ -6,14 +6,7 @@
  * worker holding the key's partition (its web URL is in the group's
  * membership), so every worker answers every key.
  */
-import {
-  type AnySchema,
-  NotOwnedError,
-  schemaCodec,
-  type Table,
-  type WindowedTable,
-  type WorkerRuntime,
-} from '@stream-app/core'
+import { type AnySchema, NotOwnedError, schemaCodec, type WorkerView } from '@stream-app/core'
 import type { Context } from 'hono'
 
 /** Set on forwarded requests so a worker never forwards twice (no loops during a rebalance). */
@@ -104,7 +97,7 @@ export async function forwardRequest(c: Context, owner: string): Promise<Respons
  * it lands, which during a rebalance may be a 421 rather than a loop).
  */
 export async function answerAtOwner(
-  rt: WorkerRuntime,
+  rt: WorkerView,
   c: Context,
   table: string,
   key: unknown,
@@ -134,37 +127,32 @@ export async function answerAtOwner(
 }
 
 /** The /tables/:table/:key handler for one worker. */
-export function tableLookup(rt: WorkerRuntime) {
+export function tableLookup(rt: WorkerView) {
   const parsers = new Map<string, KeyParser>()
   return async (c: Context): Promise<Response> => {
     const name = c.req.param('table') ?? ''
     const raw = c.req.param('key') ?? ''
-    const t = rt.tables.get(name)
+    const t = rt.table(name)
     if (!t) return jsonError(404, `no table '${name}'`)
     let parse = parsers.get(name)
-    if (!parse) parsers.set(name, (parse = keyParser(name, t.def.keySchema)))
+    if (!parse) parsers.set(name, (parse = keyParser(name, t.keySchema)))
     const k = parse(raw)
     if (!k.ok) return jsonError(400, k.error)
     return answerAtOwner(rt, c, name, k.key, () => {
-      // Read per request: the ctx is built once the worker has created its tables.
-      const view = (rt.baseCtx.tables as Readonly<Record<string, unknown>>)[name]
       let value: unknown
       let windows: { start: number; end: number; value: unknown }[] | undefined
       try {
-        if (t.windowed) {
-          const w = view as WindowedTable<unknown, unknown>
-          value = w.current(k.key)
-          windows = w.windows(k.key)
-        } else value = (view as Table<unknown, unknown>).get(k.key)
+        value = t.get(k.key)
+        if (t.windowed) windows = t.windows(k.key)
       } catch (e) {
         if (e instanceof NotOwnedError) throw e
         // The runtime rejects keys it cannot encode (a TypeError naming the table).
         return jsonError(400, `invalid key for table '${name}'`)
       }
-      let body = `{"key":${k.keyJson},"value":${t.encodeValueText(value)}`
+      let body = `{"key":${k.keyJson},"value":${t.encodeValue(value)}`
       if (windows)
         body += `,"windows":[${windows
-          .map((w) => `{"start":${w.start},"end":${w.end},"value":${t.encodeValueText(w.value)}}`)
+          .map((w) => `{"start":${w.start},"end":${w.end},"value":${t.encodeValue(w.value)}}`)
           .join(',')}]`
       return jsonResponse(200, `${body}}`)
     })

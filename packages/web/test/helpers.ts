@@ -7,7 +7,6 @@ import {
   type AppConfig,
   type AppDefinition,
   createApp,
-  liveClock,
   MemoryBroker,
   MemoryStore,
   makeLogger,
@@ -18,6 +17,7 @@ import {
   type WebServerHandle,
   type WorkerDeps,
   type WorkerRuntime,
+  type WorkerView,
 } from '@stream-app/core'
 import { startWebServer, type WebServerOptions } from '../src/index.ts'
 
@@ -91,7 +91,7 @@ export async function startWeb(
   options: {
     web?: AppConfig['web']
     server?: WebServerOptions
-    onWebStarted?: (rt: WorkerRuntime, url: string) => Promise<void>
+    onWebStarted?: (rt: WorkerView, url: string) => Promise<void>
     /** Shared by several workers to make them members of one group. */
     broker?: MemoryBroker
   } = {},
@@ -108,7 +108,6 @@ export async function startWeb(
   const rt = await startRuntime(def, {
     broker: options.broker ?? new MemoryBroker(),
     store: new MemoryStore(),
-    clock: liveClock,
     log,
     config: resolveConfig(def.config, {
       broker: 'memory://',
@@ -166,8 +165,10 @@ export function parsePrometheus(text: string): Exposition {
       labels[l[1]!] = unescapeLabel(l[2]!)
     }
     const raw = m[3]!
-    const value = raw === '+Inf' ? Infinity : raw === '-Inf' ? -Infinity : raw === 'NaN' ? NaN : Number(raw)
-    if (Number.isNaN(value) && raw !== 'NaN') throw new Error(`bad value in ${JSON.stringify(line)}`)
+    // Prometheus reads floats as Go's ParseFloat does: NaN in any case (prom-client writes "Nan").
+    const nan = raw.toLowerCase() === 'nan'
+    const value = raw === '+Inf' ? Infinity : raw === '-Inf' ? -Infinity : nan ? NaN : Number(raw)
+    if (Number.isNaN(value) && !nan) throw new Error(`bad value in ${JSON.stringify(line)}`)
     const family = types.has(m[1]!) ? m[1]! : m[1]!.replace(/_(bucket|sum|count)$/, '')
     if (!types.has(family)) throw new Error(`sample ${m[1]} before its TYPE line`)
     samples.push({ name: m[1]!, labels, value })

@@ -5,15 +5,7 @@
  * lookups to the key's owner.
  */
 import { connect } from 'node:net'
-import {
-  liveClock,
-  MemoryBroker,
-  MemoryStore,
-  makeLogger,
-  partitionForKey,
-  resolveConfig,
-  WorkerRuntime,
-} from '@stream-app/core'
+import { MemoryBroker, partitionForKey } from '@stream-app/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startWebServer } from '../src/index.ts'
 import { type Running, shop, startWeb, until } from './helpers.ts'
@@ -262,27 +254,25 @@ describe('/health across worker states', () => {
     }
   })
 
-  it('follows rt.state live: starting, running, stopped', async () => {
-    const def = shop().definition
-    const rt = new WorkerRuntime(def, {
-      broker: new MemoryBroker(),
-      store: new MemoryStore(),
-      clock: liveClock,
-      log: makeLogger({ level: 'silent' }),
-      config: resolveConfig(def.config, { broker: 'memory://', store: 'memory://', web: { port: 0 } }),
-      closeBroker: true,
+  it('follows the worker state live: recovering, running, stopped', async () => {
+    let during: { status: number; body: unknown } | undefined
+    let tableDuring: unknown
+    const w = await startWeb(shop().definition, {
+      onWebStarted: async (_rt, url) => {
+        const r = await get(`${url}/health`)
+        during = { status: r.status, body: r.json() }
+        // Serving before the worker is ready must not freeze a ctx without tables.
+        tableDuring = (await get(`${url}/tables/revenue/x`)).status
+      },
     })
-    const web = await startWebServer(rt)
+    // A second server on the same worker, which outlives it.
+    const web = await startWebServer(w.rt)
     try {
-      const starting = await get(`${web.url}/health`)
-      expect(starting.status).toBe(503)
-      expect(starting.json()).toEqual({ status: 'starting' })
-      expect((await get(`${web.url}/tables/revenue/x`)).status).toBe(404)
-      await rt.start()
+      expect(during).toEqual({ status: 503, body: { status: 'recovering' } })
+      expect(tableDuring).not.toBe(500)
       expect((await get(`${web.url}/health`)).json()).toEqual({ status: 'ok' })
-      // Serving before start must not freeze a ctx without tables.
       expect((await get(`${web.url}/tables/revenue/x`)).json()).toEqual({ key: 'x', value: 0 })
-      await rt.stop()
+      await w.stop()
       const stopped = await get(`${web.url}/health`)
       expect(stopped.status).toBe(503)
       expect(stopped.json()).toEqual({ status: 'stopped' })

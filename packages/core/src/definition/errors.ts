@@ -90,6 +90,20 @@ export class NotOwnedError extends StreamAppError {
   }
 }
 
+/** idle() found the worker still busy when its timeout ran out. */
+export class IdleTimeoutError extends StreamAppError {
+  readonly _tag = 'IdleTimeoutError'
+  readonly retriable = true
+  override name = 'IdleTimeoutError'
+}
+
+/** The worker stopped itself: it could not go on (its table state could not be loaded). */
+export class WorkerFailedError extends StreamAppError {
+  readonly _tag = 'WorkerFailedError'
+  readonly retriable = false
+  override name = 'WorkerFailedError'
+}
+
 /** An operation on a worker that is stopping or stopped. */
 export class StoppedError extends StreamAppError {
   readonly _tag = 'StoppedError'
@@ -97,4 +111,13 @@ export class StoppedError extends StreamAppError {
   override name = 'StoppedError'
 }
 
-export const errorMessage = (e: unknown): string => (e instanceof Error ? e.message : String(e))
+/** True when the same operation may succeed later: the one test every retry of the runtime uses. */
+export const isRetriable = (e: unknown): boolean =>
+  typeof e === 'object' && e !== null && (e as { retriable?: unknown }).retriable === true
+
+/** An error's message as one line (schema errors span several): the one message helper. */
+export const messageOf = (e: unknown): string =>
+  (e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, ' ').trim()
+
+/** @deprecated the same as messageOf */
+export const errorMessage = messageOf

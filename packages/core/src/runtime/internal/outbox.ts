@@ -7,10 +7,26 @@
  * commit, in the same transaction as the offsets that produced them.
  */
 import { textRecordsToBytes } from '../../definition/codec.ts'
+import { isRetriable } from '../../definition/errors.ts'
 import type { ProduceRecord, Producer, RecordMetadata } from '../../ports/index.ts'
 
-const isRetriable = (e: unknown): boolean =>
-  typeof e === 'object' && e !== null && (e as { retriable?: unknown }).retriable === true
+export interface OutboxOptions {
+  /**
+   * Runs a send again until it succeeds while its failures are retriable (the
+   * worker's shared backoff); default: no retry.
+   */
+  readonly retry?: <T>(send: () => Promise<T>, giveUp: () => boolean) => Promise<T>
+  /** Told when sends settle (idle() waits for the outbox to empty). */
+  readonly onSettled?: () => void
+  readonly maxBatch?: number
+  /**
+   * Unacknowledged records beyond which `pressure()` holds producers back. On a
+   * loaded Kafka acknowledgements take a while: 100k held the agent back often.
+   */
+  readonly maxInflight?: number
+  /** The same bound in key and value bytes (large records). */
+  readonly maxInflightBytes?: number
+}
 
 interface Waiter {
   readonly index: number
@@ -37,18 +53,19 @@ export class Outbox {
   sent = 0
   readonly perTopic = new Map<string, number>()
 
+  private readonly maxBatch: number
+  private readonly maxInflight: number
+  private readonly maxInflightBytes: number
+
   constructor(
     private readonly producer: Producer,
     private readonly onError: (e: unknown) => void,
-    private readonly maxBatch = 5000,
-    /**
-     * Unacknowledged records beyond which `pressure()` holds producers back. On a
-     * loaded Kafka acknowledgements take a while: 100k held the agent back often.
-     */
-    private readonly maxInflight = 300_000,
-    /** The same bound in key and value bytes (large records). */
-    private readonly maxInflightBytes = 64 * 1024 * 1024,
-  ) {}
+    private readonly options: OutboxOptions = {},
+  ) {
+    this.maxBatch = options.maxBatch ?? 5000
+    this.maxInflight = options.maxInflight ?? 300_000
+    this.maxInflightBytes = options.maxInflightBytes ?? 64 * 1024 * 1024
+  }
 
   /**
    * Backpressure from the broker: while too many records are unacknowledged a
@@ -73,6 +90,7 @@ export class Outbox {
   private settled(n: number, bytes: number): void {
     this.inflightRecords -= n
     this.inflightBytes -= bytes
+    this.options.onSettled?.()
     if (
       this.relief &&
       this.inflightRecords < this.maxInflight / 2 &&
@@ -192,22 +210,23 @@ export class Outbox {
     return this.retrying(batch, () => this.producer.send(batch))
   }
 
-  private retrying<T>(batch: readonly ProduceRecord[], go: () => Promise<T>, attempt = 0): Promise<T> {
-    return go().then(
-      (result) => {
-        this.sent += batch.length
-        this.count(batch)
-        return result
-      },
-      (e) => {
+  private retrying<T>(batch: readonly ProduceRecord[], go: () => Promise<T>): Promise<T> {
+    const attempt = () =>
+      go().catch((e: unknown) => {
         this.onError(e)
-        if (!isRetriable(e) || this.closed) throw e
-        // The broker may come back: keep the batch and try again, never drop it.
-        return new Promise<void>((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt))).then(() =>
-          this.retrying(batch, go, attempt + 1),
-        )
-      },
-    )
+        throw e
+      })
+    // The broker may come back: keep the batch and try again, never drop it.
+    const retry = this.options.retry
+    const sent = attempt().catch((e: unknown) => {
+      if (!isRetriable(e) || this.closed || retry === undefined) throw e
+      return retry(attempt, () => this.closed)
+    })
+    return sent.then((result) => {
+      this.sent += batch.length
+      this.count(batch)
+      return result
+    })
   }
 
   /** Counts sent records per topic, a Map update per run of one topic rather than per record. */

@@ -10,7 +10,7 @@ import type { TopicDef } from '../../definition/definition.ts'
 import { type Duration, toMillis } from '../../definition/duration.ts'
 import { ConfigError } from '../../definition/errors.ts'
 import type { Event, Stream } from '../../definition/types.ts'
-import type { Clock } from '../../ports/index.ts'
+import type { Timekeeper } from '../time.ts'
 import { ackInflight, ackItem, type Cursor, type Item, newCursor } from './cursor.ts'
 import type { SourceQueue } from './source.ts'
 import { decodeHeaders, internalTopicDef, type TopicRuntime } from './topics.ts'
@@ -25,7 +25,7 @@ export type Pull<T> = (cx: Cursor) => Pulled<T> | Promise<Pulled<T>>
 
 /** What a stream needs from the agent instance that owns it. */
 export interface StreamHost {
-  readonly clock: Clock
+  readonly time: Timekeeper
   readonly appId: string
   readonly agent: string
   readonly cursor: Cursor
@@ -203,7 +203,7 @@ export class StreamImpl<T> implements Stream<T, unknown> {
     if (!Number.isInteger(n) || n < 1) throw new ConfigError(`take: n must be a positive integer, got ${n}`)
     const withinMs = toMillis(within, 'take within')
     const up = this.pull
-    const clock = this.host.clock
+    const time = this.host.time
     let carry: Promise<Pulled<T>> | undefined
     const collect = async (cx: Cursor): Promise<Pulled<T[]>> => {
       let first: Pulled<T>
@@ -214,10 +214,9 @@ export class StreamImpl<T> implements Stream<T, unknown> {
       if (first === END) return END
       const values: T[] = [first.value]
       let last = first.item
-      const deadline = clock.now() + withinMs
       let timedOut = false
       let wake: (() => void) | undefined
-      const cancel = clock.schedule(deadline, () => {
+      const cancel = time.after(withinMs, () => {
         timedOut = true
         wake?.()
       })

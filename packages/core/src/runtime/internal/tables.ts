@@ -15,8 +15,9 @@ import { type Duration, toMillis } from '../../definition/duration.ts'
 import { NotOwnedError } from '../../definition/errors.ts'
 import type { Logger, Table, WindowedTable, WindowValue } from '../../definition/types.ts'
 import type { WindowRange } from '../../definition/windows.ts'
-import type { BrokerRecord, Clock, ProduceRecord, StoreChange, TableStore } from '../../ports/index.ts'
+import type { BrokerRecord, ProduceRecord, StoreChange, TableStore } from '../../ports/index.ts'
 import { partitionForKey } from '../../ports/partitioner.ts'
+import type { Timekeeper } from '../time.ts'
 import type { Cursor } from './cursor.ts'
 
 interface Row {
@@ -78,7 +79,7 @@ export class TableRuntime {
     appId: string,
     partitions: number | undefined,
     readonly store: TableStore,
-    readonly clock: Clock,
+    readonly clock: Timekeeper,
     readonly host: TableHost,
   ) {
     this.partitions = partitions

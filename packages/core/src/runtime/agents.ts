@@ -1,0 +1,182 @@
+/**
+ * Agents under supervision: every instance of every agent is a fiber in one
+ * FiberMap keyed `agent#instance`. A fiber runs the handler as
+ * Effect.tryPromise with an AbortSignal, so interrupting it ends the handler's
+ * streams; a crash is logged (with its stack), the message that caused it is
+ * acknowledged, and the handler restarts after the shared backoff (Effect.retry).
+ * `one_for_all` restarts the agent's other instances by running them again
+ * under their keys, which interrupts the old fibers. A run that lasted a minute
+ * starts the backoff afresh. Decode failures under onInvalid 'fail' and table
+ * keys another worker holds stop the instance where it is, uncommitted.
+ */
+import * as Effect from 'effect/Effect'
+import * as FiberMap from 'effect/FiberMap'
+import type * as Scope from 'effect/Scope'
+import { messageOf, NotOwnedError } from '../definition/errors.ts'
+import type { Logger } from '../definition/types.ts'
+import type { AgentStats } from '../ports/sensor.ts'
+import type { AgentRunner, Instance } from './internal/instance.ts'
+import { FatalDecodeError } from './internal/source.ts'
+import { BACKOFF_BASE_MS, backoff } from './retry.ts'
+import type { Timekeeper } from './time.ts'
+
+/** A run that lasted this long starts the backoff afresh. */
+const HEALTHY_MS = 60_000
+
+/** Why a run ended other than by returning. */
+class Crash {
+  constructor(
+    readonly error: unknown,
+    readonly lastedMs: number,
+  ) {}
+}
+/** The handler returned; a sibling's one_for_all restart ends a run this way too. */
+type Ended = 'returned' | 'healthy-crash'
+
+export interface AgentsDeps {
+  readonly runners: ReadonlyMap<string, AgentRunner>
+  readonly log: Logger & { child(name: string): Logger }
+  readonly time: Timekeeper
+  /** Told of every crash (the sensor). */
+  readonly crashed: (agent: string, error: unknown) => void
+}
+
+export interface Agents {
+  /** Starts every instance. */
+  readonly start: Effect.Effect<void>
+  /**
+   * Ends every instance's streams and waits (up to timeoutMs) for the handlers
+   * to finish the value in hand, then interrupts what is left.
+   */
+  stop(timeoutMs: number): Effect.Effect<void>
+  stats(): AgentStats[]
+}
+
+/** Unwraps what a rejected handler promise was rejected with. */
+const reason = (e: unknown): unknown =>
+  e instanceof Error && e.cause !== undefined && !(e instanceof FatalDecodeError) ? e.cause : e
+
+export const makeAgents = (deps: AgentsDeps): Effect.Effect<Agents, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const fibers = yield* FiberMap.make<string>()
+    const keyOf = (inst: Instance) => `${inst.agent}#${inst.index}`
+    let stopping = false
+
+    const supervise = (inst: Instance): Effect.Effect<void> => {
+      const runner = inst.runner
+      const log = deps.log.child(inst.agent)
+      // One run: fails with a Crash when the handler threw, unless the run was long (a fresh backoff then).
+      const once: Effect.Effect<Ended, Crash> = Effect.suspend(() => {
+        const started = deps.time.now()
+        return Effect.tryPromise({
+          try: (signal) => inst.run(signal),
+          catch: (e) => new Crash(reason(e), deps.time.now() - started),
+        }).pipe(
+          Effect.as<Ended>('returned'),
+          Effect.tapError((c) => crashed(inst, c.error)),
+          Effect.catchIf(
+            (c) => restartable(c.error) && c.lastedMs >= HEALTHY_MS,
+            () => Effect.succeed<Ended>('healthy-crash'),
+          ),
+        )
+      })
+      const schedule = backoff<Crash>((c, delay) => {
+        log.error(`agent ${inst.name} crashed: ${messageOf(c.error)}; restarting in ${Math.round(delay)}ms`, {
+          agent: inst.agent,
+          restarts: runner.restarts,
+          ...(c.error instanceof Error && c.error.stack ? { stack: c.error.stack } : {}),
+        })
+        inst.phase = 'backoff'
+        deps.crashed(inst.agent, c.error)
+      })
+      const retried = once.pipe(Effect.retry({ schedule, while: (c) => restartable(c.error) && !stopping }))
+      return Effect.gen(function* () {
+        for (;;) {
+          const ended = yield* Effect.exit(retried)
+          if (stopping) return
+          if (ended._tag === 'Failure') {
+            const failure = ended.cause.reasons.find((r) => r._tag === 'Fail')
+            stopHere(inst, failure?.error instanceof Crash ? failure.error.error : ended.cause)
+            return
+          }
+          if (ended.value === 'returned') {
+            log.info(`agent ${inst.name} finished: its handler returned`)
+            inst.phase = 'done'
+            return
+          }
+          // A crash after a long healthy run: restart after the first step of a fresh backoff.
+          log.error(`agent ${inst.name} crashed after a healthy run; restarting in ${BACKOFF_BASE_MS}ms`)
+          inst.phase = 'backoff'
+          yield* Effect.sleep(BACKOFF_BASE_MS)
+        }
+      })
+    }
+
+    /** A crash: acknowledge its message, count it, restart the siblings under one_for_all. */
+    const crashed = (inst: Instance, error: unknown): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (!restartable(error)) return Effect.void
+        inst.acknowledgeFailed()
+        inst.runner.restarts++
+        if (inst.runner.def.supervisor !== 'one_for_all' || stopping) return Effect.void
+        // Running a sibling again under its key interrupts its fiber (its handler's streams end).
+        return Effect.forEach(
+          inst.runner.instances.filter((o) => o !== inst),
+          (other) => FiberMap.run(fibers, keyOf(other), supervise(other)),
+          { discard: true },
+        )
+      })
+
+    /** The instance stops at the message it holds, which stays uncommitted (restarting cannot help). */
+    const stopHere = (inst: Instance, error: unknown) => {
+      const log = deps.log.child(inst.agent)
+      const at = inst.cursor.current?.rec
+      const where = at ? { topic: at.topic, partition: at.partition, offset: at.offset } : {}
+      if (error instanceof FatalDecodeError)
+        log.error(
+          `agent ${inst.name} stopped: ${error.message} (onInvalid: 'fail'); the message stays uncommitted`,
+          where,
+        )
+      else log.error(`agent ${inst.name} stopped: ${messageOf(error)}; the message stays uncommitted`, where)
+      inst.runner.state = 'failed'
+      inst.phase = 'done'
+    }
+
+    return {
+      start: Effect.forEach(
+        [...deps.runners.values()].flatMap((r) => r.instances),
+        (inst) => FiberMap.run(fibers, keyOf(inst), supervise(inst)),
+        { discard: true },
+      ),
+      stop: (timeoutMs) =>
+        Effect.gen(function* () {
+          stopping = true
+          for (const r of deps.runners.values()) r.close()
+          // An instance waiting out its backoff has nothing to finish: interrupt it now.
+          for (const r of deps.runners.values())
+            for (const inst of r.instances)
+              if (inst.phase === 'backoff') yield* FiberMap.remove(fibers, keyOf(inst))
+          const finished = yield* FiberMap.awaitEmpty(fibers).pipe(
+            Effect.timeout(timeoutMs),
+            Effect.as(true),
+            Effect.catch(() => Effect.succeed(false)),
+          )
+          if (!finished) {
+            deps.log.warn(`agents did not finish within ${timeoutMs}ms; interrupting them`)
+            yield* FiberMap.clear(fibers)
+          }
+          for (const r of deps.runners.values()) if (r.state === 'running') r.state = 'stopped'
+        }),
+      stats: () =>
+        [...deps.runners.values()].map((r) => ({
+          name: r.def.name,
+          consumed: r.consumed,
+          yielded: r.yielded,
+          restarts: r.restarts,
+          state: r.state,
+        })),
+    }
+  })
+
+/** Restarting helps unless the message cannot be decoded (onInvalid 'fail') or its table key is held elsewhere. */
+const restartable = (e: unknown): boolean => !(e instanceof FatalDecodeError) && !(e instanceof NotOwnedError)

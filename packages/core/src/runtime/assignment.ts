@@ -1,0 +1,101 @@
+/**
+ * What this worker was given by the group, and everything keyed by it: the
+ * assigned partitions, how far each is fetched and committed, the source
+ * queues records go to, the subscribed and paused topics, and which table
+ * partitions that makes this worker hold. The modules that change it (fetch,
+ * rebalance, commit) take it as an argument; none of them owns another.
+ */
+import type { TopicPartition, TopicPartitionOffset } from '../ports/index.ts'
+import { tpKey } from '../ports/topic-partitions.ts'
+import type { SourceQueue } from './internal/source.ts'
+import type { TableRuntime } from './internal/tables.ts'
+import type { TopicRuntime } from './internal/topics.ts'
+
+export class Assignment {
+  /** Partitions the group gave this worker (kept here: consumers differ on when assignment() changes). */
+  readonly partitions = new Map<string, TopicPartition>()
+  /** Next offset to fetch, per partition. */
+  readonly positions = new Map<string, number>()
+  /** Last committed offset, per partition. */
+  readonly committed = new Map<string, number>()
+  /** The queues records of a topic go to (one per consuming agent). */
+  readonly queuesByTopic = new Map<string, SourceQueue[]>()
+  /** Topics the group consumer follows: agents' sources, repartition topics, the leader topic. */
+  readonly subscribed = new Set<string>()
+  readonly pausedTopics = new Set<string>()
+
+  constructor(
+    /** One partition, assigned to one member: the leader (timers with onLeader, tables like no source). */
+    readonly leaderTopic: string,
+    private readonly topics: ReadonlyMap<string, TopicRuntime>,
+  ) {}
+
+  add(tps: readonly TopicPartition[]): void {
+    for (const tp of tps) this.partitions.set(tpKey(tp.topic, tp.partition), tp)
+  }
+
+  /** Forgets revoked partitions: what was assigned, fetched and committed of them. */
+  remove(tps: readonly TopicPartition[]): void {
+    for (const tp of tps) {
+      const k = tpKey(tp.topic, tp.partition)
+      this.partitions.delete(k)
+      this.positions.delete(k)
+      this.committed.delete(k)
+    }
+  }
+
+  /** Sets where fetching starts and what counts as committed (a new assignment, a rewind). */
+  startAt(offsets: Iterable<TopicPartitionOffset>): void {
+    for (const o of offsets) {
+      const k = tpKey(o.topic, o.partition)
+      this.positions.set(k, o.offset)
+      this.committed.set(k, o.offset)
+    }
+  }
+
+  addQueue(topic: string, q: SourceQueue): void {
+    const list = this.queuesByTopic.get(topic)
+    if (list) list.push(q)
+    else this.queuesByTopic.set(topic, [q])
+  }
+
+  *queues(): IterableIterator<SourceQueue> {
+    for (const list of this.queuesByTopic.values()) yield* list
+  }
+
+  /** Assigned partitions of topics some agent consumes. */
+  sourcePartitions(): TopicPartition[] {
+    return [...this.partitions.values()].filter((tp) => this.queuesByTopic.has(tp.topic))
+  }
+
+  isLeader(): boolean {
+    return this.partitions.has(tpKey(this.leaderTopic, 0))
+  }
+
+  /**
+   * The partitions of a table this worker holds: partition p goes with
+   * partition p of the source topics that have the table's partition count
+   * (every broker gives equal partitions of such topics to one member). A
+   * table like no source topic is held whole by the leader.
+   */
+  heldPartitions(t: TableRuntime): Set<number> {
+    const n = t.partitions
+    const out = new Set<number>()
+    if (n === undefined) return out
+    const drivers = this.driversOf(n)
+    if (drivers.size === 0) {
+      if (this.isLeader()) for (let p = 0; p < n; p++) out.add(p)
+      return out
+    }
+    for (const tp of this.partitions.values()) if (drivers.has(tp.topic)) out.add(tp.partition)
+    return out
+  }
+
+  /** The subscribed source topics with `n` partitions: they decide who holds a table of n partitions. */
+  driversOf(n: number): Set<string> {
+    const out = new Set<string>()
+    for (const s of this.subscribed)
+      if (s !== this.leaderTopic && this.topics.get(s)?.partitions === n) out.add(s)
+    return out
+  }
+}

@@ -1,0 +1,293 @@
+/**
+ * Commits, the two protocols. At-least-once: sink and changelog sends
+ * acknowledged → one store transaction (table rows and the changelog offsets
+ * they reflect) → consumer offsets. Exactly-once: sends, changelog writes and
+ * offsets in one transaction (one SQLite transaction on sqlite://, a Kafka
+ * transaction on kafka://), taken while no handler is inside a message.
+ * A commit that fails rewinds the worker to the last one.
+ */
+import { randomUUID } from 'node:crypto'
+import { isRetriable, messageOf } from '../definition/errors.ts'
+import type { Logger, ResolvedConfig } from '../definition/types.ts'
+import type {
+  Broker,
+  GroupConsumer,
+  ProduceRecord,
+  RecordMetadata,
+  Store,
+  TopicPartitionOffset,
+  TransactionalProducer,
+} from '../ports/index.ts'
+import { fmtTps, tpKey } from '../ports/topic-partitions.ts'
+import type { Assignment } from './assignment.ts'
+import type { Activity } from './internal/activity.ts'
+import type { Outbox } from './internal/outbox.ts'
+import type { TableRuntime } from './internal/tables.ts'
+
+/** An exactly-once commit waits this long for a handler to leave its message, then commits anyway. */
+const QUIESCE_LIMIT_MS = 30_000
+
+export interface CommitDeps {
+  readonly id: string
+  readonly config: ResolvedConfig
+  readonly log: Logger
+  readonly broker: Broker
+  readonly store: Store
+  readonly consumer: () => GroupConsumer
+  readonly assignment: Assignment
+  readonly tables: ReadonlyMap<string, TableRuntime>
+  readonly outbox: Outbox
+  readonly activity: Activity
+  /** Handlers inside a message, and those of them waiting for something only this commit brings. */
+  readonly busy: () => number
+  readonly waitingOnCommit: () => number
+  readonly running: () => boolean
+  /** Changelogs of tables bound since the last commit, being created. */
+  readonly creatingTopics: () => readonly Promise<void>[]
+  /** Rebuilds a table's partitions (after a failed exactly-once commit). */
+  readonly recover: (t: TableRuntime, partitions: readonly number[]) => Promise<void>
+  readonly committed: (ms: number, ok: boolean) => void
+  /** The worker's clock (the changelog records' timestamp). */
+  readonly now: () => number
+}
+
+export class Committer {
+  private committing: Promise<void> | undefined
+  private again = false
+  private settleAgain = false
+  /** exactly-once: holds back deliveries while a commit waits for handlers to finish their message. */
+  gate: Promise<void> | undefined
+  private txProducer: TransactionalProducer | undefined
+
+  constructor(private readonly d: CommitDeps) {}
+
+  /**
+   * Commits what is processed. `settle` (a revoke) first lets every handler
+   * finish the record it is inside, in every mode. Commits never overlap: one
+   * asked for while another runs runs right after it.
+   */
+  commit(settle = false): Promise<void> {
+    if (this.committing) {
+      this.again = true
+      if (settle) this.settleAgain = true
+      return this.committing
+    }
+    const run = async (): Promise<void> => {
+      let s = settle
+      do {
+        this.again = false
+        this.settleAgain = false
+        await this.once(s)
+        s = this.settleAgain
+      } while (this.again)
+    }
+    this.committing = run().finally(() => {
+      this.committing = undefined
+    })
+    return this.committing
+  }
+
+  async close(): Promise<void> {
+    await this.txProducer?.close().catch(() => {})
+  }
+
+  /**
+   * exactly-once: a commit must not cut a message in half (its table changes and
+   * sends in, its offset out). Hand out no new record, and wait until no handler
+   * is inside a message — a handler waiting on an ask() or a held send counts as
+   * outside, since what it waits for can only come after this commit.
+   */
+  private async quiesce(): Promise<() => void> {
+    let release!: () => void
+    this.gate = new Promise<void>((r) => {
+      release = r
+    })
+    const deadline = Date.now() + QUIESCE_LIMIT_MS
+    const { activity } = this.d
+    for (;;) {
+      const seen = activity.current
+      if (this.d.busy() <= this.d.waitingOnCommit()) break
+      const left = deadline - Date.now()
+      if (left <= 0) {
+        this.d.log.warn(
+          'exactly-once commit: a handler has been inside one message for 30s; committing anyway',
+        )
+        break
+      }
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([
+        activity.changedSince(seen),
+        new Promise((r) => {
+          timer = setTimeout(r, left)
+        }),
+      ])
+      clearTimeout(timer)
+    }
+    return () => {
+      this.gate = undefined
+      release()
+    }
+  }
+
+  private async once(settle: boolean): Promise<void> {
+    const open = (this.d.outbox.holding && this.d.running()) || settle ? await this.quiesce() : undefined
+    try {
+      await this.unit()
+    } finally {
+      open?.()
+    }
+  }
+
+  private async unit(): Promise<void> {
+    const { outbox, tables, assignment } = this.d
+    const started = performance.now()
+    try {
+      // Changelogs of tables bound since the last commit must exist before anything is written to them.
+      const creating = this.d.creatingTopics()
+      if (creating.length) await Promise.all(creating)
+      // Snapshot first: everything processed up to here has already queued its sends and table changes.
+      const offsets = this.committableOffsets()
+      const now = this.d.now()
+      const drained = [...tables.values()].map((t) => ({ t, ...t.drain(now) }))
+      const changelog = drained.flatMap((d) => d.records)
+      const changelogs = new Set([...tables.values()].map((t) => t.changelog))
+      const applyStore = (meta: readonly RecordMetadata[]) => {
+        if (!drained.some((d) => d.changes.length)) return
+        const perTable = new Map<string, Map<number, number>>()
+        for (const m of meta) {
+          if (!changelogs.has(m.topic)) continue
+          let o = perTable.get(m.topic)
+          if (!o) perTable.set(m.topic, (o = new Map()))
+          o.set(m.partition, Math.max(o.get(m.partition) ?? 0, m.offset + 1))
+        }
+        this.d.store.transaction(() => {
+          for (const d of drained)
+            if (d.changes.length) d.t.store.apply(d.changes, perTable.get(d.t.changelog) ?? new Map())
+        })
+      }
+      if (outbox.holding) await this.transaction(offsets, changelog, applyStore)
+      else {
+        try {
+          await outbox.flush()
+          applyStore(changelog.length ? await outbox.transmit(changelog) : [])
+        } catch (e) {
+          // A send that cannot succeed (retriable ones are retried inside the outbox): what this
+          // commit covered may not be in the log, so go back to the last commit and process again.
+          await this.rewind()
+          throw e
+        }
+        if (offsets.length) await this.d.consumer().commit(offsets)
+      }
+      for (const o of offsets) assignment.committed.set(tpKey(o.topic, o.partition), o.offset)
+      this.d.committed(performance.now() - started, true)
+    } catch (e) {
+      this.d.committed(performance.now() - started, false)
+      this.d.log.error(`commit failed: ${messageOf(e)}`)
+      throw e
+    }
+  }
+
+  /**
+   * exactly-once: sink sends, changelog writes and consumed offsets in one
+   * transaction. On sqlite:// that is one local database transaction that also
+   * holds the table rows; on Kafka a producer transaction, with the local store
+   * written after it commits (recovery replays the changelog from the store's offset).
+   */
+  private async transaction(
+    offsets: TopicPartitionOffset[],
+    changelog: ProduceRecord[],
+    applyStore: (meta: readonly RecordMetadata[]) => void,
+  ): Promise<void> {
+    const { outbox, broker, id } = this.d
+    const held = outbox.takeHeld()
+    const records = [...held.records, ...changelog]
+    if (!records.length && !offsets.length) return
+    try {
+      if (broker.atomic) {
+        const meta = broker.atomic.run((tx) => {
+          const meta = records.length ? tx.append(records) : []
+          applyStore(meta)
+          if (offsets.length) tx.commitOffsets(id, offsets)
+          return meta
+        })
+        held.settle(meta)
+        return
+      }
+      const txp = (this.txProducer ??= broker.transactionalProducer!(`${id}-${randomUUID()}`))
+      try {
+        await txp.begin()
+        const meta = records.length ? await txp.send(records) : []
+        if (offsets.length) await txp.sendOffsets(this.d.consumer(), offsets)
+        await txp.commit()
+        held.settle(meta)
+        applyStore(meta)
+      } catch (e) {
+        const aborted = await txp.abort().then(
+          () => true,
+          () => false,
+        )
+        // A producer that cannot abort (fenced, fatal) is replaced by a new one for the next commit.
+        if (!aborted || !isRetriable(e)) {
+          if (this.txProducer === txp) this.txProducer = undefined
+          void txp.close().catch(() => {})
+        }
+        throw e
+      }
+    } catch (e) {
+      held.fail(e)
+      // What this commit covered is not in the log: rewind to the last commit and rebuild.
+      await this.rewind()
+      throw e
+    }
+  }
+
+  /**
+   * After a failed commit the in-memory state is ahead of what is committed:
+   * forget buffered records, seek back to the committed offsets and rebuild
+   * the held table partitions from the store and the changelog.
+   */
+  private async rewind(): Promise<void> {
+    const { assignment, tables } = this.d
+    const consumer = this.d.consumer()
+    const tps = [...assignment.partitions.values()]
+    for (const q of assignment.queues()) q.drop(tps)
+    for (const tp of tps) {
+      const o = assignment.committed.get(tpKey(tp.topic, tp.partition))
+      if (o !== undefined) {
+        consumer.seek({ ...tp, offset: o })
+        assignment.positions.set(tpKey(tp.topic, tp.partition), o)
+      }
+    }
+    for (const t of tables.values()) {
+      const held = [...t.owned]
+      t.discardDirty()
+      t.dropPartitions(held)
+      await this.d.recover(t, held)
+    }
+    this.d.log.warn('rewound to the last commit after a failed commit', { partitions: fmtTps(tps) })
+  }
+
+  /** Per assigned source partition, the offset up to which every consuming queue has processed. */
+  private committableOffsets(): TopicPartitionOffset[] {
+    const { assignment } = this.d
+    const out: TopicPartitionOffset[] = []
+    for (const tp of assignment.partitions.values()) {
+      const k = tpKey(tp.topic, tp.partition)
+      const queues = assignment.queuesByTopic.get(tp.topic)
+      if (!queues?.length) continue
+      let min = Number.POSITIVE_INFINITY
+      for (const q of queues) {
+        const c = q.trackers.get(k)?.committable ?? -1
+        // A queue that has not processed anything of this partition holds the commit back.
+        if (c < 0) {
+          min = -1
+          break
+        }
+        min = Math.min(min, c)
+      }
+      if (min >= 0 && min > (assignment.committed.get(k) ?? -1))
+        out.push({ topic: tp.topic, partition: tp.partition, offset: min })
+    }
+    return out
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * The fetch loop, a fiber of the worker: batches from the group consumer into
+ * the source queues of the agents that consume their topic, pausing topics
+ * whose queues are full (and waiting for one to drain when all are). A failed
+ * fetch is retried with the shared backoff; interrupting the fiber wakes a
+ * fetch that is waiting for data.
+ */
+import * as Effect from 'effect/Effect'
+import { messageOf } from '../definition/errors.ts'
+import type { Logger } from '../definition/types.ts'
+import type { GroupConsumer, RecordBatch } from '../ports/index.ts'
+import { tpKey } from '../ports/topic-partitions.ts'
+import type { Assignment } from './assignment.ts'
+import type { Activity } from './internal/activity.ts'
+import type { SourceQueue } from './internal/source.ts'
+import { retrying } from './retry.ts'
+
+const FETCH_MAX_RECORDS = 5_000
+const FETCH_WAIT_MS = 250
+
+export interface FetchDeps {
+  readonly consumer: GroupConsumer
+  readonly assignment: Assignment
+  readonly log: Logger
+  readonly activity: Activity
+  /** Records fetched per topic (the sensor). */
+  readonly fetched: (topic: string, n: number) => void
+}
+
+/** Hands each batch to the queues of its topic and notes how far each partition is fetched. */
+export function deliver(batches: readonly RecordBatch[], d: FetchDeps): void {
+  const { assignment } = d
+  for (const b of batches) {
+    const n = b.records.length
+    if (n === 0) continue
+    assignment.positions.set(tpKey(b.topic, b.partition), b.records[n - 1]!.offset + 1)
+    d.fetched(b.topic, n)
+    const queues = assignment.queuesByTopic.get(b.topic)
+    if (queues) for (const q of queues) q.push(b)
+  }
+  d.activity.notify()
+}
+
+/** Pauses topics whose queues are full; returns a promise to wait on when everything is paused. */
+export function backpressure(d: FetchDeps): Promise<void> | undefined {
+  const { assignment, consumer } = d
+  const full = new Set<SourceQueue>()
+  const pause = new Set<string>()
+  for (const [topic, queues] of assignment.queuesByTopic) {
+    for (const q of queues) {
+      if (q.full) {
+        full.add(q)
+        pause.add(topic)
+      }
+    }
+  }
+  const tps = [...assignment.partitions.values()]
+  const paused = assignment.pausedTopics
+  const toPause = [...pause].filter((t) => !paused.has(t))
+  const toResume = [...paused].filter((t) => !pause.has(t))
+  if (toPause.length) {
+    consumer.pause(tps.filter((tp) => toPause.includes(tp.topic)))
+    for (const t of toPause) paused.add(t)
+  }
+  if (toResume.length) {
+    consumer.resume(tps.filter((tp) => toResume.includes(tp.topic)))
+    for (const t of toResume) paused.delete(t)
+  }
+  const active = [...assignment.subscribed].some((t) => !paused.has(t) && t !== assignment.leaderTopic)
+  if (!active && full.size) return Promise.race([...full].map((q) => q.drained()))
+  return undefined
+}
+
+/** The loop; runs until interrupted. */
+export const fetchLoop = (d: FetchDeps): Effect.Effect<never> => {
+  const fetchOnce = retrying(
+    (signal) => {
+      signal.addEventListener('abort', () => d.consumer.wakeup(), { once: true })
+      return d.consumer.fetch({ maxRecords: FETCH_MAX_RECORDS, maxWaitMs: FETCH_WAIT_MS })
+    },
+    (e, delay) => d.log.error(`fetch failed: ${messageOf(e)}; retrying in ${Math.round(delay)}ms`),
+  )
+  const step = Effect.suspend(() => {
+    const wait = backpressure(d)
+    if (wait) return Effect.promise(() => wait)
+    return fetchOnce.pipe(
+      Effect.map((batches) => deliver(batches, d)),
+      // Not retriable (or the retries gave out): said once, then tried again after a pause.
+      Effect.catch((e) =>
+        Effect.sync(() => d.log.error(`fetch failed: ${messageOf(e)}`)).pipe(
+          Effect.andThen(Effect.sleep(1000)),
+        ),
+      ),
+    )
+  })
+  return Effect.forever(step)
+}

@@ -1,0 +1,132 @@
+/**
+ * Looking at a running worker from outside: idle() (everything sent so far
+ * processed, nothing in flight — waiting on the worker's activity signal, not
+ * polling), and records decoded for reading (t.sent(), the CLI).
+ */
+import type { Duration } from '../definition/duration.ts'
+import { toMillis } from '../definition/duration.ts'
+import { IdleTimeoutError } from '../definition/errors.ts'
+import type { Broker, BrokerRecord, GroupConsumer } from '../ports/index.ts'
+import { tpKey } from '../ports/topic-partitions.ts'
+import type { Assignment } from './assignment.ts'
+import type { Activity } from './internal/activity.ts'
+import type { AgentRunner } from './internal/instance.ts'
+import type { Outbox } from './internal/outbox.ts'
+import type { TopicRuntime } from './internal/topics.ts'
+import type { Runs } from './schedule.ts'
+
+export interface IdleDeps {
+  readonly broker: Broker
+  readonly consumer: () => GroupConsumer
+  readonly assignment: Assignment
+  readonly agents: ReadonlyMap<string, AgentRunner>
+  readonly outbox: Outbox
+  readonly runs: Runs
+  readonly activity: Activity
+  readonly stopped: () => boolean
+  /** Asks for a commit now (exactly-once: held records become visible only when committed). */
+  readonly commitSoon: () => void
+}
+
+/** Something is still to happen without new input. */
+function busy(d: IdleDeps): boolean {
+  const { outbox } = d
+  if (outbox.held > 0) {
+    d.commitSoon()
+    return true
+  }
+  if (outbox.pending > 0) {
+    // Someone waits for it all to land: written records need not wait for the producer's own sync.
+    outbox.sync()
+    return true
+  }
+  if (d.runs.active > 0) return true
+  for (const a of d.agents.values()) {
+    if (!a.quiet) return true
+    if (a.consuming && a.buffered > 0) return true
+  }
+  return false
+}
+
+/** Every assigned source partition is fetched to its end. */
+async function caughtUp(d: IdleDeps): Promise<boolean> {
+  const tps = d.assignment.sourcePartitions()
+  if (!tps.length) return true
+  const ends = await d.broker.endOffsets(tps)
+  const consumer = d.consumer()
+  return ends.every((e) => {
+    const fetched = d.assignment.positions.get(tpKey(e.topic, e.partition)) ?? 0
+    return Math.max(fetched, consumer.position?.(e) ?? 0) >= e.offset
+  })
+}
+
+/** A check that misses a signal still comes round this often. */
+const RECHECK_MS = 100
+
+/** Resolves when everything sent so far has been processed; IdleTimeoutError after `timeout`. */
+export async function idle(d: IdleDeps, options: { timeout?: Duration } = {}): Promise<void> {
+  const timeoutMs = toMillis(options.timeout ?? '30s', 'idle timeout')
+  const deadline = Date.now() + timeoutMs
+  let stable = 0
+  while (stable < 2) {
+    if (d.stopped()) return
+    const seen = d.activity.current
+    const quiet = !busy(d) && (await caughtUp(d)) && !busy(d)
+    if (Date.now() > deadline) throw new IdleTimeoutError(`idle(): still busy after ${timeoutMs}ms`)
+    if (quiet) {
+      // Quiet twice in a row, one turn of the event loop apart.
+      stable++
+      await new Promise((r) => setImmediate(r))
+      continue
+    }
+    stable = 0
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      d.activity.changedSince(seen),
+      new Promise((r) => {
+        timer = setTimeout(r, RECHECK_MS)
+      }),
+    ])
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * A record decoded for reading. A topic the app does not declare (a
+ * dead-letter topic, a changelog) holds raw bytes: they come back as Buffers.
+ */
+export function decodeRecord(t: TopicRuntime | undefined, topic: string, rec: BrokerRecord) {
+  const parse = (fn: () => unknown, raw: () => unknown) => {
+    try {
+      return fn()
+    } catch {
+      return raw()
+    }
+  }
+  const bytes = (b: Uint8Array | null) => (b === null ? null : Buffer.from(b))
+  return {
+    key: t
+      ? parse(
+          () => t.keySerde.decode(rec.key),
+          () => t.keySerde.parse(rec.key),
+        )
+      : bytes(rec.key),
+    value: t
+      ? parse(
+          () => t.valueSerde.decode(rec.value),
+          () =>
+            parse(
+              () => t.valueSerde.parse(rec.value),
+              () => bytes(rec.value),
+            ),
+        )
+      : bytes(rec.value),
+    topic,
+    partition: rec.partition,
+    offset: rec.offset,
+    timestamp: rec.timestamp,
+    headers: Object.fromEntries(
+      Object.entries(rec.headers).map(([k, v]) => [k, Buffer.from(v).toString('utf8')]),
+    ),
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Who holds what across the group, for answering table keys on any worker:
+ * the members' web URLs (their group metadata) and assignments, learnt after
+ * every rebalance, and the holder of a table key's partition.
+ */
+import { messageOf } from '../definition/errors.ts'
+import type { Logger } from '../definition/types.ts'
+import type { Broker, GroupConsumer, TopicPartition } from '../ports/index.ts'
+import type { KeyOwner } from '../ports/view.ts'
+import type { Assignment } from './assignment.ts'
+import type { TableRuntime } from './internal/tables.ts'
+
+interface Member {
+  readonly url: string
+  readonly assignment: readonly TopicPartition[]
+}
+
+/** Membership settles just after a rebalance: it is asked again this much later, so late joiners are seen. */
+const SETTLE_MS = 1000
+
+export class Members {
+  private members: readonly Member[] = []
+  private again: NodeJS.Timeout | undefined
+
+  constructor(
+    private readonly consumer: () => GroupConsumer,
+    private readonly assignment: Assignment,
+    private readonly broker: Broker,
+    private readonly log: Logger,
+    /** This worker's URL (a member never forwards to itself). */
+    private readonly self: () => string | undefined,
+  ) {}
+
+  /** Learns the group's membership now and once more shortly after. */
+  refresh(): void {
+    const load = () =>
+      this.consumer()
+        .members()
+        .then((members) => {
+          const out: Member[] = []
+          for (const m of members) {
+            let url: string | undefined
+            try {
+              url = (JSON.parse(m.metadata) as { url?: string | null }).url ?? undefined
+            } catch {
+              url = undefined
+            }
+            if (url) out.push({ url, assignment: m.assignment })
+          }
+          this.members = out
+        })
+        .catch((e) => this.log.debug(`group members unavailable: ${messageOf(e)}`))
+    void load()
+    clearTimeout(this.again)
+    this.again = setTimeout(() => void load(), SETTLE_MS)
+    this.again.unref()
+  }
+
+  close(): void {
+    clearTimeout(this.again)
+  }
+
+  /**
+   * Where a table key lives: here (or, for a table no worker has bound yet,
+   * nowhere), else the URL of the member holding its partition, or unknown
+   * while a rebalance settles.
+   */
+  async ownerOf(t: TableRuntime, key: unknown): Promise<KeyOwner> {
+    if (t.partitions === undefined) {
+      // Unbound here: bound elsewhere if its changelog exists, else nothing is stored anywhere.
+      const n = await this.broker.partitions(t.changelog)
+      if (n === undefined) return { local: true }
+      t.bind(n, `its changelog has ${n}`)
+    }
+    const partition = t.keyPartition(t.baseKey(key))
+    if (t.owned.has(partition)) return { local: true }
+    const drivers = this.assignment.driversOf(t.partitions!)
+    const leader = this.assignment.leaderTopic
+    for (const m of this.members) {
+      for (const tp of m.assignment) {
+        const holds = drivers.size ? drivers.has(tp.topic) && tp.partition === partition : tp.topic === leader
+        if (holds && m.url !== this.self()) return { local: false, url: m.url }
+      }
+    }
+    return { local: false, url: undefined }
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * Rebalances, as the group consumer reports them. On an assignment: read where
+ * each new partition was committed, then recover the table partitions that
+ * now come with it before anything of them is processed (a failure while
+ * starting fails the start; later, a lasting or non-retriable one stops the
+ * worker rather than process with tables that did not load). On a revoke:
+ * hand out nothing more of those partitions, let handlers finish the record
+ * they hold, commit, and let go of the table partitions that go with them.
+ */
+import { isRetriable, messageOf } from '../definition/errors.ts'
+import type { Logger } from '../definition/types.ts'
+import type { Broker, GroupConsumer, RebalanceListener, TopicPartition } from '../ports/index.ts'
+import { fmtTps, tpKey } from '../ports/topic-partitions.ts'
+import type { Assignment } from './assignment.ts'
+import type { TableRuntime } from './internal/tables.ts'
+
+/** How long the state of newly assigned partitions may fail to load (retriably) before the worker gives up. */
+const ASSIGN_GIVE_UP_MS = 90_000
+
+export interface RebalanceDeps {
+  readonly log: Logger
+  readonly broker: Broker
+  readonly consumer: () => GroupConsumer
+  readonly assignment: Assignment
+  readonly tables: ReadonlyMap<string, TableRuntime>
+  readonly recover: (t: TableRuntime, partitions: readonly number[]) => Promise<void>
+  /** Commits what is processed, letting handlers finish the record they hold first. */
+  readonly settleAndCommit: () => Promise<void>
+  /** The worker's state, and the 'recovering' it shows while a rebalance recovers tables. */
+  readonly state: { get(): string; set(s: 'recovering' | 'running'): void }
+  /** Stops the worker from the inside, with the reason. */
+  readonly fatal: (reason: string) => void
+  readonly rebalanced: (kind: 'assigned' | 'revoked', partitions: readonly TopicPartition[]) => void
+}
+
+export class Rebalancer implements RebalanceListener {
+  private failingSince: number | undefined
+  /** An assignment whose state failed to load while starting (the start fails with it). */
+  startFailure: unknown
+  /** The start has finished: from here on failures are the worker's to handle. */
+  started = false
+
+  constructor(private readonly d: RebalanceDeps) {}
+
+  onAssign = async (tps: readonly TopicPartition[]): Promise<void> => {
+    try {
+      await this.assign(tps)
+      this.failingSince = undefined
+      this.startFailure = undefined
+    } catch (e) {
+      // While starting, start() fails with it: not every consumer (Kafka's) fails its start
+      // when the listener does, and none of it may be processed with tables that did not load.
+      if (!this.started) {
+        this.startFailure = e
+        throw e
+      }
+      // Never process partitions whose tables did not load. A broker that is briefly away is
+      // retried by the consumer; anything else, or a failure that lasts, stops the worker.
+      const since = (this.failingSince ??= Date.now())
+      const state = this.d.state.get()
+      if (
+        state !== 'stopping' &&
+        state !== 'stopped' &&
+        (!isRetriable(e) || Date.now() - since > ASSIGN_GIVE_UP_MS)
+      )
+        this.d.fatal(`loading the state of ${fmtTps(tps)} failed: ${messageOf(e)}`)
+      throw e
+    }
+  }
+
+  private async assign(tps: readonly TopicPartition[]): Promise<void> {
+    const { assignment, broker, tables } = this.d
+    assignment.add(tps)
+    const committed = await this.d.consumer().committed(tps)
+    const have = new Map(committed.map((c) => [tpKey(c.topic, c.partition), c]))
+    const missing = tps.filter((tp) => !have.has(tpKey(tp.topic, tp.partition)))
+    const starts = missing.length ? await broker.beginningOffsets(missing) : []
+    assignment.startAt([...committed, ...starts])
+    const before = this.d.state.get()
+    for (const t of tables.values()) {
+      // Another worker may have bound (and written) a table this one has not: its changelog says.
+      if (t.partitions === undefined) {
+        const n = await broker.partitions(t.changelog)
+        if (n === undefined) continue
+        t.bind(n, `its changelog has ${n}`)
+      }
+      const next = assignment.heldPartitions(t)
+      const added = [...next].filter((p) => !t.owned.has(p))
+      if (added.length) {
+        if (before === 'running') this.d.state.set('recovering')
+        await this.d.recover(t, added)
+      }
+      t.owned = next
+    }
+    if (before === 'running' && this.d.state.get() === 'recovering') this.d.state.set('running')
+    this.d.log.info('partitions assigned', { partitions: fmtTps(tps) })
+    this.d.rebalanced('assigned', tps)
+  }
+
+  onRevoke = async (tps: readonly TopicPartition[]): Promise<void> => {
+    const { assignment, tables } = this.d
+    // Hand out nothing more of the revoked partitions (their next owner reads it from the committed
+    // offsets), let handlers inside a record of them finish it, and commit that: this worker was its
+    // last owner. A record still in a handler after the revoke would write its table changes to a
+    // changelog partition another worker already holds.
+    for (const q of assignment.queues()) q.dropBuffered(tps)
+    const state = this.d.state.get()
+    if (state === 'running' || state === 'recovering') await this.d.settleAndCommit().catch(() => {})
+    for (const q of assignment.queues()) q.drop(tps)
+    assignment.remove(tps)
+    const now = this.d.state.get()
+    if (now === 'stopping' || now === 'stopped') return
+    for (const t of tables.values()) {
+      const next = assignment.heldPartitions(t)
+      const gone = [...t.owned].filter((p) => !next.has(p))
+      t.owned = next
+      if (gone.length) t.dropPartitions(gone)
+    }
+    this.d.log.info('partitions revoked', { partitions: fmtTps(tps) })
+    this.d.rebalanced('revoked', tps)
+  }
+}

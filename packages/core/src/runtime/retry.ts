@@ -1,0 +1,63 @@
+/**
+ * One backoff for every retry of the runtime: a handler that crashed, a fetch
+ * or a send that failed, a reply read that failed. Exponential from 100 ms,
+ * doubling, with ±20% jitter (so workers that failed together do not retry in
+ * step), at most 30 s apart. It runs on the worker's clock, so app.test()'s
+ * test clock drives it.
+ */
+import * as Duration from 'effect/Duration'
+import * as Effect from 'effect/Effect'
+import * as FiberSet from 'effect/FiberSet'
+import * as Schedule from 'effect/Schedule'
+import type * as Scope from 'effect/Scope'
+import { isRetriable } from '../definition/errors.ts'
+
+export const BACKOFF_BASE_MS = 100
+export const BACKOFF_MAX_MS = 30_000
+
+const cap = Duration.millis(BACKOFF_MAX_MS)
+
+/** The shared backoff; `onRetry` hears each failure with the delay before the next attempt. */
+export const backoff = <E>(onRetry?: (error: E, delayMs: number, attempt: number) => void) =>
+  Schedule.exponential(Duration.millis(BACKOFF_BASE_MS), 2).pipe(
+    Schedule.jittered,
+    Schedule.setInputType<E>(),
+    Schedule.modifyDelay(({ duration, input, attempt }) =>
+      Effect.sync(() => {
+        const delay = Duration.min(duration, cap)
+        onRetry?.(input, Duration.toMillis(delay), attempt)
+        return delay
+      }),
+    ),
+  )
+
+/**
+ * Runs `op` until it succeeds, retrying failures the error says a retry can
+ * help (`retriable`) with the shared backoff; others fail at once.
+ */
+export const retrying = <A>(
+  op: (signal: AbortSignal) => PromiseLike<A>,
+  onRetry: (error: unknown, delayMs: number) => void,
+): Effect.Effect<A, unknown> =>
+  Effect.tryPromise({ try: op, catch: (e) => e }).pipe(
+    Effect.retry({ schedule: backoff<unknown>(onRetry), while: isRetriable }),
+  )
+
+/**
+ * For plain code (the outbox): a function that retries a send with the shared
+ * backoff on the worker's clock, as a fiber of the worker's scope, until it
+ * succeeds, fails for good, or `giveUp()` says the worker is closing.
+ */
+export const retryRunner = (
+  onRetry: (error: unknown, delayMs: number) => void,
+): Effect.Effect<<T>(send: () => Promise<T>, giveUp: () => boolean) => Promise<T>, never, Scope.Scope> =>
+  Effect.map(
+    FiberSet.makeRuntimePromise<never>(),
+    (run) =>
+      <T>(send: () => Promise<T>, giveUp: () => boolean) =>
+        run(
+          Effect.tryPromise({ try: send, catch: (e) => e }).pipe(
+            Effect.retry({ schedule: backoff<unknown>(onRetry), while: (e) => isRetriable(e) && !giveUp() }),
+          ),
+        ),
+  )

@@ -1,0 +1,125 @@
+/**
+ * What runs on the clock: commits every commitInterval, timers, cron jobs and
+ * window expiry, each a fiber of the worker (Effect.repeat on a Schedule, so
+ * app.test()'s test clock drives them and stop() interrupts them). A beat that
+ * comes while the worker recovers a rebalance is skipped, not the schedule; a
+ * run slower than its interval does not pile up; a failing run is logged and
+ * later runs still happen.
+ */
+import { Cron } from 'croner'
+import * as Clock from 'effect/Clock'
+import * as Effect from 'effect/Effect'
+import * as Schedule from 'effect/Schedule'
+import type * as Scope from 'effect/Scope'
+import type { AppDefinition, CronDef, TimerDef } from '../definition/definition.ts'
+import { messageOf } from '../definition/errors.ts'
+import type { Logger, ResolvedConfig } from '../definition/types.ts'
+import type { Activity } from './internal/activity.ts'
+import type { TableRuntime } from './internal/tables.ts'
+
+export interface ScheduleDeps {
+  readonly def: AppDefinition
+  readonly config: ResolvedConfig
+  readonly log: Logger
+  readonly tables: ReadonlyMap<string, TableRuntime>
+  readonly activity: Activity
+  readonly running: () => boolean
+  readonly isLeader: () => boolean
+  /** The ctx of timers and cron jobs. */
+  readonly ctx: () => unknown
+  readonly commit: () => Promise<void>
+}
+
+/** Timer and cron runs in progress (idle() and stop() wait for them). */
+export class Runs {
+  private readonly running = new Set<Promise<void>>()
+  constructor(private readonly activity: Activity) {}
+  get active(): number {
+    return this.running.size
+  }
+  /** Runs fn, logging a failure instead of failing; counted while it runs. */
+  guarded(kind: string, name: string, fn: () => unknown, log: Logger): Effect.Effect<void> {
+    return Effect.promise(() => {
+      const p = (async () => {
+        try {
+          await fn()
+        } catch (e) {
+          log.error(`${kind} '${name}' failed: ${messageOf(e)}`)
+        }
+      })()
+      this.running.add(p)
+      return p.finally(() => {
+        this.running.delete(p)
+        this.activity.notify()
+      })
+    })
+  }
+  /** Resolves when every run in progress has finished (their fibers may be gone: a stop). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.running])
+  }
+}
+
+/** Runs `body` every `ms` on the worker's clock, first after `ms`; only while the worker is running. */
+const every = (ms: number, running: () => boolean, body: Effect.Effect<void>) =>
+  Effect.sleep(ms).pipe(
+    Effect.andThen(
+      Effect.repeat(
+        Effect.suspend(() => (running() ? body : Effect.void)),
+        Schedule.fixed(ms),
+      ),
+    ),
+  )
+
+/** Runs `body` at each time the cron expression names, on the worker's clock. */
+const onCron = (c: CronDef, running: () => boolean, body: Effect.Effect<void>) =>
+  Effect.acquireRelease(
+    Effect.sync(
+      () => new Cron(c.schedule, { paused: true, ...(c.timezone ? { timezone: c.timezone } : {}) }),
+    ),
+    (cron) => Effect.sync(() => cron.stop()),
+  ).pipe(
+    Effect.flatMap((cron) =>
+      Effect.gen(function* () {
+        let from = yield* Clock.currentTimeMillis
+        for (;;) {
+          const next = cron.nextRun(new Date(from))?.getTime()
+          if (next === undefined) return
+          const now = yield* Clock.currentTimeMillis
+          if (next > now) yield* Effect.sleep(next - now)
+          if (running()) yield* body
+          from = Math.max(next, yield* Clock.currentTimeMillis)
+        }
+      }),
+    ),
+  )
+
+/** Forks every scheduled fiber into the current scope. */
+export const startSchedules = (d: ScheduleDeps, runs: Runs): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { def, log } = d
+    const commit = Effect.promise(() => d.commit().catch(() => {}))
+    yield* Effect.forkScoped(every(d.config.commitIntervalMs, d.running, commit))
+    for (const t of Object.values(def.timers) as TimerDef[]) {
+      const run = runs.guarded('timer', t.name, () => t.fn(d.ctx()), log)
+      const body = t.onLeader ? Effect.suspend(() => (d.isLeader() ? run : Effect.void)) : run
+      yield* Effect.forkScoped(every(t.everyMs, d.running, body))
+    }
+    for (const c of Object.values(def.crons) as CronDef[])
+      yield* Effect.forkScoped(
+        onCron(
+          c,
+          d.running,
+          runs.guarded('cron job', c.name, () => c.fn(d.ctx()), log),
+        ),
+      )
+    for (const t of d.tables.values()) {
+      const expires = t.def.window?.expiresMs
+      if (expires === undefined) continue
+      const expire = Effect.sync(() => {
+        const n = t.expire()
+        if (n) log.debug(`table '${t.name}': ${n} expired windows dropped`)
+      })
+      yield* Effect.forkScoped(every(Math.max(1000, Math.min(expires, 30_000)), d.running, expire))
+    }
+  })

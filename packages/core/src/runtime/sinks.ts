@@ -1,0 +1,122 @@
+/**
+ * Where records leave an agent: what it yields goes to every sink topic (keyed
+ * by its event's key when the sink's key schema takes it) and answers an
+ * ask(); groupBy/through forward records to their topic; a message that fails
+ * to decode goes to its dead-letter topic or is skipped, per the topic's
+ * onInvalid. Everything goes through the outbox.
+ */
+import type { AgentDef } from '../definition/definition.ts'
+import type { Logger } from '../definition/types.ts'
+import type { BrokerRecord } from '../ports/index.ts'
+import type { Cursor, Item } from './internal/cursor.ts'
+import type { Outbox } from './internal/outbox.ts'
+import type { InvalidHandler } from './internal/source.ts'
+import type { TopicRuntime } from './internal/topics.ts'
+import type { Timekeeper } from './time.ts'
+
+export const REPLY_TO = 'stream-app.reply-to'
+export const CORRELATION_ID = 'stream-app.correlation-id'
+
+export class Sinks {
+  private readonly sinkCache = new Map<AgentDef, TopicRuntime[]>()
+  private keyTopic: string | undefined
+  private keyTopicSchema: unknown
+
+  constructor(
+    private readonly topics: ReadonlyMap<string, TopicRuntime>,
+    private readonly outbox: Outbox,
+    private readonly time: Timekeeper,
+    private readonly log: Logger,
+  ) {}
+
+  private sinksOf(agent: AgentDef): TopicRuntime[] {
+    let sinks = this.sinkCache.get(agent)
+    if (!sinks) this.sinkCache.set(agent, (sinks = agent.sink.map((s) => this.topics.get(s)!)))
+    return sinks
+  }
+
+  /**
+   * The event's key bytes, when the sink would encode its key to exactly those:
+   * both topics share one String key schema, whose text round-trips. Saves a
+   * schema encode and a buffer per forwarded record (a passthrough's keys).
+   */
+  private sameKeyBytes(item: Item, sink: TopicRuntime): Uint8Array | undefined {
+    const rec = item.rec
+    if (rec.key === null || !sink.stringKeys) return undefined
+    if (rec.topic !== this.keyTopic) {
+      this.keyTopic = rec.topic
+      this.keyTopicSchema = this.topics.get(rec.topic)?.def.keySchema
+    }
+    return this.keyTopicSchema === sink.def.keySchema ? rec.key : undefined
+  }
+
+  /** A value an agent yielded: to every sink, and as the reply to an ask() of its event. */
+  emit = (agent: AgentDef, value: unknown, cursor: Cursor): void => {
+    const item = cursor.current
+    const ts = item ? item.rec.timestamp : this.time.now()
+    const sinks = this.sinksOf(agent)
+    for (let i = 0; i < sinks.length; i++) {
+      const sink = sinks[i]!
+      // The sink keeps the event's key when its key schema accepts it, else the record is unkeyed.
+      const keyBytes = item === undefined ? undefined : this.sameKeyBytes(item, sink)
+      const key = keyBytes === undefined ? item?.key : undefined
+      this.outbox.push(sink.record(value, key, ts, undefined, undefined, true, keyBytes))
+    }
+    if (item && !item.replied) {
+      const replyTo = item.rec.headers[REPLY_TO]
+      const corr = item.rec.headers[CORRELATION_ID]
+      if (replyTo && corr) {
+        item.replied = true
+        const text = JSON.stringify({ value })
+        this.outbox.push({
+          topic: Buffer.from(replyTo).toString('utf8'),
+          partition: 0,
+          key: corr,
+          value: Buffer.from(text ?? '{}'),
+          timestamp: this.time.now(),
+        })
+      }
+    }
+  }
+
+  /** groupBy/through: the record goes on to `topic`, with its source's timestamp and headers. */
+  forward = (topic: string, key: unknown, value: unknown, from: Item): void => {
+    const rt = this.topics.get(topic)!
+    this.outbox.push(rt.record(value, key, from.rec.timestamp, from.rec.headers))
+  }
+
+  /** A message that failed to decode: per its topic's onInvalid, dead-lettered, skipped, or (false) fatal. */
+  invalid: InvalidHandler = (
+    topic: TopicRuntime,
+    rec: BrokerRecord,
+    reason: string,
+    agent: string,
+  ): boolean => {
+    const mode = topic.def.onInvalid
+    const where = { topic: rec.topic, partition: rec.partition, offset: rec.offset, agent, reason }
+    if (mode === 'fail') return false
+    if (mode === 'dead-letter') {
+      const dlq = `${topic.name}.dead-letter`
+      const dlqPartitions = this.topics.get(dlq)?.partitions ?? topic.partitions
+      this.outbox.push({
+        topic: dlq,
+        partition: rec.partition % dlqPartitions,
+        key: rec.key,
+        value: rec.value,
+        timestamp: rec.timestamp,
+        headers: {
+          ...rec.headers,
+          'stream-app.error': Buffer.from(reason),
+          'stream-app.error-topic': Buffer.from(rec.topic),
+          'stream-app.error-partition': Buffer.from(String(rec.partition)),
+          'stream-app.error-offset': Buffer.from(String(rec.offset)),
+          'stream-app.error-agent': Buffer.from(agent),
+        },
+      })
+      this.log.warn('invalid message sent to dead-letter topic', { ...where, to: dlq })
+      return true
+    }
+    this.log.warn('invalid message skipped', where)
+    return true
+  }
+}

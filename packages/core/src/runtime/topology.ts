@@ -1,0 +1,155 @@
+/**
+ * What a definition becomes on a broker: every topic with its partition count
+ * (declared, else what the broker already has, else the default), every table
+ * with its own (the count of the agents' source topics when they agree, else
+ * an existing changelog's, else bound by its first write), the topic specs to
+ * ensure (dead-letter topics, changelogs, replies, the leader topic), and a
+ * table's changelog created when it is bound at run time.
+ */
+import type { AppDefinition, TopicDef } from '../definition/definition.ts'
+import { messageOf } from '../definition/errors.ts'
+import type { Logger, ResolvedConfig } from '../definition/types.ts'
+import type { Broker, Store, TopicSpec } from '../ports/index.ts'
+import type { SourceQueue } from './internal/source.ts'
+import { type TableHost, TableRuntime } from './internal/tables.ts'
+import { TopicRuntime } from './internal/topics.ts'
+import type { Timekeeper } from './time.ts'
+
+export interface Topology {
+  readonly topics: Map<string, TopicRuntime>
+  readonly tables: Map<string, TableRuntime>
+  /** Topics agents consume. */
+  readonly sources: ReadonlySet<string>
+  /** The most partitions of any source topic: repartition topics default to it. */
+  readonly maxSourcePartitions: number
+  readonly leaderTopic: string
+  /** Changelogs of tables bound at run time, being created. */
+  readonly creating: Set<Promise<void>>
+}
+
+export function changelogSpec(t: TableRuntime): TopicSpec {
+  const w = t.def.window
+  return {
+    name: t.changelog,
+    partitions: t.partitions!,
+    compacted: true,
+    ...(w?.expiresMs !== undefined
+      ? { retentionMs: w.expiresMs + w.sizeMs + 86_400_000, config: { 'cleanup.policy': 'compact,delete' } }
+      : {}),
+  }
+}
+
+export interface TopologyDeps {
+  readonly def: AppDefinition
+  readonly config: ResolvedConfig
+  readonly broker: Broker
+  readonly store: Store
+  readonly time: Timekeeper
+  readonly log: Logger
+  /** Called when a table is bound at run time (the worker decides which of its partitions it holds). */
+  readonly onBound: (t: TableRuntime) => void
+  readonly replyTopic: string
+}
+
+/** Resolves partition counts, creates the runtimes, and ensures every topic exists. */
+export async function resolveTopology(d: TopologyDeps): Promise<Topology> {
+  const { def, config, broker } = d
+  const id = def.config.id
+  const topics = new Map<string, TopicRuntime>()
+  const tables = new Map<string, TableRuntime>()
+  const creating = new Set<Promise<void>>()
+  const leaderTopic = `${id}-__leader`
+  const specs: TopicSpec[] = []
+  for (const t of Object.values(def.topics) as TopicDef[]) {
+    const existing = t.partitions === undefined ? await broker.partitions(t.name) : undefined
+    const rt = new TopicRuntime(t, t.partitions ?? existing ?? config.topicPartitions)
+    topics.set(t.name, rt)
+    specs.push(rt.spec)
+    if (t.onInvalid === 'dead-letter')
+      specs.push({ name: `${t.name}.dead-letter`, partitions: rt.partitions })
+  }
+  const sources = new Set(Object.values(def.agents).flatMap((a) => a.from))
+  let maxSourcePartitions = 1
+  for (const s of sources) maxSourcePartitions = Math.max(maxSourcePartitions, topics.get(s)!.partitions)
+  // A table is partitioned like the topics its agents consume. When they all have one count that
+  // is it; when they differ, an existing changelog says, else the first write binds the table.
+  const counts = new Set([...sources].map((s) => topics.get(s)!.partitions))
+  const common = sources.size === 0 ? config.topicPartitions : counts.size === 1 ? [...counts][0] : undefined
+  const host: TableHost = {
+    topicPartitions: (topic) => topics.get(topic)?.partitions,
+    defaultPartitions: config.topicPartitions,
+    log: d.log,
+    bound: (t) => {
+      d.onBound(t)
+      const p = broker.ensureTopics([changelogSpec(t)]).catch((e) => {
+        d.log.error(`creating the changelog of table '${t.name}' failed: ${messageOf(e)}`)
+        throw e
+      })
+      creating.add(p)
+      p.then(
+        () => creating.delete(p),
+        () => {},
+      )
+    },
+  }
+  for (const t of Object.values(def.tables)) {
+    const changelog = `${id}-${t.name}-changelog`
+    const partitions = t.partitions ?? common ?? (await broker.partitions(changelog))
+    // Stored under the changelog's name (<app>-<table>-changelog): unique even in a store shared by apps.
+    const rt = new TableRuntime(t, id, partitions, d.store.table(changelog), d.time, host)
+    tables.set(t.name, rt)
+    if (partitions !== undefined) specs.push(changelogSpec(rt))
+    else
+      d.log.info(
+        `table '${t.name}': partitioned like the topic of the agent that writes it first (the source topics differ: ${[
+          ...sources,
+        ]
+          .map((s) => `${s} ${topics.get(s)!.partitions}`)
+          .join(', ')})`,
+      )
+  }
+  specs.push({ name: d.replyTopic, partitions: 1, retentionMs: 3_600_000 })
+  specs.push({ name: leaderTopic, partitions: 1 })
+  await broker.ensureTopics(specs)
+  return { topics, tables, sources, maxSourcePartitions, leaderTopic, creating }
+}
+
+/**
+ * Queues created at run time (groupBy, through): the topic is resolved and
+ * ensured, the agent gets its own queue of it, and the group consumer follows
+ * it. Once per agent and topic.
+ */
+export function dynamicSubscriptions(d: {
+  readonly topology: Topology
+  readonly broker: Broker
+  readonly config: ResolvedConfig
+  readonly subscribed: Set<string>
+  readonly subscribe: (topics: readonly string[]) => Promise<void>
+  readonly makeQueue: (agent: string, topic: TopicRuntime) => SourceQueue
+}): (agent: string, def: TopicDef) => Promise<SourceQueue> {
+  const made = new Map<string, Promise<SourceQueue>>()
+  const { topics, maxSourcePartitions } = d.topology
+  return (agent, def) => {
+    const k = `${agent}\u0000${def.name}`
+    let p = made.get(k)
+    if (!p) {
+      p = (async () => {
+        let rt = topics.get(def.name)
+        if (!rt) {
+          const existing = def.partitions === undefined ? await d.broker.partitions(def.name) : undefined
+          rt = new TopicRuntime(def, def.partitions ?? existing ?? maxSourcePartitions)
+          topics.set(def.name, rt)
+        }
+        await d.broker.ensureTopics([rt.spec])
+        const q = d.makeQueue(agent, rt)
+        if (!d.subscribed.has(def.name)) {
+          d.subscribed.add(def.name)
+          await d.subscribe([...d.subscribed])
+        }
+        return q
+      })()
+      made.set(k, p)
+    }
+    return p
+  }
+}

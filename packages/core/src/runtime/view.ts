@@ -1,0 +1,239 @@
+/**
+ * The running worker as the rest of the world sees it: what app.start() and
+ * app.test() wrap in the Worker facade, what the web server reads (as a
+ * WorkerView), and what tests drive. It holds no logic of its own: each call
+ * goes to the module that owns the state.
+ */
+import type { AppDefinition } from '../definition/definition.ts'
+import type { Duration } from '../definition/duration.ts'
+import { WorkerFailedError } from '../definition/errors.ts'
+import type { AgentHandle, Logger, ResolvedConfig, TopicHandle, WindowedTable } from '../definition/types.ts'
+import type { Broker, BrokerRecord, GroupConsumer } from '../ports/index.ts'
+import type { Sensor, WorkerState } from '../ports/sensor.ts'
+import type { KeyOwner, TableQuery, WorkerView } from '../ports/view.ts'
+import type { Assignment } from './assignment.ts'
+import type { Committer } from './commit.ts'
+import type { Contexts } from './context.ts'
+import { decodeRecord, idle } from './inspect.ts'
+import type { Activity } from './internal/activity.ts'
+import { newCursor } from './internal/cursor.ts'
+import type { AgentRunner } from './internal/instance.ts'
+import type { Outbox } from './internal/outbox.ts'
+import type { TableRuntime } from './internal/tables.ts'
+import type { TopicRuntime } from './internal/topics.ts'
+import type { Members } from './members.ts'
+import type { Runs } from './schedule.ts'
+import type { WorkerSensor } from './sensor.ts'
+
+/** The parts a worker is made of, each owning its state. */
+export interface WorkerParts {
+  readonly topics: ReadonlyMap<string, TopicRuntime>
+  readonly tables: ReadonlyMap<string, TableRuntime>
+  readonly agents: ReadonlyMap<string, AgentRunner>
+  readonly contexts: Contexts
+  readonly committer: Committer
+  readonly sensor: WorkerSensor
+  readonly members: Members
+  readonly assignment: Assignment
+  readonly outbox: Outbox
+  readonly runs: Runs
+  readonly activity: Activity
+  readonly consumer: () => GroupConsumer
+}
+
+export class WorkerRuntime implements WorkerView {
+  state: WorkerState = 'starting'
+  url: string | undefined
+  /** Set when the worker stopped itself (its state could not be loaded); `done` then resolves. */
+  fatal: WorkerFailedError | undefined
+  /** The start finished (a failed start says so itself, one line from the CLI). */
+  started = false
+  /** Set when the worker runs on Effect's TestClock (app.test()): moves its time. */
+  testClock: { now(): number; advance(ms: number): Promise<void> } | undefined
+  readonly id: string
+  readonly def: AppDefinition
+  readonly config: ResolvedConfig
+  readonly log: Logger & { child(name: string): Logger }
+  readonly broker: Broker
+  /** Resolves once the worker has stopped, by stop() or by itself after a fatal error. */
+  readonly done: Promise<void>
+  private resolveDone!: () => void
+  private stopping: Promise<void> | undefined
+  private parts: WorkerParts | undefined
+  private base: Record<string, unknown> | undefined
+  private readonly close: () => Promise<void>
+
+  constructor(o: {
+    def: AppDefinition
+    config: ResolvedConfig
+    log: Logger & { child(name: string): Logger }
+    broker: Broker
+    close: () => Promise<void>
+  }) {
+    this.def = o.def
+    this.id = o.def.config.id
+    this.config = o.config
+    this.log = o.log
+    this.broker = o.broker
+    this.close = o.close
+    this.done = new Promise((r) => {
+      this.resolveDone = r
+    })
+  }
+
+  attach(parts: WorkerParts): void {
+    this.parts = parts
+  }
+
+  private get p(): WorkerParts {
+    if (!this.parts) throw new Error('the worker is not built yet')
+    return this.parts
+  }
+
+  get topics(): ReadonlyMap<string, TopicRuntime> {
+    return this.p.topics
+  }
+  get tables(): ReadonlyMap<string, TableRuntime> {
+    return this.p.tables
+  }
+  get agents(): ReadonlyMap<string, AgentRunner> {
+    return this.p.agents
+  }
+  get topicHandles(): Record<string, TopicHandle<unknown, unknown>> {
+    return this.p.contexts.topicHandles
+  }
+  get agentHandles(): Record<string, AgentHandle<unknown, unknown, unknown>> {
+    return this.p.contexts.agentHandles
+  }
+  get sensor(): Sensor & WorkerSensor {
+    return this.p.sensor
+  }
+  get outbox(): Outbox {
+    return this.p.outbox
+  }
+
+  /** The ctx of timers, cron jobs, routes and commands (no current event). */
+  get ctx(): Record<string, unknown> {
+    return (this.base ??= this.p.contexts.make(newCursor()))
+  }
+  get baseCtx(): Record<string, unknown> {
+    return this.ctx
+  }
+
+  table(name: string): TableQuery | undefined {
+    const t = this.parts?.tables.get(name)
+    if (!t) return undefined
+    const view = this.ctx.tables as Record<string, unknown>
+    return {
+      name,
+      keySchema: t.def.keySchema,
+      windowed: t.windowed,
+      get: (key) => {
+        const v = view[name] as { get?(k: unknown): unknown; current?(k: unknown): unknown }
+        return t.windowed ? (v as WindowedTable<unknown, unknown>).current(key) : v.get!(key)
+      },
+      windows: (key) => (view[name] as WindowedTable<unknown, unknown>).windows(key),
+      encodeValue: (v) => t.encodeValueText(v),
+    }
+  }
+
+  async ownerOf(table: string, key: unknown): Promise<KeyOwner> {
+    const t = this.parts?.tables.get(table)
+    if (!t || t.readOnly) return { local: true }
+    return this.p.members.ownerOf(t, key)
+  }
+
+  /** The web URL of the worker that holds a table key, or undefined when it is this one (or unknown). */
+  async ownerUrl(table: string, key: unknown): Promise<string | undefined> {
+    const o = await this.ownerOf(table, key)
+    return o.local ? undefined : o.url
+  }
+
+  isLeader(): boolean {
+    return this.p.assignment.isLeader()
+  }
+
+  /** Commits now: sink sends, table changes, offsets. */
+  commit(): Promise<void> {
+    return this.p.committer.commit()
+  }
+
+  /** Resolves when everything sent so far has been processed. */
+  idle(options: { timeout?: Duration } = {}): Promise<void> {
+    const p = this.p
+    return idle(
+      {
+        broker: this.broker,
+        consumer: p.consumer,
+        assignment: p.assignment,
+        agents: p.agents,
+        outbox: p.outbox,
+        runs: p.runs,
+        activity: p.activity,
+        stopped: () => this.state === 'stopped',
+        commitSoon: () => {
+          if (this.state === 'running') p.committer.commit().catch(() => {})
+        },
+      },
+      options,
+    )
+  }
+
+  /** Commits and shuts down: closes the worker's scope. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.state = 'stopping'
+      try {
+        await this.close()
+      } finally {
+        this.state = 'stopped'
+        if (this.started) this.log.info(`worker '${this.id}' stopped`)
+        this.resolveDone()
+      }
+    })()
+    return this.stopping
+  }
+
+  /** Stops the worker from the inside; `fatal` says why and `done` resolves when it has stopped. */
+  crash(reason: string): void {
+    if (this.fatal) return
+    this.fatal = new WorkerFailedError(reason)
+    this.log.error(`${reason}; stopping the worker`)
+    // Not awaited here: stopping closes the consumer, which waits for the rebalance this runs in.
+    void this.stop().catch((e) => this.log.error(`stop failed: ${String(e)}`))
+  }
+
+  banner(): void {
+    const list = (xs: string[]) => (xs.length ? xs.join(', ') : '-')
+    this.log.info(`stream-app worker '${this.id}' ready`, {
+      broker: this.broker.description,
+      store: this.config.store,
+      web: this.url ?? 'off',
+      guarantee: this.config.guarantee,
+    })
+    this.log.info(
+      `topics: ${list([...this.topics.values()].map((t) => `${t.name}(${t.partitions})`))}; agents: ${list(Object.keys(this.def.agents))}; tables: ${list(Object.keys(this.def.tables))}; timers: ${list([...Object.keys(this.def.timers), ...Object.keys(this.def.crons)])}`,
+    )
+  }
+
+  /** Decodes records of a topic for inspection (sent(), the CLI). */
+  decode(topic: string, rec: BrokerRecord) {
+    return decodeRecord(this.parts?.topics.get(topic), topic, rec)
+  }
+}
+
+/** The consumer of a client worker: member of no group. */
+export const nullConsumer: GroupConsumer = {
+  start: async () => {},
+  subscribe: async () => {},
+  fetch: async () => [],
+  pause: () => {},
+  resume: () => {},
+  seek: () => {},
+  assignment: () => [],
+  commit: async () => {},
+  committed: async () => [],
+  members: async () => [],
+  wakeup: () => {},
+  close: async () => {},
+}
