@@ -46,6 +46,15 @@ describe('app files', () => {
     expect(topics({ 'cjs/app.mts': APP }, 'cjs/app.mts')).toEqual(['loaded-cjs'])
   })
 
+  it('.cts is refused in one line', () => {
+    writeFileSync(join(tmp, 'app.cts'), APP)
+    const r = spawnSync(process.execPath, [BIN, 'topics', 'app.cts'], { cwd: tmp, encoding: 'utf8' })
+    expect(r.status).toBe(1)
+    expect(r.stderr).toBe(
+      'stream-app: cannot load app.cts: a .cts app file is not supported: write the app as .ts or .mts\n',
+    )
+  })
+
   it('.js follows Node: an ES module under "type": "module"', () => {
     const pkg = JSON.stringify({ name: 'esm', private: true, type: 'module' })
     expect(topics({ 'esm/package.json': pkg, 'esm/app.js': APP }, 'esm/app.js')).toEqual(['loaded-esm'])
