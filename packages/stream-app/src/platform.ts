@@ -64,7 +64,7 @@ async function openBroker(config: ResolvedConfig): Promise<Broker> {
       kafka = (await import(KAFKA_PACKAGE)) as KafkaAdapter
     } catch (e) {
       throw new ConfigError(
-        `kafka:// needs the Kafka client, which is not built here (${(e as Error).message.split('\n')[0]}); run 'bash scripts/setup.sh --with-kafka'`,
+        `kafka:// needs the Kafka client, which is not installed or not built here (${(e as Error).message.split('\n')[0]}): npm install @stream-app/kafka @confluentinc/kafka-javascript (in the stream-app repository: bash scripts/setup.sh --with-kafka)`,
       )
     }
     return kafka.openKafkaBroker({
