@@ -8,11 +8,8 @@
 export class Activity {
   private version = 0
   private waiters: (() => void)[] = []
-
-  /** True while someone waits: notify() only then does anything. */
-  get waiting(): boolean {
-    return this.waiters.length > 0
-  }
+  /** True while someone waits (a field, not a getter: the hot path reads it per message). */
+  waiting = false
 
   /** The current version, to pass to changedSince after a check. */
   get current(): number {
@@ -24,12 +21,14 @@ export class Activity {
     if (this.waiters.length === 0) return
     const w = this.waiters
     this.waiters = []
+    this.waiting = false
     for (const f of w) f()
   }
 
   /** Resolves at the first change after `version` (at once if there was one already). */
   changedSince(version: number): Promise<void> {
     if (version !== this.version) return Promise.resolve()
+    this.waiting = true
     return new Promise((resolve) => this.waiters.push(resolve))
   }
 }

@@ -50,11 +50,17 @@ export class Instance implements StreamHost {
   private running: Promise<void> = Promise.resolve()
   private handedAt = 0
   private handed = 0
+  /** Read per message: kept here rather than reached through the runner and its host. */
+  private readonly activity: Activity
+  private readonly timing: { readonly on: boolean }
 
   constructor(
     readonly runner: AgentRunner,
     readonly index: number,
-  ) {}
+  ) {
+    this.activity = runner.host.activity
+    this.timing = runner.host.timing
+  }
 
   get time(): Timekeeper {
     return this.runner.host.time

@@ -60,7 +60,7 @@ export class TableRuntime {
   /** A CLI command's view: it holds every partition to read, but owns none to write. */
   readOnly = false
   /** A write or read outside the event's partition was reported (once per table). */
-  private warnedCopartition = false
+  warnedCopartition = false
   /** windowed only: base key → window start → store key */
   private readonly index = new Map<string, Map<number, string>>()
   private dirty = new Map<string, Row | typeof TOMBSTONE>()
@@ -488,7 +488,12 @@ class PlainView implements Table<unknown, unknown> {
     if (row !== undefined) {
       // The common case in place: one lookup, no new row. A row held here is in a partition
       // this worker owns (rows of revoked partitions are dropped), so no ownership check.
-      this.existing(row.partition)
+      if (t.readOnly) t.locate(base, this.cursor, true)
+      if (!t.warnedCopartition) {
+        const cur = this.cursor.current
+        if (cur !== undefined && cur.rec.partition !== row.partition)
+          t.checkCopartitioned(row.partition, this.cursor)
+      }
       row.value = fn(row.value)
       t.touch(base, row)
       return
