@@ -5,6 +5,7 @@
  */
 export { KafkaBroker, type KafkaBrokerOptions, openKafkaBroker } from './broker.ts'
 export { KafkaGroupConsumer } from './consumer.ts'
+export { kafkaBrokerLayer } from './layers.ts'
 export { membersTopic } from './members.ts'
 export { KafkaTransactionalProducer } from './producer.ts'
 export { KafkaReader } from './reader.ts'

@@ -4,7 +4,7 @@
  * client's types): this assignment, type-checked with the workspace, keeps the
  * two in step.
  */
-import type { KafkaAdapter } from '../../stream-app/src/platform.ts'
+import type { KafkaAdapter } from '../../stream-app/src/adapters.ts'
 import * as kafka from '../src/index.ts'
 
 export const adapter: KafkaAdapter = kafka

@@ -14,6 +14,7 @@ export {
 export { BUSY_TIMEOUT_MS } from './db.ts'
 export { SqliteGroupConsumer } from './group.ts'
 export { decodeHeaders, encodeHeaders } from './headers.ts'
+export { sqliteBrokerLayer, sqliteStoreLayer } from './layers.ts'
 export type { MaintenanceOptions, MaintenanceResult } from './maintenance.ts'
 export { openSqliteStore, SqliteStore } from './store.ts'
 export { sqlitePathFromUrl } from './url.ts'

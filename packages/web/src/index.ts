@@ -6,6 +6,7 @@
 export { BUILTIN_ROUTES, createWebApp, type WebAppOptions } from './app.ts'
 export { type AgentInfo, listAgents, listTopics, type TopicInfo } from './describe.ts'
 export { WorkerMetrics } from './metrics.ts'
+export type {} from './route-context.ts'
 export {
   DEFAULT_TIMEOUTS,
   type ServeOptions,

@@ -2,7 +2,6 @@
  * The public types the builder accumulates and the runtime fulfils: the registry
  * of declared names, streams, tables, the context handed to handlers, workers.
  */
-import type { Context as HonoContext } from 'hono'
 import type { AppConfig, AppDefinition, WebConfig } from './definition.ts'
 import type { Duration } from './duration.ts'
 import type { WindowRange } from './windows.ts'
@@ -222,7 +221,18 @@ export interface Ctx<R extends Registry> {
 // ---------------------------------------------------------------------------
 // Routes and commands
 
-export type RouteContext<P extends string> = HonoContext<{}, P>
+/**
+ * What a route handler's `c` is. Core knows only that routes exist; the web
+ * server's package declares the context it hands them (hono's, typed by the
+ * path's parameters) by adding `context` to this interface, so core depends
+ * on no web framework.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: the web package adds `context` (declaration merging needs an interface)
+// biome-ignore lint/correctness/noUnusedVariables: P is the path the web package's `context` is typed by
+export interface RouteContextTypes<P extends string> {}
+
+export type RouteContext<P extends string> =
+  RouteContextTypes<P> extends { readonly context: infer C } ? C : unknown
 
 export interface CommandOption {
   readonly type: 'string' | 'number' | 'boolean' | 'array'

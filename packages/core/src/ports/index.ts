@@ -1,5 +1,5 @@
 /**
- * The ports the runtime is wired from. Adapters (memory, sqlite, kafka, hono)
+ * The ports the runtime is wired from. Adapters (memory, sqlite, kafka, the web server)
  * implement these; the runtime never knows which one it talks to.
  *
  * The broker seam is batch-oriented on purpose: one call produces many records,

@@ -1,0 +1,129 @@
+/**
+ * The adapters a config's URLs name, as the layers a worker is built on:
+ * memory://, sqlite:// or kafka:// for the broker (the Kafka package loaded
+ * only when used, so the embedded broker never needs the native client),
+ * memory:// or sqlite:// for the store (inside the broker's own file under
+ * exactly-once on sqlite://, so its writes join the broker's transaction),
+ * and the web server.
+ */
+import { join } from 'node:path'
+import {
+  type Broker,
+  BrokerService,
+  brokerLayer,
+  ConfigError,
+  type Logger,
+  MemoryBroker,
+  MemoryStore,
+  makeLogger,
+  type ResolvedConfig,
+  type Store,
+  type StoreService,
+  storeLayer,
+  WebService,
+} from '@stream-app/core'
+import {
+  DEFAULT_BROKER_PATH,
+  openSqliteStore,
+  sqliteBrokerLayer,
+  sqlitePathFromUrl,
+} from '@stream-app/sqlite'
+import { startWebServer } from '@stream-app/web'
+import * as Effect from 'effect/Effect'
+import * as Layer from 'effect/Layer'
+
+const KAFKA_PACKAGE: string = '@stream-app/kafka'
+
+/** What this package uses of @stream-app/kafka (checked against it in packages/kafka's tests). */
+export interface KafkaAdapter {
+  openKafkaBroker(options: {
+    readonly url: string
+    readonly brokerOptions: Readonly<Record<string, unknown>>
+    readonly log: Logger
+    readonly clientId: string
+  }): Promise<Broker>
+}
+
+/**
+ * The Kafka package, loaded by a name in a variable and typed by KafkaAdapter,
+ * so type-checking an app never reads it (nor the native client's types) either.
+ */
+async function loadKafka(): Promise<KafkaAdapter> {
+  try {
+    return (await import(KAFKA_PACKAGE)) as KafkaAdapter
+  } catch (e) {
+    throw new ConfigError(
+      `kafka:// needs the Kafka client, which is not installed or not built here (${(e as Error).message.split('\n')[0]}): npm install @stream-app/kafka @confluentinc/kafka-javascript (in the stream-app repository: bash scripts/setup.sh --with-kafka)`,
+    )
+  }
+}
+
+const logFor = (config: ResolvedConfig, part: string) =>
+  makeLogger({ name: `${config.id}:${part}`, ...(config.logLevel ? { level: config.logLevel } : {}) })
+
+/** The broker layer a config's URL names. */
+export function brokerFor(config: ResolvedConfig): Layer.Layer<BrokerService, unknown> {
+  const url = config.broker
+  if (url.startsWith('memory://')) return brokerLayer(Effect.sync(() => new MemoryBroker(url)))
+  if (url.startsWith('sqlite://'))
+    return sqliteBrokerLayer({
+      path: sqlitePathFromUrl(url, DEFAULT_BROKER_PATH),
+      log: logFor(config, 'broker'),
+    })
+  if (url.startsWith('kafka://'))
+    return brokerLayer(
+      Effect.tryPromise({
+        try: async () =>
+          (await loadKafka()).openKafkaBroker({
+            url,
+            brokerOptions: (config.brokerOptions ?? {}) as Record<string, unknown>,
+            log: logFor(config, 'kafka'),
+            clientId: config.id,
+          }),
+        catch: (e) => e,
+      }),
+    )
+  return Layer.effect(
+    BrokerService,
+    Effect.fail(
+      new ConfigError(
+        `unsupported broker URL ${JSON.stringify(url)} (expected memory://, sqlite:// or kafka://host:port)`,
+      ),
+    ),
+  )
+}
+
+/** The store layer a config's URL names (under exactly-once on sqlite:// it is the broker's own file). */
+export function storeFor(config: ResolvedConfig): Layer.Layer<StoreService, unknown, BrokerService> {
+  const url = config.store
+  const open = (): Store => {
+    if (url.startsWith('memory://')) return new MemoryStore()
+    if (url.startsWith('sqlite://'))
+      return openSqliteStore({ path: sqlitePathFromUrl(url, join(config.datadir, 'store.sqlite')) })
+    throw new ConfigError(`unsupported store URL ${JSON.stringify(url)} (expected sqlite:// or memory://)`)
+  }
+  return storeLayer(
+    Effect.gen(function* () {
+      if (config.guarantee === 'exactly_once') {
+        // Table rows must join the broker's transaction, so they live in its file.
+        const broker = yield* BrokerService
+        if (broker.atomic) return broker.atomic.store()
+      }
+      return yield* Effect.try({ try: open, catch: (e) => e })
+    }),
+  )
+}
+
+/** Broker, store and (when asked) the web server a config names. */
+export function adaptersLayer(
+  config: ResolvedConfig,
+  options: { web: boolean },
+): Layer.Layer<BrokerService | StoreService, unknown> {
+  const ports = storeFor(config).pipe(Layer.provideMerge(brokerFor(config)))
+  return options.web
+    ? Layer.merge(
+        ports,
+        Layer.succeed(WebService, (view) => startWebServer(view)),
+      )
+    : ports
+}
