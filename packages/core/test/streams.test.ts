@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Registry } from '../src/definition/types.ts'
-import { type AnySchema, createApp, makeSerde, oneLine, Schema, type TestWorker } from '../src/index.ts'
+import { type AnySchema, createApp, makeSerde, messageOf, Schema, type TestWorker } from '../src/index.ts'
 
 const workers: TestWorker<Registry>[] = []
 const track = <W extends TestWorker<Registry>>(w: W): W => {
@@ -283,7 +283,7 @@ describe('invalid messages', () => {
       try {
         expected.push(serde.decode(text === null ? null : Buffer.from(text)))
       } catch (e) {
-        reasons.push(`${offset} ${oneLine(e)}`)
+        reasons.push(`${offset} ${messageOf(e)}`)
       }
     })
     expect(got).toEqual(expected)

@@ -69,7 +69,8 @@ export const errorCode = (e: unknown): number | undefined =>
     ? (e as { code: number }).code
     : undefined
 
-const oneLine = (s: string) =>
+/** A librdkafka message as one line, without its state and bootstrap noise. */
+const tidy = (s: string) =>
   s
     .replace(/ \(after \d+ms in state [^()]*(\(s\)[^()]*)?\)/g, '')
     .replace(/^\S+:\/\/\S+\/bootstrap: |^\S+\/bootstrap: /, '')
@@ -118,12 +119,12 @@ export class ClientContext {
   watch(client: RdConsumer | RdProducer, name: string): void {
     const c = client as RdProducer
     c.on('event.error', (e: LibrdKafkaError) => {
-      if (AUTH.has(e.code)) this.authError = oneLine(e.message)
-      if (!this.connecting.has(c)) this.report('warn', `kafka ${name}: ${oneLine(e.message)}`)
+      if (AUTH.has(e.code)) this.authError = tidy(e.message)
+      if (!this.connecting.has(c)) this.report('warn', `kafka ${name}: ${tidy(e.message)}`)
     })
     c.on('event.log', (e: LogEvent) => {
       if (e.severity > 3) return
-      const text = oneLine(e.message.replace(/^\[thrd:[^\]]*\]:\s*/, ''))
+      const text = tidy(e.message.replace(/^\[thrd:[^\]]*\]:\s*/, ''))
       if (AUTH_LOG.test(text)) this.authError = text
       if (!this.connecting.has(c)) this.report('warn', `kafka ${name}: ${text}`)
     })
@@ -150,7 +151,7 @@ export class ClientContext {
     const early = new Promise<never>((_, reject) => {
       onLog = (e) => {
         if (e.severity > 3) return
-        const text = oneLine(e.message.replace(/^\[thrd:[^\]]*\]:\s*/, ''))
+        const text = tidy(e.message.replace(/^\[thrd:[^\]]*\]:\s*/, ''))
         if (AUTH_LOG.test(text)) return reject(new EarlyConnectError(text, Code.AUTHENTICATION))
         const host = hosts.find((h) => e.message.includes(`${h}/bootstrap`))
         if (!host || !/Connect to .* failed|Connection refused|Name or service not known/i.test(text)) return
@@ -192,7 +193,7 @@ export class ClientContext {
   error(what: string, e: unknown): BrokerError {
     if (e instanceof BrokerError) return e
     const code = errorCode(e)
-    const msg = oneLine(e instanceof Error ? e.message : String((e as { message?: unknown })?.message ?? e))
+    const msg = tidy(e instanceof Error ? e.message : String((e as { message?: unknown })?.message ?? e))
     if (
       (code !== undefined && AUTH.has(code)) ||
       (code !== undefined && UNREACHABLE.has(code) && this.authError)

@@ -24,7 +24,7 @@ import type {
   TopicPartition,
   TopicPartitionOffset,
 } from '@stream-app/core'
-import { BrokerError, fmtTps, tpKey } from '@stream-app/core'
+import { fmtTps, isRetriable, tpKey } from '@stream-app/core'
 import { type ClientContext, Code, call, errorCode, KafkaConsumer, type RdConsumer } from './client.ts'
 import { consumerDefaults, Fetcher, takeBatches, toBatches } from './fetcher.ts'
 import type { MembersRegistry } from './members.ts'
@@ -189,7 +189,7 @@ export class KafkaGroupConsumer implements GroupConsumer {
         await this.options.listener.onAssign(parts)
         return
       } catch (e) {
-        const retry = e instanceof BrokerError && e.retriable && !this.closing && Date.now() < deadline
+        const retry = isRetriable(e) && !this.closing && Date.now() < deadline
         this.ctx.report(
           retry ? 'warn' : 'error',
           `group '${this.options.groupId}': onAssign(${fmtTps(parts)}) failed: ${String(e)}${retry ? '; retrying' : ''}`,

@@ -3,7 +3,7 @@
  * names the file and says what was being done, and `retriable` true only when
  * waiting can help (another connection holds the lock).
  */
-import { BrokerError, StoreError, StreamAppError } from '@stream-app/core'
+import { BrokerError, messageOf, StoreError, StreamAppError } from '@stream-app/core'
 
 export type ErrorFactory = (message: string, retriable: boolean, cause: unknown) => StreamAppError
 
@@ -14,9 +14,6 @@ const codeOf = (e: unknown): string =>
   typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string'
     ? (e as { code: string }).code
     : ''
-
-const oneLine = (e: unknown): string =>
-  (e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, ' ').trim()
 
 /** True for errors raised by SQLite itself (better-sqlite3's SqliteError carries the result code). */
 export const isSqliteError = (e: unknown): boolean => codeOf(e).startsWith('SQLITE_')
@@ -35,7 +32,7 @@ export function sqliteFailure(e: unknown, file: string, what: string, make: Erro
       return make(`${what}: ${file} is closed`, false, e)
     return e
   }
-  const msg = oneLine(e)
+  const msg = messageOf(e)
   if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))
     return make(`${file} is locked by another connection (${what}): ${msg}`, true, e)
   if (code === 'SQLITE_FULL') return make(`disk full: cannot write ${file} (${what}): ${msg}`, false, e)

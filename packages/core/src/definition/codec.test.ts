@@ -1,6 +1,7 @@
 import * as Schema from 'effect/Schema'
 import { afterEach, describe, expect, it } from 'vitest'
-import { type AnySchema, makeSerde, oneLine } from './codec.ts'
+import { type AnySchema, makeSerde } from './codec.ts'
+import { messageOf } from './errors.ts'
 
 /** Each call builds new schema objects: one copy is compiled by makeSerde, the other stays interpreted. */
 const shapes = () => ({
@@ -53,7 +54,7 @@ const outcome = (f: () => unknown): { ok: unknown } | { error: string } => {
   try {
     return { ok: f() }
   } catch (e) {
-    return { error: oneLine(e instanceof Error && e.cause !== undefined ? e.cause : e) }
+    return { error: messageOf(e instanceof Error && e.cause !== undefined ? e.cause : e) }
   }
 }
 

@@ -197,10 +197,6 @@ export interface TextRecord {
   text?: string | undefined
 }
 
-/** Makes a schema error one readable line. */
-export const oneLine = (e: unknown): string =>
-  (e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, ' ').trim()
-
 export function checkCodec(name: unknown, where: string): CodecName {
   if (name === undefined) return 'json'
   if (typeof name === 'string' && (CODECS as readonly string[]).includes(name)) return name as CodecName

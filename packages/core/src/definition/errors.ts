@@ -118,6 +118,3 @@ export const isRetriable = (e: unknown): boolean =>
 /** An error's message as one line (schema errors span several): the one message helper. */
 export const messageOf = (e: unknown): string =>
   (e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, ' ').trim()
-
-/** @deprecated the same as messageOf */
-export const errorMessage = messageOf

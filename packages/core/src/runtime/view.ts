@@ -6,7 +6,7 @@
  */
 import type { AppDefinition } from '../definition/definition.ts'
 import type { Duration } from '../definition/duration.ts'
-import { WorkerFailedError } from '../definition/errors.ts'
+import { StoppedError, WorkerFailedError } from '../definition/errors.ts'
 import type { AgentHandle, Logger, ResolvedConfig, TopicHandle, WindowedTable } from '../definition/types.ts'
 import type { Broker, BrokerRecord, GroupConsumer } from '../ports/index.ts'
 import type { Sensor, WorkerState } from '../ports/sensor.ts'
@@ -86,7 +86,7 @@ export class WorkerRuntime implements WorkerView {
   }
 
   private get p(): WorkerParts {
-    if (!this.parts) throw new Error('the worker is not built yet')
+    if (!this.parts) throw new StoppedError('the worker has not started yet')
     return this.parts
   }
 

@@ -10,7 +10,7 @@
  * the process consumes keeps everything: while groups run, as bytes rather
  * than record objects (see ColdLog). Offsets may have gaps, as on Kafka.
  */
-import { BrokerError } from '../../definition/errors.ts'
+import { BrokerError, ConfigError } from '../../definition/errors.ts'
 import type {
   Broker,
   BrokerRecord,
@@ -642,7 +642,7 @@ export class MemoryBroker implements Broker {
 
   /** All records sent to a topic, in the order they were sent. */
   sentTo(topic: string): BrokerRecord[] {
-    if (!this.recordSends) throw new Error('this memory broker does not record sends')
+    if (!this.recordSends) throw new ConfigError('this memory broker does not record sends (new MemoryBroker(url, { recordSends: true }))')
     return [...(this.appended.get(topic) ?? [])]
   }
 

@@ -4,8 +4,7 @@
  * record only when a reader takes it, applies the topic's onInvalid rule, and
  * tracks offsets for at-least-once commits. `full` tells the fetch loop to pause.
  */
-import { oneLine } from '../../definition/codec.ts'
-import { DecodeError } from '../../definition/errors.ts'
+import { DecodeError, messageOf } from '../../definition/errors.ts'
 import type { BrokerRecord, RecordBatch, TopicPartition } from '../../ports/index.ts'
 import { tpKey } from '../../ports/topic-partitions.ts'
 import { AckTracker } from './acks.ts'
@@ -115,7 +114,7 @@ export class SourceQueue {
         if (rec.key !== null && !lazyKey) key = topic.keySerde.decode(rec.key)
         value = this.decodeValue(topic, batch, index)
       } catch (e) {
-        const reason = oneLine(e)
+        const reason = messageOf(e)
         if (this.onInvalid(topic, rec, reason, this.agent)) {
           tracker.ack(rec.offset)
           continue

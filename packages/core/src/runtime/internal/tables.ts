@@ -9,10 +9,10 @@
  * partitions it owns and refuses to touch a key of any other (NotOwnedError):
  * never a silent default for a key another worker holds.
  */
-import { oneLine, schemaCodec } from '../../definition/codec.ts'
+import { schemaCodec } from '../../definition/codec.ts'
 import type { TableDef } from '../../definition/definition.ts'
 import { type Duration, toMillis } from '../../definition/duration.ts'
-import { NotOwnedError } from '../../definition/errors.ts'
+import { messageOf, NotOwnedError } from '../../definition/errors.ts'
 import type { Logger, Table, WindowedTable, WindowValue } from '../../definition/types.ts'
 import type { WindowRange } from '../../definition/windows.ts'
 import type { BrokerRecord, ProduceRecord, StoreChange, TableStore } from '../../ports/index.ts'
@@ -109,7 +109,7 @@ export class TableRuntime {
     try {
       return JSON.stringify(this.encodeKey(key))
     } catch (e) {
-      throw new TypeError(`table '${this.name}': invalid key ${String(key)}: ${oneLine(e)}`)
+      throw new TypeError(`table '${this.name}': invalid key ${String(key)}: ${messageOf(e)}`)
     }
   }
 

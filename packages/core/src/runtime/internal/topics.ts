@@ -8,12 +8,11 @@ import {
   type AnySchema,
   makeKeySerde,
   makeSerde,
-  oneLine,
   type Serde,
   type TextRecord,
 } from '../../definition/codec.ts'
 import type { TopicDef } from '../../definition/definition.ts'
-import { ConfigError, EncodeError } from '../../definition/errors.ts'
+import { ConfigError, EncodeError, messageOf } from '../../definition/errors.ts'
 import { type Headers, NO_HEADERS, type ProduceRecord, type TopicSpec } from '../../ports/index.ts'
 import { partitionForKey } from '../../ports/partitioner.ts'
 
@@ -84,7 +83,7 @@ export class TopicRuntime {
       try {
         keyBytes = key === undefined || key === null ? null : this.keySerde.encode(key)
       } catch (e) {
-        if (!keyOptional) throw new EncodeError(`cannot encode key for topic '${this.name}': ${oneLine(e)}`)
+        if (!keyOptional) throw new EncodeError(`cannot encode key for topic '${this.name}': ${messageOf(e)}`)
         keyBytes = null
       }
     // json and string values stay text here: the outbox makes the bytes of a whole batch at once.
@@ -96,7 +95,7 @@ export class TopicRuntime {
         valueBytes = null
       } else valueBytes = this.valueSerde.encode(value)
     } catch (e) {
-      throw new EncodeError(`cannot encode value for topic '${this.name}': ${oneLine(e)}`)
+      throw new EncodeError(`cannot encode value for topic '${this.name}': ${messageOf(e)}`)
     }
     // Built in the shape of a consumed record (offset to be filled in by the broker), so an
     // in-process broker can keep it as is.
