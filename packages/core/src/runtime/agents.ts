@@ -12,11 +12,14 @@
 import * as Effect from 'effect/Effect'
 import * as FiberMap from 'effect/FiberMap'
 import type * as Scope from 'effect/Scope'
+import type { AgentDef, AppDefinition } from '../definition/definition.ts'
 import { messageOf, NotOwnedError } from '../definition/errors.ts'
 import type { Logger } from '../definition/types.ts'
 import type { AgentStats } from '../ports/sensor.ts'
-import type { AgentRunner, Instance } from './internal/instance.ts'
-import { FatalDecodeError } from './internal/source.ts'
+import type { Assignment } from './assignment.ts'
+import { type AgentHost, AgentRunner, type Instance } from './internal/instance.ts'
+import { FatalDecodeError, type InvalidHandler, SourceQueue } from './internal/source.ts'
+import type { TopicRuntime } from './internal/topics.ts'
 import { BACKOFF_BASE_MS, backoff } from './retry.ts'
 import type { Timekeeper } from './time.ts'
 
@@ -180,3 +183,42 @@ export const makeAgents = (deps: AgentsDeps): Effect.Effect<Agents, never, Scope
 
 /** Restarting helps unless the message cannot be decoded (onInvalid 'fail') or its table key is held elsewhere. */
 const restartable = (e: unknown): boolean => !(e instanceof FatalDecodeError) && !(e instanceof NotOwnedError)
+
+/** Records an agent's source queue holds before the fetch pauses its topics. */
+export const QUEUE_CAPACITY = 10_000
+
+/** An agent's queue of one or more topics, registered with the assignment so fetched records reach it. */
+export function sourceQueue(
+  agent: string,
+  topics: readonly TopicRuntime[],
+  assignment: Assignment,
+  invalid: InvalidHandler,
+): SourceQueue {
+  const q = new SourceQueue(agent, new Map(topics.map((t) => [t.name, t] as const)), QUEUE_CAPACITY, invalid)
+  for (const t of topics) assignment.addQueue(t.name, q)
+  return q
+}
+
+/** A runner per agent of the definition, each with its source queue; `host` is what they share. */
+export function makeRunners(
+  def: AppDefinition,
+  o: {
+    readonly topics: ReadonlyMap<string, TopicRuntime>
+    readonly assignment: Assignment
+    readonly invalid: InvalidHandler
+    readonly host: Omit<AgentHost, 'log'>
+    readonly log: Logger & { child(name: string): Logger }
+  },
+): Map<string, AgentRunner> {
+  const runners = new Map<string, AgentRunner>()
+  for (const a of Object.values(def.agents) as AgentDef[]) {
+    const q = sourceQueue(
+      a.name,
+      a.from.map((f) => o.topics.get(f)!),
+      o.assignment,
+      o.invalid,
+    )
+    runners.set(a.name, new AgentRunner(a, q, { ...o.host, log: o.log.child(a.name) }))
+  }
+  return runners
+}

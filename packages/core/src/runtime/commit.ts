@@ -59,7 +59,22 @@ export class Committer {
   gate: Promise<void> | undefined
   private txProducer: TransactionalProducer | undefined
 
-  constructor(private readonly d: CommitDeps) {}
+  private soon = false
+
+  constructor(private readonly d: CommitDeps) {
+    // Someone awaits a held send (a user send, an ask): commit soon rather than at the next interval.
+    d.outbox.onHeldAwait = () => this.commitSoon()
+  }
+
+  /** Commits on the next turn of the event loop (once, however often asked meanwhile). */
+  commitSoon(): void {
+    if (this.soon) return
+    this.soon = true
+    setImmediate(() => {
+      this.soon = false
+      if (this.d.running()) this.commit().catch(() => {})
+    })
+  }
 
   /**
    * Commits what is processed. `settle` (a revoke) first lets every handler

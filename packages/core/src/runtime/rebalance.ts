@@ -7,6 +7,8 @@
  * hand out nothing more of those partitions, let handlers finish the record
  * they hold, commit, and let go of the table partitions that go with them.
  */
+import * as Effect from 'effect/Effect'
+import type * as Scope from 'effect/Scope'
 import { isRetriable, messageOf } from '../definition/errors.ts'
 import type { Logger } from '../definition/types.ts'
 import type { Broker, GroupConsumer, RebalanceListener, TopicPartition } from '../ports/index.ts'
@@ -120,3 +122,44 @@ export class Rebalancer implements RebalanceListener {
     this.d.rebalanced('revoked', tps)
   }
 }
+
+/**
+ * Joins the group in the current scope: the consumer starts (and the
+ * rebalancer recovers what it is given before anything of it is fetched), and
+ * leaves the group when the scope closes. A start whose state did not load fails.
+ */
+export const joinGroup = (o: {
+  readonly broker: Broker
+  readonly groupId: string
+  readonly topics: readonly string[]
+  readonly rebalancer: Rebalancer
+  /** This worker's web URL, advertised to the group for table queries. */
+  readonly url: string | undefined
+  readonly readCommitted: boolean
+  /** Called with the consumer as soon as it exists (the listener runs before start() resolves). */
+  readonly created: (c: GroupConsumer) => void
+}): Effect.Effect<GroupConsumer, unknown, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: async () => {
+        const c = o.broker.groupConsumer({
+          groupId: o.groupId,
+          topics: o.topics,
+          listener: o.rebalancer,
+          memberMetadata: JSON.stringify({ url: o.url ?? null }),
+          readCommitted: o.readCommitted,
+        })
+        o.created(c)
+        try {
+          await c.start()
+          if (o.rebalancer.startFailure !== undefined) throw o.rebalancer.startFailure
+        } catch (e) {
+          await c.close().catch(() => {})
+          throw e
+        }
+        return c
+      },
+      catch: (e) => e,
+    }),
+    (c) => Effect.promise(() => c.close().catch(() => {})),
+  )

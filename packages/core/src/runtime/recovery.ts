@@ -130,3 +130,17 @@ export async function recoverTable(t: TableRuntime, mine: readonly number[], d: 
     if (done) d.log.info('recovery finished', { table: t.name, records: done, ms })
   }
 }
+
+/** A CLI command reads every partition of every table and writes none: the workers own them. */
+export async function recoverReadOnly(
+  tables: ReadonlyMap<string, TableRuntime>,
+  recover: (t: TableRuntime, partitions: readonly number[]) => Promise<void>,
+): Promise<void> {
+  for (const t of tables.values()) {
+    t.readOnly = true
+    if (t.partitions === undefined) continue
+    const all = Array.from({ length: t.partitions }, (_, i) => i)
+    await recover(t, all)
+    t.owned = new Set(all)
+  }
+}

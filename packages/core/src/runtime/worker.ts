@@ -15,18 +15,17 @@ import { ConfigError, messageOf, StoppedError } from '../definition/errors.ts'
 import type { Logger, ResolvedConfig } from '../definition/types.ts'
 import type { GroupConsumer } from '../ports/index.ts'
 import { BrokerService, StoreService, WebService } from '../ports/services.ts'
-import { makeAgents } from './agents.ts'
+import { makeAgents, makeRunners, sourceQueue } from './agents.ts'
 import { Assignment } from './assignment.ts'
 import { Committer } from './commit.ts'
 import { Contexts } from './context.ts'
 import { fetchLoop } from './fetch.ts'
 import { Activity } from './internal/activity.ts'
-import { AgentRunner } from './internal/instance.ts'
+import type { AgentRunner } from './internal/instance.ts'
 import { Outbox } from './internal/outbox.ts'
-import { SourceQueue } from './internal/source.ts'
 import { Members } from './members.ts'
-import { Rebalancer } from './rebalance.ts'
-import { recoverTable } from './recovery.ts'
+import { joinGroup, Rebalancer } from './rebalance.ts'
+import { recoverReadOnly, recoverTable } from './recovery.ts'
 import { retryRunner } from './retry.ts'
 import { Rpc, readReplies } from './rpc.ts'
 import { Runs, startSchedules } from './schedule.ts'
@@ -39,7 +38,6 @@ import { nullConsumer, WorkerRuntime } from './view.ts'
 /** A promise's failure as the effect's failure, the error as it was thrown. */
 const attempt = <A>(fn: () => PromiseLike<A>) => Effect.tryPromise({ try: fn, catch: (e) => e })
 
-const QUEUE_CAPACITY = 10_000
 const STOP_TIMEOUT_MS = 15_000
 
 export interface WorkerOptions {
@@ -123,7 +121,7 @@ export const makeWorker = (
         report: (p, finished) => sensor.recovery(p, finished),
         stopping: () => rt.state === 'stopping' || rt.state === 'stopped',
       })
-    const runners = new Map<string, AgentRunner>()
+    let runners = new Map<string, AgentRunner>()
     const contexts = new Contexts({
       id,
       config,
@@ -162,16 +160,6 @@ export const makeWorker = (
       committed: (ms, ok) => sensor.committed(ms, ok),
       now: () => time.now(),
     })
-    // Someone awaits a held send (a user send, an ask): commit soon rather than at the next interval.
-    let soon = false
-    outbox.onHeldAwait = () => {
-      if (soon) return
-      soon = true
-      setImmediate(() => {
-        soon = false
-        if (rt.state === 'running') committer.commit().catch(() => {})
-      })
-    }
     yield* Effect.addFinalizer(() => Effect.promise(() => committer.close()))
 
     const subscribe = dynamicSubscriptions({
@@ -180,36 +168,27 @@ export const makeWorker = (
       config,
       subscribed: assignment.subscribed,
       subscribe: (ts) => consumer.subscribe(ts),
-      makeQueue: (agent, t) => {
-        const q = new SourceQueue(agent, new Map([[t.name, t]]), QUEUE_CAPACITY, sinks.invalid)
-        assignment.addQueue(t.name, q)
-        return q
+      makeQueue: (agent, t) => sourceQueue(agent, [t], assignment, sinks.invalid),
+    })
+    runners = makeRunners(def, {
+      topics,
+      assignment,
+      invalid: sinks.invalid,
+      log,
+      host: {
+        appId: id,
+        time,
+        activity,
+        topic: (name) => topics.get(name),
+        subscribe,
+        forward: sinks.forward,
+        emit: sinks.emit,
+        makeContext: (cursor) => contexts.make(cursor),
+        gate: () => committer.gate ?? outbox.pressure(),
+        timing: sensor.timing,
+        latency: (agent, s) => sensor.latency(agent, s),
       },
     })
-    const agentHost = {
-      appId: id,
-      time,
-      log,
-      activity,
-      topic: (name: string) => topics.get(name),
-      subscribe,
-      forward: sinks.forward,
-      emit: sinks.emit,
-      makeContext: (cursor: Parameters<Contexts['make']>[0]) => contexts.make(cursor),
-      gate: () => committer.gate ?? outbox.pressure(),
-      timing: sensor.timing,
-      latency: (agent: string, s: number) => sensor.latency(agent, s),
-    }
-    for (const a of Object.values(def.agents) as AgentDef[]) {
-      const q = new SourceQueue(
-        a.name,
-        new Map(a.from.map((f) => [f, topics.get(f)!] as const)),
-        QUEUE_CAPACITY,
-        sinks.invalid,
-      )
-      for (const f of a.from) assignment.addQueue(f, q)
-      runners.set(a.name, new AgentRunner(a, q, { ...agentHost, log: log.child(a.name) }))
-    }
     const agents = yield* makeAgents({ runners, log, time, crashed: (a, e) => sensor.crashed(a, e) })
     const agentsStats = () => agents.stats()
     const members = new Members(
@@ -238,14 +217,7 @@ export const makeWorker = (
 
     rt.state = 'recovering'
     if (o.client) {
-      // A CLI command reads every partition of every table and writes none: the workers own them.
-      for (const t of tables.values()) {
-        t.readOnly = true
-        if (t.partitions === undefined) continue
-        const all = Array.from({ length: t.partitions }, (_, i) => i)
-        yield* attempt(() => recover(t, all))
-        t.owned = new Set(all)
-      }
+      yield* attempt(() => recoverReadOnly(tables, recover))
       yield* readReplies(rpc, broker, log)
       rt.state = 'running'
       return rt
@@ -283,27 +255,17 @@ export const makeWorker = (
         members.refresh()
       },
     })
-    consumer = yield* Effect.acquireRelease(
-      attempt(async () => {
-        const c = broker.groupConsumer({
-          groupId: id,
-          topics: [...assignment.subscribed],
-          listener: rebalancer,
-          memberMetadata: JSON.stringify({ url: rt.url ?? null }),
-          readCommitted: config.guarantee === 'exactly_once',
-        })
+    consumer = yield* joinGroup({
+      broker,
+      groupId: id,
+      topics: [...assignment.subscribed],
+      rebalancer,
+      url: rt.url,
+      readCommitted: config.guarantee === 'exactly_once',
+      created: (c) => {
         consumer = c
-        try {
-          await c.start()
-          if (rebalancer.startFailure !== undefined) throw rebalancer.startFailure
-        } catch (e) {
-          await c.close().catch(() => {})
-          throw e
-        }
-        return c
-      }),
-      (c) => Effect.promise(() => c.close().catch(() => {})),
-    )
+      },
+    })
     // Released before the consumer leaves the group: what was processed is committed.
     yield* Effect.addFinalizer(() => Effect.promise(() => committer.commit().catch(() => {})))
     yield* Effect.forkScoped(

@@ -642,7 +642,10 @@ export class MemoryBroker implements Broker {
 
   /** All records sent to a topic, in the order they were sent. */
   sentTo(topic: string): BrokerRecord[] {
-    if (!this.recordSends) throw new ConfigError('this memory broker does not record sends (new MemoryBroker(url, { recordSends: true }))')
+    if (!this.recordSends)
+      throw new ConfigError(
+        'this memory broker does not record sends (new MemoryBroker(url, { recordSends: true }))',
+      )
     return [...(this.appended.get(topic) ?? [])]
   }
 
