@@ -1,17 +1,50 @@
 import { defineConfig } from 'vitest/config'
 
+/**
+ * Four projects, by what a test needs: `unit` (core on the memory broker and
+ * the test clock), `local` (real SQLite files, real HTTP, the real CLI),
+ * `kafka` (a real Kafka broker: its global setup starts one unless
+ * KAFKA_BROKERS points at one, and only this project asks for it) and `e2e`
+ * (several real processes, and the packed-and-installed packages).
+ * `vitest run --project unit` runs one.
+ */
 export default defineConfig({
   test: {
-    include: [
-      'packages/*/src/**/*.test.ts',
-      'packages/*/test/**/*.test.ts',
-      'test/**/*.test.ts',
-      'apps/**/*.test.ts',
-    ],
     testTimeout: 30_000,
     hookTimeout: 180_000,
     pool: 'forks',
-    // A real Kafka broker (scripts/kafka.sh) unless KAFKA_BROKERS points at one.
-    globalSetup: ['packages/kafka/test/global-setup.ts'],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['packages/core/src/**/*.test.ts', 'packages/core/test/**/*.test.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'local',
+          include: [
+            'packages/sqlite/test/**/*.test.ts',
+            'packages/web/test/**/*.test.ts',
+            'packages/stream-app/test/**/*.test.ts',
+            'apps/**/*.test.ts',
+          ],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'kafka',
+          include: ['packages/kafka/test/**/*.test.ts', 'test/e2e/kafka-*.test.ts'],
+          globalSetup: ['packages/kafka/test/global-setup.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: { name: 'e2e', include: ['test/e2e/sqlite-*.test.ts', 'test/package/**/*.test.ts'] },
+      },
+    ],
   },
 })

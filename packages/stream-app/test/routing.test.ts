@@ -25,6 +25,15 @@ const start = async () => {
   workers.push(w)
   return w
 }
+/** Polls fn until it returns something (bounded by the test's timeout). */
+const until = async <T>(fn: () => Promise<T | undefined>): Promise<T> => {
+  for (;;) {
+    const v = await fn()
+    if (v !== undefined) return v
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
 afterAll(async () => {
   for (const w of workers) await w.stop()
 })
@@ -37,16 +46,17 @@ describe('table queries routed by key', () => {
     for (const w of words) for (let i = 0; i < 3; i++) await a.topicHandles.words!.send(w, { key: w })
     await a.idle()
     await b.idle()
-    await new Promise((r) => setTimeout(r, 1200)) // membership refresh after the rebalance
     const owners = new Set<string>()
     for (const w of words) {
-      const owner = (await a.ownerUrl('counts', w)) ?? a.url!
-      owners.add(owner)
       for (const rt of [a, b]) {
-        const res = await fetch(`${rt.url}/tables/counts/${w}`)
-        expect(res.status).toBe(200)
-        expect(await res.json()).toEqual({ key: w, value: 3 })
+        // Until both know the group's membership after the rebalance: 503 (holder unknown) before.
+        const body = await until(async () => {
+          const res = await fetch(`${rt.url}/tables/counts/${w}`)
+          return res.status === 200 ? await res.json() : undefined
+        })
+        expect(body).toEqual({ key: w, value: 3 })
       }
+      owners.add((await a.ownerUrl('counts', w)) ?? a.url!)
     }
     expect(owners.size).toBe(2) // the keys really are spread over both workers
   })
