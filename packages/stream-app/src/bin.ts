@@ -3,13 +3,14 @@
  * The `stream-app` command. Published as dist/bin.js (built JavaScript); inside
  * the workspace bin/stream-app.js runs this file through tsx. `init` is handled
  * before anything else, as it takes a directory rather than an app file and
- * needs none of the runtime.
+ * needs none of the runtime; everything else runs as the CLI's Effect program
+ * under runMain (signals, exit codes).
  */
 const argv = process.argv.slice(2)
-const code =
-  argv[0] === 'init'
-    ? (await import('./init.ts')).runInit(argv.slice(1))
-    : await (await import('./cli.ts')).runCli(argv)
-// Exit once our output is flushed: a client library that failed half way (a broker
-// that refused us) can leave native handles open that would keep the process alive.
-process.stdout.write('', () => process.stderr.write('', () => process.exit(code)))
+if (argv[0] === 'init') {
+  const code = (await import('./init.ts')).runInit(argv.slice(1))
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)))
+} else {
+  const [{ cliProgram }, { runMain }] = await Promise.all([import('./cli/index.ts'), import('./cli/main.ts')])
+  runMain(cliProgram(argv))
+}

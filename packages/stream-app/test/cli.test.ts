@@ -41,7 +41,7 @@ describe('stream-app CLI', () => {
       [['run', NO_EXPORT], /exports no app: use 'export default app' or 'export const app'$/],
       [
         ['frobnicate', MEM],
-        /^stream-app: unknown command 'frobnicate' \(commands: run, send, .*greet, twice\)$/,
+        /^stream-app: unknown command 'frobnicate' \(commands: run, send, .*greet, twice, init, help\)$/,
       ],
       [['greet', MEM, '--times', 'x', '--name', 'a'], /^stream-app: option --times must be a number$/],
       [['greet', MEM], /^stream-app: Missing required argument: name$/],

@@ -139,6 +139,29 @@ describe('builder types', () => {
     base.route('GET', '/z/:k', { table: 'revenue', key: (c) => c.req.param('other') }, (c) => c.text('z'))
   })
 
+  it('types command positional arguments: required, optional, with a default', () => {
+    base.command(
+      'greet',
+      {
+        args: {
+          name: { type: 'string' },
+          times: { type: 'number', optional: true },
+          loud: { type: 'boolean', optional: true, default: false },
+        },
+        options: { lang: { type: 'string', default: 'en' } },
+      },
+      async (args) => {
+        expectTypeOf(args.name).toEqualTypeOf<string>()
+        expectTypeOf(args.times).toEqualTypeOf<number | undefined>()
+        expectTypeOf(args.loud).toEqualTypeOf<boolean>()
+        expectTypeOf(args.lang).toEqualTypeOf<string>()
+        expectTypeOf(args._).toEqualTypeOf<readonly (string | number)[]>()
+        // @ts-expect-error no such argument
+        args.nope
+      },
+    )
+  })
+
   it('keeps the receiver unchanged at the type level too', () => {
     const a = createApp({ id: 'x' })
     const b = a.topic('t', { value: Schema.Number })

@@ -103,4 +103,20 @@ describe('the builder', () => {
       /use: the module must return an App/,
     )
   })
+
+  it('checks command arguments: types, no clash with an option, no required one after an optional one', () => {
+    const app = createApp({ id: 'x' })
+    const fn = async () => {}
+    expect(() => app.command('c', { args: { a: { type: 'array' as 'string' } } }, fn)).toThrow(
+      /command 'c' argument 'a': type must be 'string', 'number' or 'boolean'/,
+    )
+    expect(() =>
+      app.command('c', { args: { a: { type: 'string' } }, options: { a: { type: 'string' } } }, fn),
+    ).toThrow(/'a' is both an option and an argument/)
+    expect(() =>
+      app.command('c', { args: { a: { type: 'string', optional: true }, b: { type: 'string' } } }, fn),
+    ).toThrow(/argument 'b': a required argument cannot follow the optional 'a'/)
+    const ok = app.command('c', { args: { a: { type: 'string' }, b: { type: 'number', default: 1 } } }, fn)
+    expect(Object.keys(ok.definition.commands.c!.args)).toEqual(['a', 'b'])
+  })
 })

@@ -11,6 +11,8 @@ import type {
   AgentDef,
   AppConfig,
   AppDefinition,
+  CommandArgDef,
+  CommandDef,
   CommandOptionDef,
   HttpMethod,
   OnInvalid,
@@ -25,6 +27,7 @@ import type {
   AddAgent,
   AddTable,
   AddTopic,
+  CommandArg,
   CommandArgs,
   CommandOption,
   Ctx,
@@ -204,10 +207,13 @@ export interface App<R extends Registry = EmptyRegistry> {
     handler: (c: RouteContext<P>, ctx: Ctx<R>) => Response | Promise<Response>,
   ): App<R>
 
-  command<const O extends Readonly<Record<string, CommandOption>> = {}>(
+  command<
+    const O extends Readonly<Record<string, CommandOption>> = {},
+    const A extends Readonly<Record<string, CommandArg>> = {},
+  >(
     name: string,
-    options: { readonly describe?: string; readonly options?: O },
-    fn: (args: CommandArgs<O>, ctx: Ctx<R>) => unknown,
+    options: { readonly describe?: string; readonly options?: O; readonly args?: A },
+    fn: (args: CommandArgs<O, A>, ctx: Ctx<R>) => unknown,
   ): App<R>
 
   /** Applies a module `(app) => app`, for composing apps from parts. */
@@ -451,7 +457,11 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
       })
     },
 
-    command(name: unknown, options: { describe?: unknown; options?: unknown } = {}, fn: unknown) {
+    command(
+      name: unknown,
+      options: { describe?: unknown; options?: unknown; args?: unknown } = {},
+      fn: unknown,
+    ) {
       const n = checkName('command', name)
       taken('command', def.commands, n)
       if ((BUILTIN_COMMANDS as readonly string[]).includes(n))
@@ -462,10 +472,24 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
         if (!o || !['string', 'number', 'boolean', 'array'].includes(o.type))
           fail(`command '${n}' option '${k}': type must be 'string', 'number', 'boolean' or 'array'`)
       }
-      const c = Object.freeze({
+      const args = (options.args ?? {}) as Record<string, CommandArgDef>
+      let optionalSeen: string | undefined
+      for (const [k, a] of Object.entries(args)) {
+        if (!a || !['string', 'number', 'boolean'].includes(a.type))
+          fail(`command '${n}' argument '${k}': type must be 'string', 'number' or 'boolean'`)
+        if (Object.hasOwn(opts, k)) fail(`command '${n}': '${k}' is both an option and an argument`)
+        const optional = a.optional === true || a.default !== undefined
+        if (optional) optionalSeen ??= k
+        else if (optionalSeen !== undefined)
+          fail(
+            `command '${n}' argument '${k}': a required argument cannot follow the optional '${optionalSeen}'`,
+          )
+      }
+      const c: CommandDef = Object.freeze({
         name: n,
         describe: options.describe as string | undefined,
         options: Object.freeze({ ...opts }),
+        args: Object.freeze({ ...args }),
         fn: fn as (a: unknown, c: unknown) => unknown,
       })
       return next((d) => {

@@ -106,10 +106,21 @@ export interface CommandOptionDef {
   readonly choices?: readonly (string | number)[]
 }
 
+/** A positional argument of a command, in declaration order after the app file. */
+export interface CommandArgDef {
+  readonly type: 'string' | 'number' | 'boolean'
+  readonly describe?: string
+  /** An optional argument (it may be left out; later ones then are too). */
+  readonly optional?: boolean
+  readonly default?: unknown
+  readonly choices?: readonly (string | number)[]
+}
+
 export interface CommandDef {
   readonly name: string
   readonly describe: string | undefined
   readonly options: Readonly<Record<string, CommandOptionDef>>
+  readonly args: Readonly<Record<string, CommandArgDef>>
   readonly fn: (args: unknown, ctx: unknown) => unknown
 }
 

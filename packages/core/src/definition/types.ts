@@ -257,9 +257,38 @@ type RequiredOptionKeys<Os> = {
     : never
 }[keyof Os]
 
-export type CommandArgs<Os extends Readonly<Record<string, CommandOption>>> = Simplify<
+/** A positional argument of a command: `stream-app greet app.ts ann`. */
+export interface CommandArg {
+  readonly type: 'string' | 'number' | 'boolean'
+  readonly describe?: string
+  /** It may be left out (then so may every later one). */
+  readonly optional?: boolean
+  readonly default?: unknown
+  readonly choices?: readonly (string | number)[]
+}
+
+type ArgValue<A extends CommandArg> = A['type'] extends 'number'
+  ? number
+  : A['type'] extends 'boolean'
+    ? boolean
+    : string
+
+type OptionalArgKeys<As> = {
+  [K in keyof As]: As[K] extends { optional: true } ? (As[K] extends { default: unknown } ? never : K) : never
+}[keyof As]
+
+/**
+ * What a command's function gets: its options and positional arguments by
+ * name, and `_`, any further positionals (never the command's own name).
+ */
+export type CommandArgs<
+  Os extends Readonly<Record<string, CommandOption>>,
+  As extends Readonly<Record<string, CommandArg>> = {},
+> = Simplify<
   { [K in RequiredOptionKeys<Os>]: OptionValue<Os[K]> } & {
     [K in Exclude<keyof Os, RequiredOptionKeys<Os>>]?: OptionValue<Os[K]>
+  } & { [K in Exclude<keyof As, OptionalArgKeys<As>>]: ArgValue<As[K]> } & {
+    [K in OptionalArgKeys<As>]?: ArgValue<As[K]>
   } & { readonly _: readonly (string | number)[] }
 >
 

@@ -1,6 +1,9 @@
 /**
  * Resolves an app's config: defaults from API.md, the STREAM_APP_BROKER
- * environment variable, and overrides given to start().
+ * environment variable, and overrides given to start(). The broker is, first
+ * found: an override (app.start({ broker }), `--broker`), STREAM_APP_BROKER,
+ * the app's config, 'sqlite://' — the environment wins over code, as a
+ * twelve-factor app's deployment expects.
  */
 import { join } from 'node:path'
 import type { AppConfig } from '../definition/definition.ts'
@@ -17,7 +20,7 @@ export function resolveConfig(config: AppConfig, overrides: Partial<AppConfig> =
   return Object.freeze({
     ...c,
     id: c.id,
-    broker: c.broker ?? process.env.STREAM_APP_BROKER ?? 'sqlite://',
+    broker: overrides.broker ?? (process.env.STREAM_APP_BROKER || undefined) ?? config.broker ?? 'sqlite://',
     store: c.store ?? 'sqlite://',
     datadir,
     topicPartitions: c.topicPartitions ?? 8,

@@ -1,0 +1,25 @@
+/** The broker a worker uses: an override, else STREAM_APP_BROKER, else the app's config, else sqlite://. */
+import { afterEach, describe, expect, it } from 'vitest'
+import { resolveConfig } from '../src/index.ts'
+
+const saved = process.env.STREAM_APP_BROKER
+afterEach(() => {
+  if (saved === undefined) delete process.env.STREAM_APP_BROKER
+  else process.env.STREAM_APP_BROKER = saved
+})
+
+describe('resolveConfig: which broker', () => {
+  it('environment over code, overrides (app.start, --broker) over both', () => {
+    delete process.env.STREAM_APP_BROKER
+    expect(resolveConfig({ id: 'a' }).broker).toBe('sqlite://')
+    expect(resolveConfig({ id: 'a', broker: 'memory://' }).broker).toBe('memory://')
+    process.env.STREAM_APP_BROKER = 'kafka://127.0.0.1:9092'
+    expect(resolveConfig({ id: 'a' }).broker).toBe('kafka://127.0.0.1:9092')
+    expect(resolveConfig({ id: 'a', broker: 'memory://' }).broker).toBe('kafka://127.0.0.1:9092')
+    expect(resolveConfig({ id: 'a', broker: 'memory://' }, { broker: 'sqlite:///x' }).broker).toBe(
+      'sqlite:///x',
+    )
+    process.env.STREAM_APP_BROKER = ''
+    expect(resolveConfig({ id: 'a', broker: 'memory://' }).broker).toBe('memory://')
+  })
+})

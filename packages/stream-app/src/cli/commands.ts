@@ -1,0 +1,134 @@
+/**
+ * What each CLI command does, once its arguments have been checked: run a
+ * worker until a signal (or until it stops itself), send messages, list what
+ * the app defines, reset its local state, run one of the app's own commands.
+ */
+import { existsSync, rmSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { createInterface } from 'node:readline'
+import { type AppDefinition, type LogLevel, messageOf, resolveConfig } from '@stream-app/core'
+import * as Deferred from 'effect/Deferred'
+import * as Effect from 'effect/Effect'
+import { sendFromCli, startClient, startWorker } from '../workers.ts'
+import { describeApp, printTable } from './describe.ts'
+import { Shutdown } from './main.ts'
+
+export interface Io {
+  readonly out: (line: string) => void
+  readonly err: (line: string) => void
+}
+
+type Args = Readonly<Record<string, unknown>>
+
+const attempt = <A>(fn: () => PromiseLike<A>) => Effect.tryPromise({ try: fn, catch: (e) => e })
+
+const logLevel = (a: Args): LogLevel | undefined => {
+  if (a['json-logs']) process.env.STREAM_APP_JSON_LOGS = '1'
+  return (a['log-level'] as LogLevel | undefined) ?? undefined
+}
+
+/**
+ * `run`: a worker until SIGINT/SIGTERM (then it commits, leaves the group and
+ * the process exits 0) or until it stops itself because it cannot go on (1).
+ */
+export const run = (def: AppDefinition, a: Args, io: Io): Effect.Effect<number, unknown, Shutdown> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const shutdown = yield* Shutdown
+      // From the start: a signal while the worker starts stops it as soon as it is up.
+      shutdown.graceful = true
+      const level = logLevel(a)
+      const { runtime } = yield* Effect.acquireRelease(
+        attempt(() =>
+          startWorker(def, {
+            ...(level ? { logLevel: level } : {}),
+            ...(a.broker ? { broker: a.broker as string } : {}),
+            ...(a.datadir ? { datadir: a.datadir as string } : {}),
+            web: {
+              ...(a['web-port'] !== undefined ? { port: a['web-port'] as number } : {}),
+              ...(a['web-host'] !== undefined ? { host: a['web-host'] as string } : {}),
+              ...(a['without-web'] ? { enabled: false } : {}),
+            },
+          }),
+        ),
+        ({ runtime }) =>
+          Effect.promise(() =>
+            runtime.stop().catch((e) => io.err(`stream-app: stop failed: ${messageOf(e)}`)),
+          ),
+      )
+      const ended = yield* Effect.raceFirst(
+        Deferred.await(shutdown.requested).pipe(Effect.map((signal) => ({ signal }))),
+        Effect.promise(() => runtime.done).pipe(Effect.map(() => ({ signal: undefined }))),
+      )
+      if (ended.signal !== undefined) {
+        runtime.log.info(`${ended.signal} received: stopping`)
+        return 0
+      }
+      // The worker stopped itself: it could not go on (its table state could not be loaded).
+      if (runtime.fatal) io.err(`stream-app: ${messageOf(runtime.fatal)}`)
+      return runtime.fatal ? 1 : 0
+    }),
+  )
+
+/** `send`: the value given, or one per line of stdin; every line is checked before any is sent. */
+export const send = (def: AppDefinition, a: Args, io: Io): Effect.Effect<number, unknown> =>
+  attempt(async () => {
+    const values: string[] = []
+    if (a.value !== undefined) values.push(String(a.value))
+    else {
+      const rl = createInterface({ input: process.stdin })
+      for await (const line of rl) if (line.trim() !== '') values.push(line)
+    }
+    const sent = await sendFromCli(def, {
+      topic: String(a.topic),
+      values,
+      ...(a.key !== undefined ? { key: String(a.key) } : {}),
+      ...(a.partition !== undefined ? { partition: a.partition as number } : {}),
+      ...(a.broker ? { broker: a.broker as string } : {}),
+      as: a.string ? 'string' : a.raw ? 'raw' : 'auto',
+    })
+    for (const s of sent) io.out(JSON.stringify(s))
+    return 0
+  })
+
+/** `topics|agents|tables|routes`: what the app defines, as a table or JSON. */
+export const list = (def: AppDefinition, kind: 'topics' | 'agents' | 'tables' | 'routes', a: Args, io: Io) =>
+  Effect.sync(() => {
+    const rows = describeApp(def)[kind]
+    if (a.json) io.out(JSON.stringify(rows, null, 2))
+    else printTable(rows as Record<string, unknown>[], io.out)
+    return 0
+  })
+
+/** `reset`: deletes the app's datadir (its table store), saying what it deletes. */
+export const reset = (def: AppDefinition, a: Args, io: Io) =>
+  Effect.sync(() => {
+    const config = resolveConfig(def.config, a.datadir ? { datadir: a.datadir as string } : {})
+    const dir = resolve(config.datadir)
+    if (!existsSync(dir)) {
+      io.out(`nothing to reset: ${config.datadir} does not exist`)
+      return 0
+    }
+    rmSync(dir, { recursive: true, force: true })
+    io.out(
+      `removed ${config.datadir} (the table store of '${config.id}': its tables rebuild from their changelogs)`,
+    )
+    return 0
+  })
+
+/** One of the app's own commands, with a client worker (sends, asks, table reads). */
+export const appCommand = (def: AppDefinition, name: string, a: Args) =>
+  attempt(async () => {
+    const c = def.commands[name]!
+    const level = logLevel(a)
+    const client = await startClient(def, level ? { logLevel: level } : {})
+    try {
+      const args: Record<string, unknown> = { _: ((a._ as unknown[]) ?? []).slice(1) }
+      for (const k of [...Object.keys(c.options), ...Object.keys(c.args)])
+        if (a[k] !== undefined) args[k] = a[k]
+      await c.fn(args, client.ctx)
+      return 0
+    } finally {
+      await client.stop()
+    }
+  })
