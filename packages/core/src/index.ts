@@ -17,8 +17,6 @@ export type * from './definition/definition.ts'
 export type { Duration } from './definition/duration.ts'
 export { toMillis } from './definition/duration.ts'
 export * from './definition/errors.ts'
-/** @deprecated messageOf (kept until the CLI moves over) */
-export { messageOf as oneLine } from './definition/errors.ts'
 export type { Platform, Runnable, TestOptions } from './definition/platform.ts'
 export type * from './definition/types.ts'
 export type { WindowOptions, WindowRange, WindowSpec } from './definition/windows.ts'
