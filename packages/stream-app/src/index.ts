@@ -42,4 +42,11 @@ export {
  *     for await (const w of words) ctx.tables.counts.update(w, (n) => n + 1)
  *   })
  */
+/**
+ * The JSON shapes of GET /agents and GET /topics. Re-exported from the web
+ * package also so that its declaration of the routes' context (hono's, typed
+ * by the path) is part of every app's program, built declarations included.
+ */
+export type { AgentInfo, TopicInfo } from '@stream-app/web'
+
 export const createApp = createAppWith(nodePlatform)

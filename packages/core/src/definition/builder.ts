@@ -107,6 +107,12 @@ export interface TableOptions<V, KS, W> {
   readonly value?: Schema.Codec<V, unknown, never, never>
   readonly partitions?: number
   readonly window?: W
+  /**
+   * A global table: every worker holds every partition, kept current from the
+   * changelog, so agents read any key (a lookup table); a key is written only
+   * by the worker that owns its partition.
+   */
+  readonly global?: boolean
 }
 
 export type AgentReturn<O> = AsyncIterable<O> | Promise<void> | void
@@ -249,6 +255,12 @@ function checkPositiveInt(what: string, n: unknown): number | undefined {
   return n as number
 }
 
+function checkBoolean(what: string, v: unknown): boolean {
+  if (v === undefined) return false
+  if (typeof v !== 'boolean') fail(`${what} must be true or false, got ${JSON.stringify(v)}`)
+  return v as boolean
+}
+
 function checkSchema(what: string, s: unknown, fallback: AnySchema): AnySchema {
   if (s === undefined) return fallback
   if (!Schema.isSchema(s)) fail(`${what} must be an Effect Schema`)
@@ -375,6 +387,7 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
         valueSchema: checkSchema(`${where} value`, options.value, Schema.Unknown as AnySchema),
         partitions: checkPositiveInt(`${where} partitions`, options.partitions),
         window: w,
+        global: checkBoolean(`${where} global`, options.global),
       })
       return next((d) => {
         d.tables = { ...d.tables, [n]: t }
@@ -521,6 +534,11 @@ export function makeDefinition(config: AppConfig): AppDefinition {
     )
   if (config.commitInterval !== undefined) toMillis(config.commitInterval as Duration, 'commitInterval')
   checkPositiveInt('topicPartitions', config.topicPartitions)
+  if (
+    config.standbyReplicas !== undefined &&
+    (!Number.isInteger(config.standbyReplicas) || config.standbyReplicas < 0)
+  )
+    fail(`standbyReplicas must be a whole number, 0 or more, got ${JSON.stringify(config.standbyReplicas)}`)
   if (
     config.guarantee !== undefined &&
     config.guarantee !== 'at_least_once' &&

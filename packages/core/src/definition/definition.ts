@@ -27,6 +27,12 @@ export interface AppConfig {
   readonly guarantee?: Guarantee
   readonly commitInterval?: number | string
   readonly brokerOptions?: Readonly<Record<string, unknown>>
+  /**
+   * Standby copies of each table partition kept by this many other workers, by
+   * tailing the changelog, so a failover resumes from them instead of from zero
+   * (default 0).
+   */
+  readonly standbyReplicas?: number
   /** Log level of the worker: 'debug' | 'info' | 'warn' | 'error' (default info). */
   readonly logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent'
 }
@@ -66,6 +72,8 @@ export interface AgentDef {
 
 export interface TableDef {
   readonly name: string
+  /** Every worker holds every partition (reads any key; writes only keys of its own partitions). */
+  readonly global?: boolean
   readonly default: (() => unknown) | undefined
   readonly keySchema: AnySchema
   readonly valueSchema: AnySchema

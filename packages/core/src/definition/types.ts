@@ -194,6 +194,7 @@ export interface ResolvedConfig extends AppConfig {
   readonly topicPartitions: number
   readonly guarantee: 'at_least_once' | 'exactly_once'
   readonly commitIntervalMs: number
+  readonly standbyReplicas: number
   readonly web: {
     readonly enabled: boolean
     readonly port: number

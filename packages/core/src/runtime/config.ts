@@ -26,6 +26,7 @@ export function resolveConfig(config: AppConfig, overrides: Partial<AppConfig> =
     topicPartitions: c.topicPartitions ?? 8,
     guarantee: c.guarantee ?? 'at_least_once',
     commitIntervalMs: toMillis(c.commitInterval ?? '2.8s', 'commitInterval'),
+    standbyReplicas: c.standbyReplicas ?? 0,
     web: Object.freeze({
       enabled: c.web.enabled ?? true,
       port,

@@ -3,6 +3,7 @@
  * the members' web URLs (their group metadata) and assignments, learnt after
  * every rebalance, and the holder of a table key's partition.
  */
+import { randomUUID } from 'node:crypto'
 import { messageOf } from '../definition/errors.ts'
 import type { Logger } from '../definition/types.ts'
 import type { Broker, GroupConsumer, TopicPartition } from '../ports/index.ts'
@@ -10,8 +11,11 @@ import type { KeyOwner } from '../ports/view.ts'
 import type { Assignment } from './assignment.ts'
 import type { TableRuntime } from './internal/tables.ts'
 
-interface Member {
-  readonly url: string
+export interface Member {
+  /** The worker's own id (from its group metadata): stable for its lifetime, the same on every member. */
+  readonly id: string
+  /** Its web URL, when its web server runs. */
+  readonly url: string | undefined
   readonly assignment: readonly TopicPartition[]
 }
 
@@ -21,6 +25,10 @@ const SETTLE_MS = 1000
 export class Members {
   private members: readonly Member[] = []
   private again: NodeJS.Timeout | undefined
+  /** This worker's id in the group metadata. */
+  readonly selfId = randomUUID()
+  /** Called after each refresh of the membership (standby replicas follow it). */
+  onChange: () => void = () => {}
 
   constructor(
     private readonly consumer: () => GroupConsumer,
@@ -39,15 +47,16 @@ export class Members {
         .then((members) => {
           const out: Member[] = []
           for (const m of members) {
-            let url: string | undefined
+            let meta: { url?: string | null; id?: string }
             try {
-              url = (JSON.parse(m.metadata) as { url?: string | null }).url ?? undefined
+              meta = JSON.parse(m.metadata) as { url?: string | null; id?: string }
             } catch {
-              url = undefined
+              meta = {}
             }
-            if (url) out.push({ url, assignment: m.assignment })
+            out.push({ id: meta.id ?? m.memberId, url: meta.url ?? undefined, assignment: m.assignment })
           }
           this.members = out
+          this.onChange()
         })
         .catch((e) => this.log.debug(`group members unavailable: ${messageOf(e)}`))
     void load()
@@ -58,6 +67,16 @@ export class Members {
 
   close(): void {
     clearTimeout(this.again)
+  }
+
+  /** This worker's group metadata: its id and web URL. */
+  metadata(url: string | undefined): string {
+    return JSON.stringify({ url: url ?? null, id: this.selfId })
+  }
+
+  /** The members as last learnt, ordered by id (the same order on every worker). */
+  list(): readonly Member[] {
+    return [...this.members].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
   }
 
   /**
@@ -79,7 +98,7 @@ export class Members {
     for (const m of this.members) {
       for (const tp of m.assignment) {
         const holds = drivers.size ? drivers.has(tp.topic) && tp.partition === partition : tp.topic === leader
-        if (holds && m.url !== this.self()) return { local: false, url: m.url }
+        if (holds && m.url !== undefined && m.url !== this.self()) return { local: false, url: m.url }
       }
     }
     return { local: false, url: undefined }

@@ -25,7 +25,20 @@ export interface RebalanceDeps {
   readonly consumer: () => GroupConsumer
   readonly assignment: Assignment
   readonly tables: ReadonlyMap<string, TableRuntime>
-  readonly recover: (t: TableRuntime, partitions: readonly number[]) => Promise<void>
+  readonly recover: (
+    t: TableRuntime,
+    partitions: readonly number[],
+    from?: ReadonlyMap<number, number>,
+  ) => Promise<void>
+  /** Partitions kept current elsewhere than by owning them (standby replicas, global tables). */
+  readonly replicas: {
+    /** Stops tailing a partition assigned here; its position, if it was tailed. */
+    takeOver(t: TableRuntime, partition: number): number | undefined
+    /** Works out what to tail again. */
+    update(): Promise<void>
+  }
+  /** Keep standby copies of revoked partitions (standbyReplicas > 0). */
+  readonly standbys: boolean
   /** Commits what is processed, letting handlers finish the record they hold first. */
   readonly settleAndCommit: () => Promise<void>
   /** The worker's state, and the 'recovering' it shows while a rebalance recovers tables. */
@@ -35,8 +48,12 @@ export interface RebalanceDeps {
   readonly rebalanced: (kind: 'assigned' | 'revoked', partitions: readonly TopicPartition[]) => void
 }
 
+const range = (n: number) => Array.from({ length: n }, (_, i) => i)
+
 export class Rebalancer implements RebalanceListener {
   private failingSince: number | undefined
+  /** Global tables whose every partition has been loaded once. */
+  private readonly loadedGlobal = new Set<TableRuntime>()
   /** An assignment whose state failed to load while starting (the start fails with it). */
   startFailure: unknown
   /** The start has finished: from here on failures are the worker's to handle. */
@@ -88,10 +105,21 @@ export class Rebalancer implements RebalanceListener {
       }
       const next = assignment.heldPartitions(t)
       const added = [...next].filter((p) => !t.owned.has(p))
-      if (added.length) {
-        if (before === 'running') this.d.state.set('recovering')
-        await this.d.recover(t, added)
+      // What was tailed here (a standby, a global table's rows) is taken over from where the tail reached.
+      const from = new Map<number, number>()
+      for (const p of added) {
+        const position = this.d.replicas.takeOver(t, p)
+        if (position !== undefined) from.set(p, position)
       }
+      if (!t.global) t.promote([...from.keys()])
+      // A global table holds every partition: the first assignment loads those it does not own too.
+      const extra =
+        t.global && !this.loadedGlobal.has(t) ? range(t.partitions!).filter((p) => !next.has(p)) : []
+      if (added.length || extra.length) {
+        if (before === 'running') this.d.state.set('recovering')
+        await this.d.recover(t, [...added, ...extra], from)
+      }
+      if (t.global) this.loadedGlobal.add(t)
       t.owned = next
     }
     if (before === 'running' && this.d.state.get() === 'recovering') this.d.state.set('running')
@@ -116,7 +144,12 @@ export class Rebalancer implements RebalanceListener {
       const next = assignment.heldPartitions(t)
       const gone = [...t.owned].filter((p) => !next.has(p))
       t.owned = next
-      if (gone.length) t.dropPartitions(gone)
+      if (!gone.length) continue
+      // A global table keeps every partition's rows (tailed from now on); with standby replicas
+      // the rows stay as a standby until the membership says whether this worker stands by for them.
+      if (t.global) continue
+      if (this.d.standbys) t.demote(gone)
+      else t.dropPartitions(gone)
     }
     this.d.log.info('partitions revoked', { partitions: fmtTps(tps) })
     this.d.rebalanced('revoked', tps)
@@ -133,8 +166,8 @@ export const joinGroup = (o: {
   readonly groupId: string
   readonly topics: readonly string[]
   readonly rebalancer: Rebalancer
-  /** This worker's web URL, advertised to the group for table queries. */
-  readonly url: string | undefined
+  /** This worker's group metadata (its id, and its web URL for table queries). */
+  readonly metadata: string
   readonly readCommitted: boolean
   /** Called with the consumer as soon as it exists (the listener runs before start() resolves). */
   readonly created: (c: GroupConsumer) => void
@@ -146,7 +179,7 @@ export const joinGroup = (o: {
           groupId: o.groupId,
           topics: o.topics,
           listener: o.rebalancer,
-          memberMetadata: JSON.stringify({ url: o.url ?? null }),
+          memberMetadata: o.metadata,
           readCommitted: o.readCommitted,
         })
         o.created(c)

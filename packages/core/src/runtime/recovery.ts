@@ -26,8 +26,18 @@ export interface RecoveryDeps {
   readonly stopping: () => boolean
 }
 
-/** Rebuilds partitions of a table: rows from the store, then the changelog beyond the store's offset. */
-export async function recoverTable(t: TableRuntime, mine: readonly number[], d: RecoveryDeps): Promise<void> {
+/**
+ * Rebuilds partitions of a table: rows from the store, then the changelog
+ * beyond the store's offset. Partitions in `from` already have their rows in
+ * memory up to the given changelog offset (taken over from a standby or a
+ * global table's tail): only the changelog from there is replayed.
+ */
+export async function recoverTable(
+  t: TableRuntime,
+  mine: readonly number[],
+  d: RecoveryDeps,
+  from: ReadonlyMap<number, number> = new Map(),
+): Promise<void> {
   const started = performance.now()
   const progress = {
     table: t.name,
@@ -48,6 +58,7 @@ export async function recoverTable(t: TableRuntime, mine: readonly number[], d: 
   let done = 0
   try {
     for (const p of mine) {
+      if (from.has(p)) continue
       for (const page of t.store.scan(p, PAGE)) {
         for (let i = 0; i < page.length; i++) {
           const row = page[i]!
@@ -68,13 +79,13 @@ export async function recoverTable(t: TableRuntime, mine: readonly number[], d: 
     const todo: TopicPartitionOffset[] = []
     let expected = 0
     for (const e of ends) {
-      const from = Math.max(
-        persisted.get(e.partition) ?? 0,
+      const start = Math.max(
+        from.get(e.partition) ?? persisted.get(e.partition) ?? 0,
         starts.find((s) => s.partition === e.partition)?.offset ?? 0,
       )
-      if (from < e.offset) {
-        todo.push({ topic: t.changelog, partition: e.partition, offset: from })
-        expected += e.offset - from
+      if (start < e.offset) {
+        todo.push({ topic: t.changelog, partition: e.partition, offset: start })
+        expected += e.offset - start
       }
     }
     if (!todo.length) return
@@ -137,7 +148,7 @@ export async function recoverReadOnly(
   recover: (t: TableRuntime, partitions: readonly number[]) => Promise<void>,
 ): Promise<void> {
   for (const t of tables.values()) {
-    t.readOnly = true
+    t.markReadOnly()
     if (t.partitions === undefined) continue
     const all = Array.from({ length: t.partitions }, (_, i) => i)
     await recover(t, all)

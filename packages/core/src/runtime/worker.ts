@@ -26,6 +26,7 @@ import { Outbox } from './internal/outbox.ts'
 import { Members } from './members.ts'
 import { joinGroup, Rebalancer } from './rebalance.ts'
 import { recoverReadOnly, recoverTable } from './recovery.ts'
+import { Replicator } from './replicas.ts'
 import { retryRunner } from './retry.ts'
 import { Rpc, readReplies } from './rpc.ts'
 import { Runs, startSchedules } from './schedule.ts'
@@ -112,15 +113,24 @@ export const makeWorker = (
       assignment,
       broker,
     })
-    const recover = (t: Parameters<typeof recoverTable>[0], partitions: readonly number[]) =>
-      recoverTable(t, partitions, {
-        broker,
-        store,
-        config,
-        log,
-        report: (p, finished) => sensor.recovery(p, finished),
-        stopping: () => rt.state === 'stopping' || rt.state === 'stopped',
-      })
+    const recover = (
+      t: Parameters<typeof recoverTable>[0],
+      partitions: readonly number[],
+      from?: ReadonlyMap<number, number>,
+    ) =>
+      recoverTable(
+        t,
+        partitions,
+        {
+          broker,
+          store,
+          config,
+          log,
+          report: (p, finished) => sensor.recovery(p, finished),
+          stopping: () => rt.state === 'stopping' || rt.state === 'stopped',
+        },
+        from,
+      )
     let runners = new Map<string, AgentRunner>()
     const contexts = new Contexts({
       id,
@@ -199,6 +209,9 @@ export const makeWorker = (
       () => rt.url,
     )
     yield* Effect.addFinalizer(() => Effect.sync(() => members.close()))
+    const replicator = new Replicator({ broker, store, config, log, tables, assignment, members })
+    members.onChange = () => void replicator.update()
+    yield* Effect.addFinalizer(() => Effect.sync(() => replicator.close()))
     const runs = new Runs(activity)
     rt.attach({
       topics,
@@ -250,9 +263,12 @@ export const makeWorker = (
         },
       },
       fatal: (reason) => rt.crash(reason),
+      replicas: replicator,
+      standbys: config.standbyReplicas > 0,
       rebalanced: (kind, tps) => {
         sensor.rebalanced(kind, tps)
         members.refresh()
+        void replicator.update()
       },
     })
     consumer = yield* joinGroup({
@@ -260,7 +276,7 @@ export const makeWorker = (
       groupId: id,
       topics: [...assignment.subscribed],
       rebalancer,
-      url: rt.url,
+      metadata: members.metadata(rt.url),
       readCommitted: config.guarantee === 'exactly_once',
       created: (c) => {
         consumer = c
@@ -271,6 +287,7 @@ export const makeWorker = (
     yield* Effect.forkScoped(
       fetchLoop({ consumer, assignment, log, activity, fetched: (t, n) => sensor.fetched(t, n) }),
     )
+    yield* Effect.forkScoped(replicator.loop)
     yield* Effect.addFinalizer(() => agents.stop(STOP_TIMEOUT_MS))
     yield* agents.start
     yield* Effect.addFinalizer(() => Effect.promise(() => runs.settled()))

@@ -59,6 +59,20 @@ export class TableRuntime {
   owned: ReadonlySet<number> = new Set()
   /** A CLI command's view: it holds every partition to read, but owns none to write. */
   readOnly = false
+  /** Writes of existing rows need a check (read-only, or a global table holding others' rows). */
+  guardWrites: boolean
+  /**
+   * A global table: every worker holds every partition's rows (tailing the
+   * changelogs of those it does not own) and reads any key; it writes only keys
+   * of the partitions it owns.
+   */
+  readonly global: boolean
+  /**
+   * Standby copies of partitions other workers own, kept current by tailing
+   * their changelogs: rows ready to take over without a recovery from zero.
+   * Never read (their owner answers for them).
+   */
+  readonly standby = new Map<number, Map<string, Row>>()
   /** A write or read outside the event's partition was reported (once per table). */
   warnedCopartition = false
   /** windowed only: base key → window start → store key */
@@ -83,6 +97,8 @@ export class TableRuntime {
     readonly host: TableHost,
   ) {
     this.partitions = partitions
+    this.global = def.global === true
+    this.guardWrites = this.global
     this.name = def.name
     this.changelog = `${appId}-${def.name}-changelog`
     this.windowed = def.window !== undefined
@@ -134,6 +150,18 @@ export class TableRuntime {
     return partitionForKey(Buffer.from(base, 'utf8'), this.partitions!)
   }
 
+  /** A CLI command's table: every partition to read, none to write. */
+  markReadOnly(): void {
+    this.readOnly = true
+    this.guardWrites = true
+  }
+
+  /** Throws unless this worker may write a row of partition p (checked only when guardWrites). */
+  guardWrite(p: number, base: string, cursor: Cursor): void {
+    if (this.readOnly) this.locate(base, cursor, true)
+    if (!this.owned.has(p)) throw this.notOwned(base, p, cursor)
+  }
+
   /** Fixes the partition count of an unbound table. */
   bind(partitions: number, why: string): void {
     if (this.partitions !== undefined) return
@@ -163,7 +191,8 @@ export class TableRuntime {
       else this.bind(this.host.defaultPartitions, 'written outside any agent first (the default count)')
     }
     const p = this.keyPartition(base)
-    if (!this.owned.has(p)) throw this.notOwned(base, p, cursor)
+    // A global table holds every partition: any key reads here, only owned ones write.
+    if (!this.owned.has(p) && (write || !this.global)) throw this.notOwned(base, p, cursor)
     this.checkCopartitioned(p, cursor)
     return p
   }
@@ -304,6 +333,7 @@ export class TableRuntime {
     for (const sk of m.values()) {
       const row = this.rows.get(sk)
       if (row === undefined) continue
+      if (this.guardWrites) this.guardWrite(row.partition, base, cursor)
       const cur = cursor.current
       if (cur !== undefined && cur.rec.partition !== row.partition)
         this.checkCopartitioned(row.partition, cursor)
@@ -410,17 +440,77 @@ export class TableRuntime {
       }
       return
     }
-    const { key, start } = this.parseStoreKey(storeKey)
-    const value = this.decodeValue(JSON.parse(valueText))
-    const end = this.windowed ? this.windowEnd(start) : 0
     const existing = this.rows.get(storeKey)
     if (existing) {
-      existing.value = value
+      existing.value = this.decodeValue(JSON.parse(valueText))
       existing.partition = partition
       return
     }
-    this.rows.set(storeKey, { key, value, partition, start, end, dirty: false })
-    if (this.windowed) this.indexAdd(storeKey, start)
+    const row = this.rowOf(storeKey, valueText, partition)
+    this.rows.set(storeKey, row)
+    if (this.windowed) this.indexAdd(storeKey, row.start)
+  }
+
+  private rowOf(storeKey: string, valueText: string, partition: number): Row {
+    const { key, start } = this.parseStoreKey(storeKey)
+    const value = this.decodeValue(JSON.parse(valueText))
+    const end = this.windowed ? this.windowEnd(start) : 0
+    return { key, value, partition, start, end, dirty: false }
+  }
+
+  /** Applies changelog records of partitions this worker stands by for to their standby rows. */
+  applyStandby(records: readonly BrokerRecord[]): StoreChange[] {
+    const changes: StoreChange[] = []
+    for (const r of records) {
+      if (r.key === null) continue
+      const sk = Buffer.from(r.key.buffer, r.key.byteOffset, r.key.byteLength).toString('utf8')
+      const text =
+        r.value === null
+          ? undefined
+          : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength).toString('utf8')
+      let rows = this.standby.get(r.partition)
+      if (!rows) this.standby.set(r.partition, (rows = new Map()))
+      if (text === undefined) rows.delete(sk)
+      else rows.set(sk, this.rowOf(sk, text, r.partition))
+      changes.push({ partition: r.partition, key: sk, value: text })
+    }
+    return changes
+  }
+
+  /** Standby rows become the table's own (their partitions were assigned here). */
+  promote(partitions: readonly number[]): number {
+    let n = 0
+    for (const p of partitions) {
+      const rows = this.standby.get(p)
+      if (!rows) continue
+      this.standby.delete(p)
+      for (const [sk, row] of rows) {
+        this.rows.set(sk, row)
+        if (this.windowed) this.indexAdd(sk, row.start)
+      }
+      n += rows.size
+    }
+    return n
+  }
+
+  /** The rows of revoked partitions become standby rows (their store rows stay). */
+  demote(partitions: readonly number[]): void {
+    const gone = new Set(partitions)
+    for (const [sk, row] of this.rows) {
+      if (!gone.has(row.partition)) continue
+      this.rows.delete(sk)
+      if (this.windowed) this.indexRemove(sk, row.start)
+      this.dirty.delete(sk)
+      let rows = this.standby.get(row.partition)
+      if (!rows) this.standby.set(row.partition, (rows = new Map()))
+      rows.set(sk, row)
+    }
+  }
+
+  /** Forgets standby partitions no longer stood by for, in memory and in the store. */
+  releaseStandby(partitions: readonly number[]): void {
+    for (const p of partitions) this.standby.delete(p)
+    this.store.dropPartitions(partitions)
   }
 
   private windowEnd(start: number): number {
@@ -478,7 +568,7 @@ class PlainView implements Table<unknown, unknown> {
       base,
       key,
       value,
-      row !== undefined ? this.existing(row.partition) : t.locate(base, this.cursor, true),
+      row !== undefined ? this.existing(row.partition, base) : t.locate(base, this.cursor, true),
     )
   }
   update(key: unknown, fn: (value: unknown) => unknown): void {
@@ -487,8 +577,8 @@ class PlainView implements Table<unknown, unknown> {
     const row = t.rows.get(base)
     if (row !== undefined) {
       // The common case in place: one lookup, no new row. A row held here is in a partition
-      // this worker owns (rows of revoked partitions are dropped), so no ownership check.
-      if (t.readOnly) t.locate(base, this.cursor, true)
+      // this worker owns (rows of revoked partitions are dropped), unless the table is global.
+      if (t.guardWrites) t.guardWrite(row.partition, base, this.cursor)
       if (!t.warnedCopartition) {
         const cur = this.cursor.current
         if (cur !== undefined && cur.rec.partition !== row.partition)
@@ -502,9 +592,9 @@ class PlainView implements Table<unknown, unknown> {
     t.put(base, key, fn(t.makeDefaultValue()), p)
   }
   /** An existing row's partition, after the checks a write of it needs. */
-  private existing(p: number): number {
+  private existing(p: number, base: string): number {
     const t = this.t
-    if (t.readOnly) t.locate('', this.cursor, true)
+    if (t.guardWrites) t.guardWrite(p, base, this.cursor)
     const cur = this.cursor.current
     if (cur !== undefined && cur.rec.partition !== p) t.checkCopartitioned(p, this.cursor)
     return p
@@ -517,7 +607,7 @@ class PlainView implements Table<unknown, unknown> {
       t.locate(base, this.cursor, false)
       return
     }
-    t.remove(base, this.existing(row.partition))
+    t.remove(base, this.existing(row.partition, base))
   }
   has(key: unknown): boolean {
     return this.t.has(key, this.cursor)

@@ -1,0 +1,240 @@
+/**
+ * Table partitions this worker does not own but keeps current, by tailing
+ * their changelogs in a fiber: every partition of a global table (its rows
+ * are read here), and, with `standbyReplicas: n`, standby copies of the
+ * partitions whose owner is one of the n members before this one in the
+ * group's order (rows kept ready, never read). When such a partition is
+ * assigned here, it is taken over from where the tail reached instead of
+ * being recovered from zero. What is followed is worked out again after every
+ * rebalance and membership change.
+ */
+import * as Effect from 'effect/Effect'
+import { messageOf } from '../definition/errors.ts'
+import type { Logger, ResolvedConfig } from '../definition/types.ts'
+import type { Broker, PartitionReader, RecordBatch, Store } from '../ports/index.ts'
+import type { Assignment } from './assignment.ts'
+import type { TableRuntime } from './internal/tables.ts'
+import type { Members } from './members.ts'
+
+interface Followed {
+  readonly t: TableRuntime
+  readonly partition: number
+  /** The next changelog offset to apply. */
+  position: number
+}
+
+const FETCH_MAX = 5_000
+const FETCH_WAIT_MS = 250
+
+const keyOf = (t: TableRuntime, p: number) => `${t.changelog}\u0000${p}`
+
+export interface ReplicaDeps {
+  readonly broker: Broker
+  readonly store: Store
+  readonly config: ResolvedConfig
+  readonly log: Logger
+  readonly tables: ReadonlyMap<string, TableRuntime>
+  readonly assignment: Assignment
+  readonly members: Members
+}
+
+export class Replicator {
+  private readonly followed = new Map<string, Followed>()
+  private reader: PartitionReader | undefined
+  private generation = 0
+  private wake: (() => void) | undefined
+  /** Serialises updates (membership changes and rebalances come whenever). */
+  private updating: Promise<void> = Promise.resolve()
+
+  constructor(private readonly d: ReplicaDeps) {}
+
+  /** The partitions to follow now: what is not owned of global tables, and standby duties. */
+  private wanted(): { t: TableRuntime; partition: number }[] {
+    const out: { t: TableRuntime; partition: number }[] = []
+    const n = this.d.config.standbyReplicas
+    const members = n > 0 ? this.d.members.list() : []
+    const self = members.findIndex((m) => m.id === this.d.members.selfId)
+    for (const t of this.d.tables.values()) {
+      if (t.partitions === undefined || t.readOnly) continue
+      for (let p = 0; p < t.partitions; p++) {
+        if (t.owned.has(p)) continue
+        if (t.global) out.push({ t, partition: p })
+        else if (n > 0 && self >= 0 && this.standsBy(t, p, members, self, n)) out.push({ t, partition: p })
+      }
+    }
+    return out
+  }
+
+  /** This worker is among the n members after partition p's owner, in the group's order. */
+  private standsBy(
+    t: TableRuntime,
+    p: number,
+    members: ReturnType<Members['list']>,
+    self: number,
+    n: number,
+  ): boolean {
+    const drivers = this.d.assignment.driversOf(t.partitions!)
+    const owner = members.findIndex((m) =>
+      m.assignment.some((tp) =>
+        drivers.size
+          ? drivers.has(tp.topic) && tp.partition === p
+          : tp.topic === this.d.assignment.leaderTopic,
+      ),
+    )
+    if (owner < 0 || owner === self) return false
+    for (let k = 1; k <= Math.min(n, members.length - 1); k++)
+      if ((owner + k) % members.length === self) return true
+    return false
+  }
+
+  /** Works out what to follow again (after a rebalance or a membership change) and re-aims the reader. */
+  update(): Promise<void> {
+    this.updating = this.updating
+      .then(() => this.doUpdate())
+      .catch((e) => {
+        this.d.log.warn(`standby replicas: ${messageOf(e)}`)
+      })
+    return this.updating
+  }
+
+  private async doUpdate(): Promise<void> {
+    const want = new Map(this.wanted().map((w) => [keyOf(w.t, w.partition), w] as const))
+    let changed = false
+    for (const [k, f] of this.followed) {
+      if (want.has(k)) continue
+      this.followed.delete(k)
+      if (!f.t.global) f.t.releaseStandby([f.partition])
+      changed = true
+    }
+    for (const [k, w] of want) {
+      if (this.followed.has(k)) continue
+      this.followed.set(k, { ...w, position: await this.startOf(w.t, w.partition) })
+      changed = true
+    }
+    if (changed) this.reaim()
+  }
+
+  /**
+   * Where following a partition starts: where this worker's store reflects it
+   * (rows it holds already: a global table's, or standby rows of a partition
+   * it owned until now); otherwise from the start of the changelog, afresh.
+   */
+  private async startOf(t: TableRuntime, p: number): Promise<number> {
+    const held = t.global || t.standby.has(p)
+    const stored = t.store.persistedOffsets([p]).get(p)
+    if (held && stored !== undefined) return stored
+    if (!t.global) t.releaseStandby([p])
+    const [begin] = await this.d.broker.beginningOffsets([{ topic: t.changelog, partition: p }])
+    return begin?.offset ?? 0
+  }
+
+  /**
+   * Stops following a partition that is being assigned here and hands over its
+   * position: its rows (global, or promoted standby rows) and the store
+   * reflect the changelog up to there. Undefined when it was not followed.
+   */
+  takeOver(t: TableRuntime, p: number): number | undefined {
+    const f = this.followed.get(keyOf(t, p))
+    if (!f) return undefined
+    this.followed.delete(keyOf(t, p))
+    this.reaim()
+    return f.position
+  }
+
+  /** Followed partitions of a table (tests, the sensor). */
+  following(t: TableRuntime): number[] {
+    return [...this.followed.values()].filter((f) => f.t === t).map((f) => f.partition)
+  }
+
+  private reaim(): void {
+    this.generation++
+    const old = this.reader
+    this.reader = undefined
+    if (old) {
+      old.wakeup()
+      void old.close().catch(() => {})
+    }
+    if (this.followed.size)
+      this.reader = this.d.broker.reader(
+        [...this.followed.values()].map((f) => ({
+          topic: f.t.changelog,
+          partition: f.partition,
+          offset: f.position,
+        })),
+        this.d.config.guarantee === 'exactly_once' ? { readCommitted: true } : {},
+      )
+    this.wake?.()
+  }
+
+  private apply(batches: readonly RecordBatch[], reader: PartitionReader): void {
+    const byTable = new Map<TableRuntime, RecordBatch[]>()
+    for (const b of batches) {
+      const f = [...this.followed.values()].find(
+        (x) => x.t.changelog === b.topic && x.partition === b.partition,
+      )
+      if (!f || b.records.length === 0) continue
+      const list = byTable.get(f.t)
+      if (list) list.push(b)
+      else byTable.set(f.t, [b])
+      f.position = b.records[b.records.length - 1]!.offset + 1
+    }
+    for (const f of this.followed.values()) {
+      // A transactional log ends in markers, not records: trust the reader's position.
+      const pos = reader.position?.({ topic: f.t.changelog, partition: f.partition })
+      if (pos !== undefined && pos > f.position) f.position = pos
+    }
+    for (const [t, list] of byTable) {
+      const changes = list.flatMap((b) =>
+        t.global ? t.applyChangelog(b.records) : t.applyStandby(b.records),
+      )
+      const offsets = new Map(
+        list.map((b) => [b.partition, b.records[b.records.length - 1]!.offset + 1] as const),
+      )
+      this.d.store.transaction(() => t.store.apply(changes, offsets))
+    }
+  }
+
+  /** The tailing fiber: runs until interrupted. */
+  readonly loop: Effect.Effect<never> = Effect.forever(
+    Effect.suspend(() => {
+      const reader = this.reader
+      const generation = this.generation
+      if (!reader)
+        return Effect.callback<void>((resume) => {
+          this.wake = () => resume(Effect.void)
+          return Effect.sync(() => {
+            this.wake = undefined
+          })
+        }).pipe(Effect.ensuring(Effect.sync(() => (this.wake = undefined))))
+      return Effect.tryPromise({
+        try: (signal) => {
+          signal.addEventListener('abort', () => reader.wakeup(), { once: true })
+          return reader.fetch({ maxRecords: FETCH_MAX, maxWaitMs: FETCH_WAIT_MS })
+        },
+        catch: (e) => e,
+      }).pipe(
+        // A batch fetched for what was followed before a change is dropped: it is read again.
+        Effect.map((batches) => {
+          if (generation === this.generation) this.apply(batches, reader)
+        }),
+        Effect.catch((e) =>
+          generation === this.generation
+            ? Effect.sync(() =>
+                this.d.log.warn(`standby replicas: reading changelogs failed: ${messageOf(e)}`),
+              ).pipe(Effect.andThen(Effect.sleep(1000)))
+            : Effect.void,
+        ),
+      )
+    }),
+  )
+
+  close(): void {
+    this.generation++
+    const r = this.reader
+    this.reader = undefined
+    if (r) {
+      r.wakeup()
+      void r.close().catch(() => {})
+    }
+  }
+}
