@@ -214,9 +214,11 @@ export class Replicator {
         catch: (e) => e,
       }).pipe(
         // A batch fetched for what was followed before a change is dropped: it is read again.
-        Effect.map((batches) => {
-          if (generation === this.generation) this.apply(batches, reader)
-        }),
+        Effect.tap((batches) =>
+          Effect.sync(() => {
+            if (generation === this.generation) this.apply(batches, reader)
+          }),
+        ),
         Effect.catch((e) =>
           generation === this.generation
             ? Effect.sync(() =>
