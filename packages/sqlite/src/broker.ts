@@ -32,6 +32,7 @@ import {
 import type { Statement } from 'better-sqlite3'
 import { type Db, guard, openDatabase } from './db.ts'
 import { brokerError } from './errors.ts'
+import type { BrokerFile, PollOwner, WakeReason } from './file.ts'
 import { SqliteGroupConsumer } from './group.ts'
 import { LogDb } from './log.ts'
 import { Maintenance, type MaintenanceOptions, type MaintenanceResult } from './maintenance.ts'
@@ -57,14 +58,6 @@ export interface SqliteBrokerOptions {
   readonly maintenanceIntervalMs?: number
 }
 
-type WakeReason = 'change' | 'timeout' | 'wakeup'
-
-/** Something a long poll can be woken from and that may close while waiting. */
-export interface PollOwner {
-  closed: boolean
-  wake: ((reason: WakeReason) => void) | undefined
-}
-
 const FALLBACK_POLL_MS = 1_000
 /**
  * After a -wal write is seen, how long to wait before each look at the database
@@ -75,7 +68,7 @@ const FALLBACK_POLL_MS = 1_000
 const RECHECK_MS = [5, 20, 60, 150, 400] as const
 const DEGRADED_POLL_MS = 50
 
-export class SqliteBroker implements Broker {
+export class SqliteBroker implements Broker, BrokerFile {
   readonly url: string
   readonly description: string
   readonly shared = true
@@ -310,8 +303,8 @@ export class SqliteBroker implements Broker {
   }
 
   /** Called by a consumer that closed. */
-  forget(c: SqliteGroupConsumer): void {
-    this.consumers.delete(c)
+  forget(c: PollOwner): void {
+    this.consumers.delete(c as SqliteGroupConsumer)
   }
 
   reader(assignments: readonly TopicPartitionOffset[]): SqliteReader {

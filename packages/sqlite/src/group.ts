@@ -26,7 +26,7 @@ import {
   type TopicPartitionOffset,
   tpKey,
 } from '@stream-app/core'
-import type { PollOwner, SqliteBroker } from './broker.ts'
+import type { BrokerFile, PollOwner } from './file.ts'
 
 const HOST = hostname()
 
@@ -67,7 +67,7 @@ class AssignFailed extends Error {
 const parseOwned = (s: string): TopicPartition[] =>
   (JSON.parse(s) as Owned).map(([topic, partition]) => ({ topic, partition }))
 
-function statements(broker: SqliteBroker) {
+function statements(broker: BrokerFile) {
   const db = broker.db
   return {
     insert: db.prepare<[string, string, number, string, number, number, string, string]>(
@@ -122,7 +122,7 @@ export class SqliteGroupConsumer implements GroupConsumer, PollOwner {
   private assignFailure: AssignFailed | undefined
 
   constructor(
-    private readonly broker: SqliteBroker,
+    private readonly broker: BrokerFile,
     private readonly options: GroupConsumerOptions,
   ) {
     this.group = options.groupId

@@ -131,6 +131,11 @@ export class LogDb {
     return info
   }
 
+  /** A topic was deleted: its cached metadata goes. */
+  forgetTopic(name: string): void {
+    this.topicCache.delete(name)
+  }
+
   allTopics(): TopicInfo[] {
     const names = this.db.prepare<[], string>('SELECT name FROM topics ORDER BY name').pluck().all()
     return names.map((n) => this.topic(n)).filter((t): t is TopicInfo => t !== undefined)

@@ -13,7 +13,7 @@
  *
  * Surviving records keep their offsets; beginningOffsets reads the first one.
  */
-import type { SqliteBroker } from './broker.ts'
+import type { BrokerFile } from './file.ts'
 import type { TopicInfo } from './log.ts'
 
 export interface MaintenanceOptions {
@@ -49,7 +49,7 @@ interface PartitionState {
 export class Maintenance {
   private readonly s
 
-  constructor(private readonly broker: SqliteBroker) {
+  constructor(private readonly broker: BrokerFile) {
     const db = broker.db
     this.s = {
       state: db.prepare<[number], PartitionState>(

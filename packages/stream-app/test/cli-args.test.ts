@@ -150,6 +150,64 @@ describe('the CLI checks its arguments before it acts', { timeout: 120_000 }, ()
     expect(r.out.trim()).toMatch(/^removed \.stream-app\/cli-args \(the table store of 'cli-args'/)
   })
 
+  it("reset --topics deletes the app's embedded-broker topics and group, never while a worker runs", async () => {
+    const dir = tempDir()
+    expect(cli(dir, ['send', APP, 'texts', 'kept until reset']).code).toBe(0)
+    // Another app's topic in the same broker file survives the reset.
+    const other = openSqliteBroker({
+      path: join(dir, '.stream-app', 'broker.sqlite'),
+      maintenanceIntervalMs: 0,
+    })
+    await other.ensureTopics([{ name: 'someone-elses', partitions: 1 }])
+    other.append([{ topic: 'someone-elses', partition: 0, key: null, value: Buffer.from('x'), timestamp: 0 }])
+    await other.close()
+
+    const child = spawn(process.execPath, [BIN, 'run', APP], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
+    onTestFinished(() => {
+      if (child.exitCode === null) child.kill('SIGKILL')
+    })
+    let err = ''
+    await new Promise<void>((resolve) =>
+      child.stderr.on('data', (d) => {
+        err += String(d)
+        if (/ready/.test(err)) resolve()
+      }),
+    )
+    const refused = cli(dir, ['reset', APP, '--topics'])
+    expect(refused.code).toBe(1)
+    expect(refused.err.trim()).toMatch(
+      new RegExp(
+        `^stream-app: reset: 1 worker\\(s\\) of 'cli-args' are running \\(pid ${child.pid} on .+\\); stop them first$`,
+      ),
+    )
+    expect((await records(dir, 'texts')).map((r) => r.value)).toEqual(['kept until reset'])
+
+    child.kill('SIGINT')
+    expect(await new Promise((r) => child.on('exit', r))).toBe(0)
+    const r = cli(dir, ['reset', APP, '--topics'])
+    expect(r.code).toBe(0)
+    const lines = r.out.trim().split('\n')
+    expect(lines).toContain('deleted topic texts (1 records)')
+    expect(lines).toContain('deleted topic numbers (0 records)')
+    expect(lines.some((l) => /^deleted topic cli-args-__replies \(\d+ records\)$/.test(l))).toBe(true)
+    expect(lines).toContain('deleted consumer group cli-args (its members and committed offsets)')
+    expect(lines.at(-1)).toMatch(/^removed \.stream-app\/cli-args /)
+    const after = openSqliteBroker({
+      path: join(dir, '.stream-app', 'broker.sqlite'),
+      maintenanceIntervalMs: 0,
+    })
+    try {
+      expect(await after.partitions('texts')).toBeUndefined()
+      expect(await after.partitions('someone-elses')).toBe(1)
+    } finally {
+      await after.close()
+    }
+    const memory = cli(dir, ['reset', APP, '--topics', '--broker', 'memory://'])
+    expect(memory.err.trim()).toBe(
+      "stream-app: reset --topics deletes topics on the embedded sqlite:// broker only; the app's broker is memory://",
+    )
+  })
+
   it('STREAM_APP_BROKER wins over the broker in code', () => {
     const dir = tempDir()
     const inCode = fileURLToPath(new URL('./fixtures/broker-in-code.ts', import.meta.url))

@@ -6,7 +6,8 @@
 import { existsSync, rmSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { createInterface } from 'node:readline'
-import { type AppDefinition, type LogLevel, messageOf, resolveConfig } from '@stream-app/core'
+import { type AppDefinition, ConfigError, type LogLevel, messageOf, resolveConfig } from '@stream-app/core'
+import { DEFAULT_BROKER_PATH, openSqliteBroker, resetApp, sqlitePathFromUrl } from '@stream-app/sqlite'
 import * as Deferred from 'effect/Deferred'
 import * as Effect from 'effect/Effect'
 import { sendFromCli, startClient, startWorker } from '../workers.ts'
@@ -100,21 +101,53 @@ export const list = (def: AppDefinition, kind: 'topics' | 'agents' | 'tables' | 
     return 0
   })
 
-/** `reset`: deletes the app's datadir (its table store), saying what it deletes. */
+/**
+ * `reset`: deletes the app's datadir (its table store) and, with `--topics`,
+ * its topics and consumer group on the embedded broker, saying what it deletes.
+ * With `--topics` the broker part runs first: while a worker of the app is
+ * alive it refuses, and nothing is deleted.
+ */
 export const reset = (def: AppDefinition, a: Args, io: Io) =>
-  Effect.sync(() => {
-    const config = resolveConfig(def.config, a.datadir ? { datadir: a.datadir as string } : {})
-    const dir = resolve(config.datadir)
-    if (!existsSync(dir)) {
-      io.out(`nothing to reset: ${config.datadir} does not exist`)
+  Effect.try({
+    try: () => {
+      const overrides = {
+        ...(a.datadir ? { datadir: a.datadir as string } : {}),
+        ...(a.broker ? { broker: a.broker as string } : {}),
+      }
+      const config = resolveConfig(def.config, overrides)
+      if (a.topics) resetTopics(def, config.broker, io)
+      const dir = resolve(config.datadir)
+      if (!existsSync(dir)) {
+        io.out(`nothing to reset: ${config.datadir} does not exist`)
+        return 0
+      }
+      rmSync(dir, { recursive: true, force: true })
+      io.out(
+        `removed ${config.datadir} (the table store of '${config.id}': its tables rebuild from their changelogs)`,
+      )
       return 0
-    }
-    rmSync(dir, { recursive: true, force: true })
-    io.out(
-      `removed ${config.datadir} (the table store of '${config.id}': its tables rebuild from their changelogs)`,
-    )
-    return 0
+    },
+    catch: (e) => e,
   })
+
+function resetTopics(def: AppDefinition, url: string, io: Io): void {
+  if (!url.startsWith('sqlite://'))
+    throw new ConfigError(
+      `reset --topics deletes topics on the embedded sqlite:// broker only; the app's broker is ${url}`,
+    )
+  const broker = openSqliteBroker({
+    path: sqlitePathFromUrl(url, DEFAULT_BROKER_PATH),
+    maintenanceIntervalMs: 0,
+  })
+  try {
+    const r = resetApp(broker, def.config.id, Object.keys(def.topics))
+    for (const t of r.topics) io.out(`deleted topic ${t.name} (${t.records} records)`)
+    if (!r.topics.length) io.out(`no topics of '${def.config.id}' on ${url}`)
+    if (r.group) io.out(`deleted consumer group ${r.group} (its members and committed offsets)`)
+  } finally {
+    void broker.close()
+  }
+}
 
 /** One of the app's own commands, with a client worker (sends, asks, table reads). */
 export const appCommand = (def: AppDefinition, name: string, a: Args) =>

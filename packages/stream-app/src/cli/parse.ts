@@ -22,7 +22,7 @@ export const BUILTINS: readonly (readonly [usage: string, what: string])[] = [
     'send a message; one a line from stdin without a value (--key, --partition, --string, --raw, --broker)',
   ],
   ['topics|agents|tables|routes <app>', 'list what the app defines (--json)'],
-  ['reset <app>', "delete the app's local state (--datadir)"],
+  ['reset <app>', "delete the app's local state (--datadir); --topics: its sqlite:// topics too"],
 ]
 
 const positional = (name: string, a: CommandArgDef) =>
@@ -40,7 +40,12 @@ function declare(y: Argv, def: AppDefinition | undefined): Argv {
       .option('web-host', { type: 'string', describe: 'web server address' })
       .option('without-web', { type: 'boolean', describe: 'do not start the web server' })
       .option('broker', { type: 'string', describe: 'broker URL' })
-      .option('datadir', { type: 'string', describe: 'local state directory' }),
+      .option('datadir', { type: 'string', describe: 'local state directory' })
+      .option('topics', {
+        type: 'boolean',
+        describe: "also delete the app's topics and consumer group on the embedded sqlite:// broker",
+      })
+      .option('broker', { type: 'string', describe: 'broker URL' }),
   )
   y.command(
     'send <app> <topic> [value]',
@@ -64,7 +69,12 @@ function declare(y: Argv, def: AppDefinition | undefined): Argv {
   y.command('reset <app>', "delete the app's local state (the datadir)", (b: Argv) =>
     b
       .positional('app', { type: 'string' })
-      .option('datadir', { type: 'string', describe: 'local state directory' }),
+      .option('datadir', { type: 'string', describe: 'local state directory' })
+      .option('topics', {
+        type: 'boolean',
+        describe: "also delete the app's topics and consumer group on the embedded sqlite:// broker",
+      })
+      .option('broker', { type: 'string', describe: 'broker URL' }),
   )
   for (const c of Object.values(def?.commands ?? {}))
     y.command(usageOf(c), c.describe ?? `the app's '${c.name}' command`, (b: Argv) => {
