@@ -6,7 +6,8 @@
  */
 import { Cron } from 'croner'
 import * as Schema from 'effect/Schema'
-import { type AnySchema, type CodecName, checkCodec } from './codec.ts'
+import type { App } from './app.ts'
+import { type AnySchema, checkCodec } from './codec.ts'
 import type {
   AgentDef,
   AppConfig,
@@ -23,26 +24,7 @@ import type {
 import { type Duration, toMillis } from './duration.ts'
 import { ConfigError } from './errors.ts'
 import type { Platform, TestOptions } from './platform.ts'
-import type {
-  AddAgent,
-  AddTable,
-  AddTopic,
-  CommandArg,
-  CommandArgs,
-  CommandOption,
-  Ctx,
-  EmptyRegistry,
-  Registry,
-  RouteContext,
-  Stream,
-  TableKey,
-  TableName,
-  TestWorker,
-  TopicKey,
-  TopicName,
-  TopicValue,
-  Worker,
-} from './types.ts'
+import type { EmptyRegistry, Registry } from './types.ts'
 import type { WindowSpec } from './windows.ts'
 
 const NAME = /^[a-zA-Z0-9._-]+$/
@@ -57,181 +39,6 @@ export const BUILTIN_COMMANDS = [
   'help',
 ] as const
 const METHODS: readonly HttpMethod[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']
-
-type CodecValue<C> = C extends 'raw' ? Uint8Array : C extends 'string' ? string : unknown
-type SchemaType<S> = S extends { readonly Type: infer T } ? T : never
-type NotDeclared<N extends string, Bag> = N extends keyof Bag ? `'${N}' is already declared` : N
-
-export interface TopicOptions<KS, VS, C extends CodecName> {
-  readonly key?: KS
-  readonly value?: VS
-  readonly codec?: C
-  readonly partitions?: number
-  readonly replicas?: number
-  readonly retention?: Duration
-  readonly compacted?: boolean
-  readonly config?: Readonly<Record<string, string>>
-  readonly onInvalid?: OnInvalid
-}
-
-export interface AgentOptions<F extends string, S extends string, KS, VS> {
-  /** Declared topic(s) to consume; without it the agent consumes its own topic. */
-  readonly from?: F | readonly F[]
-  /** Key schema of the agent's own topic (only without `from`). */
-  readonly key?: KS
-  /** Value schema of the agent's own topic (only without `from`). */
-  readonly value?: VS
-  readonly concurrency?: number
-  /** Topics every yielded value is sent to. */
-  readonly sink?: readonly S[]
-  readonly supervisor?: SupervisorStrategy
-  /** onInvalid of the agent's own topic. */
-  readonly onInvalid?: OnInvalid
-  /** Partitions of the agent's own topic. */
-  readonly partitions?: number
-}
-
-type AgentKey<R extends Registry, F, KS> = [F] extends [never] ? SchemaType<KS> : TopicKey<R, F>
-type AgentValue<R extends Registry, F, VS> = [F] extends [never] ? SchemaType<VS> : TopicValue<R, F>
-type AgentRegistry<R extends Registry, N extends string, F, KS, VS, O> = AddAgent<
-  R,
-  N,
-  { readonly key: AgentKey<R, F, KS>; readonly value: AgentValue<R, F, VS>; readonly reply: O },
-  [F] extends [never] ? true : false
->
-
-export interface TableOptions<V, KS, W> {
-  /** Value of absent keys (not stored). The table's value type is inferred from it. */
-  readonly default?: () => V
-  readonly key?: KS
-  readonly value?: Schema.Codec<V, unknown, never, never>
-  readonly partitions?: number
-  readonly window?: W
-  /**
-   * A global table: every worker holds every partition, kept current from the
-   * changelog, so agents read any key (a lookup table); a key is written only
-   * by the worker that owns its partition.
-   */
-  readonly global?: boolean
-}
-
-export type AgentReturn<O> = AsyncIterable<O> | Promise<void> | void
-
-/**
- * A stream-processing app. Immutable: every method returns a new App.
- *
- * @example
- * const app = createApp({ id: 'shop' })
- *   .topic('orders', { value: Order })
- *   .agent('track', { from: 'orders' }, async function* (orders) { for await (const o of orders) yield o })
- */
-export interface App<R extends Registry = EmptyRegistry> {
-  readonly id: string
-  readonly definition: AppDefinition
-
-  topic<
-    const N extends string,
-    KS extends AnySchema = typeof Schema.String,
-    VS extends AnySchema | undefined = undefined,
-    C extends CodecName = 'json',
-  >(
-    name: NotDeclared<N, R['topics']>,
-    options?: TopicOptions<KS, VS, C>,
-  ): App<
-    AddTopic<
-      R,
-      N,
-      { readonly key: SchemaType<KS>; readonly value: VS extends AnySchema ? SchemaType<VS> : CodecValue<C> }
-    >
-  >
-
-  agent<
-    const N extends string,
-    const F extends TopicName<R> = never,
-    const S extends TopicName<R> = never,
-    KS extends AnySchema = typeof Schema.String,
-    VS extends AnySchema = typeof Schema.Unknown,
-    O = never,
-  >(
-    name: NotDeclared<N, R['agents']>,
-    options: AgentOptions<F, S, KS, VS>,
-    handler: (
-      stream: Stream<AgentValue<R, F, VS>, AgentKey<R, F, KS>>,
-      ctx: Ctx<AgentRegistry<R, N, F, KS, VS, unknown>>,
-    ) => AgentReturn<O>,
-  ): App<AgentRegistry<R, N, F, KS, VS, O>>
-
-  table<
-    const N extends string,
-    V = unknown,
-    KS extends AnySchema = typeof Schema.String,
-    W extends WindowSpec | undefined = undefined,
-  >(
-    name: NotDeclared<N, R['tables']>,
-    options?: TableOptions<V, KS, W>,
-  ): App<
-    AddTable<
-      R,
-      N,
-      {
-        readonly key: SchemaType<KS>
-        readonly value: V
-        readonly windowed: W extends WindowSpec ? true : false
-      }
-    >
-  >
-
-  timer(
-    name: string,
-    options: { readonly every: Duration; readonly onLeader?: boolean },
-    fn: (ctx: Ctx<R>) => unknown,
-  ): App<R>
-
-  cron(
-    name: string,
-    options: { readonly schedule: string; readonly timezone?: string },
-    fn: (ctx: Ctx<R>) => unknown,
-  ): App<R>
-
-  route<const P extends string>(
-    method: HttpMethod | Lowercase<HttpMethod>,
-    path: P,
-    handler: (c: RouteContext<P>, ctx: Ctx<R>) => Response | Promise<Response>,
-  ): App<R>
-  /**
-   * A route that answers for one key of a table: whichever worker receives it,
-   * it runs on the worker holding that key (Faust's `table_route`).
-   *
-   * @example
-   * app.route('GET', '/revenue/:customer', { table: 'revenue', key: (c) => c.req.param('customer') },
-   *   (c, ctx) => c.json({ revenue: ctx.tables.revenue.get(c.req.param('customer')) }))
-   */
-  route<const P extends string, const T extends TableName<R>>(
-    method: HttpMethod | Lowercase<HttpMethod>,
-    path: P,
-    options: { readonly table: T; readonly key: (c: RouteContext<P>) => TableKey<R, T> },
-    handler: (c: RouteContext<P>, ctx: Ctx<R>) => Response | Promise<Response>,
-  ): App<R>
-
-  command<
-    const O extends Readonly<Record<string, CommandOption>> = {},
-    const A extends Readonly<Record<string, CommandArg>> = {},
-  >(
-    name: string,
-    options: { readonly describe?: string; readonly options?: O; readonly args?: A },
-    fn: (args: CommandArgs<O, A>, ctx: Ctx<R>) => unknown,
-  ): App<R>
-
-  /** Applies a module `(app) => app`, for composing apps from parts. */
-  use<R2 extends Registry>(module: (app: App<R>) => App<R2>): App<R2>
-
-  /** Starts a worker; resolves when it is ready (recovered, subscribed, web listening). */
-  start(overrides?: Partial<AppConfig>): Promise<Worker<R>>
-  /** A worker on memory:// broker and store, web off, with a test clock. */
-  test(options?: TestOptions): Promise<TestWorker<R>>
-  /** Runs the CLI with this app (argv defaults to process.argv.slice(2)). */
-  main(argv?: readonly string[]): Promise<void>
-}
 
 // ---------------------------------------------------------------------------
 // Implementation (untyped: the facade above carries the types)

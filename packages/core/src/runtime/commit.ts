@@ -6,6 +6,7 @@
  * transaction on kafka://), taken while no handler is inside a message.
  * A commit that fails rewinds the worker to the last one.
  */
+
 import { randomUUID } from 'node:crypto'
 import { isRetriable, messageOf } from '../definition/errors.ts'
 import type { Logger, ResolvedConfig } from '../definition/types.ts'
@@ -23,6 +24,7 @@ import type { Assignment } from './assignment.ts'
 import type { Activity } from './internal/activity.ts'
 import type { Outbox } from './internal/outbox.ts'
 import type { TableRuntime } from './internal/tables.ts'
+import type { Recover } from './recovery.ts'
 
 /** An exactly-once commit waits this long for a handler to leave its message, then commits anyway. */
 const QUIESCE_LIMIT_MS = 30_000
@@ -45,7 +47,7 @@ export interface CommitDeps {
   /** Changelogs of tables bound since the last commit, being created. */
   readonly creatingTopics: () => readonly Promise<void>[]
   /** Rebuilds a table's partitions (after a failed exactly-once commit). */
-  readonly recover: (t: TableRuntime, partitions: readonly number[]) => Promise<void>
+  readonly recover: Recover
   readonly committed: (ms: number, ok: boolean) => void
   /** The worker's clock (the changelog records' timestamp). */
   readonly now: () => number

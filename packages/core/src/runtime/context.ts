@@ -3,6 +3,7 @@
  * views (bound to a cursor, so a windowed table sees the current event's
  * time), and handles that send to topics and agents and ask agents.
  */
+
 import type { AgentDef } from '../definition/definition.ts'
 import { type Duration, toMillis } from '../definition/duration.ts'
 import { ConfigError } from '../definition/errors.ts'
@@ -16,6 +17,7 @@ import type {
 } from '../definition/types.ts'
 import type { Cursor } from './internal/cursor.ts'
 import type { Outbox } from './internal/outbox.ts'
+import { tableView } from './internal/table-views.ts'
 import type { TableRuntime } from './internal/tables.ts'
 import { encodeHeaders, type TopicRuntime } from './internal/topics.ts'
 import type { Rpc } from './rpc.ts'
@@ -52,7 +54,7 @@ export class Contexts {
   make(cursor: Cursor): Record<string, unknown> {
     // Plain data properties (a view is two fields): `ctx.tables.x` in a handler is a field load per message.
     const tables: Record<string, unknown> = {}
-    for (const [name, t] of this.d.tables) tables[name] = t.view(cursor)
+    for (const [name, t] of this.d.tables) tables[name] = tableView(t, cursor)
     return Object.freeze({
       tables: Object.freeze(tables),
       topics: this.topicHandles,

@@ -7,6 +7,7 @@
  * hand out nothing more of those partitions, let handlers finish the record
  * they hold, commit, and let go of the table partitions that go with them.
  */
+
 import * as Effect from 'effect/Effect'
 import type * as Scope from 'effect/Scope'
 import { isRetriable, messageOf } from '../definition/errors.ts'
@@ -14,7 +15,9 @@ import type { Logger } from '../definition/types.ts'
 import type { Broker, GroupConsumer, RebalanceListener, TopicPartition } from '../ports/index.ts'
 import { fmtTps, tpKey } from '../ports/topic-partitions.ts'
 import type { Assignment } from './assignment.ts'
+import { demote, promote } from './internal/table-standby.ts'
 import type { TableRuntime } from './internal/tables.ts'
+import type { Recover } from './recovery.ts'
 
 /** How long the state of newly assigned partitions may fail to load (retriably) before the worker gives up. */
 const ASSIGN_GIVE_UP_MS = 90_000
@@ -25,11 +28,7 @@ export interface RebalanceDeps {
   readonly consumer: () => GroupConsumer
   readonly assignment: Assignment
   readonly tables: ReadonlyMap<string, TableRuntime>
-  readonly recover: (
-    t: TableRuntime,
-    partitions: readonly number[],
-    from?: ReadonlyMap<number, number>,
-  ) => Promise<void>
+  readonly recover: Recover
   /** Partitions kept current elsewhere than by owning them (standby replicas, global tables). */
   readonly replicas: {
     /** Stops tailing a partition assigned here; its position, if it was tailed. */
@@ -111,7 +110,7 @@ export class Rebalancer implements RebalanceListener {
         const position = this.d.replicas.takeOver(t, p)
         if (position !== undefined) from.set(p, position)
       }
-      if (!t.global) t.promote([...from.keys()])
+      if (!t.global) promote(t, [...from.keys()])
       // A global table holds every partition: the first assignment loads those it does not own too.
       const extra =
         t.global && !this.loadedGlobal.has(t) ? range(t.partitions!).filter((p) => !next.has(p)) : []
@@ -148,7 +147,7 @@ export class Rebalancer implements RebalanceListener {
       // A global table keeps every partition's rows (tailed from now on); with standby replicas
       // the rows stay as a standby until the membership says whether this worker stands by for them.
       if (t.global) continue
-      if (this.d.standbys) t.demote(gone)
+      if (this.d.standbys) demote(t, gone)
       else t.dropPartitions(gone)
     }
     this.d.log.info('partitions revoked', { partitions: fmtTps(tps) })

@@ -26,6 +26,19 @@ export interface RecoveryDeps {
   readonly stopping: () => boolean
 }
 
+/** Recovers partitions of a table (from positions already held in memory, if given). */
+export type Recover = (
+  t: TableRuntime,
+  partitions: readonly number[],
+  from?: ReadonlyMap<number, number>,
+) => Promise<void>
+
+/** recoverTable with the worker's dependencies bound. */
+export const recoverer =
+  (d: RecoveryDeps): Recover =>
+  (t, partitions, from) =>
+    recoverTable(t, partitions, d, from)
+
 /**
  * Rebuilds partitions of a table: rows from the store, then the changelog
  * beyond the store's offset. Partitions in `from` already have their rows in
@@ -145,7 +158,7 @@ export async function recoverTable(
 /** A CLI command reads every partition of every table and writes none: the workers own them. */
 export async function recoverReadOnly(
   tables: ReadonlyMap<string, TableRuntime>,
-  recover: (t: TableRuntime, partitions: readonly number[]) => Promise<void>,
+  recover: Recover,
 ): Promise<void> {
   for (const t of tables.values()) {
     t.markReadOnly()

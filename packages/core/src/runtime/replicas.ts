@@ -8,11 +8,13 @@
  * being recovered from zero. What is followed is worked out again after every
  * rebalance and membership change.
  */
+
 import * as Effect from 'effect/Effect'
 import { messageOf } from '../definition/errors.ts'
 import type { Logger, ResolvedConfig } from '../definition/types.ts'
 import type { Broker, PartitionReader, RecordBatch, Store } from '../ports/index.ts'
 import type { Assignment } from './assignment.ts'
+import { applyStandby, releaseStandby } from './internal/table-standby.ts'
 import type { TableRuntime } from './internal/tables.ts'
 import type { Members } from './members.ts'
 
@@ -103,7 +105,7 @@ export class Replicator {
     for (const [k, f] of this.followed) {
       if (want.has(k)) continue
       this.followed.delete(k)
-      if (!f.t.global) f.t.releaseStandby([f.partition])
+      if (!f.t.global) releaseStandby(f.t, [f.partition])
       changed = true
     }
     for (const [k, w] of want) {
@@ -123,7 +125,7 @@ export class Replicator {
     const held = t.global || t.standby.has(p)
     const stored = t.store.persistedOffsets([p]).get(p)
     if (held && stored !== undefined) return stored
-    if (!t.global) t.releaseStandby([p])
+    if (!t.global) releaseStandby(t, [p])
     const [begin] = await this.d.broker.beginningOffsets([{ topic: t.changelog, partition: p }])
     return begin?.offset ?? 0
   }
@@ -185,7 +187,7 @@ export class Replicator {
     }
     for (const [t, list] of byTable) {
       const changes = list.flatMap((b) =>
-        t.global ? t.applyChangelog(b.records) : t.applyStandby(b.records),
+        t.global ? t.applyChangelog(b.records) : applyStandby(t, b.records),
       )
       const offsets = new Map(
         list.map((b) => [b.partition, b.records[b.records.length - 1]!.offset + 1] as const),

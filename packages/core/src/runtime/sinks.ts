@@ -5,14 +5,53 @@
  * to decode goes to its dead-letter topic or is skipped, per the topic's
  * onInvalid. Everything goes through the outbox.
  */
+import * as Effect from 'effect/Effect'
+import type * as Scope from 'effect/Scope'
 import type { AgentDef } from '../definition/definition.ts'
-import type { Logger } from '../definition/types.ts'
-import type { BrokerRecord } from '../ports/index.ts'
+import { ConfigError, messageOf } from '../definition/errors.ts'
+import type { Logger, ResolvedConfig } from '../definition/types.ts'
+import type { Broker, BrokerRecord } from '../ports/index.ts'
+import type { Activity } from './internal/activity.ts'
 import type { Cursor, Item } from './internal/cursor.ts'
-import type { Outbox } from './internal/outbox.ts'
+import { Outbox } from './internal/outbox.ts'
 import type { InvalidHandler } from './internal/source.ts'
 import type { TopicRuntime } from './internal/topics.ts'
+import { retryRunner } from './retry.ts'
 import type { Timekeeper } from './time.ts'
+
+/**
+ * The worker's outbox, closed with the scope: its sends retry with the shared
+ * backoff, and under exactly_once on a durable broker they are held until
+ * the transaction commits (refused if the broker has no transactions).
+ */
+export const makeOutbox = (
+  broker: Broker,
+  config: ResolvedConfig,
+  log: Logger,
+  activity: Activity,
+): Effect.Effect<Outbox, ConfigError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const retry = yield* retryRunner((e, delay) =>
+      log.warn(`send failed: ${messageOf(e)}; retrying in ${Math.round(delay)}ms`),
+    )
+    const outbox = new Outbox(broker.producer(), (e) => log.error(`send failed: ${messageOf(e)}`), {
+      retry,
+      onSettled: () => activity.notify(),
+    })
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        outbox.closed = true
+      }),
+    )
+    if (config.guarantee === 'exactly_once' && !broker.url.startsWith('memory://')) {
+      if (!broker.atomic && !broker.transactionalProducer)
+        return yield* Effect.fail(
+          new ConfigError(`guarantee 'exactly_once' is not supported by the broker ${broker.url}`),
+        )
+      outbox.holding = true
+    }
+    return outbox
+  })
 
 export const REPLY_TO = 'stream-app.reply-to'
 export const CORRELATION_ID = 'stream-app.correlation-id'

@@ -11,7 +11,7 @@ import * as Effect from 'effect/Effect'
 import * as Option from 'effect/Option'
 import type * as Scope from 'effect/Scope'
 import type { AgentDef, AppDefinition } from '../definition/definition.ts'
-import { ConfigError, messageOf, StoppedError } from '../definition/errors.ts'
+import { messageOf, StoppedError } from '../definition/errors.ts'
 import type { Logger, ResolvedConfig } from '../definition/types.ts'
 import type { GroupConsumer } from '../ports/index.ts'
 import { BrokerService, StoreService, WebService } from '../ports/services.ts'
@@ -22,16 +22,14 @@ import { Contexts } from './context.ts'
 import { fetchLoop } from './fetch.ts'
 import { Activity } from './internal/activity.ts'
 import type { AgentRunner } from './internal/instance.ts'
-import { Outbox } from './internal/outbox.ts'
 import { Members } from './members.ts'
 import { joinGroup, Rebalancer } from './rebalance.ts'
-import { recoverReadOnly, recoverTable } from './recovery.ts'
+import { recoverer, recoverReadOnly } from './recovery.ts'
 import { Replicator } from './replicas.ts'
-import { retryRunner } from './retry.ts'
 import { Rpc, readReplies } from './rpc.ts'
 import { Runs, startSchedules } from './schedule.ts'
 import { WorkerSensor } from './sensor.ts'
-import { Sinks } from './sinks.ts'
+import { makeOutbox, Sinks } from './sinks.ts'
 import { makeTimekeeper } from './time.ts'
 import { dynamicSubscriptions, resolveTopology } from './topology.ts'
 import { nullConsumer, WorkerRuntime } from './view.ts'
@@ -83,26 +81,8 @@ export const makeWorker = (
     )
     const { topics, tables } = topology
     const assignment = new Assignment(topology.leaderTopic, topics)
-    const retry = yield* retryRunner((e, delay) =>
-      log.warn(`send failed: ${messageOf(e)}; retrying in ${Math.round(delay)}ms`),
-    )
-    const outbox = new Outbox(broker.producer(), (e) => log.error(`send failed: ${messageOf(e)}`), {
-      retry,
-      onSettled: () => activity.notify(),
-    })
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        outbox.closed = true
-        rpc.rejectAll()
-      }),
-    )
-    if (config.guarantee === 'exactly_once' && !broker.url.startsWith('memory://')) {
-      if (!broker.atomic && !broker.transactionalProducer)
-        return yield* Effect.fail(
-          new ConfigError(`guarantee 'exactly_once' is not supported by the broker ${broker.url}`),
-        )
-      outbox.holding = true
-    }
+    const outbox = yield* makeOutbox(broker, config, log, activity)
+    yield* Effect.addFinalizer(() => Effect.sync(() => rpc.rejectAll()))
     const sinks = new Sinks(topics, outbox, time, log)
     const sensor = new WorkerSensor({
       state: () => rt.state,
@@ -113,24 +93,14 @@ export const makeWorker = (
       assignment,
       broker,
     })
-    const recover = (
-      t: Parameters<typeof recoverTable>[0],
-      partitions: readonly number[],
-      from?: ReadonlyMap<number, number>,
-    ) =>
-      recoverTable(
-        t,
-        partitions,
-        {
-          broker,
-          store,
-          config,
-          log,
-          report: (p, finished) => sensor.recovery(p, finished),
-          stopping: () => rt.state === 'stopping' || rt.state === 'stopped',
-        },
-        from,
-      )
+    const recover = recoverer({
+      broker,
+      store,
+      config,
+      log,
+      report: (p, finished) => sensor.recovery(p, finished),
+      stopping: () => rt.state === 'stopping' || rt.state === 'stopped',
+    })
     let runners = new Map<string, AgentRunner>()
     const contexts = new Contexts({
       id,

@@ -11,9 +11,8 @@
  */
 import { schemaCodec } from '../../definition/codec.ts'
 import type { TableDef } from '../../definition/definition.ts'
-import { type Duration, toMillis } from '../../definition/duration.ts'
 import { messageOf, NotOwnedError } from '../../definition/errors.ts'
-import type { Logger, Table, WindowedTable, WindowValue } from '../../definition/types.ts'
+import type { Logger, WindowValue } from '../../definition/types.ts'
 import type { WindowRange } from '../../definition/windows.ts'
 import type { BrokerRecord, ProduceRecord, StoreChange, TableStore } from '../../ports/index.ts'
 import { partitionForKey } from '../../ports/partitioner.ts'
@@ -77,7 +76,8 @@ export class TableRuntime {
   warnedCopartition = false
   /** windowed only: base key → window start → store key */
   private readonly index = new Map<string, Map<number, string>>()
-  private dirty = new Map<string, Row | typeof TOMBSTONE>()
+  /** @internal */
+  dirty = new Map<string, Row | typeof TOMBSTONE>()
   private dirtyPartition = new Map<string, number>()
   private readonly stringKeys: boolean
   private readonly encodeKey: (k: unknown) => unknown
@@ -285,14 +285,14 @@ export class TableRuntime {
     this.writes++
   }
 
-  private indexAdd(storeKey: string, start: number): void {
+  indexAdd(storeKey: string, start: number): void {
     const base = storeKey.slice(storeKey.indexOf(':') + 1)
     let m = this.index.get(base)
     if (!m) this.index.set(base, (m = new Map()))
     m.set(start, storeKey)
   }
 
-  private indexRemove(storeKey: string, start: number): void {
+  indexRemove(storeKey: string, start: number): void {
     const base = storeKey.slice(storeKey.indexOf(':') + 1)
     const m = this.index.get(base)
     if (!m) return
@@ -451,66 +451,12 @@ export class TableRuntime {
     if (this.windowed) this.indexAdd(storeKey, row.start)
   }
 
-  private rowOf(storeKey: string, valueText: string, partition: number): Row {
+  /** A row from its stored form. */
+  rowOf(storeKey: string, valueText: string, partition: number): Row {
     const { key, start } = this.parseStoreKey(storeKey)
     const value = this.decodeValue(JSON.parse(valueText))
     const end = this.windowed ? this.windowEnd(start) : 0
     return { key, value, partition, start, end, dirty: false }
-  }
-
-  /** Applies changelog records of partitions this worker stands by for to their standby rows. */
-  applyStandby(records: readonly BrokerRecord[]): StoreChange[] {
-    const changes: StoreChange[] = []
-    for (const r of records) {
-      if (r.key === null) continue
-      const sk = Buffer.from(r.key.buffer, r.key.byteOffset, r.key.byteLength).toString('utf8')
-      const text =
-        r.value === null
-          ? undefined
-          : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength).toString('utf8')
-      let rows = this.standby.get(r.partition)
-      if (!rows) this.standby.set(r.partition, (rows = new Map()))
-      if (text === undefined) rows.delete(sk)
-      else rows.set(sk, this.rowOf(sk, text, r.partition))
-      changes.push({ partition: r.partition, key: sk, value: text })
-    }
-    return changes
-  }
-
-  /** Standby rows become the table's own (their partitions were assigned here). */
-  promote(partitions: readonly number[]): number {
-    let n = 0
-    for (const p of partitions) {
-      const rows = this.standby.get(p)
-      if (!rows) continue
-      this.standby.delete(p)
-      for (const [sk, row] of rows) {
-        this.rows.set(sk, row)
-        if (this.windowed) this.indexAdd(sk, row.start)
-      }
-      n += rows.size
-    }
-    return n
-  }
-
-  /** The rows of revoked partitions become standby rows (their store rows stay). */
-  demote(partitions: readonly number[]): void {
-    const gone = new Set(partitions)
-    for (const [sk, row] of this.rows) {
-      if (!gone.has(row.partition)) continue
-      this.rows.delete(sk)
-      if (this.windowed) this.indexRemove(sk, row.start)
-      this.dirty.delete(sk)
-      let rows = this.standby.get(row.partition)
-      if (!rows) this.standby.set(row.partition, (rows = new Map()))
-      rows.set(sk, row)
-    }
-  }
-
-  /** Forgets standby partitions no longer stood by for, in memory and in the store. */
-  releaseStandby(partitions: readonly number[]): void {
-    for (const p of partitions) this.standby.delete(p)
-    this.store.dropPartitions(partitions)
   }
 
   private windowEnd(start: number): number {
@@ -543,126 +489,5 @@ export class TableRuntime {
       }
     }
     this.store.dropPartitions(partitions)
-  }
-
-  // -- views -------------------------------------------------------------------
-
-  view(cursor: Cursor): Table<unknown, unknown> | WindowedTable<unknown, unknown> {
-    return this.windowed ? new WindowedView(this, cursor, undefined) : new PlainView(this, cursor)
-  }
-}
-
-class PlainView implements Table<unknown, unknown> {
-  constructor(
-    private readonly t: TableRuntime,
-    private readonly cursor: Cursor,
-  ) {}
-  get(key: unknown): unknown {
-    return this.t.get(key, this.cursor)
-  }
-  set(key: unknown, value: unknown): void {
-    const t = this.t
-    const base = t.baseKey(key)
-    const row = t.rows.get(base)
-    t.put(
-      base,
-      key,
-      value,
-      row !== undefined ? this.existing(row.partition, base) : t.locate(base, this.cursor, true),
-    )
-  }
-  update(key: unknown, fn: (value: unknown) => unknown): void {
-    const t = this.t
-    const base = t.baseKey(key)
-    const row = t.rows.get(base)
-    if (row !== undefined) {
-      // The common case in place: one lookup, no new row. A row held here is in a partition
-      // this worker owns (rows of revoked partitions are dropped), unless the table is global.
-      if (t.guardWrites) t.guardWrite(row.partition, base, this.cursor)
-      if (!t.warnedCopartition) {
-        const cur = this.cursor.current
-        if (cur !== undefined && cur.rec.partition !== row.partition)
-          t.checkCopartitioned(row.partition, this.cursor)
-      }
-      row.value = fn(row.value)
-      t.touch(base, row)
-      return
-    }
-    const p = t.locate(base, this.cursor, true)
-    t.put(base, key, fn(t.makeDefaultValue()), p)
-  }
-  /** An existing row's partition, after the checks a write of it needs. */
-  private existing(p: number, base: string): number {
-    const t = this.t
-    if (t.guardWrites) t.guardWrite(p, base, this.cursor)
-    const cur = this.cursor.current
-    if (cur !== undefined && cur.rec.partition !== p) t.checkCopartitioned(p, this.cursor)
-    return p
-  }
-  delete(key: unknown): void {
-    const t = this.t
-    const base = t.baseKey(key)
-    const row = t.rows.get(base)
-    if (row === undefined) {
-      t.locate(base, this.cursor, false)
-      return
-    }
-    t.remove(base, this.existing(row.partition, base))
-  }
-  has(key: unknown): boolean {
-    return this.t.has(key, this.cursor)
-  }
-  *entries(): IterableIterator<[unknown, unknown]> {
-    for (const row of this.t.rows.values()) yield [row.key, row.value]
-  }
-  get size(): number {
-    return this.t.rows.size
-  }
-}
-
-class WindowedView implements WindowedTable<unknown, unknown> {
-  constructor(
-    private readonly t: TableRuntime,
-    private readonly cursor: Cursor,
-    private readonly fixedTs: number | undefined,
-  ) {}
-  private ts(): number {
-    return this.fixedTs ?? this.cursor.current?.rec.timestamp ?? this.t.clock.now()
-  }
-  set(key: unknown, value: unknown): void {
-    this.t.windowUpdate(key, this.ts(), this.cursor, () => value)
-  }
-  update(key: unknown, fn: (value: unknown) => unknown): void {
-    this.t.windowUpdate(key, this.ts(), this.cursor, fn)
-  }
-  delete(key: unknown): void {
-    this.t.windowDelete(key, this.ts(), this.cursor)
-  }
-  at(timestampMs: number): WindowedTable<unknown, unknown> {
-    return new WindowedView(this.t, this.cursor, timestampMs)
-  }
-  current(key: unknown): unknown {
-    return this.t.windowGet(key, this.t.def.window!.current(this.ts()), this.cursor)
-  }
-  now(key: unknown): unknown {
-    return this.t.windowGet(key, this.t.def.window!.current(this.t.clock.now()), this.cursor)
-  }
-  delta(key: unknown, duration: Duration): unknown {
-    return this.t.windowGet(
-      key,
-      this.t.def.window!.current(this.ts() - toMillis(duration, `table '${this.t.name}' delta`)),
-      this.cursor,
-    )
-  }
-  windows(key: unknown): WindowValue<unknown>[] {
-    return this.t.windowsOf(key, this.cursor)
-  }
-  keys(): IterableIterator<unknown> {
-    return this.t.windowKeys()
-  }
-  get size(): number {
-    let n = 0
-    for (const _ of this.t.windowKeys()) n++
-    return n
   }
 }

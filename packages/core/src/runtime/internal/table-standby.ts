@@ -1,0 +1,63 @@
+/**
+ * Standby rows of a table: copies of partitions other workers own, kept
+ * current from their changelogs, promoted to the table's own rows when their
+ * partitions are assigned here (no recovery from zero) and demoted back when
+ * they are revoked.
+ */
+import type { BrokerRecord, StoreChange } from '../../ports/index.ts'
+import type { TableRuntime } from './tables.ts'
+
+/** Applies changelog records of partitions this worker stands by for to their standby rows. */
+export function applyStandby(t: TableRuntime, records: readonly BrokerRecord[]): StoreChange[] {
+  const changes: StoreChange[] = []
+  for (const r of records) {
+    if (r.key === null) continue
+    const sk = Buffer.from(r.key.buffer, r.key.byteOffset, r.key.byteLength).toString('utf8')
+    const text =
+      r.value === null
+        ? undefined
+        : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength).toString('utf8')
+    let rows = t.standby.get(r.partition)
+    if (!rows) t.standby.set(r.partition, (rows = new Map()))
+    if (text === undefined) rows.delete(sk)
+    else rows.set(sk, t.rowOf(sk, text, r.partition))
+    changes.push({ partition: r.partition, key: sk, value: text })
+  }
+  return changes
+}
+
+/** Standby rows become the table's own (their partitions were assigned here). */
+export function promote(t: TableRuntime, partitions: readonly number[]): number {
+  let n = 0
+  for (const p of partitions) {
+    const rows = t.standby.get(p)
+    if (!rows) continue
+    t.standby.delete(p)
+    for (const [sk, row] of rows) {
+      t.rows.set(sk, row)
+      if (t.windowed) t.indexAdd(sk, row.start)
+    }
+    n += rows.size
+  }
+  return n
+}
+
+/** The rows of revoked partitions become standby rows (their store rows stay). */
+export function demote(t: TableRuntime, partitions: readonly number[]): void {
+  const gone = new Set(partitions)
+  for (const [sk, row] of t.rows) {
+    if (!gone.has(row.partition)) continue
+    t.rows.delete(sk)
+    if (t.windowed) t.indexRemove(sk, row.start)
+    t.dirty.delete(sk)
+    let rows = t.standby.get(row.partition)
+    if (!rows) t.standby.set(row.partition, (rows = new Map()))
+    rows.set(sk, row)
+  }
+}
+
+/** Forgets standby partitions no longer stood by for, in memory and in the store. */
+export function releaseStandby(t: TableRuntime, partitions: readonly number[]): void {
+  for (const p of partitions) t.standby.delete(p)
+  t.store.dropPartitions(partitions)
+}
