@@ -357,6 +357,21 @@ describe('packed and installed with npm', () => {
             (b) => b.count === 1,
           )
           expect(body).toEqual({ count: 1 })
+          // The same route through the typed client of the installed package.
+          const viaClient = spawnSync(
+            process.execPath,
+            [
+              '--input-type=module',
+              '-e',
+              `import { client } from 'stream-app/client'
+const r = await client(process.argv[1]).count[':word'].$get({ param: { word: 'packed' } })
+console.log(JSON.stringify(await r.json()))`,
+              worker.url,
+            ],
+            { cwd: project, encoding: 'utf8' },
+          )
+          expect(viaClient.stderr).toBe('')
+          expect(JSON.parse(viaClient.stdout)).toEqual({ count: 1 })
         } finally {
           await worker.stop()
         }
@@ -373,6 +388,7 @@ describe('packed and installed with npm', () => {
       await write(
         join(project, 'typed.ts'),
         `import { createApp, Schema } from 'stream-app'
+import { client } from 'stream-app/client'
 
 export const app = createApp({ id: 'typed' })
   .topic('orders', { value: Schema.Struct({ id: Schema.String, amount: Schema.Number }) })
@@ -382,6 +398,12 @@ export const app = createApp({ id: 'typed' })
   })
   // @ts-expect-error 'refunds' is not a declared topic
   .agent('refund', { from: 'refunds' }, async () => {})
+  .route('GET', '/revenue/:id', (c, ctx) => c.json({ revenue: ctx.tables.revenue.get(c.req.param('id')) }))
+
+const api = client<typeof app>('http://127.0.0.1:1')
+export const call = async (): Promise<number> => (await (await api.revenue[':id'].$get({ param: { id: 'a' } })).json()).revenue
+// @ts-expect-error the param is 'id'
+export const wrong = () => api.revenue[':id'].$get({ param: { customer: 'a' } })
 
 const t = await app.test()
 const revenue: number = t.tables.revenue.get('a')

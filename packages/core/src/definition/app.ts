@@ -10,16 +10,17 @@ import type { AppConfig, AppDefinition, HttpMethod, OnInvalid, SupervisorStrateg
 import type { Duration } from './duration.ts'
 import type { TestOptions } from './platform.ts'
 import type {
-  AddAgent,
-  AddTable,
-  AddTopic,
+  Added,
+  AgentAdded,
   CommandArg,
   CommandArgs,
   CommandOption,
   Ctx,
   EmptyRegistry,
+  NotDeclared,
   Registry,
   RouteContext,
+  RouteKey,
   Stream,
   TableKey,
   TableName,
@@ -33,7 +34,41 @@ import type { WindowSpec } from './windows.ts'
 
 type CodecValue<C> = C extends 'raw' ? Uint8Array : C extends 'string' ? string : unknown
 type SchemaType<S> = S extends { readonly Type: infer T } ? T : never
-type NotDeclared<N extends string, Bag> = N extends keyof Bag ? `'${N}' is already declared` : N
+/** A declared topic's entry (an alias, so the registry holds one interned type per declaration). */
+type TopicEntryOf<KS, VS, C> = {
+  readonly key: SchemaType<KS>
+  readonly value: VS extends AnySchema ? SchemaType<VS> : CodecValue<C>
+}
+type RouteFree<R extends Registry, M extends string, P extends string> =
+  RouteKey<M, P> extends keyof R['routes'] ? `'${RouteKey<M, P>}' is already declared` : P
+type RouteAdded<M extends string, P extends string, Res> = Added<
+  'routes',
+  RouteKey<M, P>,
+  RouteEntryOf<Uppercase<M>, P, Res>
+>
+type RouteEntryOf<M, P, Res> = { readonly method: M; readonly path: P; readonly response: Res }
+/** The sink topics (of S) whose value type does not accept O. */
+type Rejecting<R extends Registry, S, O> = S extends string
+  ? [O] extends [TopicValue<R, S>]
+    ? never
+    : S
+  : never
+/**
+ * A compile error, tRPC style, when an agent yields values one of its sink
+ * topics does not accept: the options lack a property whose name says so.
+ */
+type SinkCheck<R extends Registry, S, O> = [Rejecting<R, S, O>] extends [never]
+  ? unknown
+  : {
+      readonly [K in Rejecting<
+        R,
+        S,
+        O
+      > as `error: the agent yields values sink topic '${K}' does not accept`]: {
+        readonly yields: O
+        readonly accepts: TopicValue<R, K>
+      }
+    }
 
 export interface TopicOptions<KS, VS, C extends CodecName> {
   readonly key?: KS
@@ -66,10 +101,15 @@ export interface AgentOptions<F extends string, S extends string, KS, VS> {
 
 type AgentKey<R extends Registry, F, KS> = [F] extends [never] ? SchemaType<KS> : TopicKey<R, F>
 type AgentValue<R extends Registry, F, VS> = [F] extends [never] ? SchemaType<VS> : TopicValue<R, F>
-type AgentRegistry<R extends Registry, N extends string, F, KS, VS, O> = AddAgent<
-  R,
+type AgentEntryOf<K, V, O> = { readonly key: K; readonly value: V; readonly reply: O }
+type TableEntryOf<K, V, W> = {
+  readonly key: K
+  readonly value: V
+  readonly windowed: W extends WindowSpec ? true : false
+}
+type AgentAddedBy<R extends Registry, N extends string, F, KS, VS, O> = AgentAdded<
   N,
-  { readonly key: AgentKey<R, F, KS>; readonly value: AgentValue<R, F, VS>; readonly reply: O },
+  AgentEntryOf<AgentKey<R, F, KS>, AgentValue<R, F, VS>, O>,
   [F] extends [never] ? true : false
 >
 
@@ -110,13 +150,7 @@ export interface App<R extends Registry = EmptyRegistry> {
   >(
     name: NotDeclared<N, R['topics']>,
     options?: TopicOptions<KS, VS, C>,
-  ): App<
-    AddTopic<
-      R,
-      N,
-      { readonly key: SchemaType<KS>; readonly value: VS extends AnySchema ? SchemaType<VS> : CodecValue<C> }
-    >
-  >
+  ): App<R & Added<'topics', N, TopicEntryOf<KS, VS, C>>>
 
   agent<
     const N extends string,
@@ -127,12 +161,12 @@ export interface App<R extends Registry = EmptyRegistry> {
     O = never,
   >(
     name: NotDeclared<N, R['agents']>,
-    options: AgentOptions<F, S, KS, VS>,
+    options: AgentOptions<F, S, KS, VS> & SinkCheck<R, S, O>,
     handler: (
       stream: Stream<AgentValue<R, F, VS>, AgentKey<R, F, KS>>,
-      ctx: Ctx<AgentRegistry<R, N, F, KS, VS, unknown>>,
+      ctx: Ctx<R & AgentAddedBy<R, N, F, KS, VS, unknown>>,
     ) => AgentReturn<O>,
-  ): App<AgentRegistry<R, N, F, KS, VS, O>>
+  ): App<R & AgentAddedBy<R, N, F, KS, VS, O>>
 
   table<
     const N extends string,
@@ -142,35 +176,29 @@ export interface App<R extends Registry = EmptyRegistry> {
   >(
     name: NotDeclared<N, R['tables']>,
     options?: TableOptions<V, KS, W>,
-  ): App<
-    AddTable<
-      R,
-      N,
-      {
-        readonly key: SchemaType<KS>
-        readonly value: V
-        readonly windowed: W extends WindowSpec ? true : false
-      }
-    >
-  >
+  ): App<R & Added<'tables', N, TableEntryOf<SchemaType<KS>, V, W>>>
 
-  timer(
-    name: string,
+  timer<const N extends string>(
+    name: NotDeclared<N, R['timers']>,
     options: { readonly every: Duration; readonly onLeader?: boolean },
     fn: (ctx: Ctx<R>) => unknown,
-  ): App<R>
+  ): App<R & Added<'timers', N, true>>
 
-  cron(
-    name: string,
+  cron<const N extends string>(
+    name: NotDeclared<N, R['crons']>,
     options: { readonly schedule: string; readonly timezone?: string },
     fn: (ctx: Ctx<R>) => unknown,
-  ): App<R>
+  ): App<R & Added<'crons', N, true>>
 
-  route<const P extends string>(
-    method: HttpMethod | Lowercase<HttpMethod>,
-    path: P,
-    handler: (c: RouteContext<P>, ctx: Ctx<R>) => Response | Promise<Response>,
-  ): App<R>
+  /**
+   * An HTTP route on the worker's web server; `c` is hono's Context. What the
+   * handler returns (`c.json(…)`) is the route's type for `client<typeof app>()`.
+   */
+  route<const M extends HttpMethod | Lowercase<HttpMethod>, const P extends string, Res extends Response>(
+    method: M,
+    path: RouteFree<R, M, P>,
+    handler: (c: RouteContext<P>, ctx: Ctx<R>) => Res | Promise<Res>,
+  ): App<R & RouteAdded<M, P, Res>>
   /**
    * A route that answers for one key of a table: whichever worker receives it,
    * it runs on the worker holding that key (Faust's `table_route`).
@@ -179,21 +207,27 @@ export interface App<R extends Registry = EmptyRegistry> {
    * app.route('GET', '/revenue/:customer', { table: 'revenue', key: (c) => c.req.param('customer') },
    *   (c, ctx) => c.json({ revenue: ctx.tables.revenue.get(c.req.param('customer')) }))
    */
-  route<const P extends string, const T extends TableName<R>>(
-    method: HttpMethod | Lowercase<HttpMethod>,
-    path: P,
+  route<
+    const M extends HttpMethod | Lowercase<HttpMethod>,
+    const P extends string,
+    const T extends TableName<R>,
+    Res extends Response,
+  >(
+    method: M,
+    path: RouteFree<R, M, P>,
     options: { readonly table: T; readonly key: (c: RouteContext<P>) => TableKey<R, T> },
-    handler: (c: RouteContext<P>, ctx: Ctx<R>) => Response | Promise<Response>,
-  ): App<R>
+    handler: (c: RouteContext<P>, ctx: Ctx<R>) => Res | Promise<Res>,
+  ): App<R & RouteAdded<M, P, Res>>
 
   command<
+    const N extends string,
     const O extends Readonly<Record<string, CommandOption>> = {},
     const A extends Readonly<Record<string, CommandArg>> = {},
   >(
-    name: string,
+    name: NotDeclared<N, R['commands']>,
     options: { readonly describe?: string; readonly options?: O; readonly args?: A },
     fn: (args: CommandArgs<O, A>, ctx: Ctx<R>) => unknown,
-  ): App<R>
+  ): App<R & Added<'commands', N, true>>
 
   /** Applies a module `(app) => app`, for composing apps from parts. */
   use<R2 extends Registry>(module: (app: App<R>) => App<R2>): App<R2>

@@ -169,4 +169,60 @@ describe('builder types', () => {
     // @ts-expect-error `a` has no topic 't'
     a.agent('no', { from: 't' }, async () => {})
   })
+
+  it("checks what an agent yields against its sink topics' value types", () => {
+    // Orders into an Order topic: fine.
+    base.agent('fwd', { from: 'orders', sink: ['big-orders'] }, async function* (orders) {
+      for await (const o of orders) yield o
+    })
+    // Anything into an untyped topic: fine.
+    base.agent('any', { from: 'orders', sink: ['anything'] }, async function* (orders) {
+      for await (const o of orders) yield o.amount
+    })
+    // A number into an Order topic: a compile error on the options, naming the topic.
+    base.agent(
+      'wrong',
+      // @ts-expect-error error: the agent yields values sink topic 'big-orders' does not accept
+      { from: 'orders', sink: ['big-orders'] },
+      async function* (orders) {
+        for await (const o of orders) yield o.amount
+      },
+    )
+    // Every sink must accept it: a string topic takes no Order.
+    base.agent(
+      'half',
+      // @ts-expect-error error: the agent yields values sink topic 'lines' does not accept
+      { from: 'orders', sink: ['anything', 'lines'] },
+      async function* (orders) {
+        for await (const o of orders) yield o
+      },
+    )
+    // The reply type still comes from what the handler yields.
+    const app = base.agent('amounts', { from: 'orders', sink: ['anything'] }, async function* (orders) {
+      for await (const o of orders) yield o.amount
+    })
+    app.timer('t', { every: '1s' }, async (ctx) => {
+      expectTypeOf(
+        await ctx.agents.amounts.ask({ id: '1', customer: 'c', amount: 1 }),
+      ).toEqualTypeOf<number>()
+    })
+  })
+
+  it('accumulates timers, cron jobs, routes and commands: declaring one twice does not compile', () => {
+    const app = base
+      .timer('tick', { every: '1s' }, () => {})
+      .cron('nightly', { schedule: '0 0 * * *' }, () => {})
+      .route('GET', '/orders/:id', (c) => c.json({ id: c.req.param('id') }))
+      .command('hello', {}, () => {})
+    expectTypeOf(app.definition.timers).toBeObject()
+    // @ts-expect-error timer 'tick' is already declared
+    app.timer('tick', { every: '2s' }, () => {})
+    // @ts-expect-error cron job 'nightly' is already declared
+    app.cron('nightly', { schedule: '0 1 * * *' }, () => {})
+    // @ts-expect-error route 'GET /orders/:id' is already declared
+    app.route('get', '/orders/:id', (c) => c.text('again'))
+    // @ts-expect-error command 'hello' is already declared
+    app.command('hello', {}, () => {})
+    app.route('DELETE', '/orders/:id', (c) => c.body(null, 204))
+  })
 })

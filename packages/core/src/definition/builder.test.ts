@@ -31,9 +31,23 @@ describe('the builder', () => {
     expect(() => app.table('tb')).toThrow(/table 'tb' is declared twice/)
     // @ts-expect-error duplicate agent
     expect(() => app.agent('ag', { from: 't' }, noop)).toThrow(/agent 'ag' is declared twice/)
+    // @ts-expect-error duplicate timer
     expect(() => app.timer('tick', { every: '1s' }, noop).timer('tick', { every: '1s' }, noop)).toThrow(
       /timer 'tick' is declared twice/,
     )
+    const daily = app.cron('daily', { schedule: '0 0 * * *' }, noop)
+    // @ts-expect-error duplicate cron job
+    expect(() => daily.cron('daily', { schedule: '0 1 * * *' }, noop)).toThrow(
+      /cron job 'daily' is declared twice/,
+    )
+    const cmd = app.command('hi', {}, noop)
+    // @ts-expect-error duplicate command
+    expect(() => cmd.command('hi', {}, noop)).toThrow(/command 'hi' is declared twice/)
+    const routed = app.route('GET', '/x', (c) => c.text('x'))
+    // @ts-expect-error duplicate route (same method and path, in either case)
+    expect(() => routed.route('get', '/x', (c) => c.text('y'))).toThrow(/route GET \/x is declared twice/)
+    // another method on the same path is another route
+    expect(routed.route('POST', '/x', (c) => c.text('y')).definition.routes).toHaveLength(2)
     // an agent without `from` owns a topic of its name
     expect(() => app.agent('t', {}, noop)).toThrow(/topic 't' is declared twice/)
   })

@@ -24,37 +24,71 @@ export interface AgentEntry {
   readonly reply: unknown
 }
 
+/** A route in the registry: its method, path and what its handler returns (hono's typed response). */
+export interface RouteEntry {
+  readonly method: string
+  readonly path: string
+  readonly response: unknown
+}
+
 export interface Registry {
   readonly topics: { readonly [name: string]: TopicEntry }
   readonly tables: { readonly [name: string]: TableEntry }
   readonly agents: { readonly [name: string]: AgentEntry }
+  readonly timers: { readonly [name: string]: true }
+  readonly crons: { readonly [name: string]: true }
+  /** Keyed `METHOD path`. */
+  readonly routes: { readonly [key: string]: unknown }
+  readonly commands: { readonly [name: string]: true }
 }
 
 export interface EmptyRegistry {
   readonly topics: {}
   readonly tables: {}
   readonly agents: {}
+  readonly timers: {}
+  readonly crons: {}
+  readonly routes: {}
+  readonly commands: {}
 }
 
 type Simplify<T> = { [K in keyof T]: T[K] } & {}
 
-export type AddTopic<R extends Registry, N extends string, E extends TopicEntry> = {
-  readonly topics: Simplify<R['topics'] & { readonly [P in N]: E }>
-  readonly tables: R['tables']
-  readonly agents: R['agents']
+/**
+ * R with entry E added under name N to its bag B. An intersection, not a
+ * rebuilt registry: each declaration adds one small object that does not
+ * refer to R, so a registry of hundreds of declarations stays flat for the
+ * type checker (nested rebuilt registries hit its instantiation depth limit
+ * near a hundred declarations).
+ */
+export type Add<R extends Registry, B extends keyof Registry, N extends string, E> = R & Added<B, N, E>
+/**
+ * What one declaration adds to bag B. The builder's methods return
+ * `App<R & Added<…>>` with R outside any alias: an alias of R would keep
+ * every earlier registry as its argument and nest them.
+ */
+export type Added<B extends keyof Registry, N extends string, E> = {
+  readonly [K in B]: { readonly [P in N]: E }
 }
-export type AddTable<R extends Registry, N extends string, E extends TableEntry> = {
-  readonly topics: R['topics']
-  readonly tables: Simplify<R['tables'] & { readonly [P in N]: E }>
-  readonly agents: R['agents']
-}
-export type AddAgent<R extends Registry, N extends string, E extends AgentEntry, OwnTopic extends boolean> = {
-  readonly topics: OwnTopic extends true
-    ? Simplify<R['topics'] & { readonly [P in N]: { readonly key: E['key']; readonly value: E['value'] } }>
-    : R['topics']
-  readonly tables: R['tables']
-  readonly agents: Simplify<R['agents'] & { readonly [P in N]: E }>
-}
+export type AddTopic<R extends Registry, N extends string, E extends TopicEntry> = Add<R, 'topics', N, E>
+export type AddTable<R extends Registry, N extends string, E extends TableEntry> = Add<R, 'tables', N, E>
+export type AddAgent<
+  R extends Registry,
+  N extends string,
+  E extends AgentEntry,
+  OwnTopic extends boolean,
+> = R & AgentAdded<N, E, OwnTopic>
+/** What declaring an agent adds (its entry, and its own topic when it has one); holds no R, so it stays flat. */
+export type AgentAdded<N extends string, E extends AgentEntry, OwnTopic extends boolean> = {
+  readonly agents: { readonly [P in N]: E }
+} & (OwnTopic extends true
+  ? { readonly topics: { readonly [P in N]: { readonly key: E['key']; readonly value: E['value'] } } }
+  : {})
+
+/** N, or a readable compile error when the bag already holds it. */
+export type NotDeclared<N extends string, Bag> = N extends keyof Bag ? `'${N}' is already declared` : N
+/** The registry key of a route. */
+export type RouteKey<M extends string, P extends string> = `${Uppercase<M>} ${P}`
 
 export type TopicName<R extends Registry> = keyof R['topics'] & string
 export type TableName<R extends Registry> = keyof R['tables'] & string
