@@ -28,6 +28,7 @@ export default defineConfig({
           include: [
             'packages/sqlite/test/**/*.test.ts',
             'packages/web/test/**/*.test.ts',
+            'packages/schema-registry/test/**/*.test.ts',
             'packages/stream-app/test/**/*.test.ts',
             'apps/**/*.test.ts',
           ],
