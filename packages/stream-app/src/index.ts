@@ -17,6 +17,7 @@ export {
   type Event,
   hopping,
   type Logger,
+  NotCopartitionedError,
   Schema,
   type SendOptions,
   StoppedError,

@@ -62,6 +62,17 @@ export class StoreError extends StreamAppError {
   }
 }
 
+/**
+ * A stream–table join over a table not partitioned like the stream: joining
+ * would read keys other workers hold. Restarting cannot help, so the agent
+ * stops at the message, which stays uncommitted.
+ */
+export class NotCopartitionedError extends StreamAppError {
+  readonly _tag = 'NotCopartitionedError'
+  readonly retriable = false
+  override name = 'NotCopartitionedError'
+}
+
 /** `ask()` got no reply in time. */
 export class AskTimeoutError extends StreamAppError {
   readonly _tag = 'AskTimeoutError'

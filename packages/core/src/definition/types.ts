@@ -138,6 +138,18 @@ export interface Stream<V, K = unknown> extends AsyncIterable<V> {
   through(topic: string): Stream<V, K>
   /** `[index, value]`, index counting from 0 for this stream. */
   enumerate(): Stream<[number, V], K>
+  /**
+   * Stream–table join (inner): each value with the table's value for the
+   * event's key (or for `key(value, eventKey)`); values whose key has no row
+   * are dropped (and count as processed). The table must be co-partitioned
+   * with the stream's topic (same key, same partition count), or global:
+   * a mismatch stops the agent at its first value with the counts named.
+   */
+  join<TV>(table: Table<K, TV>): Stream<[V, TV], K>
+  join<TK, TV>(table: Table<TK, TV>, key: (value: V, key: K) => TK): Stream<[V, TV], K>
+  /** Stream–table left join: like join, with `undefined` for a key without a row. */
+  leftJoin<TV>(table: Table<K, TV>): Stream<[V, TV | undefined], K>
+  leftJoin<TK, TV>(table: Table<TK, TV>, key: (value: V, key: K) => TK): Stream<[V, TV | undefined], K>
 }
 
 // ---------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import * as Effect from 'effect/Effect'
 import * as FiberMap from 'effect/FiberMap'
 import type * as Scope from 'effect/Scope'
 import type { AgentDef, AppDefinition } from '../definition/definition.ts'
-import { messageOf, NotOwnedError } from '../definition/errors.ts'
+import { messageOf, NotCopartitionedError, NotOwnedError } from '../definition/errors.ts'
 import type { Logger } from '../definition/types.ts'
 import type { AgentStats } from '../ports/sensor.ts'
 import type { Assignment } from './assignment.ts'
@@ -182,7 +182,8 @@ export const makeAgents = (deps: AgentsDeps): Effect.Effect<Agents, never, Scope
   })
 
 /** Restarting helps unless the message cannot be decoded (onInvalid 'fail') or its table key is held elsewhere. */
-const restartable = (e: unknown): boolean => !(e instanceof FatalDecodeError) && !(e instanceof NotOwnedError)
+const restartable = (e: unknown): boolean =>
+  !(e instanceof FatalDecodeError) && !(e instanceof NotOwnedError) && !(e instanceof NotCopartitionedError)
 
 /** Records an agent's source queue holds before the fetch pauses its topics. */
 export const QUEUE_CAPACITY = 10_000

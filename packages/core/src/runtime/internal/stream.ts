@@ -8,11 +8,12 @@
 import type { AnySchema } from '../../definition/codec.ts'
 import type { TopicDef } from '../../definition/definition.ts'
 import { type Duration, toMillis } from '../../definition/duration.ts'
-import { ConfigError } from '../../definition/errors.ts'
-import type { Event, Stream } from '../../definition/types.ts'
+import { ConfigError, NotCopartitionedError } from '../../definition/errors.ts'
+import type { Event, Stream, Table } from '../../definition/types.ts'
 import type { Timekeeper } from '../time.ts'
 import { ackInflight, ackItem, type Cursor, type Item, newCursor } from './cursor.ts'
 import type { SourceQueue } from './source.ts'
+import { runtimeOf } from './table-views.ts'
 import { decodeHeaders, internalTopicDef, type TopicRuntime } from './topics.ts'
 
 export interface Elem<T> {
@@ -171,6 +172,81 @@ export class StreamImpl<T> implements Stream<T, unknown> {
       if (isPromise(r)) return r.then((x) => (x === END ? END : apply(x)))
       return r === END ? END : apply(r)
     }, false)
+  }
+
+  join(
+    table: Table<unknown, unknown>,
+    key?: (value: T, key: unknown) => unknown,
+  ): Stream<[T, unknown], unknown> {
+    return this.joined(table, key, false) as Stream<[T, unknown], unknown>
+  }
+
+  leftJoin(
+    table: Table<unknown, unknown>,
+    key?: (value: T, key: unknown) => unknown,
+  ): Stream<[T, unknown], unknown> {
+    return this.joined(table, key, true)
+  }
+
+  /**
+   * A stream–table join: a lookup per value in the table's memory, no I/O. The
+   * first value of each source topic checks that the table is partitioned like
+   * it (or global); with a key function, each looked-up key must be in the
+   * event's own partition.
+   */
+  private joined(
+    table: Table<unknown, unknown>,
+    keyFn: ((value: T, key: unknown) => unknown) | undefined,
+    left: boolean,
+  ): Stream<[T, unknown], unknown> {
+    const t = runtimeOf(table)
+    if (t === undefined) throw new ConfigError('join: pass a table of ctx.tables')
+    if (t.windowed) throw new ConfigError(`join: table '${t.name}' is windowed; join a plain table`)
+    const host = this.host
+    const checked = new Set<string>()
+    const check = (item: Item, k: unknown): void => {
+      if (t.global) return
+      const rec = item.rec
+      if (!checked.has(rec.topic)) {
+        const n = host.topic(rec.topic)?.partitions
+        if (n !== t.partitions)
+          throw new NotCopartitionedError(
+            `join: topic '${rec.topic}' has ${n} partitions and table '${t.name}' ${t.partitions}: a stream–table join needs them co-partitioned (the same key and partition count); declare the table with partitions: ${n}, repartition the stream with groupBy, or make the table global`,
+          )
+        checked.add(rec.topic)
+      }
+      if (keyFn !== undefined) {
+        const p = t.keyPartition(t.baseKey(k))
+        if (p !== rec.partition)
+          throw new NotCopartitionedError(
+            `join: key ${JSON.stringify(t.baseKey(k))} of table '${t.name}' is in partition ${p}, the event in ${rec.topic}[${rec.partition}]: key the stream by the table's key first (groupBy), or make the table global`,
+          )
+      }
+    }
+    const up = this.pull
+    const loop = (cx: Cursor): Pulled<[T, unknown]> | Promise<Pulled<[T, unknown]>> => {
+      for (;;) {
+        const r = up(cx)
+        if (isPromise(r)) return r.then((x) => (x === END ? END : one(cx, x)))
+        if (r === END) return END
+        const out = look(r)
+        if (out !== undefined) return out
+        ackItem(r.item)
+      }
+    }
+    const look = (e: Elem<T>): Elem<[T, unknown]> | undefined => {
+      const k = keyFn === undefined ? e.item.key : keyFn(e.value, e.item.key)
+      check(e.item, k)
+      if (table.has(k)) return { item: e.item, value: [e.value, table.get(k)] }
+      return left ? { item: e.item, value: [e.value, undefined] } : undefined
+    }
+    const one = (cx: Cursor, e: Elem<T>): Pulled<[T, unknown]> | Promise<Pulled<[T, unknown]>> => {
+      const out = look(e)
+      if (out !== undefined) return out
+      ackItem(e.item)
+      return loop(cx)
+    }
+    return this.derive(loop, false)
   }
 
   filter(fn: (value: T) => boolean | Promise<boolean>): Stream<T, unknown> {

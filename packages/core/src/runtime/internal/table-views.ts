@@ -15,11 +15,21 @@ export function tableView(
   return t.windowed ? new WindowedView(t, cursor, undefined) : new PlainView(t, cursor)
 }
 
+/** The runtime behind a table view, for operators that check how it is partitioned (joins). */
+export const TABLE_RUNTIME: unique symbol = Symbol('stream-app.table-runtime')
+
+/** The runtime of a table view made here, else undefined (a table from elsewhere). */
+export const runtimeOf = (table: unknown): TableRuntime | undefined =>
+  (table as { [TABLE_RUNTIME]?: TableRuntime } | null)?.[TABLE_RUNTIME]
+
 class PlainView implements Table<unknown, unknown> {
   constructor(
     private readonly t: TableRuntime,
     private readonly cursor: Cursor,
   ) {}
+  get [TABLE_RUNTIME](): TableRuntime {
+    return this.t
+  }
   get(key: unknown): unknown {
     return this.t.get(key, this.cursor)
   }
