@@ -1,8 +1,9 @@
 /**
  * `pnpm bench [--json] [--only name[,name]]`: runs every workload, each next to
  * its baseline in the same run, and prints a table or one JSON object per line.
- * Workloads: memory, sqlite, broker, recovery, web, kafka.
+ * Workloads: memory, join, sqlite, broker, recovery, web, kafka.
  */
+import { benchJoin } from './join.ts'
 import { benchKafka } from './kafka.ts'
 import { benchMemory } from './memory.ts'
 import { printResult, type Result } from './report.ts'
@@ -15,6 +16,7 @@ const only = args.includes('--only') ? args[args.indexOf('--only') + 1]?.split('
 
 const workloads: [string, () => Promise<Result | Result[]>][] = [
   ['memory', () => benchMemory()],
+  ['join', () => benchJoin()],
   ['sqlite', () => benchSqliteTable()],
   ['broker', () => benchSqliteBroker()],
   ['recovery', () => benchRecovery()],

@@ -232,8 +232,12 @@ describe('builder types', () => {
       .table('orders-by-id', { value: Order, default: () => ({ id: '', customer: '', amount: 0 }) })
       .agent('join', { from: 'orders' }, async (orders, ctx) => {
         expectTypeOf(orders.join(ctx.tables.totals)).toEqualTypeOf<Stream<[Order, number], string>>()
-        expectTypeOf(orders.leftJoin(ctx.tables.totals)).toEqualTypeOf<Stream<[Order, number | undefined], string>>()
-        expectTypeOf(orders.join(ctx.tables.names, (o) => o.amount)).toEqualTypeOf<Stream<[Order, string[]], string>>()
+        expectTypeOf(orders.leftJoin(ctx.tables.totals)).toEqualTypeOf<
+          Stream<[Order, number | undefined], string>
+        >()
+        expectTypeOf(orders.join(ctx.tables.names, (o) => o.amount)).toEqualTypeOf<
+          Stream<[Order, string[]], string>
+        >()
         // @ts-expect-error names is keyed by numbers, the stream by strings: a key function is needed
         orders.join(ctx.tables.names)
         // @ts-expect-error the key function must return the table's key type

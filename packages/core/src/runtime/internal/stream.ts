@@ -14,6 +14,7 @@ import type { Timekeeper } from '../time.ts'
 import { ackInflight, ackItem, type Cursor, type Item, newCursor } from './cursor.ts'
 import type { SourceQueue } from './source.ts'
 import { runtimeOf } from './table-views.ts'
+import { NO_ROW } from './tables.ts'
 import { decodeHeaders, internalTopicDef, type TopicRuntime } from './topics.ts'
 
 export interface Elem<T> {
@@ -237,7 +238,8 @@ export class StreamImpl<T> implements Stream<T, unknown> {
     const look = (e: Elem<T>): Elem<[T, unknown]> | undefined => {
       const k = keyFn === undefined ? e.item.key : keyFn(e.value, e.item.key)
       check(e.item, k)
-      if (table.has(k)) return { item: e.item, value: [e.value, table.get(k)] }
+      const v = t.lookup(k, host.cursor)
+      if (v !== NO_ROW) return { item: e.item, value: [e.value, v] }
       return left ? { item: e.item, value: [e.value, undefined] } : undefined
     }
     const one = (cx: Cursor, e: Elem<T>): Pulled<[T, unknown]> | Promise<Pulled<[T, unknown]>> => {

@@ -31,6 +31,8 @@ interface Row {
 }
 
 const TOMBSTONE = Symbol('tombstone')
+/** What lookup() answers for a key without a row. */
+export const NO_ROW: unique symbol = Symbol('no row')
 
 /** What a table needs from its worker. */
 export interface TableHost {
@@ -235,6 +237,15 @@ export class TableRuntime {
     }
     this.locate(base, cursor, false)
     return this.makeDefault()
+  }
+
+  /** The value of a key's row, or NO_ROW (one lookup: what a join does per event). */
+  lookup(key: unknown, cursor: Cursor): unknown {
+    const base = this.baseKey(key)
+    const row = this.rows.get(base)
+    if (row !== undefined) return row.value
+    this.locate(base, cursor, false)
+    return NO_ROW
   }
 
   has(key: unknown, cursor: Cursor): boolean {
