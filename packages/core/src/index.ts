@@ -9,7 +9,14 @@ import { memoryPlatform } from './runtime/entry.ts'
 export * as Schema from 'effect/Schema'
 export { MemoryBroker } from './adapters/memory/broker.ts'
 export { MemoryStore } from './adapters/memory/store.ts'
-export type { AgentOptions, AgentReturn, App, TableOptions, TopicOptions } from './definition/app.ts'
+export type {
+  AgentOptions,
+  AgentReturn,
+  App,
+  SetTableOptions,
+  TableOptions,
+  TopicOptions,
+} from './definition/app.ts'
 export { BUILTIN_COMMANDS, createAppWith, makeApp, makeDefinition } from './definition/builder.ts'
 export type { AnySchema, CodecName, Serde } from './definition/codec.ts'
 export { compileSchema, makeKeySerde, makeSerde, schemaCodec } from './definition/codec.ts'

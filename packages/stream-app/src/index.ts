@@ -20,6 +20,7 @@ export {
   NotCopartitionedError,
   Schema,
   type SendOptions,
+  type SetTable,
   StoppedError,
   StoreError,
   type Stream,

@@ -113,6 +113,17 @@ type AgentAddedBy<R extends Registry, N extends string, F, KS, VS, O> = AgentAdd
   [F] extends [never] ? true : false
 >
 
+export interface SetTableOptions<KS, MS> {
+  readonly key?: KS
+  /** The members' schema (default: any JSON value). */
+  readonly member?: MS
+  readonly partitions?: number
+  /** Every worker holds every partition (see TableOptions.global). */
+  readonly global?: boolean
+}
+
+type SetEntryOf<K, M> = { readonly key: K; readonly value: M; readonly windowed: false; readonly set: true }
+
 export interface TableOptions<V, KS, W> {
   /** Value of absent keys (not stored). The table's value type is inferred from it. */
   readonly default?: () => V
@@ -177,6 +188,20 @@ export interface App<R extends Registry = EmptyRegistry> {
     name: NotDeclared<N, R['tables']>,
     options?: TableOptions<V, KS, W>,
   ): App<R & Added<'tables', N, TableEntryOf<SchemaType<KS>, V, W>>>
+
+  /**
+   * A set table (Faust's SetTable): `ctx.tables.<name>.add(key, member)`,
+   * `discard`, `has`, `get(key)` → the members. Its changelog holds one record
+   * per add or discard of a member, so it compacts per member.
+   */
+  setTable<
+    const N extends string,
+    KS extends AnySchema = typeof Schema.String,
+    MS extends AnySchema = typeof Schema.Unknown,
+  >(
+    name: NotDeclared<N, R['tables']>,
+    options?: SetTableOptions<KS, MS>,
+  ): App<R & Added<'tables', N, SetEntryOf<SchemaType<KS>, SchemaType<MS>>>>
 
   timer<const N extends string>(
     name: NotDeclared<N, R['timers']>,

@@ -244,4 +244,19 @@ describe('builder types', () => {
         orders.join(ctx.tables.names, (o) => o.customer)
       })
   })
+
+  it('types set tables', () => {
+    base
+      .setTable('tags', { member: Schema.String })
+      .setTable('ids', { key: Schema.Number, member: Schema.Number })
+      .agent('tagger', { from: 'orders' }, async (orders, ctx) => {
+        expectTypeOf(ctx.tables.tags.get('x')).toEqualTypeOf<ReadonlySet<string>>()
+        expectTypeOf(ctx.tables.ids.has(1, 2)).toEqualTypeOf<boolean>()
+        for await (const o of orders) ctx.tables.tags.add(o.customer, o.id)
+        // @ts-expect-error members of 'tags' are strings
+        ctx.tables.tags.add('x', 1)
+        // @ts-expect-error 'ids' is keyed by numbers
+        ctx.tables.ids.discard('x', 1)
+      })
+  })
 })

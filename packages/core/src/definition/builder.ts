@@ -201,6 +201,25 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
       })
     },
 
+    setTable(name: unknown, options: Record<string, unknown> = {}) {
+      const n = checkName('table', name)
+      taken('table', def.tables, n)
+      const where = `set table '${n}'`
+      const t = Object.freeze({
+        name: n,
+        set: true,
+        default: undefined,
+        keySchema: checkSchema(`${where} key`, options.key, Schema.String as AnySchema),
+        valueSchema: checkSchema(`${where} member`, options.member, Schema.Unknown as AnySchema),
+        partitions: checkPositiveInt(`${where} partitions`, options.partitions),
+        window: undefined,
+        global: checkBoolean(`${where} global`, options.global),
+      })
+      return next((d) => {
+        d.tables = { ...d.tables, [n]: t }
+      })
+    },
+
     timer(name: unknown, options: { every?: unknown; onLeader?: unknown }, fn: unknown) {
       const n = checkName('timer', name)
       taken('timer', def.timers, n)

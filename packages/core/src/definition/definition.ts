@@ -79,6 +79,8 @@ export interface TableDef {
   readonly valueSchema: AnySchema
   readonly partitions: number | undefined
   readonly window: WindowSpec | undefined
+  /** A set table (Faust's SetTable): each key holds a set of members; valueSchema is the members'. */
+  readonly set?: boolean
 }
 
 export interface TimerDef {

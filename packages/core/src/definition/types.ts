@@ -192,9 +192,27 @@ export interface WindowedTable<K, V> {
   readonly size: number
 }
 
-export type TableOf<E extends TableEntry> = E['windowed'] extends true
-  ? WindowedTable<E['key'], E['value']>
-  : Table<E['key'], E['value']>
+/** A set table (Faust's SetTable): each key holds a set of members. */
+export interface SetTable<K, M> {
+  /** Adds a member to the key's set (logged once: adding a member twice writes nothing). */
+  add(key: K, member: M): void
+  /** Removes a member from the key's set. */
+  discard(key: K, member: M): void
+  has(key: K, member: M): boolean
+  /** The key's members (empty when it has none). */
+  get(key: K): ReadonlySet<M>
+  /** Removes every member of the key. */
+  delete(key: K): void
+  /** Keys with at least one member. */
+  keys(): IterableIterator<K>
+  readonly size: number
+}
+
+export type TableOf<E extends TableEntry> = E extends { readonly set: true }
+  ? SetTable<E['key'], E['value']>
+  : E['windowed'] extends true
+    ? WindowedTable<E['key'], E['value']>
+    : Table<E['key'], E['value']>
 
 // ---------------------------------------------------------------------------
 // Context

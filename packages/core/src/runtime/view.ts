@@ -130,10 +130,15 @@ export class WorkerRuntime implements WorkerView {
       windowed: t.windowed,
       get: (key) => {
         const v = view[name] as { get?(k: unknown): unknown; current?(k: unknown): unknown }
+        if (t.setTable) return [...(v.get!(key) as ReadonlySet<unknown>)]
         return t.windowed ? (v as WindowedTable<unknown, unknown>).current(key) : v.get!(key)
       },
       windows: (key) => (view[name] as WindowedTable<unknown, unknown>).windows(key),
-      encodeValue: (v) => t.encodeValueText(v),
+      // A set table's value is its members: a JSON array.
+      encodeValue: (v) =>
+        t.setTable
+          ? `[${(v as unknown[]).map((m) => t.encodeValueText(m)).join(',')}]`
+          : t.encodeValueText(v),
     }
   }
 

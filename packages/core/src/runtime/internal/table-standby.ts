@@ -35,7 +35,7 @@ export function promote(t: TableRuntime, partitions: readonly number[]): number 
     t.standby.delete(p)
     for (const [sk, row] of rows) {
       t.rows.set(sk, row)
-      if (t.windowed) t.indexAdd(sk, row.start)
+      if (t.indexed) t.indexIn(sk, row.start)
     }
     n += rows.size
   }
@@ -48,7 +48,7 @@ export function demote(t: TableRuntime, partitions: readonly number[]): void {
   for (const [sk, row] of t.rows) {
     if (!gone.has(row.partition)) continue
     t.rows.delete(sk)
-    if (t.windowed) t.indexRemove(sk, row.start)
+    if (t.indexed) t.indexOut(sk, row.start)
     t.dirty.delete(sk)
     let rows = t.standby.get(row.partition)
     if (!rows) t.standby.set(row.partition, (rows = new Map()))

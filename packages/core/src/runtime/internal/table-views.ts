@@ -6,12 +6,15 @@
 import { type Duration, toMillis } from '../../definition/duration.ts'
 import type { Table, WindowedTable, WindowValue } from '../../definition/types.ts'
 import type { Cursor } from './cursor.ts'
+import { SetView } from './table-sets.ts'
+import { windowDelete, windowGet, windowKeys, windowsOf, windowUpdate } from './table-windows.ts'
 import type { TableRuntime } from './tables.ts'
 
 export function tableView(
   t: TableRuntime,
   cursor: Cursor,
 ): Table<unknown, unknown> | WindowedTable<unknown, unknown> {
+  if (t.setTable) return new SetView(t, cursor) as unknown as Table<unknown, unknown>
   return t.windowed ? new WindowedView(t, cursor, undefined) : new PlainView(t, cursor)
 }
 
@@ -103,39 +106,40 @@ class WindowedView implements WindowedTable<unknown, unknown> {
     return this.fixedTs ?? this.cursor.current?.rec.timestamp ?? this.t.clock.now()
   }
   set(key: unknown, value: unknown): void {
-    this.t.windowUpdate(key, this.ts(), this.cursor, () => value)
+    windowUpdate(this.t, key, this.ts(), this.cursor, () => value)
   }
   update(key: unknown, fn: (value: unknown) => unknown): void {
-    this.t.windowUpdate(key, this.ts(), this.cursor, fn)
+    windowUpdate(this.t, key, this.ts(), this.cursor, fn)
   }
   delete(key: unknown): void {
-    this.t.windowDelete(key, this.ts(), this.cursor)
+    windowDelete(this.t, key, this.ts(), this.cursor)
   }
   at(timestampMs: number): WindowedTable<unknown, unknown> {
     return new WindowedView(this.t, this.cursor, timestampMs)
   }
   current(key: unknown): unknown {
-    return this.t.windowGet(key, this.t.def.window!.current(this.ts()), this.cursor)
+    return windowGet(this.t, key, this.t.def.window!.current(this.ts()), this.cursor)
   }
   now(key: unknown): unknown {
-    return this.t.windowGet(key, this.t.def.window!.current(this.t.clock.now()), this.cursor)
+    return windowGet(this.t, key, this.t.def.window!.current(this.t.clock.now()), this.cursor)
   }
   delta(key: unknown, duration: Duration): unknown {
-    return this.t.windowGet(
+    return windowGet(
+      this.t,
       key,
       this.t.def.window!.current(this.ts() - toMillis(duration, `table '${this.t.name}' delta`)),
       this.cursor,
     )
   }
   windows(key: unknown): WindowValue<unknown>[] {
-    return this.t.windowsOf(key, this.cursor)
+    return windowsOf(this.t, key, this.cursor)
   }
   keys(): IterableIterator<unknown> {
-    return this.t.windowKeys()
+    return windowKeys(this.t)
   }
   get size(): number {
     let n = 0
-    for (const _ of this.t.windowKeys()) n++
+    for (const _ of windowKeys(this.t)) n++
     return n
   }
 }

@@ -12,8 +12,7 @@
 import { schemaCodec } from '../../definition/codec.ts'
 import type { TableDef } from '../../definition/definition.ts'
 import { messageOf, NotOwnedError } from '../../definition/errors.ts'
-import type { Logger, WindowValue } from '../../definition/types.ts'
-import type { WindowRange } from '../../definition/windows.ts'
+import type { Logger } from '../../definition/types.ts'
 import type { BrokerRecord, ProduceRecord, StoreChange, TableStore } from '../../ports/index.ts'
 import { partitionForKey } from '../../ports/partitioner.ts'
 import type { Timekeeper } from '../time.ts'
@@ -33,6 +32,8 @@ interface Row {
 const TOMBSTONE = Symbol('tombstone')
 /** What lookup() answers for a key without a row. */
 export const NO_ROW: unique symbol = Symbol('no row')
+/** Between a set member and its key in a set table's store key (JSON text never holds a raw NUL). */
+export const SET_SEP = '\u0000'
 
 /** What a table needs from its worker. */
 export interface TableHost {
@@ -76,8 +77,14 @@ export class TableRuntime {
   readonly standby = new Map<number, Map<string, Row>>()
   /** A write or read outside the event's partition was reported (once per table). */
   warnedCopartition = false
+  /** A set table: one row per (key, member), keyed `<member JSON>\0<key>`; its changelog is of adds and discards. */
+  readonly setTable: boolean
+  /** Windowed or set: rows are found by key through an index. */
+  readonly indexed: boolean
+  /** set tables only: base key → the store keys of its members */
+  readonly members = new Map<string, Set<string>>()
   /** windowed only: base key → window start → store key */
-  private readonly index = new Map<string, Map<number, string>>()
+  readonly index = new Map<string, Map<number, string>>()
   /** @internal */
   dirty = new Map<string, Row | typeof TOMBSTONE>()
   private dirtyPartition = new Map<string, number>()
@@ -104,6 +111,8 @@ export class TableRuntime {
     this.name = def.name
     this.changelog = `${appId}-${def.name}-changelog`
     this.windowed = def.window !== undefined
+    this.setTable = def.set === true
+    this.indexed = this.windowed || this.setTable
     this.stringKeys = def.keySchema.ast._tag === 'String'
     const k = schemaCodec(def.keySchema)
     const v = schemaCodec(def.valueSchema)
@@ -131,14 +140,15 @@ export class TableRuntime {
     }
   }
 
-  private windowKey(base: string, start: number): string {
+  windowKey(base: string, start: number): string {
     return `${start}:${base}`
   }
 
   private parseStoreKey(storeKey: string): { key: unknown; start: number; base: string } {
     let base = storeKey
     let start = 0
-    if (this.windowed) {
+    if (this.setTable) base = storeKey.slice(storeKey.indexOf(SET_SEP) + 1)
+    else if (this.windowed) {
       const i = storeKey.indexOf(':')
       start = Number(storeKey.slice(0, i))
       base = storeKey.slice(i + 1)
@@ -265,7 +275,7 @@ export class TableRuntime {
     } else {
       row = { key, value, partition, start, end, dirty: false }
       this.rows.set(storeKey, row)
-      if (this.windowed) this.indexAdd(storeKey, start)
+      if (this.indexed) this.indexIn(storeKey, start)
     }
     this.touch(storeKey, row)
   }
@@ -290,20 +300,36 @@ export class TableRuntime {
     const row = this.rows.get(storeKey)
     if (row === undefined) return
     this.rows.delete(storeKey)
-    if (this.windowed) this.indexRemove(storeKey, row.start)
+    if (this.indexed) this.indexOut(storeKey, row.start)
     this.dirty.set(storeKey, TOMBSTONE)
     this.dirtyPartition.set(storeKey, row.partition ?? partition)
     this.writes++
   }
 
-  indexAdd(storeKey: string, start: number): void {
+  /** Indexes a row of a windowed table (by window start) or of a set table (by member). */
+  indexIn(storeKey: string, start: number): void {
+    if (this.setTable) {
+      const base = storeKey.slice(storeKey.indexOf(SET_SEP) + 1)
+      let m = this.members.get(base)
+      if (!m) this.members.set(base, (m = new Set()))
+      m.add(storeKey)
+      return
+    }
     const base = storeKey.slice(storeKey.indexOf(':') + 1)
     let m = this.index.get(base)
     if (!m) this.index.set(base, (m = new Map()))
     m.set(start, storeKey)
   }
 
-  indexRemove(storeKey: string, start: number): void {
+  indexOut(storeKey: string, start: number): void {
+    if (this.setTable) {
+      const base = storeKey.slice(storeKey.indexOf(SET_SEP) + 1)
+      const m = this.members.get(base)
+      if (!m) return
+      m.delete(storeKey)
+      if (m.size === 0) this.members.delete(base)
+      return
+    }
     const base = storeKey.slice(storeKey.indexOf(':') + 1)
     const m = this.index.get(base)
     if (!m) return
@@ -316,74 +342,6 @@ export class TableRuntime {
   isExpired(end: number): boolean {
     const e = this.def.window?.expiresMs
     return e !== undefined && end + e <= this.clock.now()
-  }
-
-  windowGet(key: unknown, range: WindowRange, cursor: Cursor): unknown {
-    const base = this.baseKey(key)
-    if (!this.index.has(base)) this.locate(base, cursor, false)
-    if (this.isExpired(range.end)) return this.makeDefault()
-    const row = this.rows.get(this.windowKey(base, range.start))
-    return row === undefined ? this.makeDefault() : row.value
-  }
-
-  windowUpdate(key: unknown, ts: number, cursor: Cursor, fn: (v: unknown) => unknown): void {
-    const base = this.baseKey(key)
-    const p = this.heldPartition(base, cursor) ?? this.locate(base, cursor, true)
-    for (const r of this.def.window!.ranges(ts)) {
-      if (this.isExpired(r.end)) continue
-      const sk = this.windowKey(base, r.start)
-      const row = this.rows.get(sk)
-      this.put(sk, key, fn(row === undefined ? this.makeDefault() : row.value), p, r.start, r.end)
-    }
-  }
-
-  /** The partition of a windowed key with a row here (so owned), after the checks a write needs; else undefined. */
-  private heldPartition(base: string, cursor: Cursor): number | undefined {
-    const m = this.index.get(base)
-    if (m === undefined || this.readOnly) return undefined
-    for (const sk of m.values()) {
-      const row = this.rows.get(sk)
-      if (row === undefined) continue
-      if (this.guardWrites) this.guardWrite(row.partition, base, cursor)
-      const cur = cursor.current
-      if (cur !== undefined && cur.rec.partition !== row.partition)
-        this.checkCopartitioned(row.partition, cursor)
-      return row.partition
-    }
-    return undefined
-  }
-
-  windowDelete(key: unknown, ts: number, cursor: Cursor): void {
-    const base = this.baseKey(key)
-    const p = this.locate(base, cursor, true)
-    for (const r of this.def.window!.ranges(ts)) this.remove(this.windowKey(base, r.start), p)
-  }
-
-  windowsOf(key: unknown, cursor: Cursor): WindowValue<unknown>[] {
-    const base = this.baseKey(key)
-    const m = this.index.get(base)
-    if (!m) {
-      this.locate(base, cursor, false)
-      return []
-    }
-    const out: WindowValue<unknown>[] = []
-    for (const sk of m.values()) {
-      const row = this.rows.get(sk)
-      if (row && !this.isExpired(row.end)) out.push({ start: row.start, end: row.end, value: row.value })
-    }
-    return out.sort((a, b) => a.start - b.start)
-  }
-
-  *windowKeys(): IterableIterator<unknown> {
-    for (const m of this.index.values()) {
-      for (const sk of m.values()) {
-        const row = this.rows.get(sk)
-        if (row && !this.isExpired(row.end)) {
-          yield row.key
-          break
-        }
-      }
-    }
   }
 
   /** Drops expired windows from memory; the next commit removes them from store and changelog. */
@@ -447,7 +405,7 @@ export class TableRuntime {
       const row = this.rows.get(storeKey)
       if (row) {
         this.rows.delete(storeKey)
-        if (this.windowed) this.indexRemove(storeKey, row.start)
+        if (this.indexed) this.indexOut(storeKey, row.start)
       }
       return
     }
@@ -459,7 +417,7 @@ export class TableRuntime {
     }
     const row = this.rowOf(storeKey, valueText, partition)
     this.rows.set(storeKey, row)
-    if (this.windowed) this.indexAdd(storeKey, row.start)
+    if (this.indexed) this.indexIn(storeKey, row.start)
   }
 
   /** A row from its stored form. */
@@ -495,7 +453,7 @@ export class TableRuntime {
     for (const [sk, row] of this.rows) {
       if (gone.has(row.partition)) {
         this.rows.delete(sk)
-        if (this.windowed) this.indexRemove(sk, row.start)
+        if (this.indexed) this.indexOut(sk, row.start)
         this.dirty.delete(sk)
       }
     }

@@ -1,0 +1,82 @@
+/**
+ * Windowed tables: a row per (key, window start), found through the table's
+ * index; writes act on every window containing the event's time, reads on the
+ * window of a given time, expired windows are skipped (and dropped by expire).
+ */
+import type { WindowValue } from '../../definition/types.ts'
+import type { WindowRange } from '../../definition/windows.ts'
+import type { Cursor } from './cursor.ts'
+import type { TableRuntime } from './tables.ts'
+
+export function windowGet(t: TableRuntime, key: unknown, range: WindowRange, cursor: Cursor): unknown {
+  const base = t.baseKey(key)
+  if (!t.index.has(base)) t.locate(base, cursor, false)
+  if (t.isExpired(range.end)) return t.makeDefaultValue()
+  const row = t.rows.get(t.windowKey(base, range.start))
+  return row === undefined ? t.makeDefaultValue() : row.value
+}
+
+export function windowUpdate(
+  t: TableRuntime,
+  key: unknown,
+  ts: number,
+  cursor: Cursor,
+  fn: (v: unknown) => unknown,
+): void {
+  const base = t.baseKey(key)
+  const p = heldPartition(t, base, cursor) ?? t.locate(base, cursor, true)
+  for (const r of t.def.window!.ranges(ts)) {
+    if (t.isExpired(r.end)) continue
+    const sk = t.windowKey(base, r.start)
+    const row = t.rows.get(sk)
+    t.put(sk, key, fn(row === undefined ? t.makeDefaultValue() : row.value), p, r.start, r.end)
+  }
+}
+
+/** The partition of a windowed key with a row here (so owned), after the checks a write needs; else undefined. */
+function heldPartition(t: TableRuntime, base: string, cursor: Cursor): number | undefined {
+  const m = t.index.get(base)
+  if (m === undefined || t.readOnly) return undefined
+  for (const sk of m.values()) {
+    const row = t.rows.get(sk)
+    if (row === undefined) continue
+    if (t.guardWrites) t.guardWrite(row.partition, base, cursor)
+    const cur = cursor.current
+    if (cur !== undefined && cur.rec.partition !== row.partition) t.checkCopartitioned(row.partition, cursor)
+    return row.partition
+  }
+  return undefined
+}
+
+export function windowDelete(t: TableRuntime, key: unknown, ts: number, cursor: Cursor): void {
+  const base = t.baseKey(key)
+  const p = t.locate(base, cursor, true)
+  for (const r of t.def.window!.ranges(ts)) t.remove(t.windowKey(base, r.start), p)
+}
+
+export function windowsOf(t: TableRuntime, key: unknown, cursor: Cursor): WindowValue<unknown>[] {
+  const base = t.baseKey(key)
+  const m = t.index.get(base)
+  if (!m) {
+    t.locate(base, cursor, false)
+    return []
+  }
+  const out: WindowValue<unknown>[] = []
+  for (const sk of m.values()) {
+    const row = t.rows.get(sk)
+    if (row && !t.isExpired(row.end)) out.push({ start: row.start, end: row.end, value: row.value })
+  }
+  return out.sort((a, b) => a.start - b.start)
+}
+
+export function* windowKeys(t: TableRuntime): IterableIterator<unknown> {
+  for (const m of t.index.values()) {
+    for (const sk of m.values()) {
+      const row = t.rows.get(sk)
+      if (row && !t.isExpired(row.end)) {
+        yield row.key
+        break
+      }
+    }
+  }
+}
