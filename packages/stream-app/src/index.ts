@@ -25,6 +25,7 @@ export {
   StoreError,
   type Stream,
   StreamAppError,
+  session,
   sliding,
   type Table,
   type TestWorker,

@@ -19,7 +19,7 @@ export interface WindowRange {
 }
 
 export interface WindowSpec {
-  readonly kind: 'tumbling' | 'hopping' | 'sliding'
+  readonly kind: 'tumbling' | 'hopping' | 'sliding' | 'session'
   readonly sizeMs: number
   readonly stepMs: number
   readonly beforeMs: number
@@ -30,6 +30,42 @@ export interface WindowSpec {
   ranges(ts: number): WindowRange[]
   /** The window reads of `current`/`now`/`delta` use: the newest window containing ts. */
   current(ts: number): WindowRange
+  /** Session windows: the gap that closes a session, and how two sessions' values merge. */
+  readonly gapMs?: number
+  readonly merge?: (a: unknown, b: unknown) => unknown
+}
+
+export interface SessionOptions<V> extends WindowOptions {
+  /**
+   * Combines the values of two sessions an event brings together (the older
+   * first), e.g. `(a, b) => a + b` for counts.
+   */
+  readonly merge: (older: V, newer: V) => V
+}
+
+/**
+ * Session windows: a key's events closer than `gap` to each other share a
+ * window, from its first event to its last plus `gap` (end exclusive). An event
+ * that falls within `gap` of two sessions merges them (values by `merge`).
+ * Reads for time t answer the session containing t.
+ */
+export function session<V>(gap: Duration, options: SessionOptions<V>): WindowSpec {
+  const gapMs = positive(gap, 'session window gap')
+  if (typeof options?.merge !== 'function')
+    throw new ConfigError("session window: merge must be a function combining two sessions' values")
+  const range = (ts: number): WindowRange => ({ start: ts, end: ts + gapMs })
+  return Object.freeze({
+    kind: 'session' as const,
+    sizeMs: gapMs,
+    stepMs: gapMs,
+    beforeMs: 0,
+    afterMs: 0,
+    expiresMs: expiry(options, 'session window'),
+    gapMs,
+    merge: options.merge as (a: unknown, b: unknown) => unknown,
+    ranges: (ts: number) => [range(ts)],
+    current: range,
+  })
 }
 
 const positive = (d: Duration, what: string): number => {

@@ -8,9 +8,62 @@ import type { WindowRange } from '../../definition/windows.ts'
 import type { Cursor } from './cursor.ts'
 import type { TableRuntime } from './tables.ts'
 
+/** The live session of a key that contains ts, if any. */
+function sessionAt(t: TableRuntime, base: string, ts: number) {
+  const m = t.index.get(base)
+  if (m === undefined) return undefined
+  for (const sk of m.values()) {
+    const row = t.rows.get(sk)
+    if (row !== undefined && row.start <= ts && ts < row.end && !t.isExpired(row.end)) return row
+  }
+  return undefined
+}
+
+/**
+ * A session write at ts: the key's live sessions within the gap of ts (before
+ * or after) become one, from the earliest start to the latest end (at least
+ * ts + gap), their values merged oldest first; fn then updates it. The merged
+ * away sessions are deleted: tombstones in the same commit as the new one.
+ */
+function sessionUpdate(
+  t: TableRuntime,
+  key: unknown,
+  ts: number,
+  cursor: Cursor,
+  fn: (v: unknown) => unknown,
+): void {
+  const w = t.def.window!
+  const gap = w.gapMs!
+  const base = t.baseKey(key)
+  const p = heldPartition(t, base, cursor) ?? t.locate(base, cursor, true)
+  const touching: { sk: string; start: number; end: number; value: unknown }[] = []
+  for (const sk of t.index.get(base)?.values() ?? []) {
+    const row = t.rows.get(sk)
+    if (row === undefined || t.isExpired(row.end)) continue
+    if (row.start - gap <= ts && ts < row.end)
+      touching.push({ sk, start: row.start, end: row.end, value: row.value })
+  }
+  touching.sort((a, b) => a.start - b.start)
+  let start = ts
+  let end = ts + gap
+  let value: unknown
+  for (const s of touching) {
+    start = Math.min(start, s.start)
+    end = Math.max(end, s.end)
+    value = value === undefined ? s.value : w.merge!(value, s.value)
+  }
+  if (t.isExpired(end)) return
+  const sk = t.windowKey(base, start)
+  for (const s of touching) if (s.sk !== sk) t.remove(s.sk, p)
+  t.put(sk, key, fn(touching.length ? value : t.makeDefaultValue()), p, start, end)
+  const row = t.rows.get(sk)!
+  if (row.end !== end) row.end = end
+}
+
 export function windowGet(t: TableRuntime, key: unknown, range: WindowRange, cursor: Cursor): unknown {
   const base = t.baseKey(key)
   if (!t.index.has(base)) t.locate(base, cursor, false)
+  if (t.sessions) return sessionAt(t, base, range.start)?.value ?? t.makeDefaultValue()
   if (t.isExpired(range.end)) return t.makeDefaultValue()
   const row = t.rows.get(t.windowKey(base, range.start))
   return row === undefined ? t.makeDefaultValue() : row.value
@@ -23,6 +76,10 @@ export function windowUpdate(
   cursor: Cursor,
   fn: (v: unknown) => unknown,
 ): void {
+  if (t.sessions) {
+    sessionUpdate(t, key, ts, cursor, fn)
+    return
+  }
   const base = t.baseKey(key)
   const p = heldPartition(t, base, cursor) ?? t.locate(base, cursor, true)
   for (const r of t.def.window!.ranges(ts)) {
@@ -51,6 +108,11 @@ function heldPartition(t: TableRuntime, base: string, cursor: Cursor): number | 
 export function windowDelete(t: TableRuntime, key: unknown, ts: number, cursor: Cursor): void {
   const base = t.baseKey(key)
   const p = t.locate(base, cursor, true)
+  if (t.sessions) {
+    const row = sessionAt(t, base, ts)
+    if (row !== undefined) t.remove(t.windowKey(base, row.start), p)
+    return
+  }
   for (const r of t.def.window!.ranges(ts)) t.remove(t.windowKey(base, r.start), p)
 }
 

@@ -79,6 +79,8 @@ export class TableRuntime {
   warnedCopartition = false
   /** A set table: one row per (key, member), keyed `<member JSON>\0<key>`; its changelog is of adds and discards. */
   readonly setTable: boolean
+  /** Session windows: each row's end is its own (stored with its value). */
+  readonly sessions: boolean
   /** Windowed or set: rows are found by key through an index. */
   readonly indexed: boolean
   /** set tables only: base key → the store keys of its members */
@@ -112,6 +114,7 @@ export class TableRuntime {
     this.changelog = `${appId}-${def.name}-changelog`
     this.windowed = def.window !== undefined
     this.setTable = def.set === true
+    this.sessions = def.window?.kind === 'session'
     this.indexed = this.windowed || this.setTable
     this.stringKeys = def.keySchema.ast._tag === 'String'
     const k = schemaCodec(def.keySchema)
@@ -379,7 +382,10 @@ export class TableRuntime {
         records.push({ topic: this.changelog, partition, key: keyBytes, value: null, timestamp })
         changes.push({ partition, key: sk, value: undefined })
       } else {
-        const text = this.encodeValueText(row.value)
+        // A session's end moves with its events: stored with the value, as [value, end].
+        const text = this.sessions
+          ? `[${this.encodeValueText(row.value)},${row.end}]`
+          : this.encodeValueText(row.value)
         records.push({
           topic: this.changelog,
           partition: row.partition,
@@ -411,7 +417,9 @@ export class TableRuntime {
     }
     const existing = this.rows.get(storeKey)
     if (existing) {
-      existing.value = this.decodeValue(JSON.parse(valueText))
+      const r = this.rowOf(storeKey, valueText, partition)
+      existing.value = r.value
+      existing.end = r.end
       existing.partition = partition
       return
     }
@@ -423,14 +431,13 @@ export class TableRuntime {
   /** A row from its stored form. */
   rowOf(storeKey: string, valueText: string, partition: number): Row {
     const { key, start } = this.parseStoreKey(storeKey)
+    if (this.sessions) {
+      const [v, end] = JSON.parse(valueText) as [unknown, number]
+      return { key, value: this.decodeValue(v), partition, start, end, dirty: false }
+    }
     const value = this.decodeValue(JSON.parse(valueText))
-    const end = this.windowed ? this.windowEnd(start) : 0
+    const end = this.windowed ? start + this.def.window!.sizeMs : 0
     return { key, value, partition, start, end, dirty: false }
-  }
-
-  private windowEnd(start: number): number {
-    const w = this.def.window!
-    return w.kind === 'sliding' ? start + w.sizeMs : start + w.sizeMs
   }
 
   applyChangelog(records: readonly BrokerRecord[]): StoreChange[] {
