@@ -1,8 +1,9 @@
 /**
  * `pnpm bench [--json] [--only name[,name]]`: runs every workload, each next to
  * its baseline in the same run, and prints a table or one JSON object per line.
- * Workloads: memory, join, sqlite, broker, recovery, web, kafka.
+ * Workloads: memory, join, sqlite, broker, recovery, failover, web, kafka.
  */
+import { benchFailover } from './failover.ts'
 import { benchJoin } from './join.ts'
 import { benchKafka } from './kafka.ts'
 import { benchMemory } from './memory.ts'
@@ -20,6 +21,7 @@ const workloads: [string, () => Promise<Result | Result[]>][] = [
   ['sqlite', () => benchSqliteTable()],
   ['broker', () => benchSqliteBroker()],
   ['recovery', () => benchRecovery()],
+  ['failover', () => benchFailover()],
   ['web', () => benchWeb()],
   ['kafka', () => benchKafka()],
 ]

@@ -17,6 +17,8 @@ export interface Result {
   /** the ratio the issue asks for */
   readonly target: number
   readonly rss_mb: number
+  /** 'ms' when rate and baseline_rate are durations (lower is better) rather than rates */
+  readonly unit?: 'ms'
   readonly [extra: string]: unknown
 }
 
@@ -73,17 +75,29 @@ export function printResult(r: Result, json: boolean): void {
   const extra = Object.entries(r)
     .filter(
       ([k]) =>
-        !['workload', 'messages', 'rate', 'baseline', 'baseline_rate', 'ratio', 'target', 'rss_mb'].includes(
-          k,
-        ),
+        ![
+          'workload',
+          'messages',
+          'rate',
+          'baseline',
+          'baseline_rate',
+          'ratio',
+          'target',
+          'rss_mb',
+          'unit',
+        ].includes(k),
     )
     .map(([k, v]) => `${k}=${typeof v === 'number' ? Math.round(v * 100) / 100 : v}`)
     .join(' ')
   process.stdout.write(
     [
       `${r.workload}`,
-      `  stream-app   ${fmt(r.rate)}/s over ${fmt(r.messages)} messages`,
-      `  baseline     ${fmt(r.baseline_rate)}/s (${r.baseline})`,
+      r.unit === 'ms'
+        ? `  stream-app   ${fmt(r.rate)} ms (${fmt(r.messages)} keys)`
+        : `  stream-app   ${fmt(r.rate)}/s over ${fmt(r.messages)} messages`,
+      r.unit === 'ms'
+        ? `  baseline     ${fmt(r.baseline_rate)} ms (${r.baseline})`
+        : `  baseline     ${fmt(r.baseline_rate)}/s (${r.baseline})`,
       `  ratio        ${r.ratio.toFixed(3)} (target ${r.target}: ${ok})   peak rss ${r.rss_mb} MB`,
       extra ? `  ${extra}` : '',
       '',

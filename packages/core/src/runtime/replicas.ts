@@ -117,14 +117,22 @@ export class Replicator {
   }
 
   /**
-   * Where following a partition starts: where this worker's store reflects it
-   * (rows it holds already: a global table's, or standby rows of a partition
-   * it owned until now); otherwise from the start of the changelog, afresh.
+   * Where following a partition starts: where the rows it holds already reflect
+   * (a global table's: the store's offset; standby rows of a partition it owned
+   * until now: the offset noted when they were demoted, as the store may be
+   * shared with the new owner, who has written past it since); otherwise from
+   * the start of the changelog, afresh.
    */
   private async startOf(t: TableRuntime, p: number): Promise<number> {
-    const held = t.global || t.standby.has(p)
-    const stored = t.store.persistedOffsets([p]).get(p)
-    if (held && stored !== undefined) return stored
+    const stored = t.global
+      ? t.store.persistedOffsets([p]).get(p)
+      : t.standby.has(p)
+        ? t.standbyAt.get(p)
+        : undefined
+    if (stored !== undefined) {
+      t.standbyAt.delete(p)
+      return stored
+    }
     if (!t.global) releaseStandby(t, [p])
     const [begin] = await this.d.broker.beginningOffsets([{ topic: t.changelog, partition: p }])
     return begin?.offset ?? 0

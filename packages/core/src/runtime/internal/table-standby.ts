@@ -33,6 +33,7 @@ export function promote(t: TableRuntime, partitions: readonly number[]): number 
     const rows = t.standby.get(p)
     if (!rows) continue
     t.standby.delete(p)
+    t.standbyAt.delete(p)
     for (const [sk, row] of rows) {
       t.rows.set(sk, row)
       if (t.indexed) t.indexIn(sk, row.start)
@@ -42,9 +43,14 @@ export function promote(t: TableRuntime, partitions: readonly number[]): number 
   return n
 }
 
-/** The rows of revoked partitions become standby rows (their store rows stay). */
+/**
+ * The rows of revoked partitions become standby rows (their store rows stay),
+ * as of the offset this worker's store holds for them now, just after its last
+ * commit of them and before another worker can be given them.
+ */
 export function demote(t: TableRuntime, partitions: readonly number[]): void {
   const gone = new Set(partitions)
+  for (const [p, o] of t.store.persistedOffsets(partitions)) t.standbyAt.set(p, o)
   for (const [sk, row] of t.rows) {
     if (!gone.has(row.partition)) continue
     t.rows.delete(sk)
@@ -58,6 +64,9 @@ export function demote(t: TableRuntime, partitions: readonly number[]): void {
 
 /** Forgets standby partitions no longer stood by for, in memory and in the store. */
 export function releaseStandby(t: TableRuntime, partitions: readonly number[]): void {
-  for (const p of partitions) t.standby.delete(p)
+  for (const p of partitions) {
+    t.standby.delete(p)
+    t.standbyAt.delete(p)
+  }
   t.store.dropPartitions(partitions)
 }

@@ -75,6 +75,13 @@ export class TableRuntime {
    * Never read (their owner answers for them).
    */
   readonly standby = new Map<number, Map<string, Row>>()
+  /**
+   * The changelog offset the standby rows of a partition demoted here reflect
+   * (this worker's last commit of it), until it is followed. Not the store's
+   * offset when it is read later: a store file shared with the partition's new
+   * owner has its writes by then.
+   */
+  readonly standbyAt = new Map<number, number>()
   /** A write or read outside the event's partition was reported (once per table). */
   warnedCopartition = false
   /** A set table: one row per (key, member), keyed `<member JSON>\0<key>`; its changelog is of adds and discards. */
