@@ -6,7 +6,14 @@
  */
 import type * as Schema from 'effect/Schema'
 import type { AnySchema, CodecName } from './codec.ts'
-import type { AppConfig, AppDefinition, HttpMethod, OnInvalid, SupervisorStrategy } from './definition.ts'
+import type {
+  AppConfig,
+  AppDefinition,
+  HttpMethod,
+  LateEvent,
+  OnInvalid,
+  SupervisorStrategy,
+} from './definition.ts'
 import type { Duration } from './duration.ts'
 import type { TestOptions } from './platform.ts'
 import type {
@@ -28,6 +35,7 @@ import type {
   TopicKey,
   TopicName,
   TopicValue,
+  WindowValue,
   Worker,
 } from './types.ts'
 import type { WindowSpec } from './windows.ts'
@@ -137,6 +145,18 @@ export interface TableOptions<V, KS, W> {
    * by the worker that owns its partition.
    */
   readonly global?: boolean
+  /**
+   * A windowed table with `grace`: what happens to a late event (one whose
+   * windows have all closed): 'skip' (default; logged), 'dead-letter' (its
+   * record to `<topic>.dead-letter`), or a function.
+   */
+  readonly onLate?: 'skip' | 'dead-letter' | ((event: LateEvent) => void)
+  /**
+   * A windowed table with `grace`: emits each window's final value once, when
+   * the window closes — to a topic (key: the table key, value: `{ start, end,
+   * value }`, sent in the commit that records it as emitted) or to a function.
+   */
+  readonly final?: string | ((key: SchemaType<KS>, window: WindowValue<V>) => void)
 }
 
 export type AgentReturn<O> = AsyncIterable<O> | Promise<void> | void

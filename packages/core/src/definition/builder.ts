@@ -19,6 +19,7 @@ import type {
   OnInvalid,
   RouteDef,
   SupervisorStrategy,
+  TableDef,
   TopicDef,
 } from './definition.ts'
 import { type Duration, toMillis } from './duration.ts'
@@ -187,8 +188,27 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
       const w = options.window as WindowSpec | undefined
       if (w !== undefined && (typeof w !== 'object' || typeof w.ranges !== 'function'))
         fail(`${where}: window must be tumbling(), hopping() or sliding()`)
+      const onLate = options.onLate
+      if (
+        onLate !== undefined &&
+        onLate !== 'skip' &&
+        onLate !== 'dead-letter' &&
+        typeof onLate !== 'function'
+      )
+        fail(`${where}: onLate must be 'skip', 'dead-letter' or a function`)
+      const final = options.final
+      if (final !== undefined && typeof final !== 'string' && typeof final !== 'function')
+        fail(`${where}: final must be a topic name or a function`)
+      if ((onLate !== undefined || final !== undefined) && w?.graceMs === undefined)
+        fail(
+          `${where}: onLate and final need a window with a grace period (e.g. tumbling('1m', { grace: '10s' }))`,
+        )
+      if (typeof final === 'string' && !Object.hasOwn(def.topics, final) && !Object.hasOwn(def.agents, final))
+        fail(`${where}: final topic '${final}' is not declared (declare it before the table)`)
       const t = Object.freeze({
         name: n,
+        ...(onLate !== undefined ? { onLate: onLate as NonNullable<TableDef['onLate']> } : {}),
+        ...(final !== undefined ? { final: final as NonNullable<TableDef['final']> } : {}),
         default: options.default as (() => unknown) | undefined,
         keySchema: checkSchema(`${where} key`, options.key, Schema.String as AnySchema),
         valueSchema: checkSchema(`${where} value`, options.value, Schema.Unknown as AnySchema),

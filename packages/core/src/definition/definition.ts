@@ -81,6 +81,21 @@ export interface TableDef {
   readonly window: WindowSpec | undefined
   /** A set table (Faust's SetTable): each key holds a set of members; valueSchema is the members'. */
   readonly set?: boolean
+  /** Windowed with grace: what happens to an event for closed windows only (default 'skip', logged). */
+  readonly onLate?: 'skip' | 'dead-letter' | ((event: LateEvent) => void)
+  /** Windowed with grace: where each closed window's final value goes, once (a topic, or a callback). */
+  readonly final?: string | ((key: unknown, window: { start: number; end: number; value: unknown }) => void)
+}
+
+/** An event that came after every window it falls in had closed (stream time beyond end + grace). */
+export interface LateEvent {
+  readonly key: unknown
+  readonly timestamp: number
+  readonly topic: string
+  readonly partition: number
+  readonly offset: number
+  /** The stream time of the table's partition when it came. */
+  readonly streamTime: number
 }
 
 export interface TimerDef {

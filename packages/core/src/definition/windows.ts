@@ -11,6 +11,13 @@ import { ConfigError } from './errors.ts'
 export interface WindowOptions {
   /** Windows whose end is older than this (relative to the clock) are dropped. */
   readonly expires?: Duration
+  /**
+   * How long after its end a window still takes late events, in stream time
+   * (the newest event time seen in the partition). Set, it closes windows: an
+   * event for closed windows only is late (the table's onLate), and a table
+   * with `final` emits each window once it closes. Unset: windows never close.
+   */
+  readonly grace?: Duration
 }
 
 export interface WindowRange {
@@ -30,6 +37,8 @@ export interface WindowSpec {
   ranges(ts: number): WindowRange[]
   /** The window reads of `current`/`now`/`delta` use: the newest window containing ts. */
   current(ts: number): WindowRange
+  /** See WindowOptions.grace; undefined: windows never close. */
+  readonly graceMs?: number
   /** Session windows: the gap that closes a session, and how two sessions' values merge. */
   readonly gapMs?: number
   readonly merge?: (a: unknown, b: unknown) => unknown
@@ -61,6 +70,7 @@ export function session<V>(gap: Duration, options: SessionOptions<V>): WindowSpe
     beforeMs: 0,
     afterMs: 0,
     expiresMs: expiry(options, 'session window'),
+    ...graceOf(options, 'session window'),
     gapMs,
     merge: options.merge as (a: unknown, b: unknown) => unknown,
     ranges: (ts: number) => [range(ts)],
@@ -77,6 +87,9 @@ const positive = (d: Duration, what: string): number => {
 const expiry = (o: WindowOptions | undefined, what: string): number | undefined =>
   o?.expires === undefined ? undefined : toMillis(o.expires, `${what} expires`)
 
+const graceOf = (o: WindowOptions | undefined, what: string): { graceMs?: number } =>
+  o?.grace === undefined ? {} : { graceMs: toMillis(o.grace, `${what} grace`) }
+
 /** Fixed-size, non-overlapping windows. */
 export function tumbling(size: Duration, options?: WindowOptions): WindowSpec {
   return hoppingSpec(
@@ -84,6 +97,7 @@ export function tumbling(size: Duration, options?: WindowOptions): WindowSpec {
     positive(size, 'tumbling window size'),
     undefined,
     expiry(options, 'tumbling window'),
+    graceOf(options, 'tumbling window'),
   )
 }
 
@@ -93,7 +107,13 @@ export function hopping(size: Duration, step: Duration, options?: WindowOptions)
   const stepMs = positive(step, 'hopping window step')
   if (stepMs > sizeMs)
     throw new ConfigError(`hopping window: step (${stepMs}ms) must not exceed size (${sizeMs}ms)`)
-  return hoppingSpec('hopping', sizeMs, stepMs, expiry(options, 'hopping window'))
+  return hoppingSpec(
+    'hopping',
+    sizeMs,
+    stepMs,
+    expiry(options, 'hopping window'),
+    graceOf(options, 'hopping window'),
+  )
 }
 
 /**
@@ -112,6 +132,7 @@ export function sliding(before: Duration, after: Duration, options?: WindowOptio
     beforeMs,
     afterMs,
     expiresMs,
+    ...graceOf(options, 'sliding window'),
     ranges: (ts: number) => [range(ts)],
     current: range,
   })
@@ -122,6 +143,7 @@ function hoppingSpec(
   sizeMs: number,
   step: number | undefined,
   expiresMs: number | undefined,
+  grace: { graceMs?: number },
 ): WindowSpec {
   const stepMs = step ?? sizeMs
   const ranges = (ts: number): WindowRange[] => {
@@ -136,5 +158,15 @@ function hoppingSpec(
     const start = Math.floor(ts / stepMs) * stepMs
     return { start, end: start + sizeMs }
   }
-  return Object.freeze({ kind, sizeMs, stepMs, beforeMs: 0, afterMs: 0, expiresMs, ranges, current })
+  return Object.freeze({
+    kind,
+    sizeMs,
+    stepMs,
+    beforeMs: 0,
+    afterMs: 0,
+    expiresMs,
+    ...grace,
+    ranges,
+    current,
+  })
 }

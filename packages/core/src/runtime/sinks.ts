@@ -15,6 +15,7 @@ import type { Activity } from './internal/activity.ts'
 import type { Cursor, Item } from './internal/cursor.ts'
 import { Outbox } from './internal/outbox.ts'
 import type { InvalidHandler } from './internal/source.ts'
+import type { TableRuntime } from './internal/tables.ts'
 import type { TopicRuntime } from './internal/topics.ts'
 import { retryRunner } from './retry.ts'
 import type { Timekeeper } from './time.ts'
@@ -124,6 +125,74 @@ export class Sinks {
     this.outbox.push(rt.record(value, key, from.rec.timestamp, from.rec.headers))
   }
 
+  /**
+   * Wires windowed tables that close windows: a final value goes to its topic
+   * (key: the table key, value: { start, end, value }, carrying the closing
+   * event's timestamp) or callback; a late event goes per the table's onLate.
+   */
+  wireTables(tables: ReadonlyMap<string, TableRuntime>): void {
+    for (const t of tables.values()) {
+      if (t.closing === undefined) continue
+      const final = t.def.final
+      if (typeof final === 'string')
+        t.emitFinal = (key, w, cursor) => {
+          const from = cursor.current
+          const ts = from ? from.rec.timestamp : this.time.now()
+          this.outbox.push(
+            this.topics
+              .get(final)!
+              .record({ start: w.start, end: w.end, value: w.value }, key, ts, undefined),
+          )
+        }
+      else if (typeof final === 'function') t.emitFinal = (key, w) => final(key, w)
+      const onLate = t.def.onLate ?? 'skip'
+      t.onLateEvent = (cursor, streamTime) => {
+        const rec = cursor.current?.rec
+        if (rec === undefined) return
+        const where = {
+          table: t.name,
+          topic: rec.topic,
+          partition: rec.partition,
+          offset: rec.offset,
+          streamTime,
+        }
+        if (typeof onLate === 'function')
+          onLate({
+            key: cursor.current!.key,
+            timestamp: rec.timestamp,
+            topic: rec.topic,
+            partition: rec.partition,
+            offset: rec.offset,
+            streamTime,
+          })
+        else if (onLate === 'dead-letter') {
+          this.deadLetter(rec, `late: its windows closed at stream time ${streamTime}`, t.name)
+          this.log.warn('late event sent to dead-letter topic', { ...where, to: `${rec.topic}.dead-letter` })
+        } else this.log.warn('late event skipped', where)
+      }
+    }
+  }
+
+  private deadLetter(rec: BrokerRecord, reason: string, agent: string): void {
+    const dlq = `${rec.topic}.dead-letter`
+    const dlqPartitions = this.topics.get(dlq)?.partitions ?? this.topics.get(rec.topic)?.partitions ?? 1
+    this.outbox.push({
+      topic: dlq,
+      partition: rec.partition % dlqPartitions,
+      key: rec.key,
+      value: rec.value,
+      timestamp: rec.timestamp,
+      headers: {
+        ...rec.headers,
+        'stream-app.error': Buffer.from(reason),
+        'stream-app.error-topic': Buffer.from(rec.topic),
+        'stream-app.error-partition': Buffer.from(String(rec.partition)),
+        'stream-app.error-offset': Buffer.from(String(rec.offset)),
+        'stream-app.error-agent': Buffer.from(agent),
+      },
+    })
+  }
+
   /** A message that failed to decode: per its topic's onInvalid, dead-lettered, skipped, or (false) fatal. */
   invalid: InvalidHandler = (
     topic: TopicRuntime,
@@ -136,22 +205,7 @@ export class Sinks {
     if (mode === 'fail') return false
     if (mode === 'dead-letter') {
       const dlq = `${topic.name}.dead-letter`
-      const dlqPartitions = this.topics.get(dlq)?.partitions ?? topic.partitions
-      this.outbox.push({
-        topic: dlq,
-        partition: rec.partition % dlqPartitions,
-        key: rec.key,
-        value: rec.value,
-        timestamp: rec.timestamp,
-        headers: {
-          ...rec.headers,
-          'stream-app.error': Buffer.from(reason),
-          'stream-app.error-topic': Buffer.from(rec.topic),
-          'stream-app.error-partition': Buffer.from(String(rec.partition)),
-          'stream-app.error-offset': Buffer.from(String(rec.offset)),
-          'stream-app.error-agent': Buffer.from(agent),
-        },
-      })
+      this.deadLetter(rec, reason, agent)
       this.log.warn('invalid message sent to dead-letter topic', { ...where, to: dlq })
       return true
     }

@@ -69,6 +69,12 @@ export async function resolveTopology(d: TopologyDeps): Promise<Topology> {
       specs.push({ name: `${t.name}.dead-letter`, partitions: rt.partitions })
   }
   const sources = new Set(Object.values(def.agents).flatMap((a) => a.from))
+  // Late events of a table with onLate 'dead-letter' go to their source topic's dead-letter topic.
+  if (Object.values(def.tables).some((t) => t.onLate === 'dead-letter'))
+    for (const s of sources) {
+      const dlq = `${s}.dead-letter`
+      if (!specs.some((x) => x.name === dlq)) specs.push({ name: dlq, partitions: topics.get(s)!.partitions })
+    }
   let maxSourcePartitions = 1
   for (const s of sources) maxSourcePartitions = Math.max(maxSourcePartitions, topics.get(s)!.partitions)
   // A table is partitioned like the topics its agents consume. When they all have one count that

@@ -84,6 +84,7 @@ export const makeWorker = (
     const outbox = yield* makeOutbox(broker, config, log, activity)
     yield* Effect.addFinalizer(() => Effect.sync(() => rpc.rejectAll()))
     const sinks = new Sinks(topics, outbox, time, log)
+    sinks.wireTables(tables)
     const sensor = new WorkerSensor({
       state: () => rt.state,
       topics,

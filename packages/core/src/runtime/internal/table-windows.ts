@@ -36,10 +36,15 @@ function sessionUpdate(
   const gap = w.gapMs!
   const base = t.baseKey(key)
   const p = heldPartition(t, base, cursor) ?? t.locate(base, cursor, true)
+  const c = t.closing
+  if (c?.closed(p, ts + gap)) {
+    late(t, cursor, p)
+    return
+  }
   const touching: { sk: string; start: number; end: number; value: unknown }[] = []
   for (const sk of t.index.get(base)?.values() ?? []) {
     const row = t.rows.get(sk)
-    if (row === undefined || t.isExpired(row.end)) continue
+    if (row === undefined || t.isExpired(row.end) || row.emitted) continue
     if (row.start - gap <= ts && ts < row.end)
       touching.push({ sk, start: row.start, end: row.end, value: row.value })
   }
@@ -57,7 +62,11 @@ function sessionUpdate(
   for (const s of touching) if (s.sk !== sk) t.remove(s.sk, p)
   t.put(sk, key, fn(touching.length ? value : t.makeDefaultValue()), p, start, end)
   const row = t.rows.get(sk)!
-  if (row.end !== end) row.end = end
+  if (row.end !== end) {
+    row.end = end
+    if (c?.tracks) c.track(sk, row)
+  }
+  if (c !== undefined) closeDue(t, p, ts, cursor)
 }
 
 export function windowGet(t: TableRuntime, key: unknown, range: WindowRange, cursor: Cursor): unknown {
@@ -82,11 +91,41 @@ export function windowUpdate(
   }
   const base = t.baseKey(key)
   const p = heldPartition(t, base, cursor) ?? t.locate(base, cursor, true)
-  for (const r of t.def.window!.ranges(ts)) {
-    if (t.isExpired(r.end)) continue
+  const c = t.closing
+  const ranges = t.def.window!.ranges(ts)
+  if (c !== undefined && ranges.every((r) => c.closed(p, r.end))) {
+    late(t, cursor, p)
+    return
+  }
+  for (const r of ranges) {
+    if (t.isExpired(r.end) || c?.closed(p, r.end)) continue
     const sk = t.windowKey(base, r.start)
     const row = t.rows.get(sk)
     t.put(sk, key, fn(row === undefined ? t.makeDefaultValue() : row.value), p, r.start, r.end)
+  }
+  if (c !== undefined) closeDue(t, p, ts, cursor)
+}
+
+/** An event for closed windows only: the table's onLate (the worker wires it; logged by default). */
+function late(t: TableRuntime, cursor: Cursor, p: number): void {
+  const st = t.closing!.time(p)
+  if (t.onLateEvent) t.onLateEvent(cursor, st)
+  else t.host.log.warn(`table '${t.name}': late event skipped (its windows closed at stream time ${st})`)
+}
+
+/**
+ * Advances stream time of partition p to ts; every window that closed emits
+ * its final value (once: the row is marked emitted, and that mark goes to the
+ * changelog and store in the same commit as the emitted record).
+ */
+function closeDue(t: TableRuntime, p: number, ts: number, cursor: Cursor): void {
+  for (const sk of t.closing!.advance(p, ts)) {
+    const row = t.rows.get(sk)
+    t.closing!.untrack(sk)
+    if (row === undefined || row.emitted) continue
+    t.emitFinal?.(row.key, { start: row.start, end: row.end, value: row.value }, cursor)
+    row.emitted = true
+    t.touch(sk, row)
   }
 }
 

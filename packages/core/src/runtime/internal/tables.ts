@@ -12,11 +12,12 @@
 import { schemaCodec } from '../../definition/codec.ts'
 import type { TableDef } from '../../definition/definition.ts'
 import { messageOf, NotOwnedError } from '../../definition/errors.ts'
-import type { Logger } from '../../definition/types.ts'
+import type { Logger, WindowValue } from '../../definition/types.ts'
 import type { BrokerRecord, ProduceRecord, StoreChange, TableStore } from '../../ports/index.ts'
 import { partitionForKey } from '../../ports/partitioner.ts'
 import type { Timekeeper } from '../time.ts'
 import type { Cursor } from './cursor.ts'
+import { Closing } from './table-close.ts'
 
 interface Row {
   key: unknown
@@ -27,6 +28,8 @@ interface Row {
   end: number
   /** In the dirty set (so an update of a dirty row costs no second Map lookup). */
   dirty: boolean
+  /** A closed window whose final value was emitted (tables with `final`). */
+  emitted?: boolean | undefined
 }
 
 const TOMBSTONE = Symbol('tombstone')
@@ -88,6 +91,13 @@ export class TableRuntime {
   readonly setTable: boolean
   /** Session windows: each row's end is its own (stored with its value). */
   readonly sessions: boolean
+  /** Rows stored as [value, end, emitted]: session windows, and tables emitting final values. */
+  readonly enveloped: boolean
+  /** Closing windows (a window with grace): see table-close.ts. */
+  readonly closing: Closing | undefined
+  /** Set by the worker: where a closed window's final value goes, and what a late event does. */
+  emitFinal: ((key: unknown, window: WindowValue<unknown>, cursor: Cursor) => void) | undefined
+  onLateEvent: ((cursor: Cursor, streamTime: number) => void) | undefined
   /** Windowed or set: rows are found by key through an index. */
   readonly indexed: boolean
   /** set tables only: base key → the store keys of its members */
@@ -122,6 +132,9 @@ export class TableRuntime {
     this.windowed = def.window !== undefined
     this.setTable = def.set === true
     this.sessions = def.window?.kind === 'session'
+    this.enveloped = this.sessions || def.final !== undefined
+    this.closing =
+      def.window?.graceMs !== undefined ? new Closing(def.window.graceMs, def.final !== undefined) : undefined
     this.indexed = this.windowed || this.setTable
     this.stringKeys = def.keySchema.ast._tag === 'String'
     const k = schemaCodec(def.keySchema)
@@ -318,6 +331,7 @@ export class TableRuntime {
 
   /** Indexes a row of a windowed table (by window start) or of a set table (by member). */
   indexIn(storeKey: string, start: number): void {
+    if (this.closing?.tracks) this.closing.track(storeKey, this.rows.get(storeKey))
     if (this.setTable) {
       const base = storeKey.slice(storeKey.indexOf(SET_SEP) + 1)
       let m = this.members.get(base)
@@ -332,6 +346,7 @@ export class TableRuntime {
   }
 
   indexOut(storeKey: string, start: number): void {
+    this.closing?.untrack(storeKey)
     if (this.setTable) {
       const base = storeKey.slice(storeKey.indexOf(SET_SEP) + 1)
       const m = this.members.get(base)
@@ -389,10 +404,10 @@ export class TableRuntime {
         records.push({ topic: this.changelog, partition, key: keyBytes, value: null, timestamp })
         changes.push({ partition, key: sk, value: undefined })
       } else {
-        // A session's end moves with its events: stored with the value, as [value, end].
-        const text = this.sessions
-          ? `[${this.encodeValueText(row.value)},${row.end}]`
-          : this.encodeValueText(row.value)
+        // Stored with the value, as [value, end(, 1 once emitted)]: a session's end, which moves
+        // with its events, and whether a closed window's final value went out.
+        const v = this.encodeValueText(row.value)
+        const text = this.enveloped ? `[${v},${row.end}${row.emitted ? ',1' : ''}]` : v
         records.push({
           topic: this.changelog,
           partition: row.partition,
@@ -427,6 +442,7 @@ export class TableRuntime {
       const r = this.rowOf(storeKey, valueText, partition)
       existing.value = r.value
       existing.end = r.end
+      existing.emitted = r.emitted
       existing.partition = partition
       return
     }
@@ -438,9 +454,9 @@ export class TableRuntime {
   /** A row from its stored form. */
   rowOf(storeKey: string, valueText: string, partition: number): Row {
     const { key, start } = this.parseStoreKey(storeKey)
-    if (this.sessions) {
-      const [v, end] = JSON.parse(valueText) as [unknown, number]
-      return { key, value: this.decodeValue(v), partition, start, end, dirty: false }
+    if (this.enveloped) {
+      const [v, end, emitted] = JSON.parse(valueText) as [unknown, number, number?]
+      return { key, value: this.decodeValue(v), partition, start, end, dirty: false, emitted: emitted === 1 }
     }
     const value = this.decodeValue(JSON.parse(valueText))
     const end = this.windowed ? start + this.def.window!.sizeMs : 0
@@ -471,6 +487,7 @@ export class TableRuntime {
         this.dirty.delete(sk)
       }
     }
+    this.closing?.forget(partitions)
     this.store.dropPartitions(partitions)
   }
 }

@@ -1,0 +1,85 @@
+/**
+ * Closing windows, for a windowed table with `grace`: stream time per
+ * partition (the newest event time written to it), which windows are closed
+ * (end + grace at or before stream time), and — for a table with `final` —
+ * the windows not yet emitted, so that each is emitted once when it closes.
+ * Checked per event in O(1) until the earliest open window closes.
+ */
+
+/** What closing needs of a row. */
+export interface ClosingRow {
+  readonly partition: number
+  readonly end: number
+  readonly emitted?: boolean | undefined
+}
+
+export class Closing {
+  private readonly streamTime = new Map<number, number>()
+  /** final tables: per partition, store key → end of the windows not yet emitted */
+  private readonly open = new Map<number, Map<string, number>>()
+  private readonly partitionOf = new Map<string, number>()
+  /** per partition: the earliest end among open windows (a bound: may be earlier than the truth) */
+  private readonly earliest = new Map<number, number>()
+
+  constructor(
+    readonly graceMs: number,
+    /** The table emits final values: open windows are tracked. */
+    readonly tracks: boolean,
+  ) {}
+
+  /** Stream time of a partition: -Infinity before its first event here. */
+  time(p: number): number {
+    return this.streamTime.get(p) ?? Number.NEGATIVE_INFINITY
+  }
+
+  closed(p: number, end: number): boolean {
+    return end + this.graceMs <= this.time(p)
+  }
+
+  track(storeKey: string, row: ClosingRow | undefined): void {
+    if (row === undefined || row.emitted) return
+    let m = this.open.get(row.partition)
+    if (!m) this.open.set(row.partition, (m = new Map()))
+    m.set(storeKey, row.end)
+    this.partitionOf.set(storeKey, row.partition)
+    const e = this.earliest.get(row.partition)
+    if (e === undefined || row.end < e) this.earliest.set(row.partition, row.end)
+  }
+
+  untrack(storeKey: string): void {
+    const p = this.partitionOf.get(storeKey)
+    if (p === undefined) return
+    this.partitionOf.delete(storeKey)
+    this.open.get(p)?.delete(storeKey)
+  }
+
+  /** Moves stream time of p to ts (if later); the store keys of tracked windows that closed. */
+  advance(p: number, ts: number): string[] {
+    if (ts <= this.time(p)) return []
+    this.streamTime.set(p, ts)
+    if (!this.tracks) return []
+    const e = this.earliest.get(p)
+    if (e === undefined || e + this.graceMs > ts) return []
+    const m = this.open.get(p)!
+    const out: string[] = []
+    let next = Number.POSITIVE_INFINITY
+    for (const [sk, end] of m) {
+      if (end + this.graceMs <= ts) out.push(sk)
+      else if (end < next) next = end
+    }
+    if (next === Number.POSITIVE_INFINITY) this.earliest.delete(p)
+    else this.earliest.set(p, next)
+    return out
+  }
+
+  /** Partitions that left this worker: their stream time is re-learned from events when they return. */
+  forget(partitions: readonly number[]): void {
+    for (const p of partitions) {
+      this.streamTime.delete(p)
+      this.earliest.delete(p)
+      const m = this.open.get(p)
+      if (m) for (const sk of m.keys()) this.partitionOf.delete(sk)
+      this.open.delete(p)
+    }
+  }
+}
