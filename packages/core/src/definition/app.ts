@@ -16,6 +16,7 @@ import type {
 } from './definition.ts'
 import type { Duration } from './duration.ts'
 import type { TestOptions } from './platform.ts'
+import type { StreamJoinOptions } from './stream-join.ts'
 import type {
   Added,
   AgentAdded,
@@ -208,6 +209,25 @@ export interface App<R extends Registry = EmptyRegistry> {
     name: NotDeclared<N, R['tables']>,
     options?: TableOptions<V, KS, W>,
   ): App<R & Added<'tables', N, TableEntryOf<SchemaType<KS>, V, W>>>
+
+  /**
+   * A windowed stream–stream join: every event of `left` meets every event of
+   * `right` with the same key whose time is within `within` of its own, and
+   * `with(left, right, key)` goes to `sink`. Both sides are buffered per key in
+   * the table `<name>.buffer` (stored, with a changelog); the topics must be
+   * co-partitioned.
+   */
+  streamJoin<
+    const N extends string,
+    const L extends TopicName<R>,
+    const Rt extends TopicName<R>,
+    const S extends TopicName<R>,
+    O = never,
+  >(
+    name: NotDeclared<N, R['agents']>,
+    options: StreamJoinOptions<L, Rt, S> & SinkCheck<R, S, O>,
+    join: (left: TopicValue<R, L>, right: TopicValue<R, Rt>, key: TopicKey<R, L>) => O,
+  ): App<R>
 
   /**
    * A set table (Faust's SetTable): `ctx.tables.<name>.add(key, member)`,

@@ -25,6 +25,7 @@ import type {
 import { type Duration, toMillis } from './duration.ts'
 import { ConfigError } from './errors.ts'
 import type { Platform, TestOptions } from './platform.ts'
+import { addStreamJoin, type StreamJoinOptions } from './stream-join.ts'
 import type { EmptyRegistry, Registry } from './types.ts'
 import type { WindowSpec } from './windows.ts'
 
@@ -219,6 +220,16 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
       return next((d) => {
         d.tables = { ...d.tables, [n]: t }
       })
+    },
+
+    streamJoin(
+      name: unknown,
+      options: StreamJoinOptions<string, string, string>,
+      join: (left: unknown, right: unknown, key: unknown) => unknown,
+    ) {
+      const n = checkName('stream join', name)
+      taken('agent', def.agents, n)
+      return addStreamJoin(app as never, n, options, join) as unknown as App<Registry>
     },
 
     setTable(name: unknown, options: Record<string, unknown> = {}) {

@@ -1,0 +1,100 @@
+/**
+ * Windowed stream–stream joins: an order and a payment with the same key pair
+ * when their times are within the window, whichever comes first; events
+ * outside it do not pair and leave the buffer; the buffer is a table with a
+ * changelog, so a worker that recovers it still pairs a later event.
+ */
+import { describe, expect, expectTypeOf, it } from 'vitest'
+import { createApp, MemoryBroker, MemoryStore, Schema, startMemoryRuntime } from '../src/index.ts'
+
+const T0 = Date.UTC(2026, 0, 1)
+const at = (min: number) => T0 + min * 60_000
+const Order = Schema.Struct({ id: Schema.String, amount: Schema.Number })
+const Payment = Schema.Struct({ paid: Schema.Number })
+const Matched = Schema.Struct({ id: Schema.String, amount: Schema.Number, paid: Schema.Number })
+
+const app = () =>
+  createApp({ id: 'ssjoin', logLevel: 'silent' })
+    .topic('orders', { key: Schema.String, value: Order, partitions: 2 })
+    .topic('payments', { key: Schema.String, value: Payment, partitions: 2 })
+    .topic('matched', { key: Schema.String, value: Matched, partitions: 2 })
+    .streamJoin(
+      'match',
+      { left: 'orders', right: 'payments', within: '5m', sink: 'matched' },
+      (o, p, key) => {
+        expectTypeOf(o).toEqualTypeOf<{ readonly id: string; readonly amount: number }>()
+        expectTypeOf(p).toEqualTypeOf<{ readonly paid: number }>()
+        expectTypeOf(key).toEqualTypeOf<string>()
+        return { id: o.id, amount: o.amount, paid: p.paid }
+      },
+    )
+
+describe('stream–stream joins', () => {
+  it('pairs events of the two topics within the window, whichever comes first', async () => {
+    const t = await app().test({ logLevel: 'silent' })
+    try {
+      await t.topics.orders.send({ id: 'o1', amount: 10 }, { key: 'ann', timestamp: at(0) })
+      await t.topics.payments.send({ paid: 10 }, { key: 'ann', timestamp: at(3) }) // within 5m: pairs
+      await t.topics.payments.send({ paid: 7 }, { key: 'bob', timestamp: at(1) }) // payment first
+      await t.topics.orders.send({ id: 'o2', amount: 7 }, { key: 'bob', timestamp: at(4) })
+      await t.topics.orders.send({ id: 'o3', amount: 1 }, { key: 'cy', timestamp: at(0) })
+      await t.topics.payments.send({ paid: 1 }, { key: 'cy', timestamp: at(9) }) // 9m apart: no pair
+      await t.idle()
+      expect(t.sent('matched').map((e) => [e.key, e.value])).toEqual([
+        ['ann', { id: 'o1', amount: 10, paid: 10 }],
+        ['bob', { id: 'o2', amount: 7, paid: 7 }],
+      ])
+      // cy's order left the buffer when the payment 9m later came; only the payment is kept.
+      const buffer = (t.tables as unknown as Record<string, { get(k: string): unknown }>)['match.buffer']!
+      expect(buffer.get('cy')).toEqual({ l: [], r: [[at(9), { paid: 1 }]] })
+    } finally {
+      await t.stop()
+    }
+  })
+
+  it('a worker recovering the buffer from its changelog still pairs a later event', async () => {
+    const broker = new MemoryBroker('memory://', { recordSends: true })
+    const def = app().definition
+    type Send = { send(v: unknown, o: { key: string; timestamp: number }): Promise<unknown> }
+    const a = await startMemoryRuntime(def, { broker, closeBroker: false, logLevel: 'silent' })
+    await (a.baseCtx.topics as Record<string, Send>).orders!.send(
+      { id: 'o9', amount: 3 },
+      { key: 'dan', timestamp: at(0) },
+    )
+    await a.idle()
+    await a.stop()
+    const b = await startMemoryRuntime(def, {
+      broker,
+      store: new MemoryStore(),
+      closeBroker: false,
+      logLevel: 'silent',
+    })
+    try {
+      await (b.baseCtx.topics as Record<string, Send>).payments!.send(
+        { paid: 3 },
+        { key: 'dan', timestamp: at(2) },
+      )
+      await b.idle()
+      const matched = broker
+        .sentTo('matched')
+        .map((r) => JSON.parse(Buffer.from(r.value as Uint8Array).toString()))
+      expect(matched).toEqual([{ id: 'o9', amount: 3, paid: 3 }])
+    } finally {
+      await b.stop()
+      await broker.close()
+    }
+  })
+
+  it('refuses topics declared with different partition counts, and a sink that does not take the result', () => {
+    const base = createApp({ id: 'x' })
+      .topic('a', { partitions: 2, value: Schema.Number })
+      .topic('b', { partitions: 3, value: Schema.Number })
+      .topic('c', { partitions: 2, value: Schema.Number })
+      .topic('s', { value: Schema.String })
+    expect(() =>
+      base.streamJoin('j', { left: 'a', right: 'b', within: '1m', sink: 's' }, (x, y) => `${x}${y}`),
+    ).toThrow(/topic 'a' has 2 partitions and 'b' 3: a stream–stream join needs them co-partitioned/)
+    // @ts-expect-error the sink 's' takes strings, the join makes numbers
+    base.streamJoin('k', { left: 'a', right: 'c', within: '1m', sink: 's' }, (x, y) => x + y)
+  })
+})
