@@ -230,6 +230,29 @@ export interface App<R extends Registry = EmptyRegistry> {
   ): App<R>
 
   /**
+   * A table derived key for key from two tables (Kafka Streams' KTable join):
+   * `join(leftValue, rightValue, key)` for every key the left table holds
+   * (inner, the default: and the right one too; `type: 'left'`: right value
+   * undefined when absent), kept current as either changes and committed with
+   * them. Agents read it; only the join writes it.
+   */
+  tableJoin<
+    const N extends string,
+    const TL extends TableName<R>,
+    const TR extends TableName<R>,
+    V,
+    const J extends 'inner' | 'left' = 'inner',
+  >(
+    name: NotDeclared<N, R['tables']>,
+    options: { readonly left: TL; readonly right: TR; readonly type?: J; readonly value?: AnySchema },
+    join: (
+      left: R['tables'][TL]['value'],
+      right: J extends 'left' ? R['tables'][TR]['value'] | undefined : R['tables'][TR]['value'],
+      key: TableKey<R, TL>,
+    ) => V,
+  ): App<R & Added<'tables', N, TableEntryOf<TableKey<R, TL>, V, undefined>>>
+
+  /**
    * A set table (Faust's SetTable): `ctx.tables.<name>.add(key, member)`,
    * `discard`, `has`, `get(key)` → the members. Its changelog holds one record
    * per add or discard of a member, so it compacts per member.

@@ -232,6 +232,48 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
       return addStreamJoin(app as never, n, options, join) as unknown as App<Registry>
     },
 
+    tableJoin(
+      name: unknown,
+      options: { left?: unknown; right?: unknown; type?: unknown; value?: unknown },
+      fn: unknown,
+    ) {
+      const n = checkName('table', name)
+      taken('table', def.tables, n)
+      const where = `table join '${n}'`
+      if (typeof fn !== 'function') fail(`${where}: the join must be a function (left, right, key) => value`)
+      const type = options?.type ?? 'inner'
+      if (type !== 'inner' && type !== 'left') fail(`${where}: type must be 'inner' or 'left'`)
+      const sides = [options?.left, options?.right].map((s) => {
+        const t = typeof s === 'string' ? def.tables[s] : undefined
+        if (!t) fail(`${where}: ${JSON.stringify(s)} is not a declared table (declare both before the join)`)
+        if (t!.window || t!.set) fail(`${where}: table '${t!.name}' is windowed or a set; join plain tables`)
+        return t!
+      })
+      const [l, r] = sides as [TableDef, TableDef]
+      if (l.partitions !== undefined && r.partitions !== undefined && l.partitions !== r.partitions)
+        fail(
+          `${where}: table '${l.name}' has ${l.partitions} partitions and '${r.name}' ${r.partitions}: a table–table join needs them co-partitioned`,
+        )
+      const t = Object.freeze({
+        name: n,
+        join: Object.freeze({
+          left: l.name,
+          right: r.name,
+          type: type as 'inner' | 'left',
+          fn: fn as (a: unknown, b: unknown, k: unknown) => unknown,
+        }),
+        default: undefined,
+        keySchema: l.keySchema,
+        valueSchema: checkSchema(`${where} value`, options?.value, Schema.Unknown as AnySchema),
+        partitions: l.partitions ?? r.partitions,
+        window: undefined,
+        global: l.global === true && r.global === true,
+      })
+      return next((d) => {
+        d.tables = { ...d.tables, [n]: t }
+      })
+    },
+
     setTable(name: unknown, options: Record<string, unknown> = {}) {
       const n = checkName('table', name)
       taken('table', def.tables, n)

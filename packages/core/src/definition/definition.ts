@@ -81,10 +81,20 @@ export interface TableDef {
   readonly window: WindowSpec | undefined
   /** A set table (Faust's SetTable): each key holds a set of members; valueSchema is the members'. */
   readonly set?: boolean
+  /** A table derived from two others, key for key (tableJoin): kept current by the runtime. */
+  readonly join?: TableJoinDef
   /** Windowed with grace: what happens to an event for closed windows only (default 'skip', logged). */
   readonly onLate?: 'skip' | 'dead-letter' | ((event: LateEvent) => void)
   /** Windowed with grace: where each closed window's final value goes, once (a topic, or a callback). */
   readonly final?: string | ((key: unknown, window: { start: number; end: number; value: unknown }) => void)
+}
+
+export interface TableJoinDef {
+  readonly left: string
+  readonly right: string
+  /** inner: a row only where both have the key; left: wherever the left table has it. */
+  readonly type: 'inner' | 'left'
+  readonly fn: (left: unknown, right: unknown, key: unknown) => unknown
 }
 
 /** An event that came after every window it falls in had closed (stream time beyond end + grace). */

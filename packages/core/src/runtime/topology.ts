@@ -11,6 +11,7 @@ import { messageOf } from '../definition/errors.ts'
 import type { Logger, ResolvedConfig } from '../definition/types.ts'
 import type { Broker, Store, TopicSpec } from '../ports/index.ts'
 import type { SourceQueue } from './internal/source.ts'
+import { wireTableJoins } from './internal/table-join.ts'
 import { type TableHost, TableRuntime } from './internal/tables.ts'
 import { TopicRuntime } from './internal/topics.ts'
 import type { Timekeeper } from './time.ts'
@@ -100,7 +101,9 @@ export async function resolveTopology(d: TopologyDeps): Promise<Topology> {
   }
   for (const t of Object.values(def.tables)) {
     const changelog = `${id}-${t.name}-changelog`
-    const partitions = t.partitions ?? common ?? (await broker.partitions(changelog))
+    // A joined table is partitioned like its left table (its sources are co-partitioned).
+    const joinedLike = t.join !== undefined ? tables.get(t.join.left)?.partitions : undefined
+    const partitions = t.partitions ?? joinedLike ?? common ?? (await broker.partitions(changelog))
     // Stored under the changelog's name (<app>-<table>-changelog): unique even in a store shared by apps.
     const rt = new TableRuntime(t, id, partitions, d.store.table(changelog), d.time, host)
     tables.set(t.name, rt)
@@ -117,6 +120,7 @@ export async function resolveTopology(d: TopologyDeps): Promise<Topology> {
   specs.push({ name: d.replyTopic, partitions: 1, retentionMs: 3_600_000 })
   specs.push({ name: leaderTopic, partitions: 1 })
   await broker.ensureTopics(specs)
+  wireTableJoins(tables)
   return { topics, tables, sources, maxSourcePartitions, leaderTopic, creating }
 }
 

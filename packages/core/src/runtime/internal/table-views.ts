@@ -4,6 +4,7 @@
  * goes to and the timestamp a windowed write falls in).
  */
 import { type Duration, toMillis } from '../../definition/duration.ts'
+import { ConfigError } from '../../definition/errors.ts'
 import type { Table, WindowedTable, WindowValue } from '../../definition/types.ts'
 import type { Cursor } from './cursor.ts'
 import { SetView } from './table-sets.ts'
@@ -17,6 +18,11 @@ export function tableView(
   if (t.setTable) return new SetView(t, cursor) as unknown as Table<unknown, unknown>
   return t.windowed ? new WindowedView(t, cursor, undefined) : new PlainView(t, cursor)
 }
+
+const derivedWrite = (t: TableRuntime) =>
+  new ConfigError(
+    `table '${t.name}' is joined from '${t.def.join!.left}' and '${t.def.join!.right}': the join writes it, agents only read it`,
+  )
 
 /** The runtime behind a table view, for operators that check how it is partitioned (joins). */
 export const TABLE_RUNTIME: unique symbol = Symbol('stream-app.table-runtime')
@@ -38,6 +44,7 @@ class PlainView implements Table<unknown, unknown> {
   }
   set(key: unknown, value: unknown): void {
     const t = this.t
+    if (t.derived) throw derivedWrite(t)
     const base = t.baseKey(key)
     const row = t.rows.get(base)
     t.put(
@@ -49,6 +56,7 @@ class PlainView implements Table<unknown, unknown> {
   }
   update(key: unknown, fn: (value: unknown) => unknown): void {
     const t = this.t
+    if (t.derived) throw derivedWrite(t)
     const base = t.baseKey(key)
     const row = t.rows.get(base)
     if (row !== undefined) {
@@ -77,6 +85,7 @@ class PlainView implements Table<unknown, unknown> {
   }
   delete(key: unknown): void {
     const t = this.t
+    if (t.derived) throw derivedWrite(t)
     const base = t.baseKey(key)
     const row = t.rows.get(base)
     if (row === undefined) {

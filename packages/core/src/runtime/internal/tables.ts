@@ -95,6 +95,10 @@ export class TableRuntime {
   readonly enveloped: boolean
   /** Closing windows (a window with grace): see table-close.ts. */
   readonly closing: Closing | undefined
+  /** A table derived from this one (tableJoin) recomputes a key when it changes here. */
+  changed: ((key: unknown, partition: number) => void) | undefined
+  /** Derived by tableJoin: written only by the join, never by agents. */
+  readonly derived: boolean
   /** Set by the worker: where a closed window's final value goes, and what a late event does. */
   emitFinal: ((key: unknown, window: WindowValue<unknown>, cursor: Cursor) => void) | undefined
   onLateEvent: ((cursor: Cursor, streamTime: number) => void) | undefined
@@ -132,6 +136,7 @@ export class TableRuntime {
     this.windowed = def.window !== undefined
     this.setTable = def.set === true
     this.sessions = def.window?.kind === 'session'
+    this.derived = def.join !== undefined
     this.enveloped = this.sessions || def.final !== undefined
     this.closing =
       def.window?.graceMs !== undefined ? new Closing(def.window.graceMs, def.final !== undefined) : undefined
@@ -310,6 +315,7 @@ export class TableRuntime {
       this.dirty.set(storeKey, row)
     }
     this.writes++
+    if (this.changed !== undefined) this.changed(row.key, row.partition)
   }
 
   /** Empties the dirty set. */
@@ -327,6 +333,7 @@ export class TableRuntime {
     this.dirty.set(storeKey, TOMBSTONE)
     this.dirtyPartition.set(storeKey, row.partition ?? partition)
     this.writes++
+    if (this.changed !== undefined) this.changed(row.key, row.partition)
   }
 
   /** Indexes a row of a windowed table (by window start) or of a set table (by member). */

@@ -1,0 +1,39 @@
+/**
+ * Table–table joins (tableJoin): a table derived key for key from two others.
+ * A change of a key in either source recomputes that key of the derived table
+ * in the same step, so it is committed with them (its own changelog and store
+ * rows, recovered like any table). The sources must be co-partitioned.
+ */
+import { ConfigError, NotCopartitionedError } from '../../definition/errors.ts'
+import type { TableRuntime } from './tables.ts'
+
+export function wireTableJoins(tables: ReadonlyMap<string, TableRuntime>): void {
+  for (const d of tables.values()) {
+    const j = d.def.join
+    if (j === undefined) continue
+    const l = tables.get(j.left)
+    const r = tables.get(j.right)
+    if (!l || !r) throw new ConfigError(`table join '${d.name}': no table '${!l ? j.left : j.right}'`)
+    if (l.partitions !== undefined && r.partitions !== undefined && l.partitions !== r.partitions)
+      throw new NotCopartitionedError(
+        `table join '${d.name}': table '${l.name}' has ${l.partitions} partitions and '${r.name}' ${r.partitions}: a table–table join needs them co-partitioned (the same key and partition count)`,
+      )
+    const recompute = (key: unknown, partition: number) => {
+      const lv = l.rows.get(l.baseKey(key))
+      const rv = r.rows.get(r.baseKey(key))
+      const base = d.baseKey(key)
+      if (lv === undefined || (j.type === 'inner' && rv === undefined)) d.remove(base, partition)
+      else d.put(base, key, j.fn(lv.value, rv?.value, key), partition)
+    }
+    for (const src of [l, r]) {
+      const before = src.changed
+      src.changed =
+        before === undefined
+          ? recompute
+          : (k, p) => {
+              before(k, p)
+              recompute(k, p)
+            }
+    }
+  }
+}
