@@ -4,7 +4,15 @@
  * tooling and tests that build on the same pieces.
  */
 export { BUILTIN_ROUTES, createWebApp, type WebAppOptions } from './app.ts'
-export { type AgentInfo, listAgents, listTopics, type TopicInfo } from './describe.ts'
+export {
+  type AgentInfo,
+  listAgents,
+  listTables,
+  listTopics,
+  type TableInfo,
+  type TopicInfo,
+} from './describe.ts'
+export { LAG_TIMEOUT_MS, lagWithin } from './lag.ts'
 export { WorkerMetrics } from './metrics.ts'
 export type {} from './route-context.ts'
 export {
