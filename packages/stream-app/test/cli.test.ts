@@ -26,9 +26,10 @@ describe('stream-app CLI', () => {
     })
     const routes = cli('routes', MEM).out
     expect(routes).toMatch(/GET\s+\/health/)
-    // Built in as well: table state and lag per partition.
+    // The JSON the live page reads, and the page itself (the app does not answer / itself).
     expect(routes).toMatch(/^GET\s+\/lag\s+true$/m)
     expect(routes).toMatch(/^GET\s+\/tables\s+true$/m)
+    expect(routes).toMatch(/^GET\s+\/\s+true$/m)
   })
 
   it("runs the app's own commands with typed options", () => {

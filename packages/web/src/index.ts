@@ -14,6 +14,7 @@ export {
 } from './describe.ts'
 export { LAG_TIMEOUT_MS, lagWithin } from './lag.ts'
 export { WorkerMetrics } from './metrics.ts'
+export { LIVE_PAGE_CSP, LIVE_PAGE_HTML, livePage } from './page.ts'
 export type {} from './route-context.ts'
 export {
   DEFAULT_TIMEOUTS,

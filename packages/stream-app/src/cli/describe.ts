@@ -47,6 +47,10 @@ export function describeApp(def: AppDefinition) {
     routes: [
       ...def.routes.map((r) => ({ method: r.method, path: r.path, builtin: false })),
       ...BUILTIN_ROUTES.map((path) => ({ method: 'GET', path, builtin: true })),
+      // The live page, unless the app answers / itself.
+      ...(def.routes.some((r) => r.method === 'GET' && r.path === '/')
+        ? []
+        : [{ method: 'GET', path: '/', builtin: true }]),
     ],
   }
 }
