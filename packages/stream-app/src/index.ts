@@ -50,6 +50,6 @@ export {
  * package also so that its declaration of the routes' context (hono's, typed
  * by the path) is part of every app's program, built declarations included.
  */
-export type { AgentInfo, TopicInfo } from '@stream-app/web'
+export type { AgentInfo, TableInfo, TopicInfo } from '@stream-app/web'
 
 export const createApp = createAppWith(nodePlatform)

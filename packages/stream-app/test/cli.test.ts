@@ -24,7 +24,12 @@ describe('stream-app CLI', () => {
       name: 'sum',
       changelog: 'cli-mem-sum-changelog',
     })
-    expect(cli('routes', MEM).out).toMatch(/GET\s+\/health/)
+    const routes = cli('routes', MEM).out
+    expect(routes).toMatch(/GET\s+\/health/)
+    // The JSON the live page reads, and the page itself (the app does not answer / itself).
+    expect(routes).toMatch(/^GET\s+\/lag\s+true$/m)
+    expect(routes).toMatch(/^GET\s+\/tables\s+true$/m)
+    expect(routes).toMatch(/^GET\s+\/\s+true$/m)
   })
 
   it("runs the app's own commands with typed options", () => {

@@ -1,19 +1,31 @@
 /**
  * The hono app of one worker: CORS (when configured), the built-in routes
- * (/health, /metrics, /tables/:table/:key, /agents, /topics), the app's own
- * `.route()`s, and one error policy for all of them: 4xx for what the client
- * got wrong, a bare JSON 500 for what the server got wrong (details go to the
- * log, never to the client).
+ * (/health, /metrics, /tables/:table/:key, /tables, /agents, /topics, /lag),
+ * the app's own `.route()`s, the live page on / unless the app answers / itself,
+ * and one error policy for all of them: 4xx for what the client got wrong, a
+ * bare JSON 500 for what the server got wrong (details go to the log, never to
+ * the client).
  */
 import { type Logger, NotOwnedError, type WorkerView } from '@stream-app/core'
 import { type Context, Hono } from 'hono'
 import { cors } from 'hono/cors'
 import { HTTPException } from 'hono/http-exception'
-import { listAgents, listTopics } from './describe.ts'
+import { listAgents, listTables, listTopics } from './describe.ts'
+import { lagRoute } from './lag.ts'
 import type { WorkerMetrics } from './metrics.ts'
+import { livePage } from './page.ts'
 import { answerAtOwner, notOwnedResponse, tableLookup } from './tables.ts'
 
-export const BUILTIN_ROUTES = ['/health', '/metrics', '/tables/:table/:key', '/agents', '/topics'] as const
+/** Built-in GET routes; they win over an app route of the same path (which is warned about). */
+export const BUILTIN_ROUTES = [
+  '/health',
+  '/metrics',
+  '/tables/:table/:key',
+  '/tables',
+  '/agents',
+  '/topics',
+  '/lag',
+] as const
 
 export interface WebAppOptions {
   readonly log: Logger
@@ -83,6 +95,8 @@ export function createWebApp(rt: WorkerView, options: WebAppOptions): Hono {
   app.get('/tables/:table/:key', tableLookup(rt))
   app.get('/agents', (c) => c.json(listAgents(rt)))
   app.get('/topics', (c) => c.json(listTopics(rt)))
+  app.get('/tables', (c) => c.json(listTables(rt)))
+  app.get('/lag', lagRoute(rt))
 
   for (const r of rt.def.routes) {
     if (r.method === 'GET' && (BUILTIN_ROUTES as readonly string[]).includes(r.path))
@@ -95,6 +109,9 @@ export function createWebApp(rt: WorkerView, options: WebAppOptions): Hono {
       return table ? answerAtOwner(rt, c, table.name, table.key(c), run) : run()
     })
   }
+
+  // After the app's routes: an app that answers GET / itself keeps it (hono runs the first match).
+  app.get('/', livePage)
 
   app.notFound((c) => c.json({ error: 'not found' }, 404))
   app.onError((err, c) => {

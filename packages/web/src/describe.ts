@@ -1,9 +1,9 @@
 /**
- * GET /agents and GET /topics: what the worker runs, with live counters from
- * its sensor, as JSON lists. The static columns match the CLI's
- * `agents`/`topics --json` rows so the two views of one app read the same.
+ * GET /agents, GET /topics and GET /tables: what the worker runs, with live
+ * counters from its sensor, as JSON lists. The static columns match the CLI's
+ * `agents`/`topics`/`tables --json` rows so the two views of one app read the same.
  */
-import type { AgentDef, AnySchema, OnInvalid, TopicDef, WorkerView } from '@stream-app/core'
+import type { AgentDef, AnySchema, OnInvalid, TableDef, TopicDef, WorkerView } from '@stream-app/core'
 
 const schemaName = (s: AnySchema): string => {
   const tag = s.ast._tag
@@ -34,6 +34,24 @@ export interface TopicInfo {
   readonly agents: readonly string[]
   readonly messagesIn: number
   readonly messagesOut: number
+}
+
+export interface TableInfo {
+  readonly name: string
+  readonly key: string
+  readonly value: string
+  readonly global: boolean
+  readonly windowed: boolean
+  /** The table's partition count; null until its first write binds it. */
+  readonly partitions: number | null
+  /** The partitions this worker holds. */
+  readonly held: readonly number[]
+  /** Rows held in memory here (one per key and window). */
+  readonly rows: number
+  /** Rows set or deleted here since start. */
+  readonly writes: number
+  /** True while this worker recovers the table (GET /health tells how far). */
+  readonly recovering: boolean
 }
 
 export function listAgents(view: WorkerView): AgentInfo[] {
@@ -76,4 +94,24 @@ export function listTopics(view: WorkerView): TopicInfo[] {
         messagesOut: t.messagesOut,
       }
     })
+}
+
+export function listTables(view: WorkerView): TableInfo[] {
+  const snap = view.sensor.snapshot()
+  const stats = new Map(snap.tables.map((t) => [t.name, t]))
+  return (Object.values(view.def.tables) as TableDef[]).map((d) => {
+    const s = stats.get(d.name)
+    return {
+      name: d.name,
+      key: schemaName(d.keySchema),
+      value: schemaName(d.valueSchema),
+      global: d.global === true,
+      windowed: d.window !== undefined,
+      partitions: s?.partitions ?? d.partitions ?? null,
+      held: s?.held ?? [],
+      rows: s?.rows ?? 0,
+      writes: s?.writes ?? 0,
+      recovering: snap.recovering?.table === d.name,
+    }
+  })
 }

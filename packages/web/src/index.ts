@@ -4,8 +4,17 @@
  * tooling and tests that build on the same pieces.
  */
 export { BUILTIN_ROUTES, createWebApp, type WebAppOptions } from './app.ts'
-export { type AgentInfo, listAgents, listTopics, type TopicInfo } from './describe.ts'
+export {
+  type AgentInfo,
+  listAgents,
+  listTables,
+  listTopics,
+  type TableInfo,
+  type TopicInfo,
+} from './describe.ts'
+export { LAG_TIMEOUT_MS, lagWithin } from './lag.ts'
 export { WorkerMetrics } from './metrics.ts'
+export { LIVE_PAGE_CSP, LIVE_PAGE_HTML, livePage } from './page.ts'
 export type {} from './route-context.ts'
 export {
   DEFAULT_TIMEOUTS,

@@ -7,26 +7,18 @@
  */
 import type { Logger, PartitionLag, StatsSnapshot, WorkerView } from '@stream-app/core'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import { lagWithin } from './lag.ts'
 
-/** A scrape must answer even when the broker does not: lag is left out after this long. */
-const LAG_TIMEOUT_MS = 2_000
 const STATES = ['starting', 'recovering', 'running', 'stopping', 'stopped'] as const
 const AGENT_STATES = ['running', 'stopped', 'failed'] as const
 
-async function lagWithin(view: WorkerView, log: Logger): Promise<PartitionLag[]> {
-  let timer: NodeJS.Timeout | undefined
+/** Lag for one scrape; left out (with a warning) when the broker does not answer in time. */
+async function scrapeLag(view: WorkerView, log: Logger): Promise<PartitionLag[]> {
   try {
-    return await Promise.race([
-      view.sensor.lag(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${LAG_TIMEOUT_MS}ms`)), LAG_TIMEOUT_MS)
-      }),
-    ])
+    return await lagWithin(view)
   } catch (e) {
     log.warn(`metrics: consumer lag unavailable: ${e instanceof Error ? e.message : String(e)}`)
     return []
-  } finally {
-    clearTimeout(timer)
   }
 }
 
@@ -181,7 +173,7 @@ export class WorkerMetrics {
 
   /** One scrape: a fresh snapshot and lag, then every metric. Never throws for a failing part. */
   async render(): Promise<string> {
-    this.lag = await lagWithin(this.view, this.log)
+    this.lag = await scrapeLag(this.view, this.log)
     this.snap = this.view.sensor.snapshot()
     try {
       return await this.registry.metrics()

@@ -149,6 +149,37 @@ describe('web server of a running worker', () => {
     expect(topics.find((t) => t.name === 'big-orders')).toMatchObject({ agents: [], messagesOut: 1 })
   })
 
+  it('GET /tables lists each table with what this worker holds; GET /lag the lag per partition', async () => {
+    const tables = (await get(`${w.url}/tables`)).json() as Record<string, unknown>[]
+    expect(tables.map((t) => t.name)).toEqual(['revenue', 'scores', 'pairs', 'per-minute'])
+    expect(tables[0]).toEqual({
+      name: 'revenue',
+      key: 'String',
+      value: 'Unknown',
+      global: false,
+      windowed: false,
+      partitions: 2,
+      held: [0, 1],
+      rows: 3, // alice, bob, 'a b/c'
+      writes: 4,
+      recovering: false,
+    })
+    expect(tables[3]).toMatchObject({ name: 'per-minute', windowed: true, rows: 3, writes: 4 })
+
+    // Committed every 50ms: the lag drains to 0 with the end offsets holding the four orders.
+    type Lag = { topic: string; partition: number; position: number; end: number; lag: number }
+    let lag: Lag[] = []
+    await until(async () => {
+      const r = await get(`${w.url}/lag`)
+      expect(r.status).toBe(200)
+      lag = r.json() as Lag[]
+      return lag.every((l) => l.lag === 0)
+    })
+    expect(lag.map((l) => `${l.topic}.${l.partition}`)).toEqual(['orders.0', 'orders.1'])
+    expect(lag.reduce((n, l) => n + l.end, 0)).toBe(4)
+    expect(lag.every((l) => l.position === l.end)).toBe(true)
+  })
+
   it('runs user routes with hono path syntax and the app ctx', async () => {
     const r = await get(`${w.url}/revenue/alice`)
     expect(r.status).toBe(200)
