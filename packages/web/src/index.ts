@@ -5,6 +5,7 @@
  */
 export { BUILTIN_ROUTES, createWebApp, type WebAppOptions } from './app.ts'
 export { type AgentInfo, listAgents, listTopics, type TopicInfo } from './describe.ts'
+export { forwardTraced, serveTraced } from './http-tracing.ts'
 export { WorkerMetrics } from './metrics.ts'
 export type {} from './route-context.ts'
 export {
@@ -16,3 +17,5 @@ export {
   type WebServerOptions,
 } from './server.ts'
 export { answerAtOwner, FORWARDED_HEADER, forwardRequest } from './tables.ts'
+export { INSTRUMENTATION, OtelTracing, otelTracing, recordContext } from './telemetry.ts'
+export { formatTraceContext, parseTraceContext, TRACEPARENT, TRACESTATE } from './trace-context.ts'
