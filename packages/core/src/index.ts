@@ -32,8 +32,16 @@ export type * from './ports/index.ts'
 export { NO_HEADERS } from './ports/index.ts'
 export { murmur2, partitionForKey } from './ports/partitioner.ts'
 export type * from './ports/sensor.ts'
-export { BrokerService, brokerLayer, StoreService, storeLayer, WebService } from './ports/services.ts'
+export {
+  BrokerService,
+  brokerLayer,
+  StoreService,
+  storeLayer,
+  TracingService,
+  WebService,
+} from './ports/services.ts'
 export { fmtTps, tpKey } from './ports/topic-partitions.ts'
+export type * from './ports/tracing.ts'
 export type * from './ports/view.ts'
 export { resolveConfig } from './runtime/config.ts'
 export type { LaunchOptions, MemoryRuntimeOptions, WorkerDeps } from './runtime/entry.ts'

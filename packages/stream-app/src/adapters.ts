@@ -4,7 +4,8 @@
  * only when used, so the embedded broker never needs the native client),
  * memory:// or sqlite:// for the store (inside the broker's own file under
  * exactly-once on sqlite://, so its writes join the broker's transaction),
- * and the web server.
+ * the web server, and the OpenTelemetry tracer when the config turns
+ * telemetry on.
  */
 import { join } from 'node:path'
 import {
@@ -20,6 +21,7 @@ import {
   type Store,
   type StoreService,
   storeLayer,
+  TracingService,
   WebService,
 } from '@stream-app/core'
 import {
@@ -28,7 +30,7 @@ import {
   sqliteBrokerLayer,
   sqlitePathFromUrl,
 } from '@stream-app/sqlite'
-import { startWebServer } from '@stream-app/web'
+import { otelTracing, startWebServer } from '@stream-app/web'
 import * as Effect from 'effect/Effect'
 import * as Layer from 'effect/Layer'
 
@@ -114,12 +116,15 @@ export function storeFor(config: ResolvedConfig): Layer.Layer<StoreService, unkn
   )
 }
 
-/** Broker, store and (when asked) the web server a config names. */
+/** Broker, store and (when asked) the web server a config names; the tracer when telemetry is on. */
 export function adaptersLayer(
   config: ResolvedConfig,
   options: { web: boolean },
 ): Layer.Layer<BrokerService | StoreService, unknown> {
-  const ports = storeFor(config).pipe(Layer.provideMerge(brokerFor(config)))
+  const adapters = storeFor(config).pipe(Layer.provideMerge(brokerFor(config)))
+  const ports = config.telemetry.enabled
+    ? Layer.merge(adapters, Layer.succeed(TracingService, otelTracing(config)))
+    : adapters
   return options.web
     ? Layer.merge(
         ports,

@@ -7,10 +7,11 @@
  * the client).
  */
 import { type Logger, NotOwnedError, type WorkerView } from '@stream-app/core'
-import { type Context, Hono } from 'hono'
+import { type Context, type Handler, Hono } from 'hono'
 import { cors } from 'hono/cors'
 import { HTTPException } from 'hono/http-exception'
 import { listAgents, listTables, listTopics } from './describe.ts'
+import { serveTraced } from './http-tracing.ts'
 import { lagRoute } from './lag.ts'
 import type { WorkerMetrics } from './metrics.ts'
 import { livePage } from './page.ts'
@@ -92,7 +93,10 @@ export function createWebApp(rt: WorkerView, options: WebAppOptions): Hono {
     const text = await options.metrics.render()
     return c.body(text, 200, { 'content-type': options.metrics.contentType })
   })
-  app.get('/tables/:table/:key', tableLookup(rt))
+  // Telemetry on: the app's routes and table lookups (not /health, /metrics) run in a server span.
+  const traced = (route: string, handle: (c: Context) => Response | Promise<Response>): Handler =>
+    rt.config.telemetry.enabled ? (c) => serveTraced(c, route, () => handle(c)) : handle
+  app.get('/tables/:table/:key', traced('/tables/:table/:key', tableLookup(rt)))
   app.get('/agents', (c) => c.json(listAgents(rt)))
   app.get('/topics', (c) => c.json(listTopics(rt)))
   app.get('/tables', (c) => c.json(listTables(rt)))
@@ -102,12 +106,16 @@ export function createWebApp(rt: WorkerView, options: WebAppOptions): Hono {
     if (r.method === 'GET' && (BUILTIN_ROUTES as readonly string[]).includes(r.path))
       log.warn(`route GET ${r.path} is shadowed by the built-in route of the same path`)
     const table = r.table
-    app.on(r.method, r.path, (c) => {
-      guardJsonBody(c)
-      const run = () => r.handler(c, rt.ctx) as Response | Promise<Response>
-      // A route that answers for a table key runs on the worker holding the key (Faust's table_route).
-      return table ? answerAtOwner(rt, c, table.name, table.key(c), run) : run()
-    })
+    app.on(
+      r.method,
+      r.path,
+      traced(r.path, (c) => {
+        guardJsonBody(c)
+        const run = () => r.handler(c, rt.ctx) as Response | Promise<Response>
+        // A route that answers for a table key runs on the worker holding the key (Faust's table_route).
+        return table ? answerAtOwner(rt, c, table.name, table.key(c), run) : run()
+      }),
+    )
   }
 
   // After the app's routes: an app that answers GET / itself keeps it (hono runs the first match).

@@ -12,6 +12,7 @@ export {
   type TableInfo,
   type TopicInfo,
 } from './describe.ts'
+export { forwardTraced, serveTraced } from './http-tracing.ts'
 export { LAG_TIMEOUT_MS, lagWithin } from './lag.ts'
 export { WorkerMetrics } from './metrics.ts'
 export { LIVE_PAGE_CSP, LIVE_PAGE_HTML, livePage } from './page.ts'
@@ -25,3 +26,5 @@ export {
   type WebServerOptions,
 } from './server.ts'
 export { answerAtOwner, FORWARDED_HEADER, forwardRequest } from './tables.ts'
+export { INSTRUMENTATION, OtelTracing, otelTracing, recordContext } from './telemetry.ts'
+export { formatTraceContext, parseTraceContext, TRACEPARENT, TRACESTATE } from './trace-context.ts'

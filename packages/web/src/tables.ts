@@ -8,6 +8,7 @@
  */
 import { type AnySchema, NotOwnedError, schemaCodec, type WorkerView } from '@stream-app/core'
 import type { Context } from 'hono'
+import { forwardTraced } from './http-tracing.ts'
 
 /** Set on forwarded requests so a worker never forwards twice (no loops during a rebalance). */
 export const FORWARDED_HEADER = 'x-stream-app-forwarded'
@@ -63,8 +64,11 @@ export const ownerUnknown = (table: string): Response =>
 export const notOwnedResponse = (e: NotOwnedError): Response =>
   jsonResponse(421, JSON.stringify({ error: e.message }))
 
-/** Sends the request, as it came, to the worker at `owner`, and answers with its response. */
-export async function forwardRequest(c: Context, owner: string): Promise<Response> {
+/**
+ * Sends the request, as it came, to the worker at `owner`, and answers with its
+ * response; `traced` (telemetry on): in a span whose trace context it carries.
+ */
+export async function forwardRequest(c: Context, owner: string, traced = false): Promise<Response> {
   const src = new URL(c.req.url)
   const url = `${owner.replace(/\/+$/, '')}${src.pathname}${src.search}`
   const headers = new Headers()
@@ -74,13 +78,15 @@ export async function forwardRequest(c: Context, owner: string): Promise<Respons
   headers.set(FORWARDED_HEADER, '1')
   const method = c.req.method
   const body = method === 'GET' || method === 'HEAD' ? undefined : await c.req.raw.arrayBuffer()
-  const res = await fetch(url, {
-    method,
-    headers,
-    ...(body !== undefined ? { body } : {}),
-    redirect: 'manual',
-    signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
-  })
+  const send = () =>
+    fetch(url, {
+      method,
+      headers,
+      ...(body !== undefined ? { body } : {}),
+      redirect: 'manual',
+      signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS),
+    })
+  const res = traced ? await forwardTraced(method, url, headers, send) : await send()
   const out = new Headers()
   res.headers.forEach((v, k) => {
     if (!HOP_HEADERS.has(k) && k !== 'content-encoding') out.set(k, v)
@@ -108,7 +114,7 @@ export async function answerAtOwner(
     if (!owner.local) {
       if (owner.url === undefined) return ownerUnknown(table)
       try {
-        return await forwardRequest(c, owner.url)
+        return await forwardRequest(c, owner.url, rt.config.telemetry.enabled)
       } catch (e) {
         rt.log.warn(`${c.req.method} ${c.req.path}: forwarding to the key's owner failed`, {
           owner: owner.url,

@@ -82,6 +82,13 @@ describe('the builder', () => {
     expect(() => createApp({ id: 'x', commitInterval: 'soon' as '1s' })).toThrow(
       /commitInterval: invalid duration/,
     )
+    // @ts-expect-error telemetry is { enabled?: boolean }
+    expect(() => createApp({ id: 'x', telemetry: true })).toThrow(
+      /telemetry must be \{ enabled\?: boolean \}/,
+    )
+    expect(() => createApp({ id: 'x', telemetry: { enabled: 'yes' as unknown as boolean } })).toThrow(
+      /telemetry must be/,
+    )
     expect(() => app.table('w', { window: tumbling('-1m' as '1m') })).toThrow(/tumbling window size/)
     expect(() => app.route('GET', 'no-slash', () => new Response())).toThrow(/path must start with '\/'/)
     expect(() => app.command('run', {}, noop)).toThrow(/clashes with a built-in command/)

@@ -444,6 +444,14 @@ export function makeDefinition(config: AppConfig): AppDefinition {
     config.guarantee !== 'exactly_once'
   )
     fail(`guarantee must be 'at_least_once' or 'exactly_once', got ${JSON.stringify(config.guarantee)}`)
+  const telemetry: unknown = config.telemetry
+  if (
+    telemetry !== undefined &&
+    (telemetry === null ||
+      typeof telemetry !== 'object' ||
+      !['boolean', 'undefined'].includes(typeof (telemetry as { enabled?: unknown }).enabled))
+  )
+    fail(`telemetry must be { enabled?: boolean }, got ${JSON.stringify(telemetry)}`)
   return freeze({
     config: Object.freeze({ ...config }),
     topics: {},

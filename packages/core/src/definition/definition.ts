@@ -35,6 +35,16 @@ export interface AppConfig {
   readonly standbyReplicas?: number
   /** Log level of the worker: 'debug' | 'info' | 'warn' | 'error' (default info). */
   readonly logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent'
+  /**
+   * OpenTelemetry spans (consume → handler → produce, the trace context carried
+   * in record headers and table-routed HTTP requests) and metrics, through the
+   * tracer and meter providers the app registers (default: off).
+   */
+  readonly telemetry?: TelemetryConfig
+}
+
+export interface TelemetryConfig {
+  readonly enabled?: boolean
 }
 
 export interface TopicDef {

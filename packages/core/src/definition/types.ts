@@ -259,6 +259,7 @@ export interface ResolvedConfig extends AppConfig {
   readonly guarantee: 'at_least_once' | 'exactly_once'
   readonly commitIntervalMs: number
   readonly standbyReplicas: number
+  readonly telemetry: { readonly enabled: boolean }
   readonly web: {
     readonly enabled: boolean
     readonly port: number

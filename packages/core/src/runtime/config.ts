@@ -27,6 +27,7 @@ export function resolveConfig(config: AppConfig, overrides: Partial<AppConfig> =
     guarantee: c.guarantee ?? 'at_least_once',
     commitIntervalMs: toMillis(c.commitInterval ?? '2.8s', 'commitInterval'),
     standbyReplicas: c.standbyReplicas ?? 0,
+    telemetry: Object.freeze({ enabled: c.telemetry?.enabled ?? false }),
     web: Object.freeze({
       enabled: c.web.enabled ?? true,
       port,

@@ -15,6 +15,8 @@ import type {
   SentRecord,
   TopicHandle,
 } from '../definition/types.ts'
+import type { Headers } from '../ports/index.ts'
+import type { Tracing } from '../ports/tracing.ts'
 import type { Cursor } from './internal/cursor.ts'
 import type { Outbox } from './internal/outbox.ts'
 import { tableView } from './internal/table-views.ts'
@@ -37,6 +39,8 @@ export interface ContextDeps {
   readonly time: Timekeeper
   /** Throws StoppedError once the worker is stopping. */
   readonly ensureRunning: (what: string) => void
+  /** Telemetry on: sends and asks carry the trace context of the handler's span (or the caller's). */
+  readonly tracing?: Tracing | undefined
 }
 
 export class Contexts {
@@ -50,27 +54,50 @@ export class Contexts {
     for (const a of d.agents) this.agentHandles[a.name] = this.agentHandle(a)
   }
 
-  /** A ctx whose tables see `cursor`'s current event. */
+  /**
+   * A ctx whose tables see `cursor`'s current event. With telemetry on its
+   * topic and agent handles are the cursor's own (one set per handler run), so
+   * what the handler sends is traced under the span of the record it holds.
+   */
   make(cursor: Cursor): Record<string, unknown> {
     // Plain data properties (a view is two fields): `ctx.tables.x` in a handler is a field load per message.
     const tables: Record<string, unknown> = {}
     for (const [name, t] of this.d.tables) tables[name] = tableView(t, cursor)
+    let topics = this.topicHandles
+    let agents = this.agentHandles
+    if (this.d.tracing !== undefined) {
+      topics = {}
+      agents = {}
+      for (const t of this.d.topics.values()) topics[t.name] = this.topicHandle(t, cursor)
+      for (const a of this.d.agents) agents[a.name] = this.agentHandle(a, cursor)
+    }
     return Object.freeze({
       tables: Object.freeze(tables),
-      topics: this.topicHandles,
-      agents: this.agentHandles,
+      topics,
+      agents,
       log: this.d.log,
       app: this.app,
     })
   }
 
-  private topicHandle(t: TopicRuntime): TopicHandle<unknown, unknown> {
+  /** The headers of a record sent to `topic`: with telemetry on, plus the trace context. */
+  private traced(
+    topic: string,
+    cursor: Cursor | undefined,
+    headers: Headers | undefined,
+  ): Headers | undefined {
+    const tracing = this.d.tracing
+    return tracing === undefined ? headers : tracing.produce(topic, cursor?.span, headers)
+  }
+
+  private topicHandle(t: TopicRuntime, cursor?: Cursor): TopicHandle<unknown, unknown> {
     const { outbox, time, ensureRunning } = this.d
     return {
       name: t.name,
       send: async (value: unknown, o: SendOptions<unknown> = {}): Promise<SentRecord> => {
         ensureRunning(`send to '${t.name}'`)
-        const rec = t.record(value, o.key, o.timestamp ?? time.now(), encodeHeaders(o.headers), o.partition)
+        const headers = this.traced(t.name, cursor, encodeHeaders(o.headers))
+        const rec = t.record(value, o.key, o.timestamp ?? time.now(), headers, o.partition)
         const meta = await outbox.pushAwait(rec)
         return {
           topic: meta.topic,
@@ -82,17 +109,23 @@ export class Contexts {
     }
   }
 
-  private agentHandle(a: AgentDef): AgentHandle<unknown, unknown, unknown> {
-    const { outbox, time, ensureRunning, rpc, topics } = this.d
+  private agentHandle(a: AgentDef, cursor?: Cursor): AgentHandle<unknown, unknown, unknown> {
+    const { outbox, time, ensureRunning, rpc, topics, tracing } = this.d
     const topic = topics.get(a.from[0]!)!
     const own = topic.def.ownedBy === a.name
-    const send = async (value: unknown, o: { key?: unknown; headers?: Record<string, Uint8Array> } = {}) => {
+    const send = async (
+      value: unknown,
+      o: { key?: unknown; headers?: Record<string, Uint8Array> } = {},
+      /** An ask's request: its headers already carry the ask's span. */
+      traced = false,
+    ) => {
       ensureRunning(`send to agent '${a.name}'`)
       if (!own && a.from.length > 1)
         throw new ConfigError(
           `agent '${a.name}' consumes several topics; send to one of them with ctx.topics`,
         )
-      const rec = topic.record(value, o.key, time.now(), o.headers)
+      const headers = traced ? o.headers : this.traced(topic.name, cursor, o.headers)
+      const rec = topic.record(value, o.key, time.now(), headers)
       if (outbox.holding) {
         // exactly-once: the record is written by the next commit; ask for one soon, do not wait for it.
         outbox.push(rec)
@@ -110,9 +143,19 @@ export class Contexts {
           (o.timeout ?? DEFAULT_ASK_TIMEOUT_MS) as Duration,
           `ask '${a.name}' timeout`,
         )
-        return rpc.ask(a.name, timeoutMs, (headers) =>
-          send(value, { ...(o.key !== undefined ? { key: o.key } : {}), headers }),
-        ) as Promise<never>
+        const key = o.key !== undefined ? { key: o.key } : {}
+        if (tracing === undefined)
+          return rpc.ask(a.name, timeoutMs, (headers) => send(value, { ...key, headers })) as Promise<never>
+        // The ask's span lasts until the reply comes; the request carries it, the agent's span is its child.
+        const span = tracing.ask(a.name, topic.name, cursor?.span)
+        const asked = rpc.ask(a.name, timeoutMs, (headers) =>
+          send(value, { ...key, headers: { ...tracing.headers(span, headers) } }, true),
+        )
+        asked.then(
+          () => tracing.answered(span),
+          (e: unknown) => tracing.answered(span, e ?? new Error('ask failed')),
+        )
+        return asked as Promise<never>
       },
     }
   }

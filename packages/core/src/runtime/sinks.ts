@@ -11,6 +11,7 @@ import type { AgentDef } from '../definition/definition.ts'
 import { ConfigError, messageOf } from '../definition/errors.ts'
 import type { Logger, ResolvedConfig } from '../definition/types.ts'
 import type { Broker, BrokerRecord } from '../ports/index.ts'
+import type { Tracing } from '../ports/tracing.ts'
 import type { Activity } from './internal/activity.ts'
 import type { Cursor, Item } from './internal/cursor.ts'
 import { Outbox } from './internal/outbox.ts'
@@ -67,6 +68,8 @@ export class Sinks {
     private readonly outbox: Outbox,
     private readonly time: Timekeeper,
     private readonly log: Logger,
+    /** Telemetry on: outgoing records carry the trace context of the handler's span. */
+    private readonly tracing: Tracing | undefined = undefined,
   ) {}
 
   private sinksOf(agent: AgentDef): TopicRuntime[] {
@@ -95,12 +98,14 @@ export class Sinks {
     const item = cursor.current
     const ts = item ? item.rec.timestamp : this.time.now()
     const sinks = this.sinksOf(agent)
+    const tracing = this.tracing
     for (let i = 0; i < sinks.length; i++) {
       const sink = sinks[i]!
       // The sink keeps the event's key when its key schema accepts it, else the record is unkeyed.
       const keyBytes = item === undefined ? undefined : this.sameKeyBytes(item, sink)
       const key = keyBytes === undefined ? item?.key : undefined
-      this.outbox.push(sink.record(value, key, ts, undefined, undefined, true, keyBytes))
+      const headers = tracing === undefined ? undefined : tracing.produce(sink.name, cursor.span, undefined)
+      this.outbox.push(sink.record(value, key, ts, headers, undefined, true, keyBytes))
     }
     if (item && !item.replied) {
       const replyTo = item.rec.headers[REPLY_TO]
@@ -108,21 +113,28 @@ export class Sinks {
       if (replyTo && corr) {
         item.replied = true
         const text = JSON.stringify({ value })
+        const topic = Buffer.from(replyTo).toString('utf8')
         this.outbox.push({
-          topic: Buffer.from(replyTo).toString('utf8'),
+          topic,
           partition: 0,
           key: corr,
           value: Buffer.from(text ?? '{}'),
           timestamp: this.time.now(),
+          ...(tracing === undefined ? {} : { headers: tracing.produce(topic, cursor.span, undefined) }),
         })
       }
     }
   }
 
-  /** groupBy/through: the record goes on to `topic`, with its source's timestamp and headers. */
-  forward = (topic: string, key: unknown, value: unknown, from: Item): void => {
+  /**
+   * groupBy/through: the record goes on to `topic`, with its source's timestamp
+   * and headers (with telemetry on, the trace context continued from them).
+   */
+  forward = (agent: string, topic: string, key: unknown, value: unknown, from: Item): void => {
     const rt = this.topics.get(topic)!
-    this.outbox.push(rt.record(value, key, from.rec.timestamp, from.rec.headers))
+    const tracing = this.tracing
+    const headers = tracing === undefined ? from.rec.headers : tracing.forward(agent, topic, from.rec)
+    this.outbox.push(rt.record(value, key, from.rec.timestamp, headers))
   }
 
   /**
@@ -138,10 +150,9 @@ export class Sinks {
         t.emitFinal = (key, w, cursor) => {
           const from = cursor.current
           const ts = from ? from.rec.timestamp : this.time.now()
+          const headers = this.tracing?.produce(final, cursor.span, undefined)
           this.outbox.push(
-            this.topics
-              .get(final)!
-              .record({ start: w.start, end: w.end, value: w.value }, key, ts, undefined),
+            this.topics.get(final)!.record({ start: w.start, end: w.end, value: w.value }, key, ts, headers),
           )
         }
       else if (typeof final === 'function') t.emitFinal = (key, w) => final(key, w)

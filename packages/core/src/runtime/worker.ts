@@ -14,7 +14,7 @@ import type { AgentDef, AppDefinition } from '../definition/definition.ts'
 import { messageOf, StoppedError } from '../definition/errors.ts'
 import type { Logger, ResolvedConfig } from '../definition/types.ts'
 import type { GroupConsumer } from '../ports/index.ts'
-import { BrokerService, StoreService, WebService } from '../ports/services.ts'
+import { BrokerService, StoreService, TracingService, WebService } from '../ports/services.ts'
 import { makeAgents, makeRunners, sourceQueue } from './agents.ts'
 import { Assignment } from './assignment.ts'
 import { Committer } from './commit.ts'
@@ -58,6 +58,11 @@ export const makeWorker = (
     const broker = yield* BrokerService
     const store = yield* StoreService
     const web = yield* Effect.serviceOption(WebService)
+    // The tracer, when the config turns telemetry on (a platform provides it; core's own has none).
+    const tracing = config.telemetry.enabled
+      ? Option.getOrUndefined(yield* Effect.serviceOption(TracingService))
+      : undefined
+    if (config.telemetry.enabled && !tracing) log.warn(`telemetry is enabled but this platform has no tracer`)
     const time = yield* makeTimekeeper
     const activity = new Activity()
     const rpc = new Rpc(id, time, activity)
@@ -83,7 +88,7 @@ export const makeWorker = (
     const assignment = new Assignment(topology.leaderTopic, topics)
     const outbox = yield* makeOutbox(broker, config, log, activity)
     yield* Effect.addFinalizer(() => Effect.sync(() => rpc.rejectAll()))
-    const sinks = new Sinks(topics, outbox, time, log)
+    const sinks = new Sinks(topics, outbox, time, log, tracing)
     sinks.wireTables(tables)
     const sensor = new WorkerSensor({
       state: () => rt.state,
@@ -113,6 +118,7 @@ export const makeWorker = (
       outbox,
       rpc,
       time,
+      tracing,
       ensureRunning: (what) => {
         if (rt.state === 'stopping' || rt.state === 'stopped')
           throw new StoppedError(`${what}: the worker is stopped`)
@@ -168,6 +174,7 @@ export const makeWorker = (
         gate: () => committer.gate ?? outbox.pressure(),
         timing: sensor.timing,
         latency: (agent, s) => sensor.latency(agent, s),
+        tracing,
       },
     })
     const agents = yield* makeAgents({ runners, log, time, crashed: (a, e) => sensor.crashed(a, e) })

@@ -4,6 +4,7 @@
  * for the value in hand, acknowledged when it asks for the next one.
  */
 import type { BrokerRecord } from '../../ports/index.ts'
+import type { TraceSpan } from '../../ports/tracing.ts'
 import type { AckTracker } from './acks.ts'
 
 export interface Item {
@@ -52,9 +53,11 @@ export class SourceItem implements Item {
 export interface Cursor {
   current: Item | undefined
   inflight: Item[]
+  /** With telemetry on: the span of the handler's work on `current` (what it sends is traced under it). */
+  span: TraceSpan | undefined
 }
 
-export const newCursor = (): Cursor => ({ current: undefined, inflight: [] })
+export const newCursor = (): Cursor => ({ current: undefined, inflight: [], span: undefined })
 
 export function ackItem(item: Item): void {
   if (item.acked) return

@@ -8,6 +8,7 @@
  */
 import type { AgentDef, TopicDef } from '../../definition/definition.ts'
 import type { Logger } from '../../definition/types.ts'
+import type { Tracing } from '../../ports/tracing.ts'
 import type { Timekeeper } from '../time.ts'
 import type { Activity } from './activity.ts'
 import { ackInflight, type Cursor, type Item, newCursor } from './cursor.ts'
@@ -25,7 +26,7 @@ export interface AgentHost {
   topic(name: string): TopicRuntime | undefined
   /** The agent's queue for a topic (created and subscribed on demand: groupBy, through). */
   subscribe(agent: string, def: TopicDef): Promise<SourceQueue>
-  forward(topic: string, key: unknown, value: unknown, from: Item): void
+  forward(agent: string, topic: string, key: unknown, value: unknown, from: Item): void
   /** Each yielded value: sink sends and replies. */
   emit(agent: AgentDef, value: unknown, cursor: Cursor): void
   /** The ctx handed to the handler. */
@@ -36,6 +37,8 @@ export interface AgentHost {
   readonly timing: { readonly on: boolean }
   /** A latency sample: handler took a value → asked for the next, in seconds. */
   latency(agent: string, seconds: number): void
+  /** Telemetry on: told when the handler takes a record and is done with it. */
+  readonly tracing: Tracing | undefined
 }
 
 export type Phase = 'busy' | 'pulling' | 'backoff' | 'done'
@@ -53,6 +56,9 @@ export class Instance implements StreamHost {
   /** Read per message: kept here rather than reached through the runner and its host. */
   private readonly activity: Activity
   private readonly timing: { readonly on: boolean }
+  private readonly tracing: Tracing | undefined
+  /** The record the open (or last) span is for: a stream's end hands no new record. */
+  private traced: Item | undefined
 
   constructor(
     readonly runner: AgentRunner,
@@ -60,6 +66,7 @@ export class Instance implements StreamHost {
   ) {
     this.activity = runner.host.activity
     this.timing = runner.host.timing
+    this.tracing = runner.host.tracing
   }
 
   get time(): Timekeeper {
@@ -80,6 +87,7 @@ export class Instance implements StreamHost {
   }
 
   setWaiting(w: boolean): void {
+    if (this.tracing !== undefined) this.trace(this.tracing, w)
     if (w) {
       // Latency is sampled (every 8th value): a clock read per message is measurable overhead.
       if (this.phase === 'busy' && this.handedAt !== 0) {
@@ -100,6 +108,20 @@ export class Instance implements StreamHost {
       throw e
     }
   }
+  /** Opens a span when the handler takes a new record, closes it when the handler asks for the next. */
+  private trace(tracing: Tracing, waiting: boolean, error?: unknown): void {
+    const cx = this.cursor
+    if (waiting || error !== undefined) {
+      if (cx.span !== undefined) tracing.processed(this.agent, cx.span, error)
+      cx.span = undefined
+      return
+    }
+    const item = cx.current
+    if (item === undefined || item === this.traced || cx.span !== undefined) return
+    this.traced = item
+    cx.span = tracing.consume(this.agent, item.rec)
+  }
+
   subscribe(def: TopicDef): Promise<SourceQueue> {
     return this.runner.host.subscribe(this.agent, def).then((q) => {
       this.runner.extraQueues.add(q)
@@ -110,7 +132,7 @@ export class Instance implements StreamHost {
     return this.runner.host.topic(name)
   }
   forward(topic: string, key: unknown, value: unknown, from: Item): void {
-    this.runner.host.forward(topic, key, value, from)
+    this.runner.host.forward(this.agent, topic, key, value, from)
   }
   background(task: Promise<void>): void {
     const t = task.catch((e) => {
@@ -141,6 +163,7 @@ export class Instance implements StreamHost {
 
   private async runOnce(signal: AbortSignal): Promise<void> {
     this.cursor = newCursor()
+    this.traced = undefined
     this.aborted = signal.aborted
     if (this.aborted) return
     const onAbort = () => this.abort()
@@ -165,7 +188,11 @@ export class Instance implements StreamHost {
       // The handler returned (or its stream ended): what it pulled is processed.
       ackInflight(this.cursor)
       if (this.backgroundFailure !== undefined) throw this.backgroundFailure
+    } catch (e) {
+      if (this.tracing !== undefined) this.trace(this.tracing, true, e ?? new Error('handler failed'))
+      throw e
     } finally {
+      if (this.tracing !== undefined) this.trace(this.tracing, true)
       signal.removeEventListener('abort', onAbort)
     }
   }
