@@ -205,10 +205,11 @@ export class StreamImpl<T> implements Stream<T, unknown> {
     if (t.windowed) throw new ConfigError(`join: table '${t.name}' is windowed; join a plain table`)
     const host = this.host
     const checked = new Set<string>()
+    let lastChecked: string | undefined
     const check = (item: Item, k: unknown): void => {
       if (t.global) return
       const rec = item.rec
-      if (!checked.has(rec.topic)) {
+      if (rec.topic !== lastChecked && !checked.has(rec.topic)) {
         const n = host.topic(rec.topic)?.partitions
         if (n !== t.partitions)
           throw new NotCopartitionedError(
@@ -216,6 +217,7 @@ export class StreamImpl<T> implements Stream<T, unknown> {
           )
         checked.add(rec.topic)
       }
+      lastChecked = rec.topic
       if (keyFn !== undefined) {
         const p = t.keyPartition(t.baseKey(k))
         if (p !== rec.partition)
