@@ -41,8 +41,15 @@ export function deliver(batches: readonly RecordBatch[], d: FetchDeps): void {
   d.activity.notify()
 }
 
-/** Pauses topics whose queues are full; returns a promise to wait on when everything is paused. */
-export function backpressure(d: FetchDeps): Promise<void> | undefined {
+/**
+ * Pauses topics whose queues are full. Returns a promise to wait on when
+ * everything is paused, and the full queues (while other topics stay active,
+ * the fetch waiting on those must also end when a full queue drains).
+ */
+export function backpressure(d: FetchDeps): {
+  wait: Promise<void> | undefined
+  full: ReadonlySet<SourceQueue>
+} {
   const { assignment, consumer } = d
   const full = new Set<SourceQueue>()
   const pause = new Set<string>()
@@ -67,8 +74,8 @@ export function backpressure(d: FetchDeps): Promise<void> | undefined {
     for (const t of toResume) paused.delete(t)
   }
   const active = [...assignment.subscribed].some((t) => !paused.has(t) && t !== assignment.leaderTopic)
-  if (!active && full.size) return Promise.race([...full].map((q) => q.drained()))
-  return undefined
+  if (!active && full.size) return { wait: Promise.race([...full].map((q) => q.drained())), full }
+  return { wait: undefined, full }
 }
 
 /** The loop; runs until interrupted. */
@@ -80,9 +87,19 @@ export const fetchLoop = (d: FetchDeps): Effect.Effect<never> => {
     },
     (e, delay) => d.log.error(`fetch failed: ${messageOf(e)}; retrying in ${Math.round(delay)}ms`),
   )
+  // A fetch of the active topics waits up to FETCH_WAIT_MS for data; a paused topic whose queue
+  // drains meanwhile must not wait that long to be resumed (an idle topic next to a busy one).
+  let wakeArmed = false
   const step = Effect.suspend(() => {
-    const wait = backpressure(d)
+    const { wait, full } = backpressure(d)
     if (wait) return Effect.promise(() => wait)
+    if (full.size && !wakeArmed) {
+      wakeArmed = true
+      void Promise.race([...full].map((q) => q.drained())).then(() => {
+        wakeArmed = false
+        d.consumer.wakeup()
+      })
+    }
     return fetchOnce.pipe(
       Effect.map((batches) => deliver(batches, d)),
       // Not retriable (or the retries gave out): said once, then tried again after a pause.
