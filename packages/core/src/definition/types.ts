@@ -2,7 +2,7 @@
  * The public types the builder accumulates and the runtime fulfils: the registry
  * of declared names, streams, tables, the context handed to handlers, workers.
  */
-import type { AppConfig, AppDefinition, WebConfig } from './definition.ts'
+import type { AppConfig, AppDefinition, CommandArgDef, CommandOptionDef, WebConfig } from './definition.ts'
 import type { Duration } from './duration.ts'
 import type { WindowRange } from './windows.ts'
 
@@ -300,14 +300,8 @@ export interface RouteContextTypes<P extends string> {}
 export type RouteContext<P extends string> =
   RouteContextTypes<P> extends { readonly context: infer C } ? C : unknown
 
-export interface CommandOption {
-  readonly type: 'string' | 'number' | 'boolean' | 'array'
-  readonly default?: unknown
-  readonly describe?: string
-  readonly demandOption?: boolean
-  readonly alias?: string | readonly string[]
-  readonly choices?: readonly (string | number)[]
-}
+/** A command option (yargs' option settings): the definition's own type. */
+export type CommandOption = CommandOptionDef
 
 type OptionValue<O extends CommandOption> = O['type'] extends 'number'
   ? number
@@ -324,14 +318,8 @@ type RequiredOptionKeys<Os> = {
 }[keyof Os]
 
 /** A positional argument of a command: `stream-app greet app.ts ann`. */
-export interface CommandArg {
-  readonly type: 'string' | 'number' | 'boolean'
-  readonly describe?: string
-  /** It may be left out (then so may every later one). */
-  readonly optional?: boolean
-  readonly default?: unknown
-  readonly choices?: readonly (string | number)[]
-}
+/** A positional argument of a command: the definition's own type. */
+export type CommandArg = CommandArgDef
 
 type ArgValue<A extends CommandArg> = A['type'] extends 'number'
   ? number
