@@ -317,8 +317,7 @@ type RequiredOptionKeys<Os> = {
     : never
 }[keyof Os]
 
-/** A positional argument of a command: `stream-app greet app.ts ann`. */
-/** A positional argument of a command: the definition's own type. */
+/** A positional argument of a command (`stream-app greet app.ts ann`): the definition's own type. */
 export type CommandArg = CommandArgDef
 
 type ArgValue<A extends CommandArg> = A['type'] extends 'number'
