@@ -5,25 +5,17 @@
  * they are revoked.
  */
 import type { BrokerRecord, StoreChange } from '../../ports/index.ts'
+import { eachChange } from './changelog.ts'
 import type { TableRuntime } from './tables.ts'
 
 /** Applies changelog records of partitions this worker stands by for to their standby rows. */
 export function applyStandby(t: TableRuntime, records: readonly BrokerRecord[]): StoreChange[] {
-  const changes: StoreChange[] = []
-  for (const r of records) {
-    if (r.key === null) continue
-    const sk = Buffer.from(r.key.buffer, r.key.byteOffset, r.key.byteLength).toString('utf8')
-    const text =
-      r.value === null
-        ? undefined
-        : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength).toString('utf8')
-    let rows = t.standby.get(r.partition)
-    if (!rows) t.standby.set(r.partition, (rows = new Map()))
+  return eachChange(records, (sk, text, partition) => {
+    let rows = t.standby.get(partition)
+    if (!rows) t.standby.set(partition, (rows = new Map()))
     if (text === undefined) rows.delete(sk)
-    else rows.set(sk, t.rowOf(sk, text, r.partition))
-    changes.push({ partition: r.partition, key: sk, value: text })
-  }
-  return changes
+    else rows.set(sk, t.rowOf(sk, text, partition))
+  })
 }
 
 /** Standby rows become the table's own (their partitions were assigned here). */

@@ -16,6 +16,7 @@ import type { Logger, WindowValue } from '../../definition/types.ts'
 import type { BrokerRecord, ProduceRecord, StoreChange, TableStore } from '../../ports/index.ts'
 import { partitionForKey } from '../../ports/partitioner.ts'
 import type { Timekeeper } from '../time.ts'
+import { eachChange } from './changelog.ts'
 import type { Cursor } from './cursor.ts'
 import { Closing } from './table-close.ts'
 
@@ -471,18 +472,7 @@ export class TableRuntime {
   }
 
   applyChangelog(records: readonly BrokerRecord[]): StoreChange[] {
-    const changes: StoreChange[] = []
-    for (const r of records) {
-      if (r.key === null) continue
-      const sk = Buffer.from(r.key.buffer, r.key.byteOffset, r.key.byteLength).toString('utf8')
-      const text =
-        r.value === null
-          ? undefined
-          : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength).toString('utf8')
-      this.loadRow(sk, text, r.partition)
-      changes.push({ partition: r.partition, key: sk, value: text })
-    }
-    return changes
+    return eachChange(records, (sk, text, partition) => this.loadRow(sk, text, partition))
   }
 
   dropPartitions(partitions: readonly number[]): void {
