@@ -16,7 +16,7 @@ import {
   Schema,
   startMemoryRuntime,
 } from '@stream-app/core'
-import { pairedRatio, type Result, rssMb, settle } from './report.ts'
+import { alternatingRounds, type Result } from './report.ts'
 
 const Order = Schema.Struct({
   id: Schema.String,
@@ -136,7 +136,7 @@ async function framework(input: Input): Promise<number> {
   return input.orders.length / s
 }
 
-/** Alternating rounds, a full GC before each run, figures by pairedRatio. */
+/** Alternating rounds (alternatingRounds), after a warm-up of both sides. */
 export async function benchJoin(
   n = Number(process.env.BENCH_JOIN_EVENTS ?? 1_000_000),
   rounds = 3,
@@ -145,29 +145,16 @@ export async function benchJoin(
   const warm = { orders: input.orders.slice(0, 50_000), customers: input.customers }
   baseline(warm)
   await framework(warm)
-  settle()
-  const base = [baseline(input)]
-  const fw: number[] = []
-  let peak = 0
-  for (let i = 0; i < rounds; i++) {
-    settle()
-    fw.push(await framework(input))
-    peak = Math.max(peak, rssMb())
-    settle()
-    base.push(baseline(input))
-  }
-  const { rate, baselineRate: baseRate, ratio, paired, bestOfEach } = pairedRatio(fw, base)
+  const measured = await alternatingRounds(
+    rounds,
+    () => framework(input),
+    () => baseline(input),
+  )
   return {
     workload: `stream-table-join (${n} events, ${KEYS}-key table, sink)`,
     messages: n,
-    rate,
+    ...measured,
     baseline: 'hand-written loop: JSON.parse + same compiled Schema + Map lookup + JSON.stringify to bytes',
-    baseline_rate: baseRate,
-    ratio,
     target: 0.5,
-    rss_mb: peak,
-    overhead_us_per_msg: (1 / rate - 1 / baseRate) * 1e6,
-    paired_ratios: paired.map((r) => Math.round(r * 1000) / 1000).join(' '),
-    ratio_best_of_each: bestOfEach,
   }
 }

@@ -12,7 +12,7 @@ import {
   Schema,
   startMemoryRuntime,
 } from '@stream-app/core'
-import { pairedRatio, type Result, rssMb, settle } from './report.ts'
+import { alternatingRounds, type Result } from './report.ts'
 
 const Order = Schema.Struct({
   id: Schema.String,
@@ -100,34 +100,21 @@ export async function framework(messages: readonly Buffer[]): Promise<number> {
   return messages.length / s
 }
 
-/** Alternating rounds, a full GC before each run, figures by pairedRatio. */
+/** Alternating rounds (alternatingRounds), after a warm-up of both sides. */
 export async function benchMemory(n = 1_000_000, rounds = 4): Promise<Result> {
   const messages = makeMessages(n)
   baseline(messages.slice(0, 50_000))
   await framework(messages.slice(0, 50_000))
-  settle()
-  const base = [baseline(messages)]
-  const fw: number[] = []
-  let peak = 0
-  for (let i = 0; i < rounds; i++) {
-    settle()
-    fw.push(await framework(messages))
-    peak = Math.max(peak, rssMb())
-    settle()
-    base.push(baseline(messages))
-  }
-  const { rate, baselineRate: baseRate, ratio, paired, bestOfEach } = pairedRatio(fw, base)
+  const measured = await alternatingRounds(
+    rounds,
+    () => framework(messages),
+    () => baseline(messages),
+  )
   return {
     workload: 'memory-agent (decode Struct, table update, sink)',
     messages: n,
-    rate,
+    ...measured,
     baseline: 'hand-written loop: JSON.parse + same compiled Schema + Map + JSON.stringify to bytes',
-    baseline_rate: baseRate,
-    ratio,
     target: 0.6,
-    rss_mb: peak,
-    overhead_us_per_msg: (1 / rate - 1 / baseRate) * 1e6,
-    paired_ratios: paired.map((r) => Math.round(r * 1000) / 1000).join(' '),
-    ratio_best_of_each: bestOfEach,
   }
 }

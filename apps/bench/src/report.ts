@@ -63,6 +63,39 @@ export function pairedRatio(
   }
 }
 
+/**
+ * Runs alternating rounds — baseline, then `rounds` times a full GC, a
+ * stream-app run, a full GC, a baseline run — and returns the measured fields
+ * of a Result by pairedRatio (rates in messages per second).
+ */
+export async function alternatingRounds(
+  rounds: number,
+  run: () => Promise<number>,
+  baseline: () => number,
+): Promise<Pick<Result, 'rate' | 'baseline_rate' | 'ratio' | 'rss_mb'> & Record<string, number | string>> {
+  settle()
+  const base = [baseline()]
+  const fw: number[] = []
+  let peak = 0
+  for (let i = 0; i < rounds; i++) {
+    settle()
+    fw.push(await run())
+    peak = Math.max(peak, rssMb())
+    settle()
+    base.push(baseline())
+  }
+  const { rate, baselineRate, ratio, paired, bestOfEach } = pairedRatio(fw, base)
+  return {
+    rate,
+    baseline_rate: baselineRate,
+    ratio,
+    rss_mb: peak,
+    overhead_us_per_msg: (1 / rate - 1 / baselineRate) * 1e6,
+    paired_ratios: paired.map((r) => Math.round(r * 1000) / 1000).join(' '),
+    ratio_best_of_each: bestOfEach,
+  }
+}
+
 export const rssMb = (): number => Math.round(process.memoryUsage().rss / 1024 / 1024)
 
 export function printResult(r: Result, json: boolean): void {
