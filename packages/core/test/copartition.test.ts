@@ -15,6 +15,7 @@ import {
   startMemoryRuntime,
   type WorkerRuntime,
 } from '../src/index.ts'
+import { captureStderr } from './helpers.ts'
 
 /** A key whose partition (of n) is p. */
 const keyIn = (p: number, n: number, prefix = 'k') => {
@@ -23,22 +24,6 @@ const keyIn = (p: number, n: number, prefix = 'k') => {
 
 type Tables = Record<string, { get(k: string): number; update(k: string, f: (v: number) => number): void }>
 const table = (w: WorkerRuntime, name: string) => (w.baseCtx.tables as Tables)[name]!
-
-/** Runs fn with the process's stderr (where workers log) captured. */
-async function captureStderr(fn: () => Promise<void>): Promise<string> {
-  const lines: string[] = []
-  const write = process.stderr.write.bind(process.stderr)
-  process.stderr.write = ((chunk: string) => {
-    lines.push(String(chunk))
-    return true
-  }) as typeof process.stderr.write
-  try {
-    await fn()
-  } finally {
-    process.stderr.write = write
-  }
-  return lines.join('')
-}
 
 const Order = Schema.Struct({ customer: Schema.String, amount: Schema.Number })
 

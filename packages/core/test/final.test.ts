@@ -11,12 +11,12 @@ import {
   createApp,
   type LateEvent,
   MemoryBroker,
-  MemoryStore,
   partitionForKey,
   Schema,
-  startMemoryRuntime,
   tumbling,
+  type WorkerRuntime,
 } from '../src/index.ts'
+import { startFromChangelog, startOn, topicsOf } from './helpers.ts'
 
 const T0 = Date.UTC(2026, 0, 1)
 const at = (sec: number) => T0 + sec * 1000
@@ -36,9 +36,7 @@ const app = (onLate: 'skip' | 'dead-letter' | ((e: LateEvent) => void) = 'skip',
       for await (const [user] of clicks.items()) ctx.tables['per-minute'].update(user, (n) => n + 1)
     })
 
-type Send = { send(v: number, o: { key: string; timestamp: number }): Promise<unknown> }
-const clicksOf = (w: { baseCtx: Record<string, unknown> }) =>
-  (w.baseCtx.topics as Record<string, Send>).clicks!
+const clicksOf = (w: WorkerRuntime) => topicsOf(w).clicks!
 const totals = (broker: MemoryBroker) =>
   broker.sentTo('minute-totals').map((r) => ({
     key: Buffer.from(r.key as Uint8Array).toString(),
@@ -102,17 +100,12 @@ describe('grace, late events and final results', () => {
   it('a restart with only the changelog neither repeats nor loses an emission', async () => {
     const broker = new MemoryBroker('memory://', { recordSends: true })
     const def = app().definition
-    const a = await startMemoryRuntime(def, { broker, closeBroker: false, logLevel: 'silent' })
+    const a = await startOn(def, broker)
     for (const sec of [0, 20, 61, 75]) await clicksOf(a).send(1, { key: 'ann', timestamp: at(sec) })
     await a.idle()
     await a.stop() // [0, 60) emitted; [60, 120) open
     expect(totals(broker).map((x) => x.value)).toEqual([2])
-    const b = await startMemoryRuntime(def, {
-      broker,
-      store: new MemoryStore(),
-      closeBroker: false,
-      logLevel: 'silent',
-    })
+    const b = await startFromChangelog(def, broker)
     try {
       // Stream time starts again from the events: 76 closes nothing; 131 closes [60, 120) only.
       for (const sec of [76, 131]) await clicksOf(b).send(1, { key: 'ann', timestamp: at(sec) })
@@ -134,10 +127,10 @@ describe('grace, late events and final results', () => {
     const keys = ['k0', 'k1', 'k2', 'k3', 'k4', 'k5'].filter((k, _i, all) =>
       all.some((o) => partitionForKey(Buffer.from(o), 2) !== partitionForKey(Buffer.from(k), 2)),
     )
-    const a = await startMemoryRuntime(def, { broker, closeBroker: false, logLevel: 'silent' })
+    const a = await startOn(def, broker)
     for (const k of keys) await clicksOf(a).send(1, { key: k, timestamp: at(10) })
     await a.idle()
-    const b = await startMemoryRuntime(def, { broker, closeBroker: false, logLevel: 'silent' })
+    const b = await startOn(def, broker)
     try {
       for (const k of keys) await clicksOf(a).send(1, { key: k, timestamp: at(20) })
       for (const k of keys) await clicksOf(a).send(1, { key: k, timestamp: at(90) }) // closes [0, 60)

@@ -8,7 +8,8 @@
  * that holds its key.
  */
 import { describe, expect, it } from 'vitest'
-import { createApp, MemoryBroker, partitionForKey, Schema, startMemoryRuntime } from '../src/index.ts'
+import { createApp, MemoryBroker, partitionForKey, Schema } from '../src/index.ts'
+import { captureStderr, startOn, topicsOf } from './helpers.ts'
 
 const Order = Schema.Struct({
   id: Schema.String,
@@ -81,10 +82,9 @@ describe('stream–table joins', () => {
   it('joins on the worker holding the key, with two workers in one group', async () => {
     const broker = new MemoryBroker('memory://', { recordSends: true })
     const def = shop().definition
-    type Send = { send(v: unknown, o: { key: string }): Promise<unknown> }
-    const topic = (name: string) => (a.baseCtx.topics as Record<string, Send>)[name]!
-    const a = await startMemoryRuntime(def, { broker, closeBroker: false, logLevel: 'silent' })
-    const b = await startMemoryRuntime(def, { broker, closeBroker: false, logLevel: 'silent' })
+    const topic = (name: string) => topicsOf(a)[name]!
+    const a = await startOn(def, broker)
+    const b = await startOn(def, broker)
     try {
       const names = Array.from({ length: 40 }, (_, i) => `c${i}`)
       expect(new Set(names.map((n) => partitionForKey(Buffer.from(n), 4))).size).toBe(4)
@@ -106,26 +106,20 @@ describe('stream–table joins', () => {
   })
 
   it('stops the agent at its first event when the table is not co-partitioned, naming the counts', async () => {
-    const lines: string[] = []
-    const write = process.stderr.write.bind(process.stderr)
-    process.stderr.write = ((chunk: string) => {
-      lines.push(String(chunk))
-      return true
-    }) as typeof process.stderr.write
-    const t = await shop(8).test({ logLevel: 'error' })
-    try {
-      await t.topics.customers.send({ name: 'Ann', tier: 'gold' }, { key: 'ann' })
-      await t.idle()
-      await t.topics.orders.send(order('1', 'ann'), { key: 'ann' })
-      await t.idle()
-      expect(t.sent('enriched')).toEqual([])
-      // Only the joining agent stopped; the left join on the global table went on.
-      expect(t.sent('with-title')).toHaveLength(1)
-    } finally {
-      await t.stop()
-      process.stderr.write = write
-    }
-    const log = lines.join('')
+    const log = await captureStderr(async () => {
+      const t = await shop(8).test({ logLevel: 'error' })
+      try {
+        await t.topics.customers.send({ name: 'Ann', tier: 'gold' }, { key: 'ann' })
+        await t.idle()
+        await t.topics.orders.send(order('1', 'ann'), { key: 'ann' })
+        await t.idle()
+        expect(t.sent('enriched')).toEqual([])
+        // Only the joining agent stopped; the left join on the global table went on.
+        expect(t.sent('with-title')).toHaveLength(1)
+      } finally {
+        await t.stop()
+      }
+    })
     expect(log).toMatch(
       /agent enrich(#0)? stopped: join: topic 'orders' has 4 partitions and table 'customer' 8: a stream–table join needs them co-partitioned/,
     )

@@ -7,7 +7,8 @@
  * sessions go.
  */
 import { describe, expect, it } from 'vitest'
-import { createApp, MemoryBroker, MemoryStore, Schema, session, startMemoryRuntime } from '../src/index.ts'
+import { createApp, MemoryBroker, Schema, session } from '../src/index.ts'
+import { startFromChangelog, startOn, tablesOf, topicsOf } from './helpers.ts'
 
 const T0 = Date.UTC(2026, 0, 1)
 const s = (n: number) => T0 + n * 1000
@@ -60,27 +61,15 @@ describe('session windows', () => {
   it('a worker with an empty store rebuilds the same sessions from the changelog', async () => {
     const broker = new MemoryBroker()
     const def = app().definition
-    const a = await startMemoryRuntime(def, {
-      broker,
-      closeBroker: false,
-      logLevel: 'silent',
-      testClockAt: s(200),
-    })
-    type Send = { send(v: number, o: { key: string; timestamp: number }): Promise<unknown> }
-    const clicks = (a.baseCtx.topics as Record<string, Send>).clicks!
+    const a = await startOn(def, broker, { testClockAt: s(200) })
+    const clicks = topicsOf(a).clicks!
     for (const at of CLICKS) await clicks.send(1, { key: 'ann', timestamp: s(at) })
     await a.idle()
     await a.stop()
-    const b = await startMemoryRuntime(def, {
-      broker,
-      store: new MemoryStore(),
-      closeBroker: false,
-      logLevel: 'silent',
-      testClockAt: s(200),
-    })
+    const b = await startFromChangelog(def, broker, { testClockAt: s(200) })
     try {
       type W = { windows(k: string): unknown[] }
-      expect((b.baseCtx.tables as Record<string, W>).visits!.windows('ann')).toEqual([
+      expect(tablesOf<W>(b).visits!.windows('ann')).toEqual([
         { start: s(0), end: s(50), value: 3 },
         { start: s(60), end: s(130), value: 3 },
       ])

@@ -5,7 +5,8 @@
  * from that changelog alone.
  */
 import { describe, expect, it } from 'vitest'
-import { createApp, MemoryBroker, MemoryStore, Schema, startMemoryRuntime } from '../src/index.ts'
+import { createApp, MemoryBroker, Schema } from '../src/index.ts'
+import { startFromChangelog, startOn, tablesOf, topicsOf } from './helpers.ts'
 
 const app = () =>
   createApp({ id: 'sets', logLevel: 'silent' })
@@ -65,23 +66,17 @@ describe('set tables', () => {
   it('a worker with an empty store rebuilds every set from the changelog', async () => {
     const broker = new MemoryBroker()
     const def = app().definition
-    const a = await startMemoryRuntime(def, { broker, closeBroker: false, logLevel: 'silent' })
-    type Send = { send(v: unknown, o: { key: string }): Promise<unknown> }
-    const follows = (a.baseCtx.topics as Record<string, Send>).follows!
+    const a = await startOn(def, broker)
+    const follows = topicsOf(a).follows!
     for (let i = 0; i < 50; i++) await follows.send({ op: 'follow', who: `f${i}` }, { key: `u${i % 5}` })
     for (let i = 0; i < 50; i += 2) await follows.send({ op: 'unfollow', who: `f${i}` }, { key: `u${i % 5}` })
     await a.idle()
     await a.stop()
     // A new store: nothing but the changelog to recover from.
-    const b = await startMemoryRuntime(def, {
-      broker,
-      store: new MemoryStore(),
-      closeBroker: false,
-      logLevel: 'silent',
-    })
+    const b = await startFromChangelog(def, broker)
     try {
       type Sets = Record<string, { get(k: string): ReadonlySet<string> }>
-      const followers = (b.baseCtx.tables as Sets).followers!
+      const followers = tablesOf<Sets[string]>(b).followers!
       for (let u = 0; u < 5; u++) {
         const expected = Array.from({ length: 50 }, (_, i) => i)
           .filter((i) => i % 5 === u && i % 2 === 1)

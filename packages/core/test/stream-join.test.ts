@@ -5,7 +5,8 @@
  * changelog, so a worker that recovers it still pairs a later event.
  */
 import { describe, expect, expectTypeOf, it } from 'vitest'
-import { createApp, MemoryBroker, MemoryStore, Schema, startMemoryRuntime } from '../src/index.ts'
+import { createApp, MemoryBroker, Schema } from '../src/index.ts'
+import { startFromChangelog, startOn, topicsOf } from './helpers.ts'
 
 const T0 = Date.UTC(2026, 0, 1)
 const at = (min: number) => T0 + min * 60_000
@@ -55,25 +56,13 @@ describe('stream–stream joins', () => {
   it('a worker recovering the buffer from its changelog still pairs a later event', async () => {
     const broker = new MemoryBroker('memory://', { recordSends: true })
     const def = app().definition
-    type Send = { send(v: unknown, o: { key: string; timestamp: number }): Promise<unknown> }
-    const a = await startMemoryRuntime(def, { broker, closeBroker: false, logLevel: 'silent' })
-    await (a.baseCtx.topics as Record<string, Send>).orders!.send(
-      { id: 'o9', amount: 3 },
-      { key: 'dan', timestamp: at(0) },
-    )
+    const a = await startOn(def, broker)
+    await topicsOf(a).orders!.send({ id: 'o9', amount: 3 }, { key: 'dan', timestamp: at(0) })
     await a.idle()
     await a.stop()
-    const b = await startMemoryRuntime(def, {
-      broker,
-      store: new MemoryStore(),
-      closeBroker: false,
-      logLevel: 'silent',
-    })
+    const b = await startFromChangelog(def, broker)
     try {
-      await (b.baseCtx.topics as Record<string, Send>).payments!.send(
-        { paid: 3 },
-        { key: 'dan', timestamp: at(2) },
-      )
+      await topicsOf(b).payments!.send({ paid: 3 }, { key: 'dan', timestamp: at(2) })
       await b.idle()
       const matched = broker
         .sentTo('matched')

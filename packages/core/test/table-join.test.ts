@@ -5,7 +5,8 @@
  * changelog.
  */
 import { describe, expect, expectTypeOf, it } from 'vitest'
-import { createApp, MemoryBroker, MemoryStore, Schema, startMemoryRuntime } from '../src/index.ts'
+import { createApp, MemoryBroker, Schema } from '../src/index.ts'
+import { startFromChangelog, startOn, tablesOf, topicsOf } from './helpers.ts'
 
 const Customer = Schema.Struct({ name: Schema.String })
 
@@ -67,22 +68,16 @@ describe('table–table joins', () => {
   it('is committed with its sources and recovered from its own changelog', async () => {
     const broker = new MemoryBroker()
     const def = app().definition
-    type Send = { send(v: unknown, o: { key: string }): Promise<unknown> }
-    const a = await startMemoryRuntime(def, { broker, closeBroker: false, logLevel: 'silent' })
-    const topics = a.baseCtx.topics as Record<string, Send>
+    const a = await startOn(def, broker)
+    const topics = topicsOf(a)
     await topics.customers!.send({ name: 'Dan' }, { key: 'dan' })
     await topics.orders!.send(4, { key: 'dan' })
     await a.idle()
     await a.stop()
-    const b = await startMemoryRuntime(def, {
-      broker,
-      store: new MemoryStore(),
-      closeBroker: false,
-      logLevel: 'silent',
-    })
+    const b = await startFromChangelog(def, broker)
     try {
       type T = Record<string, { get(k: string): unknown }>
-      expect((b.baseCtx.tables as T).report!.get('dan')).toBe('Dan: 4')
+      expect(tablesOf<T[string]>(b).report!.get('dan')).toBe('Dan: 4')
     } finally {
       await b.stop()
       await broker.close()
