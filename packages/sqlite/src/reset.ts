@@ -7,6 +7,7 @@
  */
 import { BrokerError } from '@stream-app/core'
 import type { BrokerFile } from './file.ts'
+import type { TopicInfo } from './log.ts'
 
 export interface ResetResult {
   /** Each deleted topic with how many records it held. */
@@ -16,12 +17,9 @@ export interface ResetResult {
 }
 
 /** The app's topics that exist in the file: declared ones and its internal `<app>-…` ones. */
-export function appTopics(b: BrokerFile, appId: string, declared: readonly string[]): string[] {
+const appTopics = (b: BrokerFile, appId: string, declared: readonly string[]): TopicInfo[] => {
   const names = new Set(declared)
-  return b.log
-    .allTopics()
-    .map((t) => t.name)
-    .filter((n) => names.has(n) || n.startsWith(`${appId}-`))
+  return b.log.allTopics().filter((t) => names.has(t.name) || t.name.startsWith(`${appId}-`))
 }
 
 export function resetApp(
@@ -41,16 +39,16 @@ export function resetApp(
         `reset: ${live.length} worker(s) of '${appId}' are running (${live.map((m) => `pid ${m.pid} on ${m.host}`).join(', ')}); stop them first`,
         false,
       )
-    const topics = appTopics(b, appId, declared).map((name) => {
-      const ids = b.db
-        .prepare<[string], number>('SELECT id FROM partitions WHERE topic = ?')
-        .pluck()
-        .all(name)
+    const deleteRecords = b.db.prepare('DELETE FROM records WHERE tp = ?')
+    const deletePartitions = b.db.prepare('DELETE FROM partitions WHERE topic = ?')
+    const deleteTopic = b.db.prepare('DELETE FROM topics WHERE name = ?')
+    const deleteOffsets = b.db.prepare('DELETE FROM group_offsets WHERE topic = ?')
+    const topics = appTopics(b, appId, declared).map(({ name, ids }) => {
       let records = 0
-      for (const id of ids) records += b.db.prepare('DELETE FROM records WHERE tp = ?').run(id).changes
-      b.db.prepare('DELETE FROM partitions WHERE topic = ?').run(name)
-      b.db.prepare('DELETE FROM topics WHERE name = ?').run(name)
-      b.db.prepare('DELETE FROM group_offsets WHERE topic = ?').run(name)
+      for (const id of ids) records += deleteRecords.run(id).changes
+      deletePartitions.run(name)
+      deleteTopic.run(name)
+      deleteOffsets.run(name)
       b.log.forgetTopic(name)
       return { name, records }
     })
