@@ -14,7 +14,14 @@ import { messageOf } from '../definition/errors.ts'
 import type { Logger, ResolvedConfig } from '../definition/types.ts'
 import type { Broker, PartitionReader, RecordBatch, Store } from '../ports/index.ts'
 import type { Assignment } from './assignment.ts'
-import { applyStandby, releaseStandby } from './internal/table-standby.ts'
+import { changesOf } from './internal/changelog.ts'
+import {
+  applyStandby,
+  firstToStore,
+  loadStandby,
+  persistTakenOver,
+  releaseStandby,
+} from './internal/table-standby.ts'
 import type { TableRuntime } from './internal/tables.ts'
 import type { Members } from './members.ts'
 
@@ -23,10 +30,14 @@ interface Followed {
   readonly partition: number
   /** The next changelog offset to apply. */
   position: number
+  /** The changelog's start when following began: what an empty store partition stands for. */
+  readonly base: number
 }
 
 const FETCH_MAX = 5_000
 const FETCH_WAIT_MS = 250
+/** Store rows read per turn of the event loop when standing by starts from the store. */
+const STORE_PAGE = 5_000
 
 const keyOf = (t: TableRuntime, p: number) => `${t.changelog}\u0000${p}`
 
@@ -110,7 +121,7 @@ export class Replicator {
     }
     for (const [k, w] of want) {
       if (this.followed.has(k)) continue
-      this.followed.set(k, { ...w, position: await this.startOf(w.t, w.partition) })
+      this.followed.set(k, { ...w, ...(await this.startOf(w.t, w.partition)) })
       changed = true
     }
     if (changed) this.reaim()
@@ -120,22 +131,36 @@ export class Replicator {
    * Where following a partition starts: where the rows it holds already reflect
    * (a global table's: the store's offset; standby rows of a partition it owned
    * until now: the offset noted when they were demoted, as the store may be
-   * shared with the new owner, who has written past it since); otherwise from
-   * the start of the changelog, afresh.
+   * shared with the new owner, who has written past it since); otherwise the
+   * store's rows of the partition and their offset (loadStandby), or, when the
+   * store has none or only what the changelog no longer reaches back to, the
+   * changelog's start.
    */
-  private async startOf(t: TableRuntime, p: number): Promise<number> {
-    const stored = t.global
-      ? t.store.persistedOffsets([p]).get(p)
-      : t.standby.has(p)
-        ? t.standbyAt.get(p)
-        : undefined
-    if (stored !== undefined) {
-      t.standbyAt.delete(p)
-      return stored
-    }
-    if (!t.global) releaseStandby(t, [p])
+  private async startOf(t: TableRuntime, p: number): Promise<{ position: number; base: number }> {
     const [begin] = await this.d.broker.beginningOffsets([{ topic: t.changelog, partition: p }])
-    return begin?.offset ?? 0
+    const base = begin?.offset ?? 0
+    let held: number | undefined
+    let from = 'rows already held'
+    if (t.global) held = t.store.persistedOffsets([p]).get(p)
+    else if (t.standby.has(p)) held = t.standbyAt.get(p)
+    else {
+      const loaded = await loadStandby(t, p, STORE_PAGE)
+      held = loaded?.at
+      from = `${loaded?.rows ?? 0} rows from the store`
+    }
+    t.standbyAt.delete(p)
+    if (held === undefined || held < base) {
+      // Rows older than the changelog's start cannot be brought up to date from it: start afresh.
+      if (!t.global) releaseStandby(t, [p])
+      if (held !== undefined) this.d.store.transaction(() => t.store.dropPartitions([p]))
+      held = base
+      from = "the changelog's start"
+    }
+    if (!t.global)
+      this.d.log.info(`standby of table '${t.name}' partition ${p} starts at changelog offset ${held}`, {
+        from,
+      })
+    return { position: held, base }
   }
 
   /**
@@ -148,6 +173,10 @@ export class Replicator {
     if (!f) return undefined
     this.followed.delete(keyOf(t, p))
     this.reaim()
+    if (this.d.store.transaction(() => persistTakenOver(t, p, f.position)))
+      this.d.log.info(`table '${t.name}': partition ${p} written to the store from its standby rows`, {
+        position: f.position,
+      })
     return f.position
   }
 
@@ -177,15 +206,16 @@ export class Replicator {
   }
 
   private apply(batches: readonly RecordBatch[], reader: PartitionReader): void {
-    const byTable = new Map<TableRuntime, RecordBatch[]>()
+    const byTable = new Map<TableRuntime, { batch: RecordBatch; prev: number; base: number }[]>()
     for (const b of batches) {
       const f = [...this.followed.values()].find(
         (x) => x.t.changelog === b.topic && x.partition === b.partition,
       )
       if (!f || b.records.length === 0) continue
+      const item = { batch: b, prev: f.position, base: f.base }
       const list = byTable.get(f.t)
-      if (list) list.push(b)
-      else byTable.set(f.t, [b])
+      if (list) list.push(item)
+      else byTable.set(f.t, [item])
       f.position = b.records[b.records.length - 1]!.offset + 1
     }
     for (const f of this.followed.values()) {
@@ -194,13 +224,26 @@ export class Replicator {
       if (pos !== undefined && pos > f.position) f.position = pos
     }
     for (const [t, list] of byTable) {
-      const changes = list.flatMap((b) =>
-        t.global ? t.applyChangelog(b.records) : applyStandby(t, b.records),
-      )
-      const offsets = new Map(
-        list.map((b) => [b.partition, b.records[b.records.length - 1]!.offset + 1] as const),
-      )
-      this.d.store.transaction(() => t.store.apply(changes, offsets))
+      for (const { batch } of list) {
+        if (t.global) t.applyChangelog(batch.records)
+        else applyStandby(t, batch.records)
+      }
+      // The store gets what it does not hold yet, read and written in one transaction: a store
+      // shared with the partitions' owner (and other followers) stays a snapshot as of its offsets.
+      this.d.store.transaction(() => {
+        const stored = t.store.persistedOffsets(list.map((x) => x.batch.partition))
+        for (const { batch, prev, base } of list) {
+          const from = firstToStore(batch.records, prev, stored.get(batch.partition), base)
+          if (from === undefined) continue
+          const records = batch.records
+          const end = records[records.length - 1]!.offset + 1
+          t.store.apply(
+            changesOf(from === 0 ? records : records.slice(from)),
+            new Map([[batch.partition, end]]),
+          )
+          stored.set(batch.partition, end)
+        }
+      })
     }
   }
 

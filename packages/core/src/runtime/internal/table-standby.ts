@@ -6,7 +6,7 @@
  */
 import type { BrokerRecord, StoreChange } from '../../ports/index.ts'
 import { eachChange } from './changelog.ts'
-import type { TableRuntime } from './tables.ts'
+import type { Row, TableRuntime } from './tables.ts'
 
 /** Applies changelog records of partitions this worker stands by for to their standby rows. */
 export function applyStandby(t: TableRuntime, records: readonly BrokerRecord[]): StoreChange[] {
@@ -54,11 +54,80 @@ export function demote(t: TableRuntime, partitions: readonly number[]): void {
   }
 }
 
-/** Forgets standby partitions no longer stood by for, in memory and in the store. */
+/**
+ * Forgets standby partitions no longer stood by for, in memory only. Their
+ * store rows stay: they are a snapshot as of the partition's stored offset (a
+ * store file may be shared with the partition's owner, whose rows they are),
+ * read again by whoever follows or recovers the partition next.
+ */
 export function releaseStandby(t: TableRuntime, partitions: readonly number[]): void {
   for (const p of partitions) {
     t.standby.delete(p)
     t.standbyAt.delete(p)
   }
-  t.store.dropPartitions(partitions)
+}
+
+/**
+ * Starts standing by for a partition from the store: its rows there become
+ * standby rows, and the offset they reflect (read first: a shared store's
+ * owner may write on while the pages are read, and replaying from the older
+ * offset brings any newer row back to the same state) is where tailing starts.
+ * Undefined when the store holds nothing of the partition.
+ */
+export async function loadStandby(
+  t: TableRuntime,
+  p: number,
+  pageSize: number,
+): Promise<{ at: number; rows: number } | undefined> {
+  const at = t.store.persistedOffsets([p]).get(p)
+  if (at === undefined) return undefined
+  const rows = new Map<string, Row>()
+  for (const page of t.store.scan(p, pageSize)) {
+    for (const r of page) rows.set(r.key, t.rowOf(r.key, r.value, p))
+    // A large partition is read a page per turn of the event loop.
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  t.standby.set(p, rows)
+  return { at, rows: rows.size }
+}
+
+/**
+ * Which of a batch of changelog records (one partition, in offset order, after
+ * `prev`: where the follower had reached) this follower writes to the store,
+ * as the index of the first: the store must stay a snapshot as of its stored
+ * offset. A shared store's owner writes ahead of its followers: records it
+ * already stored are skipped, and when the store is behind `prev` (emptied, or
+ * written from elsewhere) nothing is written, as that would skip records.
+ * `stored` is the store's offset, or undefined for a partition it does not
+ * hold, which stands for a snapshot at `base` (the log's start when following began).
+ */
+export function firstToStore(
+  records: readonly BrokerRecord[],
+  prev: number,
+  stored: number | undefined,
+  base: number,
+): number | undefined {
+  const at = stored ?? base
+  if (at < prev) return undefined
+  let i = 0
+  while (i < records.length && records[i]!.offset < at) i++
+  return i < records.length ? i : undefined
+}
+
+/**
+ * A partition about to be taken over from its standby rows (or a global
+ * table's tail) at `position`: if the store is not a snapshot as of exactly there (a follower
+ * of a shared store writes only what its owner has not), its rows of the
+ * partition are written afresh from memory, so that later commits, which
+ * write changed rows only, keep it whole.
+ */
+export function persistTakenOver(t: TableRuntime, p: number, position: number): boolean {
+  if (t.store.persistedOffsets([p]).get(p) === position) return false
+  const changes: StoreChange[] = []
+  const rows = t.global ? t.rows : (t.standby.get(p) ?? new Map<string, Row>())
+  for (const [sk, row] of rows)
+    if (row.partition === p) changes.push({ partition: p, key: sk, value: t.storedText(row) })
+  t.store.dropPartitions([p])
+  t.store.apply(changes, new Map([[p, position]]))
+  return true
 }

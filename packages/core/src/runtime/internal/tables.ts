@@ -20,7 +20,7 @@ import { eachChange } from './changelog.ts'
 import type { Cursor } from './cursor.ts'
 import { Closing } from './table-close.ts'
 
-interface Row {
+export interface Row {
   key: unknown
   value: unknown
   partition: number
@@ -412,10 +412,7 @@ export class TableRuntime {
         records.push({ topic: this.changelog, partition, key: keyBytes, value: null, timestamp })
         changes.push({ partition, key: sk, value: undefined })
       } else {
-        // Stored with the value, as [value, end(, 1 once emitted)]: a session's end, which moves
-        // with its events, and whether a closed window's final value went out.
-        const v = this.encodeValueText(row.value)
-        const text = this.enveloped ? `[${v},${row.end}${row.emitted ? ',1' : ''}]` : v
+        const text = this.storedText(row)
         records.push({
           topic: this.changelog,
           partition: row.partition,
@@ -428,6 +425,16 @@ export class TableRuntime {
     }
     this.clearDirty()
     return { records, changes }
+  }
+
+  /**
+   * A row's stored form (store and changelog): its value, or for sessions and closing windows
+   * [value, end(, 1 once emitted)]: a session's end moves with its events, and whether a closed
+   * window's final value went out must survive a restart.
+   */
+  storedText(row: Row): string {
+    const v = this.encodeValueText(row.value)
+    return this.enveloped ? `[${v},${row.end}${row.emitted ? ',1' : ''}]` : v
   }
 
   encodeValueText(value: unknown): string {
