@@ -4,7 +4,17 @@
  * (end + grace at or before stream time), and — for a table with `final` —
  * the windows not yet emitted, so that each is emitted once when it closes.
  * Checked per event in O(1) until the earliest open window closes.
+ *
+ * Stream time is stored too, as one row per partition (STREAM_TIME_KEY) in the
+ * store and changelog, written at the commit after it moved: a worker that
+ * restarts or takes a partition over knows which windows are closed before the
+ * next event says so (a late event right after a restart still goes to onLate).
  */
+import type { ProduceRecord, StoreChange } from '../../ports/index.ts'
+
+/** The store and changelog key of a partition's stream time: no window's store key starts with \0. */
+export const STREAM_TIME_KEY = '\u0000stream-time'
+const STREAM_TIME_BYTES = Buffer.from(STREAM_TIME_KEY, 'utf8')
 
 /** What closing needs of a row. */
 export interface ClosingRow {
@@ -15,6 +25,8 @@ export interface ClosingRow {
 
 export class Closing {
   private readonly streamTime = new Map<number, number>()
+  /** Partitions whose stream time moved since the last commit. */
+  private readonly moved = new Set<number>()
   /** final tables: per partition, store key → end of the windows not yet emitted */
   private readonly open = new Map<number, Map<string, number>>()
   private readonly partitionOf = new Map<string, number>()
@@ -57,6 +69,7 @@ export class Closing {
   advance(p: number, ts: number): string[] {
     if (ts <= this.time(p)) return []
     this.streamTime.set(p, ts)
+    this.moved.add(p)
     if (!this.tracks) return []
     const e = this.earliest.get(p)
     if (e === undefined || e + this.graceMs > ts) return []
@@ -72,9 +85,38 @@ export class Closing {
     return out
   }
 
-  /** Partitions that left this worker: their stream time is re-learned from events when they return. */
+  /** Stream time read back (store, changelog): it only ever moves forward. */
+  restore(p: number, text: string | undefined): void {
+    const time = Number(text)
+    if (text !== undefined && Number.isFinite(time) && time > this.time(p)) this.streamTime.set(p, time)
+  }
+
+  /** The stream time rows of partitions whose time moved, for a commit. */
+  drain(changelog: string, timestamp: number, records: ProduceRecord[], changes: StoreChange[]): void {
+    for (const p of this.moved) {
+      const text = String(this.time(p))
+      records.push({
+        topic: changelog,
+        partition: p,
+        key: STREAM_TIME_BYTES,
+        value: Buffer.from(text),
+        timestamp,
+      })
+      changes.push({ partition: p, key: STREAM_TIME_KEY, value: text })
+    }
+    this.moved.clear()
+  }
+
+  /** The stored form of a partition's stream time, if it has one. */
+  stored(p: number): StoreChange | undefined {
+    const time = this.streamTime.get(p)
+    return time === undefined ? undefined : { partition: p, key: STREAM_TIME_KEY, value: String(time) }
+  }
+
+  /** Partitions that left this worker: their stream time is read back with their rows when they return. */
   forget(partitions: readonly number[]): void {
     for (const p of partitions) {
+      this.moved.delete(p)
       this.streamTime.delete(p)
       this.earliest.delete(p)
       const m = this.open.get(p)

@@ -6,11 +6,13 @@
  */
 import type { BrokerRecord, StoreChange } from '../../ports/index.ts'
 import { eachChange } from './changelog.ts'
+import { STREAM_TIME_KEY } from './table-close.ts'
 import type { Row, TableRuntime } from './tables.ts'
 
 /** Applies changelog records of partitions this worker stands by for to their standby rows. */
 export function applyStandby(t: TableRuntime, records: readonly BrokerRecord[]): StoreChange[] {
   return eachChange(records, (sk, text, partition) => {
+    if (sk === STREAM_TIME_KEY) return t.closing?.restore(partition, text)
     let rows = t.standby.get(partition)
     if (!rows) t.standby.set(partition, (rows = new Map()))
     if (text === undefined) rows.delete(sk)
@@ -83,7 +85,9 @@ export async function loadStandby(
   if (at === undefined) return undefined
   const rows = new Map<string, Row>()
   for (const page of t.store.scan(p, pageSize)) {
-    for (const r of page) rows.set(r.key, t.rowOf(r.key, r.value, p))
+    for (const r of page)
+      if (r.key === STREAM_TIME_KEY) t.closing?.restore(p, r.value)
+      else rows.set(r.key, t.rowOf(r.key, r.value, p))
     // A large partition is read a page per turn of the event loop.
     await new Promise((resolve) => setImmediate(resolve))
   }
@@ -127,6 +131,8 @@ export function persistTakenOver(t: TableRuntime, p: number, position: number): 
   const rows = t.global ? t.rows : (t.standby.get(p) ?? new Map<string, Row>())
   for (const [sk, row] of rows)
     if (row.partition === p) changes.push({ partition: p, key: sk, value: t.storedText(row) })
+  const time = t.closing?.stored(p)
+  if (time !== undefined) changes.push(time)
   t.store.dropPartitions([p])
   t.store.apply(changes, new Map([[p, position]]))
   return true

@@ -18,7 +18,7 @@ import { partitionForKey } from '../../ports/partitioner.ts'
 import type { Timekeeper } from '../time.ts'
 import { eachChange } from './changelog.ts'
 import type { Cursor } from './cursor.ts'
-import { Closing } from './table-close.ts'
+import { Closing, STREAM_TIME_KEY } from './table-close.ts'
 
 export interface Row {
   key: unknown
@@ -423,6 +423,7 @@ export class TableRuntime {
         changes.push({ partition: row.partition, key: sk, value: text })
       }
     }
+    this.closing?.drain(this.changelog, timestamp, records, changes)
     this.clearDirty()
     return { records, changes }
   }
@@ -444,6 +445,7 @@ export class TableRuntime {
 
   /** Loads a row from its stored form (store row or changelog record). */
   loadRow(storeKey: string, valueText: string | undefined, partition: number): void {
+    if (storeKey === STREAM_TIME_KEY) return this.closing?.restore(partition, valueText)
     if (valueText === undefined) {
       const row = this.rows.get(storeKey)
       if (row) {
