@@ -17,16 +17,17 @@ import type { WorkerMetrics } from './metrics.ts'
 import { livePage } from './page.ts'
 import { answerAtOwner, notOwnedResponse, tableLookup } from './tables.ts'
 
-/** Built-in GET routes; they win over an app route of the same path (which is warned about). */
-export const BUILTIN_ROUTES = [
-  '/health',
-  '/metrics',
-  '/tables/:table/:key',
-  '/tables',
-  '/agents',
-  '/topics',
-  '/lag',
-] as const
+/**
+ * Built-in GET routes of the API contract; they win over an app route of the
+ * same path (which is warned about).
+ */
+export const BUILTIN_ROUTES = ['/health', '/metrics', '/tables/:table/:key'] as const
+
+/**
+ * Built-in GET routes added later (the live page's data): an app that already
+ * answers one of these paths keeps its own route (logged), as it keeps GET /.
+ */
+export const INFO_ROUTES = ['/agents', '/topics', '/tables', '/lag'] as const
 
 export interface WebAppOptions {
   readonly log: Logger
@@ -97,14 +98,14 @@ export function createWebApp(rt: WorkerView, options: WebAppOptions): Hono {
   const traced = (route: string, handle: (c: Context) => Response | Promise<Response>): Handler =>
     rt.config.telemetry.enabled ? (c) => serveTraced(c, route, () => handle(c)) : handle
   app.get('/tables/:table/:key', traced('/tables/:table/:key', tableLookup(rt)))
-  app.get('/agents', (c) => c.json(listAgents(rt)))
-  app.get('/topics', (c) => c.json(listTopics(rt)))
-  app.get('/tables', (c) => c.json(listTables(rt)))
-  app.get('/lag', lagRoute(rt))
 
   for (const r of rt.def.routes) {
     if (r.method === 'GET' && (BUILTIN_ROUTES as readonly string[]).includes(r.path))
       log.warn(`route GET ${r.path} is shadowed by the built-in route of the same path`)
+    if (r.method === 'GET' && (INFO_ROUTES as readonly string[]).includes(r.path))
+      log.info(
+        `route GET ${r.path} is the app's: the built-in one of that path (live page data) is not served`,
+      )
     const table = r.table
     app.on(
       r.method,
@@ -118,7 +119,12 @@ export function createWebApp(rt: WorkerView, options: WebAppOptions): Hono {
     )
   }
 
-  // After the app's routes: an app that answers GET / itself keeps it (hono runs the first match).
+  // After the app's routes: an app that answers one of these paths itself keeps it (hono runs the
+  // first match).
+  app.get('/agents', (c) => c.json(listAgents(rt)))
+  app.get('/topics', (c) => c.json(listTopics(rt)))
+  app.get('/tables', (c) => c.json(listTables(rt)))
+  app.get('/lag', lagRoute(rt))
   app.get('/', livePage)
 
   app.notFound((c) => c.json({ error: 'not found' }, 404))

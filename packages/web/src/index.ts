@@ -3,7 +3,7 @@
  * dependency of the runtime (WorkerDeps['web']); the rest is exported for
  * tooling and tests that build on the same pieces.
  */
-export { BUILTIN_ROUTES, createWebApp, type WebAppOptions } from './app.ts'
+export { BUILTIN_ROUTES, createWebApp, INFO_ROUTES, type WebAppOptions } from './app.ts'
 export {
   type AgentInfo,
   listAgents,

@@ -157,4 +157,30 @@ describe('GET / over HTTP', () => {
       await w.stop()
     }
   })
+
+  it("leaves the page's data routes to an app that answers them, but not the contract's built-ins", async () => {
+    const app = createApp({ id: 'own-lag' })
+      .topic('in', { key: Schema.String, value: Schema.String, partitions: 1 })
+      .table('t', { default: () => 0 })
+      .agent('noop', { from: 'in' }, async (s) => {
+        for await (const _ of s);
+      })
+      .route('GET', '/lag', (c) => c.json({ mine: 'lag' }))
+      .route('GET', '/tables', (c) => c.json({ mine: 'tables' }))
+      .route('GET', '/health', (c) => c.json({ mine: 'health' }))
+    const w = await startWeb(app.definition)
+    try {
+      expect(await (await fetch(`${w.url}/lag`)).json()).toEqual({ mine: 'lag' })
+      expect(await (await fetch(`${w.url}/tables`)).json()).toEqual({ mine: 'tables' })
+      expect(await (await fetch(`${w.url}/health`)).json()).toEqual({ status: 'ok' })
+      expect(await (await fetch(`${w.url}/tables/t/k`)).json()).toEqual({ key: 'k', value: 0 })
+      expect(Array.isArray(await (await fetch(`${w.url}/agents`)).json())).toBe(true)
+      const logs = w.logs.join('\n')
+      expect(logs).toContain("route GET /lag is the app's")
+      expect(logs).toContain('route GET /health is shadowed by the built-in route')
+      expect(logs).not.toContain('route GET /tables is shadowed')
+    } finally {
+      await w.stop()
+    }
+  })
 })

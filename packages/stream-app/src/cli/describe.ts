@@ -3,7 +3,7 @@
  * (human tables or --json) and for the web server's /topics and /agents.
  */
 import type { AnySchema, AppDefinition } from '@stream-app/core'
-import { BUILTIN_ROUTES } from '@stream-app/web'
+import { BUILTIN_ROUTES, INFO_ROUTES } from '@stream-app/web'
 
 const schemaName = (s: AnySchema): string => {
   const tag = s.ast._tag
@@ -47,10 +47,10 @@ export function describeApp(def: AppDefinition) {
     routes: [
       ...def.routes.map((r) => ({ method: r.method, path: r.path, builtin: false })),
       ...BUILTIN_ROUTES.map((path) => ({ method: 'GET', path, builtin: true })),
-      // The live page, unless the app answers / itself.
-      ...(def.routes.some((r) => r.method === 'GET' && r.path === '/')
-        ? []
-        : [{ method: 'GET', path: '/', builtin: true }]),
+      // The live page and its data, unless the app answers the path itself.
+      ...[...INFO_ROUTES, '/']
+        .filter((path) => !def.routes.some((r) => r.method === 'GET' && r.path === path))
+        .map((path) => ({ method: 'GET', path, builtin: true })),
     ],
   }
 }
