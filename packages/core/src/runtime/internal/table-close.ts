@@ -85,10 +85,15 @@ export class Closing {
     return out
   }
 
-  /** Stream time read back (store, changelog): it only ever moves forward. */
-  restore(p: number, text: string | undefined): void {
+  /**
+   * A stored row read back (store, changelog): if it is a partition's stream time, takes it (stream
+   * time only ever moves forward) and says so; other rows are the caller's.
+   */
+  restored(storeKey: string, p: number, text: string | undefined): boolean {
+    if (storeKey !== STREAM_TIME_KEY) return false
     const time = Number(text)
     if (text !== undefined && Number.isFinite(time) && time > this.time(p)) this.streamTime.set(p, time)
+    return true
   }
 
   /** The stream time rows of partitions whose time moved, for a commit. */

@@ -6,13 +6,12 @@
  */
 import type { BrokerRecord, StoreChange } from '../../ports/index.ts'
 import { eachChange } from './changelog.ts'
-import { STREAM_TIME_KEY } from './table-close.ts'
 import type { Row, TableRuntime } from './tables.ts'
 
 /** Applies changelog records of partitions this worker stands by for to their standby rows. */
 export function applyStandby(t: TableRuntime, records: readonly BrokerRecord[]): StoreChange[] {
   return eachChange(records, (sk, text, partition) => {
-    if (sk === STREAM_TIME_KEY) return t.closing?.restore(partition, text)
+    if (t.closing?.restored(sk, partition, text)) return
     let rows = t.standby.get(partition)
     if (!rows) t.standby.set(partition, (rows = new Map()))
     if (text === undefined) rows.delete(sk)
@@ -86,8 +85,7 @@ export async function loadStandby(
   const rows = new Map<string, Row>()
   for (const page of t.store.scan(p, pageSize)) {
     for (const r of page)
-      if (r.key === STREAM_TIME_KEY) t.closing?.restore(p, r.value)
-      else rows.set(r.key, t.rowOf(r.key, r.value, p))
+      if (!t.closing?.restored(r.key, p, r.value)) rows.set(r.key, t.rowOf(r.key, r.value, p))
     // A large partition is read a page per turn of the event loop.
     await new Promise((resolve) => setImmediate(resolve))
   }

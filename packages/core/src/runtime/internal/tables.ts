@@ -18,7 +18,7 @@ import { partitionForKey } from '../../ports/partitioner.ts'
 import type { Timekeeper } from '../time.ts'
 import { eachChange } from './changelog.ts'
 import type { Cursor } from './cursor.ts'
-import { Closing, STREAM_TIME_KEY } from './table-close.ts'
+import { Closing } from './table-close.ts'
 
 export interface Row {
   key: unknown
@@ -445,7 +445,7 @@ export class TableRuntime {
 
   /** Loads a row from its stored form (store row or changelog record). */
   loadRow(storeKey: string, valueText: string | undefined, partition: number): void {
-    if (storeKey === STREAM_TIME_KEY) return this.closing?.restore(partition, valueText)
+    if (this.closing?.restored(storeKey, partition, valueText)) return
     if (valueText === undefined) {
       const row = this.rows.get(storeKey)
       if (row) {
