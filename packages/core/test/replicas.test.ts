@@ -136,4 +136,35 @@ describe('standby replicas', () => {
     expect(fromZero).toBeGreaterThan(N / 4) // b's half of the changelog, from zero
     expect(fromStandby).toBe(0) // the standby was current
   })
+
+  it('a takeover whose store lost the partition writes it there from the standby rows, replaying nothing', async () => {
+    const def = app(1)
+    const broker = new MemoryBroker()
+    const a = await startMemoryRuntime(def, { broker, closeBroker: false })
+    const b = await startMemoryRuntime(def, { broker, closeBroker: false })
+    try {
+      const keys = Array.from({ length: 200 }, (_, i) => `k${i}`)
+      for (const k of keys) await a.topicHandles.events!.send(2, { key: k })
+      await a.idle()
+      await b.idle()
+      await b.commit()
+      const onB = keys.filter((k) => partitionForKey(Buffer.from(k), 2) === 1)
+      const sums = a.tables.get('sums')!
+      await until("a's standby copy of b's partition", () => (sums.standby.get(1)?.size ?? 0) === onB.length)
+      sums.store.dropPartitions([1]) // a's store no longer holds what its standby rows do
+      const before = a.sensor.snapshot().recoveries.records
+      await b.stop()
+      await until('a to take partition 1 over', () => sums.owned.has(1))
+      await a.idle()
+      expect(a.sensor.snapshot().recoveries.records - before).toBe(0)
+      const stored = [...sums.store.scan(1, 1_000)].flat()
+      expect(stored.map((r) => r.key).sort()).toEqual([...onB].sort())
+      expect(stored.every((r) => r.value === '2')).toBe(true)
+      expect(sums.store.persistedOffsets([1]).get(1)).toBeGreaterThan(0)
+    } finally {
+      await b.stop()
+      await a.stop()
+      await broker.close()
+    }
+  })
 })

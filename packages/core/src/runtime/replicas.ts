@@ -19,8 +19,8 @@ import {
   applyStandby,
   firstToStore,
   loadStandby,
-  persistTakenOver,
   releaseStandby,
+  takeOverFrom,
 } from './internal/table-standby.ts'
 import type { TableRuntime } from './internal/tables.ts'
 import type { Members } from './members.ts'
@@ -164,20 +164,17 @@ export class Replicator {
   }
 
   /**
-   * Stops following a partition that is being assigned here and hands over its
-   * position: its rows (global, or promoted standby rows) and the store
-   * reflect the changelog up to there. Undefined when it was not followed.
+   * Stops following a partition that is being assigned here and hands over
+   * where its recovery replays the changelog from: its rows (global, or
+   * promoted standby rows) reflect it up to the followed position, and the
+   * store as of its offset (takeOverFrom). Undefined when it was not followed.
    */
   takeOver(t: TableRuntime, p: number): number | undefined {
     const f = this.followed.get(keyOf(t, p))
     if (!f) return undefined
     this.followed.delete(keyOf(t, p))
     this.reaim()
-    if (this.d.store.transaction(() => persistTakenOver(t, p, f.position)))
-      this.d.log.info(`table '${t.name}': partition ${p} written to the store from its standby rows`, {
-        position: f.position,
-      })
-    return f.position
+    return this.d.store.transaction(() => takeOverFrom(t, p, f.position, f.base))
   }
 
   /** Followed partitions of a table (tests, the sensor). */

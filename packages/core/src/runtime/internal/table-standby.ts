@@ -117,14 +117,17 @@ export function firstToStore(
 }
 
 /**
- * A partition about to be taken over from its standby rows (or a global
- * table's tail) at `position`: if the store is not a snapshot as of exactly there (a follower
- * of a shared store writes only what its owner has not), its rows of the
- * partition are written afresh from memory, so that later commits, which
- * write changed rows only, keep it whole.
+ * Where a partition about to be taken over from its standby rows (or a global
+ * table's tail), which reflect the changelog up to `position`, is replayed
+ * from. The store is a snapshot as of its own offset: from there when that is
+ * earlier (records the follower read but left to the owner to store, replayed
+ * over newer rows, end where the rows are); when the store has nothing the
+ * changelog still reaches, the partition's rows are written to it afresh
+ * from memory, so that later commits, which write changed rows only, keep it whole.
  */
-export function persistTakenOver(t: TableRuntime, p: number, position: number): boolean {
-  if (t.store.persistedOffsets([p]).get(p) === position) return false
+export function takeOverFrom(t: TableRuntime, p: number, position: number, base: number): number {
+  const stored = t.store.persistedOffsets([p]).get(p)
+  if (stored !== undefined && stored >= base) return Math.min(stored, position)
   const changes: StoreChange[] = []
   const rows = t.global ? t.rows : (t.standby.get(p) ?? new Map<string, Row>())
   for (const [sk, row] of rows)
@@ -133,5 +136,6 @@ export function persistTakenOver(t: TableRuntime, p: number, position: number): 
   if (time !== undefined) changes.push(time)
   t.store.dropPartitions([p])
   t.store.apply(changes, new Map([[p, position]]))
-  return true
+  t.host.log.info(`table '${t.name}': partition ${p} written to the store from memory`, { position })
+  return position
 }
