@@ -6,7 +6,7 @@
  */
 import { describe, expect, expectTypeOf, it } from 'vitest'
 import { createApp, MemoryBroker, Schema } from '../src/index.ts'
-import { startFromChangelog, startOn, topicsOf } from './helpers.ts'
+import { captureStderr, startFromChangelog, startOn, topicsOf } from './helpers.ts'
 
 const T0 = Date.UTC(2026, 0, 1)
 const at = (min: number) => T0 + min * 60_000
@@ -48,6 +48,23 @@ describe('stream–stream joins', () => {
       // cy's order left the buffer when the payment 9m later came; only the payment is kept.
       const buffer = (t.tables as unknown as Record<string, { get(k: string): unknown }>)['match.buffer']!
       expect(buffer.get('cy')).toEqual({ l: [], r: [[at(9), { paid: 1 }]] })
+    } finally {
+      await t.stop()
+    }
+  })
+
+  it("an event older than the key's newest by more than the window joins nothing and is logged as late", async () => {
+    const t = await app().test({ logLevel: 'warn' })
+    try {
+      const err = await captureStderr(async () => {
+        await t.topics.payments.send({ paid: 5 }, { key: 'eve', timestamp: at(20) })
+        await t.topics.orders.send({ id: 'o5', amount: 5 }, { key: 'eve', timestamp: at(10) }) // 10m before
+        await t.idle()
+      })
+      expect(t.sent('matched')).toEqual([])
+      expect(err).toMatch(/stream join 'match': late event skipped \(orders\[\d\]@0, /)
+      const buffer = (t.tables as unknown as Record<string, { get(k: string): unknown }>)['match.buffer']!
+      expect(buffer.get('eve')).toEqual({ l: [], r: [[at(20), { paid: 5 }]] })
     } finally {
       await t.stop()
     }

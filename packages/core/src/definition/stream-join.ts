@@ -4,7 +4,8 @@
  * per key (stored, with a changelog, like any table). An event is paired with
  * every buffered event of the other side whose time is within `within` of its
  * own; what `join` returns goes to the sink. A side's events older than the
- * key's newest event time minus `within` are dropped from the buffer.
+ * key's newest event time minus `within` are dropped from the buffer; an event
+ * that old when it arrives joins nothing and is logged as late.
  */
 import type { Duration } from './duration.ts'
 import { toMillis } from './duration.ts'
@@ -74,7 +75,10 @@ export function addStreamJoin(
           if (Math.abs(ts - e.timestamp) <= withinMs)
             out.push(left ? join(e.value, v, e.key) : join(v, e.value, e.key))
         mine.push([e.timestamp, e.value])
-      }
+      } else
+        ctx.log.warn(
+          `stream join '${name}': late event skipped (${e.topic}[${e.partition}]@${e.offset}, ${e.timestamp} is more than ${withinMs} ms before the key's newest event, ${newest})`,
+        )
       if (mine.length || other.length) table.set(e.key, left ? { l: mine, r: other } : { l: other, r: mine })
       else table.delete(e.key)
       for (const v of out) yield v
