@@ -40,11 +40,16 @@ export default defineConfig({
           name: 'kafka',
           include: ['packages/kafka/test/**/*.test.ts', 'test/e2e/kafka-*.test.ts'],
           globalSetup: ['packages/kafka/test/global-setup.ts'],
+          setupFiles: ['test/e2e/teardown.ts'],
         },
       },
       {
         extends: true,
-        test: { name: 'e2e', include: ['test/e2e/sqlite-*.test.ts', 'test/package/**/*.test.ts'] },
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/sqlite-*.test.ts', 'test/package/**/*.test.ts'],
+          setupFiles: ['test/e2e/teardown.ts'],
+        },
       },
     ],
   },
