@@ -14,7 +14,6 @@ import { messageOf } from '../definition/errors.ts'
 import type { Logger, ResolvedConfig } from '../definition/types.ts'
 import type { Broker, PartitionReader, RecordBatch, Store } from '../ports/index.ts'
 import type { Assignment } from './assignment.ts'
-import { changesOf } from './internal/changelog.ts'
 import {
   applyStandby,
   firstToStore,
@@ -221,25 +220,24 @@ export class Replicator {
       if (pos !== undefined && pos > f.position) f.position = pos
     }
     for (const [t, list] of byTable) {
-      for (const { batch } of list) {
-        if (t.global) t.applyChangelog(batch.records)
-        else applyStandby(t, batch.records)
-      }
+      const changes = list.map(({ batch }) =>
+        t.global ? t.applyChangelog(batch.records) : applyStandby(t, batch.records),
+      )
       // The store gets what it does not hold yet, read and written in one transaction: a store
       // shared with the partitions' owner (and other followers) stays a snapshot as of its offsets.
       this.d.store.transaction(() => {
         const stored = t.store.persistedOffsets(list.map((x) => x.batch.partition))
-        for (const { batch, prev, base } of list) {
-          const from = firstToStore(batch.records, prev, stored.get(batch.partition), base)
-          if (from === undefined) continue
+        list.forEach(({ batch, prev, base }, i) => {
           const records = batch.records
+          const from = firstToStore(records, prev, stored.get(batch.partition), base)
+          if (from === undefined) return
+          // The batch's changes are its keyed records in order: skip those of the records before `from`.
+          let skip = 0
+          for (let j = 0; j < from; j++) if (records[j]!.key !== null) skip++
           const end = records[records.length - 1]!.offset + 1
-          t.store.apply(
-            changesOf(from === 0 ? records : records.slice(from)),
-            new Map([[batch.partition, end]]),
-          )
+          t.store.apply(changes[i]!.slice(skip), new Map([[batch.partition, end]]))
           stored.set(batch.partition, end)
-        }
+        })
       })
     }
   }

@@ -24,6 +24,3 @@ export function eachChange(
   }
   return changes
 }
-
-/** The store changes changelog records make (nothing applied in memory). */
-export const changesOf = (records: readonly BrokerRecord[]): StoreChange[] => eachChange(records, () => {})
