@@ -131,9 +131,10 @@ export class Replicator {
    * (a global table's: the store's offset; standby rows of a partition it owned
    * until now: the offset noted when they were demoted, as the store may be
    * shared with the new owner, who has written past it since); otherwise the
-   * store's rows of the partition and their offset (loadStandby), or, when the
-   * store has none or only what the changelog no longer reaches back to, the
-   * changelog's start.
+   * store's rows of the partition and their offset (loadStandby); never before
+   * the changelog's start. Nothing is deleted from the store: it may be the
+   * owner's, and a store left behind the changelog's start is written afresh
+   * at a takeover (takeOverFrom).
    */
   private async startOf(t: TableRuntime, p: number): Promise<{ position: number; base: number }> {
     const [begin] = await this.d.broker.beginningOffsets([{ topic: t.changelog, partition: p }])
@@ -148,18 +149,14 @@ export class Replicator {
       from = `${loaded?.rows ?? 0} rows from the store`
     }
     t.standbyAt.delete(p)
-    if (held === undefined || held < base) {
-      // Rows older than the changelog's start cannot be brought up to date from it: start afresh.
-      if (!t.global) releaseStandby(t, [p])
-      if (held !== undefined) this.d.store.transaction(() => t.store.dropPartitions([p]))
-      held = base
-      from = "the changelog's start"
-    }
+    // As recovery does: from the later of the two, the rows (if any) replayed over.
+    if (held === undefined || held < base) from = "the changelog's start"
+    const position = Math.max(held ?? base, base)
     if (!t.global)
-      this.d.log.info(`standby of table '${t.name}' partition ${p} starts at changelog offset ${held}`, {
+      this.d.log.info(`standby of table '${t.name}' partition ${p} starts at changelog offset ${position}`, {
         from,
       })
-    return { position: held, base }
+    return { position, base }
   }
 
   /**
