@@ -13,7 +13,7 @@
 import type { ProduceRecord, StoreChange } from '../../ports/index.ts'
 
 /** The store and changelog key of a partition's stream time: no window's store key starts with \0. */
-export const STREAM_TIME_KEY = '\u0000stream-time'
+const STREAM_TIME_KEY = '\u0000stream-time'
 const STREAM_TIME_BYTES = Buffer.from(STREAM_TIME_KEY, 'utf8')
 
 /** What closing needs of a row. */
@@ -99,15 +99,15 @@ export class Closing {
   /** The stream time rows of partitions whose time moved, for a commit. */
   drain(changelog: string, timestamp: number, records: ProduceRecord[], changes: StoreChange[]): void {
     for (const p of this.moved) {
-      const text = String(this.time(p))
+      const change = this.stored(p)!
       records.push({
         topic: changelog,
         partition: p,
         key: STREAM_TIME_BYTES,
-        value: Buffer.from(text),
+        value: Buffer.from(change.value!),
         timestamp,
       })
-      changes.push({ partition: p, key: STREAM_TIME_KEY, value: text })
+      changes.push(change)
     }
     this.moved.clear()
   }
