@@ -40,7 +40,6 @@ export default defineConfig({
           name: 'kafka',
           include: ['packages/kafka/test/**/*.test.ts', 'test/e2e/kafka-*.test.ts'],
           globalSetup: ['packages/kafka/test/global-setup.ts'],
-          setupFiles: ['test/e2e/teardown.ts'],
         },
       },
       {
