@@ -1,8 +1,9 @@
 /**
  * The hono app of one worker: CORS (when configured), the built-in routes
- * (/health, /metrics, /tables/:table/:key, /tables, /agents, /topics, /lag),
- * the app's own `.route()`s, the live page on / unless the app answers / itself,
- * and one error policy for all of them: 4xx for what the client got wrong, a
+ * (/health, /metrics, /tables/:table/:key), the app's own `.route()`s, then
+ * the live page on / and its data (/agents, /topics, /tables, /lag) where the
+ * app does not answer those paths itself, and one error policy for all of
+ * them: 4xx for what the client got wrong, a
  * bare JSON 500 for what the server got wrong (details go to the log, never to
  * the client).
  */
