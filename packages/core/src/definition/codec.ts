@@ -9,6 +9,7 @@ import * as SchemaAST from 'effect/SchemaAST'
 import * as SchemaJITCompiler from 'effect/schema/SchemaJITCompiler'
 import type { ProduceRecord } from '../ports/index.ts'
 import { ConfigError } from './errors.ts'
+import { flatJsonReader } from './flat-json.ts'
 
 export type CodecName = 'json' | 'string' | 'raw'
 export const CODECS: readonly CodecName[] = ['json', 'string', 'raw']
@@ -235,12 +236,30 @@ export function schemaCodec(schema: AnySchema): {
  * tombstone) decodes to null without touching the schema when the schema accepts null.
  */
 export function makeSerde<T>(schema: AnySchema, codec: CodecName): Serde<T> {
-  const parse = parsers[codec]
   const serialize = serializers[codec]
   const passthrough = isUnknown(schema)
   const { decode: decodeSchema, encode: encodeSchema } = schemaCodec(schema)
+  // A flat Struct's payloads are read by a reader made from it where they have the usual shape.
+  const flat = codec === 'json' && !passthrough ? flatJsonReader(schema.ast) : undefined
+  const parse =
+    flat === undefined
+      ? parsers[codec]
+      : (b: Uint8Array): unknown => {
+          const text = toBuffer(b).toString('utf8')
+          return flat.read(text) ?? JSON.parse(text)
+        }
   const decodeParsed = (raw: unknown): T => (passthrough ? raw : decodeSchema(raw)) as T
-  const decode = (bytes: Uint8Array | null): T => decodeParsed(bytes === null ? null : parse(bytes))
+  const decode =
+    flat === undefined
+      ? (bytes: Uint8Array | null): T => decodeParsed(bytes === null ? null : parse(bytes))
+      : (bytes: Uint8Array | null): T => {
+          if (bytes === null) return decodeParsed(null)
+          const text = toBuffer(bytes).toString('utf8')
+          const read = flat.read(text)
+          if (read === undefined) return decodeSchema(JSON.parse(text)) as T
+          // Typed by the reader and nothing else to check: the decoder would return an equal copy.
+          return (flat.decoded ? read : decodeSchema(read)) as T
+        }
   /** The schema-encoded value, or null for none (a tombstone). */
   const encoded = (value: T): unknown => {
     const enc = passthrough ? value : encodeSchema(value)
@@ -263,7 +282,8 @@ export function makeSerde<T>(schema: AnySchema, codec: CodecName): Serde<T> {
     encode,
     parse: (b) => (b === null ? null : parse(b)),
     decodeParsed,
-    parseMany: codec === 'json' ? parseJsonMany : undefined,
+    // One payload at a time through the flat reader beats one JSON.parse of many.
+    parseMany: codec === 'json' && flat === undefined ? parseJsonMany : undefined,
     encodeText,
   }
 }
