@@ -3,7 +3,9 @@
  * workers split the partitions; a stream–table join enriches every order, a
  * table–table join, a set table and session windows answer every key from
  * either worker (table-routed HTTP), and after one worker is SIGKILLed the
- * survivor answers every key the same from what it recovered.
+ * survivor answers every key the same from what it recovered. A stream–stream
+ * join pairs orders with payments; payments sent after the SIGKILL pair with
+ * orders the dead worker had buffered (recovered from its changelog).
  */
 import { describe, expect, it } from 'vitest'
 import { cli, startWorker, type WorkerProcess } from './proc.ts'
@@ -21,6 +23,22 @@ const expected = (i: number) => ({
     { start: BASE + 600_000, end: BASE + 710_000, value: 3 },
   ],
 })
+
+/** Each order of user i paired with payment i, for the users given. */
+const pairs = (users: readonly number[]) => users.flatMap((i) => [`u${i}-a ${i}`, `u${i}-b ${i}`]).sort()
+
+/** The distinct pairs in 'matched' once they are `want` (a redelivery after the SIGKILL may repeat one). */
+const matched = (dir: string, want: readonly string[], context: () => string) =>
+  until(
+    `'matched' to hold ${want.length} pairs`,
+    async () => {
+      const got = await readTopic(brokerFile(dir), 'matched').catch(() => [])
+      const values = got.map((r) => r.value as { id: string; paid: number })
+      const distinct = [...new Set(values.map((v) => `${v.id} ${v.paid}`))].sort()
+      return JSON.stringify(distinct) === JSON.stringify(want) ? got : undefined
+    },
+    { context, timeoutMs: 60_000 },
+  )
 
 async function answers(w: WorkerProcess) {
   const url = await w.url()
@@ -60,6 +78,10 @@ describe('stateful features across worker processes on sqlite://', { timeout: 12
     const enriched = await readTopic(brokerFile(dir), 'enriched')
     expect(enriched).toHaveLength(2 * N)
     expect(new Set(enriched.map((r) => (r.value as { name: string }).name)).size).toBe(N)
+    const even = Array.from({ length: N / 2 }, (_, i) => 2 * i)
+    const first = await matched(dir, pairs(even), logsOf(a, b))
+    // Both workers running and nothing killed: each pair exactly once.
+    expect(first).toHaveLength(2 * even.length)
 
     await b.kill()
     await until(
@@ -70,5 +92,9 @@ describe('stateful features across worker processes on sqlite://', { timeout: 12
       },
       { context: logsOf(a), timeoutMs: 60_000 },
     )
+    // Payments of the odd users now: half of their orders were buffered by the dead worker.
+    const pay = cli(['pay', APP, '--n', String(N)], { cwd: dir })
+    expect(pay.err).toBe('')
+    await matched(dir, pairs(Array.from({ length: N }, (_, i) => i)), logsOf(a))
   })
 })
