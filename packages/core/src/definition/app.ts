@@ -16,7 +16,7 @@ import type {
 } from './definition.ts'
 import type { Duration } from './duration.ts'
 import type { TestOptions } from './platform.ts'
-import type { StreamJoinOptions } from './stream-join.ts'
+import type { StreamJoinOptions, StreamJoinType } from './stream-join.ts'
 import type {
   Added,
   AgentAdded,
@@ -213,9 +213,11 @@ export interface App<R extends Registry = EmptyRegistry> {
   /**
    * A windowed stream–stream join: every event of `left` meets every event of
    * `right` with the same key whose time is within `within` of its own, and
-   * `with(left, right, key)` goes to `sink`. Both sides are buffered per key in
+   * `join(left, right, key)` goes to `sink`. Both sides are buffered per key in
    * the table `<name>.buffer` (stored, with a changelog); the topics must be
-   * co-partitioned.
+   * co-partitioned. `type: 'left'` also joins each left event that met no right
+   * one with undefined, once its window is over; `'outer'` does that for both
+   * sides.
    */
   streamJoin<
     const N extends string,
@@ -223,10 +225,15 @@ export interface App<R extends Registry = EmptyRegistry> {
     const Rt extends TopicName<R>,
     const S extends TopicName<R>,
     O = never,
+    const J extends StreamJoinType = 'inner',
   >(
     name: NotDeclared<N, R['agents']>,
-    options: StreamJoinOptions<L, Rt, S> & SinkCheck<R, S, O>,
-    join: (left: TopicValue<R, L>, right: TopicValue<R, Rt>, key: TopicKey<R, L>) => O,
+    options: StreamJoinOptions<L, Rt, S> & { readonly type?: J } & SinkCheck<R, S, O>,
+    join: (
+      left: J extends 'outer' ? TopicValue<R, L> | undefined : TopicValue<R, L>,
+      right: J extends 'inner' ? TopicValue<R, Rt> : TopicValue<R, Rt> | undefined,
+      key: TopicKey<R, L>,
+    ) => O,
   ): App<R>
 
   /**
