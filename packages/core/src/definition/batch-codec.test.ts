@@ -1,5 +1,6 @@
 import * as Schema from 'effect/Schema'
 import { describe, expect, it } from 'vitest'
+import { rng } from '../../test/rng.ts'
 import type { ProduceRecord } from '../ports/index.ts'
 import { type AnySchema, makeSerde, type Payload, textRecordsToBytes } from './codec.ts'
 
@@ -15,17 +16,6 @@ const alone = (p: Payload): { ok: true; value: unknown } | { ok: false } => {
     return { ok: true, value: JSON.parse(Buffer.from(p.value!).toString('utf8')) }
   } catch {
     return { ok: false }
-  }
-}
-
-/** A small deterministic PRNG (mulberry32), so a failing sequence can be found again. */
-function rng(seed: number): () => number {
-  let a = seed
-  return () => {
-    a = (a + 0x6d2b79f5) | 0
-    let t = Math.imul(a ^ (a >>> 15), 1 | a)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
 }
 

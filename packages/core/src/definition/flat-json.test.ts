@@ -1,21 +1,11 @@
 import * as Schema from 'effect/Schema'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { rng } from '../../test/rng.ts'
 import { type AnySchema, makeSerde } from './codec.ts'
 import { messageOf } from './errors.ts'
 import { flatJsonReader } from './flat-json.ts'
 
 const Order = Schema.Struct({ id: Schema.String, n: Schema.Number, ok: Schema.Boolean })
-
-/** A small deterministic PRNG (mulberry32), so a failure names a case that reproduces. */
-function rng(seed: number): () => number {
-  let a = seed
-  return () => {
-    a = (a + 0x6d2b79f5) | 0
-    let t = Math.imul(a ^ (a >>> 15), 1 | a)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const NUMBERS = [
   '0',
