@@ -7,7 +7,7 @@
  *
  * What it returns is exactly what JSON.parse returns for the same text (the
  * same keys in the same order, the same strings and numbers); the topic's
- * schema still validates it. It is built from the schema's definition once,
+ * schema's refinements still run on it (without any, decoding would only copy it). It is built from the schema's definition once,
  * never from message content.
  */
 import * as SchemaAST from 'effect/SchemaAST'

@@ -60,6 +60,12 @@ interface Builder {
   agent(name: string, options: Record<string, unknown>, handler: unknown): Builder
 }
 
+/** Keeps a key's buffer, or deletes the key when nothing is buffered. */
+function store(table: Table<unknown, Buffer>, key: unknown, buf: Buffer): void {
+  if (buf.l.length || buf.r.length) table.set(key, buf)
+  else table.delete(key)
+}
+
 export function addStreamJoin(
   app: Builder,
   name: string,
@@ -107,8 +113,7 @@ export function addStreamJoin(
         ctx.log.warn(
           `stream join '${name}': late event skipped (${e.topic}[${e.partition}]@${e.offset}, ${e.timestamp} is more than ${withinMs} ms before the key's newest event, ${newest})`,
         )
-      if (mine.length || other.length) table.set(e.key, left ? { l: mine, r: other } : { l: other, r: mine })
-      else table.delete(e.key)
+      store(table, e.key, left ? { l: mine, r: other } : { l: other, r: mine })
       for (const v of out) yield v
     }
   }
@@ -139,10 +144,6 @@ export function addStreamJoin(
       if (buf.p !== undefined) kept.p = buf.p
       return kept
     }
-    const store = (key: unknown, buf: Buffer) => {
-      if (buf.l.length || buf.r.length) table.set(key, buf)
-      else table.delete(key)
-    }
     for await (const e of stream.events() as Stream<Event<unknown, unknown>, unknown>) {
       const left = e.topic === o.left
       const now = Math.max(streamTime.get(e.partition) ?? e.timestamp, e.timestamp)
@@ -165,7 +166,7 @@ export function addStreamJoin(
         ctx.log.warn(
           `stream join '${name}': late event skipped (${e.topic}[${e.partition}]@${e.offset}, ${e.timestamp} is more than ${withinMs} ms before the partition's stream time, ${now})`,
         )
-      store(e.key, buf)
+      store(table, e.key, buf)
       // Now and then: the other keys of this partition whose events' windows are over.
       if (now - (swept.get(e.partition) ?? Number.NEGATIVE_INFINITY) >= sweepEvery) {
         swept.set(e.partition, now)
@@ -173,7 +174,7 @@ export function addStreamJoin(
         for (const [k, b] of table.entries())
           if (b.p === e.partition && (b.l.some((x) => gone(x, now)) || b.r.some((x) => gone(x, now))))
             due.push([k, b])
-        for (const [k, b] of due) store(k, expire(k, b, now))
+        for (const [k, b] of due) store(table, k, expire(k, b, now))
       }
       for (const v of out) yield v
     }
