@@ -13,7 +13,6 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import {
   cliAsync,
-  getJson,
   KAFKA_POLL,
   openBroker,
   readTopic,
@@ -25,10 +24,10 @@ import {
 } from './kafka-helpers.ts'
 import { killAll, type WorkerProcess } from './proc.ts'
 import { fixture } from './sqlite-helpers.ts'
+import { answers, BASE, distinctPairs, expected, pairs } from './stateful-expected.ts'
 
 const APP = fixture('kafka-stateful.ts')
 const N = 12
-const BASE = Date.UTC(2026, 0, 1)
 
 const dir = tempDir('kafka-stateful')
 afterAll(async () => {
@@ -36,39 +35,7 @@ afterAll(async () => {
   dir.remove()
 })
 
-const expected = (i: number) => ({
-  report: `U${i} spent ${i + 1}`,
-  followers: Array.from({ length: (i % 3) + 1 }, (_, f) => `f${f}`),
-  sessions: [
-    { start: BASE, end: BASE + 80_000, value: 2 },
-    { start: BASE + 600_000, end: BASE + 710_000, value: 3 },
-  ],
-  tier: i % 2 ? 'silver' : 'gold',
-})
-
-async function answers(w: WorkerProcess) {
-  const url = await w.url()
-  const out = []
-  for (let i = 0; i < N; i++) {
-    const u = `u${i}`
-    const [r, f, s, t] = await Promise.all([
-      getJson<{ report: string | null }>(`${url}/report/${u}`),
-      getJson<{ followers: string[] }>(`${url}/followers/${u}`),
-      getJson<{ sessions: unknown[] }>(`${url}/sessions/${u}`),
-      getJson<{ tier: string }>(`${url}/tier/${u}`),
-    ])
-    out.push({
-      report: r.body.report,
-      followers: f.body.followers,
-      sessions: s.body.sessions,
-      tier: t.body.tier,
-    })
-  }
-  return out
-}
-
-/** Each order of user i paired with payment i, for the users given. */
-const pairs = (users: readonly number[]) => users.flatMap((i) => [`u${i}-a ${i}`, `u${i}-b ${i}`]).sort()
+const answersOf = async (w: WorkerProcess) => answers(await w.url(), N, true)
 
 describe('stateful features across worker processes on kafka://', { timeout: 240_000 }, () => {
   it('joins, set, session and global tables answer every key from either worker, and after a SIGKILL', async () => {
@@ -86,9 +53,9 @@ describe('stateful features across worker processes on kafka://', { timeout: 240
     })
     expect(produce.err).toBe('')
     expect(produce.code).toBe(0)
-    const want = Array.from({ length: N }, (_, i) => expected(i))
+    const want = Array.from({ length: N }, (_, i) => expected(i, true))
     const answersAll = (w: WorkerProcess) => async () => {
-      const got = await answers(w).catch(() => undefined)
+      const got = await answersOf(w).catch(() => undefined)
       return got && JSON.stringify(got) === JSON.stringify(want) ? got : undefined
     }
     for (const w of [a, b])
@@ -101,8 +68,9 @@ describe('stateful features across worker processes on kafka://', { timeout: 240
         `'matched' to hold ${want.length} pairs`,
         async () => {
           const got = await readTopic(broker, `${id}-matched`)
-          const values = got.map((r) => JSON.parse(text(r.value)!) as { id: string; paid: number })
-          const distinct = [...new Set(values.map((v) => `${v.id} ${v.paid}`))].sort()
+          const distinct = distinctPairs(
+            got.map((r) => JSON.parse(text(r.value)!) as { id: string; paid: number }),
+          )
           return JSON.stringify(distinct) === JSON.stringify(want) ? got : undefined
         },
         { ...KAFKA_POLL, context },

@@ -9,23 +9,11 @@
  */
 import { describe, expect, it } from 'vitest'
 import { cli, startWorker, type WorkerProcess } from './proc.ts'
-import { brokerFile, fixture, getJson, logsOf, readTopic, tempDir, until } from './sqlite-helpers.ts'
+import { brokerFile, fixture, logsOf, readTopic, tempDir, until } from './sqlite-helpers.ts'
+import { answers, BASE, distinctPairs, expected, pairs } from './stateful-expected.ts'
 
 const APP = fixture('sqlite-stateful.ts')
 const N = 20
-const BASE = Date.UTC(2026, 0, 1)
-
-const expected = (i: number) => ({
-  report: `U${i} spent ${i + 1}`,
-  followers: Array.from({ length: (i % 3) + 1 }, (_, f) => `f${f}`),
-  sessions: [
-    { start: BASE, end: BASE + 80_000, value: 2 },
-    { start: BASE + 600_000, end: BASE + 710_000, value: 3 },
-  ],
-})
-
-/** Each order of user i paired with payment i, for the users given. */
-const pairs = (users: readonly number[]) => users.flatMap((i) => [`u${i}-a ${i}`, `u${i}-b ${i}`]).sort()
 
 /** The distinct pairs in 'matched' once they are `want` (a redelivery after the SIGKILL may repeat one). */
 const matched = (dir: string, want: readonly string[], context: () => string) =>
@@ -33,27 +21,13 @@ const matched = (dir: string, want: readonly string[], context: () => string) =>
     `'matched' to hold ${want.length} pairs`,
     async () => {
       const got = await readTopic(brokerFile(dir), 'matched').catch(() => [])
-      const values = got.map((r) => r.value as { id: string; paid: number })
-      const distinct = [...new Set(values.map((v) => `${v.id} ${v.paid}`))].sort()
+      const distinct = distinctPairs(got.map((r) => r.value as { id: string; paid: number }))
       return JSON.stringify(distinct) === JSON.stringify(want) ? got : undefined
     },
     { context, timeoutMs: 60_000 },
   )
 
-async function answers(w: WorkerProcess) {
-  const url = await w.url()
-  const out = []
-  for (let i = 0; i < N; i++) {
-    const u = `u${i}`
-    const [r, f, s] = await Promise.all([
-      getJson<{ report: string | null }>(`${url}/report/${u}`),
-      getJson<{ followers: string[] }>(`${url}/followers/${u}`),
-      getJson<{ sessions: unknown[] }>(`${url}/sessions/${u}`),
-    ])
-    out.push({ report: r.body.report, followers: f.body.followers, sessions: s.body.sessions })
-  }
-  return out
-}
+const answersOf = async (w: WorkerProcess) => answers(await w.url(), N)
 
 describe('stateful features across worker processes on sqlite://', { timeout: 120_000 }, () => {
   it('joins, set tables and sessions answer every key from either worker, and after a SIGKILL', async () => {
@@ -70,7 +44,7 @@ describe('stateful features across worker processes on sqlite://', { timeout: 12
       await until(
         `worker ${w.pid} to answer every key`,
         async () => {
-          const got = await answers(w).catch(() => undefined)
+          const got = await answersOf(w).catch(() => undefined)
           return got && JSON.stringify(got) === JSON.stringify(want) ? got : undefined
         },
         { context: logsOf(a, b), timeoutMs: 60_000 },
@@ -87,7 +61,7 @@ describe('stateful features across worker processes on sqlite://', { timeout: 12
     await until(
       'the survivor to answer every key alone',
       async () => {
-        const got = await answers(a).catch(() => undefined)
+        const got = await answersOf(a).catch(() => undefined)
         return got && JSON.stringify(got) === JSON.stringify(want) ? got : undefined
       },
       { context: logsOf(a), timeoutMs: 60_000 },
