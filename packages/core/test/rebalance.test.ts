@@ -107,6 +107,55 @@ describe('rebalances', () => {
   })
 })
 
+describe('state across a rebalance', () => {
+  const N = 400
+  const def = createApp({ id: 'kept', commitInterval: '20ms' })
+    .topic('events', { key: Schema.String, value: Schema.Number, partitions: 2 })
+    .table('sums', { default: () => 0 })
+    .agent('sum', { from: 'events' }, async (events, ctx) => {
+      for await (const e of events.events()) ctx.tables.sums.update(e.key, (v) => v + e.value)
+    }).definition
+
+  it('a partition that comes back replays only the changelog written while it was away', async () => {
+    const broker = new MemoryBroker()
+    const a = await start(def, broker)
+    let b: WorkerRuntime | undefined
+    try {
+      const keys = Array.from({ length: N }, (_, i) => `k${i}`)
+      const onP1 = keys.filter((k) => partitionForKey(Buffer.from(k), 2) === 1)
+      for (const k of keys) await a.topicHandles.events!.send(1, { key: k })
+      await a.idle()
+      await a.commit()
+      const sums = a.tables.get('sums')!
+      b = await start(def, broker)
+      await until('partition 1 to move to b', () => !sums.owned.has(1))
+      // While b owns partition 1, five of its keys change.
+      for (const k of onP1.slice(0, 5)) await b.topicHandles.events!.send(10, { key: k })
+      await b.idle()
+      await b.commit()
+      // a keeps partition 1's store rows: they are a snapshot as of its last commit of them.
+      expect([...sums.store.scan(1, 10_000)].flat().length).toBe(onP1.length)
+      const before = a.sensor.snapshot().recoveries.records
+      await b.stop()
+      await until('partition 1 to come back to a', () => sums.owned.has(1))
+      await a.idle()
+      // Only what b wrote is replayed (at most one changelog record per change), not the partition's whole changelog.
+      const replayed = a.sensor.snapshot().recoveries.records - before
+      expect(replayed).toBeGreaterThan(0)
+      expect(replayed).toBeLessThanOrEqual(5)
+      const view = a.ctx.tables as Record<string, { get(k: string): number }>
+      for (const k of onP1.slice(0, 5)) expect(view.sums!.get(k)).toBe(11)
+      for (const k of keys.slice(0, 50))
+        if (!onP1.slice(0, 5).includes(k)) expect(view.sums!.get(k)).toBe(1)
+      expect(sums.rows.size).toBe(N)
+    } finally {
+      await b?.stop()
+      await a.stop()
+      await broker.close()
+    }
+  })
+})
+
 class FailingStore extends MemoryStore {
   failing = false
   override table(name: string): TableStore {

@@ -5,7 +5,8 @@
  * starting fails the start; later, a lasting or non-retriable one stops the
  * worker rather than process with tables that did not load). On a revoke:
  * hand out nothing more of those partitions, let handlers finish the record
- * they hold, commit, and let go of the table partitions that go with them.
+ * they hold, commit, and keep the rows of the table partitions that go with
+ * them until another member is known to own them.
  */
 
 import * as Effect from 'effect/Effect'
@@ -15,7 +16,7 @@ import type { Logger } from '../definition/types.ts'
 import type { Broker, GroupConsumer, RebalanceListener, TopicPartition } from '../ports/index.ts'
 import { fmtTps, tpKey } from '../ports/topic-partitions.ts'
 import type { Assignment } from './assignment.ts'
-import { demote, promote } from './internal/table-standby.ts'
+import { demote, promote, releaseStandby } from './internal/table-standby.ts'
 import type { TableRuntime } from './internal/tables.ts'
 import type { Recover } from './recovery.ts'
 
@@ -36,8 +37,6 @@ export interface RebalanceDeps {
     /** Works out what to tail again. */
     update(): Promise<void>
   }
-  /** Keep standby copies of revoked partitions (standbyReplicas > 0). */
-  readonly standbys: boolean
   /** Commits what is processed, letting handlers finish the record they hold first. */
   readonly settleAndCommit: () => Promise<void>
   /** The worker's state, and the 'recovering' it shows while a rebalance recovers tables. */
@@ -48,6 +47,18 @@ export interface RebalanceDeps {
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
+
+/**
+ * Where a partition revoked from this worker and kept in memory (not followed since) resumes:
+ * its rows reflect the changelog up to the offset noted when it was revoked. Without such an
+ * offset the kept rows are forgotten and the partition is recovered as usual.
+ */
+function kept(t: TableRuntime, p: number): number | undefined {
+  if (t.global || !t.standby.has(p)) return undefined
+  const at = t.standbyAt.get(p)
+  if (at === undefined) releaseStandby(t, [p])
+  return at
+}
 
 export class Rebalancer implements RebalanceListener {
   private failingSince: number | undefined
@@ -107,7 +118,7 @@ export class Rebalancer implements RebalanceListener {
       // What was tailed here (a standby, a global table's rows) is taken over from where the tail reached.
       const from = new Map<number, number>()
       for (const p of added) {
-        const position = this.d.replicas.takeOver(t, p)
+        const position = this.d.replicas.takeOver(t, p) ?? kept(t, p)
         if (position !== undefined) from.set(p, position)
       }
       if (!t.global) promote(t, [...from.keys()])
@@ -144,11 +155,13 @@ export class Rebalancer implements RebalanceListener {
       const gone = [...t.owned].filter((p) => !next.has(p))
       t.owned = next
       if (!gone.length) continue
-      // A global table keeps every partition's rows (tailed from now on); with standby replicas
-      // the rows stay as a standby until the membership says whether this worker stands by for them.
+      // A global table keeps every partition's rows (tailed from now on). Other rows stay, in
+      // memory and in the store, as of the commit just made: a partition that comes back (an
+      // eager rebalance hands most of them back at once) replays only what was written since.
+      // They are let go once another member is known to own them (Replicator.releaseKept), or
+      // kept current if this worker stands by for them.
       if (t.global) continue
-      if (this.d.standbys) demote(t, gone)
-      else t.dropPartitions(gone)
+      demote(t, gone)
     }
     this.d.log.info('partitions revoked', { partitions: fmtTps(tps) })
     this.d.rebalanced('revoked', tps)

@@ -77,6 +77,18 @@ export class Replicator {
     return out
   }
 
+  /** The index of the member that owns partition p of a table, or -1 while nobody is known to. */
+  private ownerOf(t: TableRuntime, p: number, members: ReturnType<Members['list']>): number {
+    const drivers = this.d.assignment.driversOf(t.partitions!)
+    return members.findIndex((m) =>
+      m.assignment.some((tp) =>
+        drivers.size
+          ? drivers.has(tp.topic) && tp.partition === p
+          : tp.topic === this.d.assignment.leaderTopic,
+      ),
+    )
+  }
+
   /** This worker is among the n members after partition p's owner, in the group's order. */
   private standsBy(
     t: TableRuntime,
@@ -85,14 +97,7 @@ export class Replicator {
     self: number,
     n: number,
   ): boolean {
-    const drivers = this.d.assignment.driversOf(t.partitions!)
-    const owner = members.findIndex((m) =>
-      m.assignment.some((tp) =>
-        drivers.size
-          ? drivers.has(tp.topic) && tp.partition === p
-          : tp.topic === this.d.assignment.leaderTopic,
-      ),
-    )
+    const owner = this.ownerOf(t, p, members)
     if (owner < 0 || owner === self) return false
     for (let k = 1; k <= Math.min(n, members.length - 1); k++)
       if ((owner + k) % members.length === self) return true
@@ -124,6 +129,26 @@ export class Replicator {
       changed = true
     }
     if (changed) this.reaim()
+    this.releaseKept()
+  }
+
+  /**
+   * Rows of revoked partitions are kept in memory (demoted), so a partition
+   * that comes back replays only what was written since it left. They are let
+   * go (in memory; the store keeps its snapshot) once another member is known
+   * to own the partition and this worker does not stand by for it.
+   */
+  private releaseKept(): void {
+    const members = this.d.members.list()
+    const self = members.findIndex((m) => m.id === this.d.members.selfId)
+    for (const t of this.d.tables.values()) {
+      if (t.global || t.partitions === undefined) continue
+      for (const p of [...t.standby.keys()]) {
+        if (t.owned.has(p) || this.followed.has(keyOf(t, p))) continue
+        const owner = this.ownerOf(t, p, members)
+        if (owner >= 0 && owner !== self) releaseStandby(t, [p])
+      }
+    }
   }
 
   /**

@@ -242,7 +242,6 @@ export const makeWorker = (
       },
       fatal: (reason) => rt.crash(reason),
       replicas: replicator,
-      standbys: config.standbyReplicas > 0,
       rebalanced: (kind, tps) => {
         sensor.rebalanced(kind, tps)
         members.refresh()
