@@ -145,8 +145,7 @@ describe('state across a rebalance', () => {
       expect(replayed).toBeLessThanOrEqual(5)
       const view = a.ctx.tables as Record<string, { get(k: string): number }>
       for (const k of onP1.slice(0, 5)) expect(view.sums!.get(k)).toBe(11)
-      for (const k of keys.slice(0, 50))
-        if (!onP1.slice(0, 5).includes(k)) expect(view.sums!.get(k)).toBe(1)
+      for (const k of keys.slice(0, 50)) if (!onP1.slice(0, 5).includes(k)) expect(view.sums!.get(k)).toBe(1)
       expect(sums.rows.size).toBe(N)
     } finally {
       await b?.stop()
