@@ -1,14 +1,18 @@
 /**
- * The GroupConsumer port over a librdkafka KafkaConsumer in a classic consumer
- * group with the `range` assignor (equal partition numbers of equally sized
- * topics go to one member: table partition p moves with topic partition p).
+ * The GroupConsumer port over a librdkafka KafkaConsumer. Table partition p
+ * moves with topic partition p, so the group always uses the `range`
+ * assignor (group-protocol.ts): on the broker under the consumer protocol
+ * (KIP-848, the default), where rebalances are incremental, and in the client
+ * under the classic protocol, where they are eager (everything is revoked).
  *
- * Rebalances are eager and handled in `rebalance_cb`, which librdkafka lets us
- * finish asynchronously: on revoke we await `listener.onRevoke` (the runtime
- * commits there) before `unassign()`; on assign we await `listener.onAssign`
- * (the runtime recovers tables) before `assign()`, so nothing of a new
- * partition is fetched before its state is ready. Records fetched across a
- * rebalance are dropped: they are re-read from the committed offsets.
+ * Rebalances are handled in `rebalance_cb`, which librdkafka lets us finish
+ * asynchronously: on revoke we await `listener.onRevoke` (the runtime commits
+ * there) before unassigning; on assign we await `listener.onAssign` (the
+ * runtime recovers tables) before assigning, so nothing of a new partition is
+ * fetched before its state is ready. Records fetched of a partition that was
+ * revoked meanwhile are dropped: its next owner reads them from the committed
+ * offsets. Under the incremental protocol the partitions that stay are not
+ * touched: their records keep flowing through every rebalance.
  *
  * Rebalance callbacks only fire inside consume(), so a small pump consumes
  * when the runtime is not fetching (at most one batch is held back).
@@ -27,6 +31,7 @@ import type {
 import { fmtTps, isRetriable, tpKey } from '@stream-app/core'
 import { type ClientContext, Code, call, errorCode, KafkaConsumer, type RdConsumer } from './client.ts'
 import { consumerDefaults, Fetcher, takeBatches, toBatches } from './fetcher.ts'
+import { type GroupProtocol, groupSettings } from './group-protocol.ts'
 import type { MembersRegistry } from './members.ts'
 
 const CONNECT_TIMEOUT_MS = 15_000
@@ -55,6 +60,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 interface NativeConsumerExtras {
   commitCb(tps: TopicPartitionOffset[], cb: (err: LibrdKafkaError | null) => void): void
   setDefaultIsTimeoutOnlyForFirstMessage(v: boolean): void
+  incrementalAssign(tps: TopicPartition[]): void
+  incrementalUnassign(tps: TopicPartition[]): void
 }
 
 export class KafkaGroupConsumer implements GroupConsumer {
@@ -63,7 +70,11 @@ export class KafkaGroupConsumer implements GroupConsumer {
   private readonly f: Fetcher
   private assigned: TopicPartition[] = []
   private rebalancing: Promise<void> | undefined
+  /** Eager rebalances (classic protocol) so far: a pull that crossed one returns nothing. */
   private rebalances = 0
+  /** Partitions revoked while a pull was in flight: what it fetched of them is dropped. */
+  private revokedDuringPull = new Set<string>()
+  readonly protocol: GroupProtocol
   private leftovers: RecordBatch[] = []
   private readonly paused = new Set<string>()
   /** Paused partitions that librdkafka also holds paused (see SOFT_PAUSE_MAX_RECORDS). */
@@ -87,14 +98,14 @@ export class KafkaGroupConsumer implements GroupConsumer {
   ) {
     this.clientId = `${clientIdPrefix}-${randomUUID().slice(0, 8)}`
     this.f = new Fetcher(ctx)
+    const group = groupSettings(ctx.config, options.instanceId)
+    this.protocol = group.protocol
     this.native = new KafkaConsumer({
       ...consumerDefaults,
-      'session.timeout.ms': 10_000,
-      'heartbeat.interval.ms': 1_000,
       ...ctx.config,
+      ...group.settings,
       'client.id': this.clientId,
       'group.id': options.groupId,
-      'partition.assignment.strategy': 'range',
       'auto.offset.reset': options.autoOffsetReset ?? 'earliest',
       'isolation.level': options.readCommitted ? 'read_committed' : 'read_uncommitted',
       rebalance_cb: this.onRebalance,
@@ -136,11 +147,29 @@ export class KafkaGroupConsumer implements GroupConsumer {
 
   // -- rebalance -------------------------------------------------------------------
 
+  /** Native calls the binding has but its typings lack. */
+  private get extras(): NativeConsumerExtras {
+    return this.native as unknown as NativeConsumerExtras
+  }
+
+  /** True when rebalances hand out and take back only the partitions that move (KIP-848). */
+  private get incremental(): boolean {
+    return this.protocol === 'consumer'
+  }
+
   private readonly onRebalance = (err: LibrdKafkaError | undefined, tps: TopicPartition[]): void => {
-    this.rebalances++
-    this.leftovers = []
     const parts = tps.map((tp) => ({ topic: tp.topic, partition: tp.partition }))
     const assign = err?.code === Code.ASSIGN_PARTITIONS
+    if (this.incremental) {
+      if (!assign) {
+        const gone = new Set(parts.map((tp) => tpKey(tp.topic, tp.partition)))
+        for (const k of gone) this.revokedDuringPull.add(k)
+        this.leftovers = this.leftovers.filter((b) => !gone.has(tpKey(b.topic, b.partition)))
+      }
+    } else {
+      this.rebalances++
+      this.leftovers = []
+    }
     const prev = this.rebalancing ?? Promise.resolve()
     const p: Promise<void> = prev.then(() => (assign ? this.handleAssign(parts) : this.handleRevoke(parts)))
     this.rebalancing = p
@@ -150,29 +179,44 @@ export class KafkaGroupConsumer implements GroupConsumer {
   }
 
   private async handleAssign(parts: TopicPartition[]): Promise<void> {
-    this.leftovers = []
-    this.assigned = parts
-    if (parts.length && !this.closing) await this.runOnAssign(parts)
+    if (!this.incremental) this.leftovers = []
+    const have = new Set(this.assigned.map((tp) => tpKey(tp.topic, tp.partition)))
+    const added = this.incremental ? parts.filter((tp) => !have.has(tpKey(tp.topic, tp.partition))) : parts
+    if (added.length && !this.closing) await this.runOnAssign(added)
+    // Assigned (here and in librdkafka) only once their state is ready.
+    this.assigned = this.incremental ? [...this.assigned, ...added] : parts
     try {
-      this.native.assign(
-        parts.map((tp) => {
-          const o = this.pendingSeeks.get(tpKey(tp.topic, tp.partition))
-          return o === undefined ? tp : { ...tp, offset: o }
-        }),
-      )
-      this.pendingSeeks.clear()
-      // Paused partitions start soft-paused again (their leftovers were dropped with the rebalance).
-      const wasNative = parts.filter((tp) => this.nativePaused.has(tpKey(tp.topic, tp.partition)))
-      this.nativePaused.clear()
-      if (wasNative.length) this.native.resume(wasNative)
+      const withSeeks = added.map((tp) => {
+        const k = tpKey(tp.topic, tp.partition)
+        const o = this.pendingSeeks.get(k)
+        this.pendingSeeks.delete(k)
+        return o === undefined ? tp : { ...tp, offset: o }
+      })
+      if (this.incremental) {
+        // Always answered, also with nothing: librdkafka waits for the call before acknowledging.
+        this.extras.incrementalAssign(withSeeks)
+        for (const tp of added) this.nativePaused.delete(tpKey(tp.topic, tp.partition))
+      } else {
+        this.native.assign(withSeeks)
+        this.pendingSeeks.clear()
+        // Paused partitions start soft-paused again (their leftovers were dropped with the rebalance).
+        const wasNative = parts.filter((tp) => this.nativePaused.has(tpKey(tp.topic, tp.partition)))
+        this.nativePaused.clear()
+        if (wasNative.length) this.native.resume(wasNative)
+      }
     } catch (e) {
       this.ctx.report(
         'error',
-        `group '${this.options.groupId}': assign(${fmtTps(parts)}) failed: ${String(e)}`,
+        `group '${this.options.groupId}': assign(${fmtTps(added)}) failed: ${String(e)}`,
       )
     }
     if (!this.closing)
-      this.registry.claim(this.options.groupId, this.clientId, this.options.memberMetadata ?? '', parts)
+      this.registry.claim(
+        this.options.groupId,
+        this.clientId,
+        this.options.memberMetadata ?? '',
+        this.assigned,
+      )
     this.firstAssignment?.()
   }
 
@@ -201,8 +245,8 @@ export class KafkaGroupConsumer implements GroupConsumer {
   }
 
   private async handleRevoke(parts: TopicPartition[]): Promise<void> {
-    this.leftovers = []
-    const revoked = parts.length ? parts : this.assigned
+    if (!this.incremental) this.leftovers = []
+    const revoked = parts.length || this.incremental ? parts : this.assigned
     if (revoked.length && !this.closing) {
       try {
         await this.options.listener.onRevoke(revoked)
@@ -213,11 +257,24 @@ export class KafkaGroupConsumer implements GroupConsumer {
         )
       }
     }
-    this.assigned = []
+    const gone = new Set(revoked.map((tp) => tpKey(tp.topic, tp.partition)))
+    this.assigned = this.incremental
+      ? this.assigned.filter((tp) => !gone.has(tpKey(tp.topic, tp.partition)))
+      : []
+    for (const k of gone) {
+      this.nativePaused.delete(k)
+      this.pendingSeeks.delete(k)
+    }
     if (revoked.length && !this.closing)
-      this.registry.claim(this.options.groupId, this.clientId, this.options.memberMetadata ?? '', [])
+      this.registry.claim(
+        this.options.groupId,
+        this.clientId,
+        this.options.memberMetadata ?? '',
+        this.assigned,
+      )
     try {
-      this.native.unassign()
+      if (this.incremental) this.extras.incrementalUnassign(revoked)
+      else this.native.unassign()
     } catch (e) {
       if (!this.closing)
         this.ctx.report('error', `group '${this.options.groupId}': unassign failed: ${String(e)}`)
@@ -232,6 +289,7 @@ export class KafkaGroupConsumer implements GroupConsumer {
     const p = (async () => {
       const gen = this.rebalances
       this.seekedDuringPull = new Set()
+      this.revokedDuringPull = new Set()
       let batches: RecordBatch[]
       try {
         batches = toBatches(await this.f.consumeNow(max))
@@ -240,11 +298,15 @@ export class KafkaGroupConsumer implements GroupConsumer {
       }
       // A rebalance callback queued during the call may not have run yet: let it.
       await tick()
-      if (gen !== this.rebalances || this.rebalancing) return []
+      if (gen !== this.rebalances || (this.rebalancing && !this.incremental)) return []
+      const mine = this.incremental
+        ? new Set(this.assigned.map((tp) => tpKey(tp.topic, tp.partition)))
+        : undefined
       const out: RecordBatch[] = []
       for (const b of batches) {
         const k = tpKey(b.topic, b.partition)
-        if (this.seekedDuringPull.has(k)) continue
+        if (this.seekedDuringPull.has(k) || this.revokedDuringPull.has(k)) continue
+        if (mine && !mine.has(k)) continue
         if (this.paused.has(k)) this.leftovers.push(b)
         else out.push(b)
       }
@@ -300,9 +362,11 @@ export class KafkaGroupConsumer implements GroupConsumer {
         if (ready.length) return ready
         if (this.f.takeWoken()) return []
         const left = deadline - Date.now()
-        if (this.rebalancing || this.pullInFlight) {
+        // Eager: nothing flows while partitions are handed out. Incremental: the ones that stay do.
+        const blocked = this.incremental ? undefined : this.rebalancing
+        if (blocked || this.pullInFlight) {
           if (left <= 0) return []
-          await Promise.race([this.rebalancing ?? this.pullInFlight, sleep(Math.min(left, 50))])
+          await Promise.race([blocked ?? this.pullInFlight, sleep(Math.min(left, 50))])
           continue
         }
         const got = await this.pull(options.maxRecords)
@@ -344,7 +408,7 @@ export class KafkaGroupConsumer implements GroupConsumer {
 
   /** The given partitions that librdkafka currently has assigned (pause/seek on others would throw). */
   private liveOnly(partitions: readonly TopicPartition[]): TopicPartition[] {
-    if (this.rebalancing || !this.native.isConnected()) return []
+    if ((this.rebalancing && !this.incremental) || !this.native.isConnected()) return []
     const mine = new Set(this.assigned.map((tp) => tpKey(tp.topic, tp.partition)))
     return partitions
       .filter((tp) => mine.has(tpKey(tp.topic, tp.partition)))
@@ -360,7 +424,7 @@ export class KafkaGroupConsumer implements GroupConsumer {
     const k = tpKey(tp.topic, tp.partition)
     const left = this.leftovers.find((b) => tpKey(b.topic, b.partition) === k)
     if (left) return left.records[0]!.offset
-    if (this.pullInFlight || this.rebalancing || !this.liveOnly([tp]).length) return undefined
+    if (this.pullInFlight || !this.liveOnly([tp]).length) return undefined
     const [native] = this.native.position([{ topic: tp.topic, partition: tp.partition }])
     return native && native.offset >= 0 ? native.offset : undefined
   }

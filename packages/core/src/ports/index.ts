@@ -73,6 +73,12 @@ export interface GroupConsumerOptions {
   readonly listener: RebalanceListener
   /** Metadata (e.g. the worker's URL) other members can see, for routing table queries. */
   readonly memberMetadata?: string
+  /**
+   * This worker's stable identity, the same across its restarts (Kafka: static
+   * membership, so a member back within the session timeout keeps its
+   * partitions without a rebalance). Undefined: a new identity every start.
+   */
+  readonly instanceId?: string
   /** Where to start when the group has no committed offset: 'earliest' (default) or 'latest'. */
   readonly autoOffsetReset?: 'earliest' | 'latest'
   /** Read only committed transactional data (exactly-once). */
