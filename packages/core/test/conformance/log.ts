@@ -55,7 +55,7 @@ export function logCases(ctx: SuiteContext): void {
     expect(await b.beginningOffsets(tps)).toEqual(tps.map((tp) => ({ ...tp, offset: 0 })))
   })
 
-  it('produce and fetch: order per partition, consecutive offsets, keys, values, null key and value, binary headers, timestamps', async () => {
+  it('produce and fetch: order per partition, consecutive offsets, keys, values, null and empty keys and values, binary headers, timestamps', async () => {
     const b = ctx.broker()
     const topic = uniq('fields')
     await b.ensureTopics([{ name: topic, partitions: 2 }])
@@ -83,6 +83,8 @@ export function logCases(ctx: SuiteContext): void {
         timestamp: ts + 3,
       },
       { topic, partition: 1, key: null, value: null, timestamp: ts + 4 },
+      // Empty is not null: an empty value is no tombstone.
+      { topic, partition: 0, key: new Uint8Array(0), value: new Uint8Array(0), timestamp: ts + 5 },
     ]
     const meta = await b.producer().send(sent())
     expect(meta.map((m) => [m.topic, m.partition, m.offset, m.timestamp])).toEqual([
@@ -91,12 +93,13 @@ export function logCases(ctx: SuiteContext): void {
       [topic, 0, 1, ts - 86_400_000],
       [topic, 0, 2, ts + 3],
       [topic, 1, 1, ts + 4],
+      [topic, 0, 3, ts + 5],
     ])
     const more = await b.producer().send(records(topic, 1, 2))
     expect(more.map((m) => m.offset)).toEqual([2, 3])
 
     const reader = ctx.track(b.reader([0, 1].map((partition) => ({ topic, partition, offset: 0 }))))
-    const got = await drain(reader, 7)
+    const got = await drain(reader, 8)
     expect(got.every((r) => r.topic === topic)).toBe(true)
     const want = sent().map((r, i) => show({ ...r, offset: meta[i]!.offset, headers: r.headers ?? {} }))
     expect(got.filter((r) => r.partition === 0).map(show)).toEqual(want.filter((r) => r.partition === 0))
