@@ -96,12 +96,31 @@ export function groupCases(ctx: SuiteContext): void {
     await b.producer().send(records(topic, 0, 2, 'old'))
     const latest = member([topic], { autoOffsetReset: 'latest' })
     await latest.start()
+    // Kafka fixes where a 'latest' member starts when its fetching begins, shortly after start():
+    // a record sent at once may fall before that. So send one at a time until records come.
+    const got: string[] = []
+    let sent = 0
+    await eventually(
+      async () => {
+        await b.producer().send(records(topic, 0, 1, `new${sent++}-`))
+        for (const x of await latest.fetch({ maxRecords: 100, maxWaitMs: 200 }))
+          got.push(...x.records.map((r) => `${r.offset} ${text(r.value)}`))
+        return got.length > 0
+      },
+      "the 'latest' member to fetch",
+      () => ({ sent, got }),
+    )
+    // Only what was sent after it started, from some point on, in order, nothing of before.
+    const from = Number(got[0]!.split(' ')[0])
+    expect(from).toBeGreaterThanOrEqual(2)
+    expect(got).toEqual(Array.from({ length: 2 + sent - from }, (_, i) => `${from + i} new${from + i - 2}-0`))
     const earliest = member([topic])
     await earliest.start()
-    await b.producer().send(records(topic, 0, 1, 'new'))
-    expect((await drain(latest, 1)).map((r) => text(r.value))).toEqual(['new0'])
-    expect(await latest.fetch({ maxRecords: 100, maxWaitMs: 200 })).toEqual([])
-    expect((await drain(earliest, 3)).map((r) => text(r.value))).toEqual(['old0', 'old1', 'new0'])
+    expect((await drain(earliest, 2 + sent)).map((r) => text(r.value))).toEqual([
+      'old0',
+      'old1',
+      ...Array.from({ length: sent }, (_, i) => `new${i}-0`),
+    ])
   })
 
   it('pause: nothing of a paused partition is fetched; after resume everything, in order, nothing lost', async () => {

@@ -183,6 +183,16 @@ export function rebalanceCases(ctx: SuiteContext): void {
       expect(revoked, `A revoked ${k}: ${journal.join(' | ')}`).toBeGreaterThanOrEqual(0)
       expect(revoked, `${k}: ${journal.join(' | ')}`).toBeLessThan(first(journal, `B assign-start ${k}`))
     }
+    // members() names both, with their metadata and what each holds (for routing queries).
+    const listed = async () =>
+      (await a.consumer.members()).map((m) => `${m.metadata}: ${keys(m.assignment).join()}`).sort()
+    const want = [`A: ${keys(a.consumer.assignment()).join()}`, `B: ${keys(bm.consumer.assignment()).join()}`]
+    let seen: string[] = []
+    await eventually(
+      async () => (seen = await listed()).join('|') === want.join('|'),
+      'members() to list both members',
+      () => ({ seen, want }),
+    )
     await fill(b, t1, 4, 2, 'after')
     await everythingSeen(b, [t1, t2], [a, bm], [a, bm], state)
     expect(violations).toEqual([])
