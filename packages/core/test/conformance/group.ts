@@ -4,6 +4,7 @@
  * seek, wakeup and subscribe().
  */
 import { expect, it } from 'vitest'
+import { BrokerError } from '../../src/index.ts'
 import type { GroupConsumer, RebalanceListener, TopicPartition } from '../../src/ports/index.ts'
 import type { SuiteContext } from './support.ts'
 import { delay, drain, eventually, fill, keys, records, soon, text, uniq, within } from './support.ts'
@@ -173,6 +174,23 @@ export function groupCases(ctx: SuiteContext): void {
     expect(await within(pending, 20_000)).toEqual([])
     await b.producer().send(records(topic, 0, 1))
     expect((await drain(c, 1)).map((r) => r.offset)).toEqual([0])
+  })
+
+  it('a closed member holds nothing, fetches nothing, and its commit fails with a BrokerError', async () => {
+    const b = ctx.broker()
+    const topic = uniq('closed')
+    await b.ensureTopics([{ name: topic, partitions: 1 }])
+    await b.producer().send(records(topic, 0, 3))
+    const c = member([topic])
+    await c.start()
+    await c.close()
+    expect(c.assignment()).toEqual([])
+    expect(await within(c.fetch({ maxRecords: 10, maxWaitMs: 60_000 }), 20_000)).toEqual([])
+    const err = await c.commit([{ topic, partition: 0, offset: 1 }]).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(BrokerError)
   })
 
   it('subscribe() adds a topic: its partitions are assigned (after onAssign) and fetched', async () => {
