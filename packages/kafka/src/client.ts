@@ -226,9 +226,23 @@ export function call<T = void>(fn: (cb: (err: unknown, result?: unknown) => void
   })
 }
 
+/**
+ * Empty, but not null: the binding passes an empty Buffer's data pointer on,
+ * and that of a Buffer over no memory is null, which librdkafka writes as a
+ * null key or value (an empty value became a tombstone). A zero-length view
+ * into real memory has a pointer.
+ */
+const EMPTY = Buffer.alloc(1).subarray(0, 0)
+
 /** A record's key/value as a Buffer without copying (librdkafka wants Buffers). */
 export const toBuffer = (u: Uint8Array | null): Buffer | null =>
-  u === null ? null : Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength)
+  u === null
+    ? null
+    : u.byteLength === 0
+      ? EMPTY
+      : Buffer.isBuffer(u)
+        ? u
+        : Buffer.from(u.buffer, u.byteOffset, u.byteLength)
 
 /** Parses kafka://host:port[,host:port] into a librdkafka bootstrap list. */
 export function parseKafkaUrl(url: string): string {

@@ -2,7 +2,7 @@
 import { BrokerError } from '@stream-app/core'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { openKafkaBroker } from '../src/index.ts'
-import { buf, javaProbe, kafkaUrl, openBroker, uniq } from './helpers.ts'
+import { javaProbe, kafkaUrl, openBroker, uniq } from './helpers.ts'
 
 describe('kafka:// topics', () => {
   let b: Awaited<ReturnType<typeof openBroker>>
@@ -56,27 +56,6 @@ describe('kafka:// topics', () => {
     expect((err as Error).message).toContain(`'${name}'`)
     expect((err as Error).message).toMatch(/with 2 partitions, but 4 are declared/)
     expect(await b.partitions(name)).toBe(2)
-  })
-
-  it('reads beginning and end offsets (watermarks)', async () => {
-    const name = uniq('adm-offsets')
-    await b.ensureTopics([{ name, partitions: 2 }])
-    const tps = [0, 1].map((partition) => ({ topic: name, partition }))
-    expect(await b.endOffsets(tps)).toEqual(tps.map((tp) => ({ ...tp, offset: 0 })))
-    await b.producer().send(
-      [0, 0, 0, 1].map((partition, i) => ({
-        topic: name,
-        partition,
-        key: null,
-        value: buf(`v${i}`),
-        timestamp: Date.now(),
-      })),
-    )
-    expect(await b.endOffsets(tps)).toEqual([
-      { topic: name, partition: 0, offset: 3 },
-      { topic: name, partition: 1, offset: 1 },
-    ])
-    expect(await b.beginningOffsets(tps)).toEqual(tps.map((tp) => ({ ...tp, offset: 0 })))
   })
 
   it('two clients creating the same topics at once can both read their offsets right away', async () => {

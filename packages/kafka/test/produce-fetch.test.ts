@@ -1,4 +1,8 @@
-/** Producing and fetching records, the partitioner against the Java client, and the partition reader. */
+/**
+ * Kafka's own producing paths (large batches, write() without delivery reports, refused records,
+ * the outbox's ordering) and the partitioner against the Java client; the record fields, order
+ * and the partition reader are in the conformance suite.
+ */
 import { BrokerError, partitionForKey } from '@stream-app/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Outbox } from '../../core/src/runtime/internal/outbox.ts'
@@ -11,64 +15,6 @@ describe('kafka:// produce and fetch', () => {
   })
   afterAll(async () => {
     await b.close()
-  })
-
-  it('round-trips keys, values, headers, timestamps, null key and null value, in order per partition', async () => {
-    const topic = uniq('pf-roundtrip')
-    await b.ensureTopics([{ name: topic, partitions: 2 }])
-    const ts = Date.UTC(2024, 0, 2, 3, 4, 5)
-    const sent = await b.producer().send([
-      {
-        topic,
-        partition: 0,
-        key: buf('k1'),
-        value: buf('v1'),
-        timestamp: ts,
-        headers: { a: buf('1'), b: buf('') },
-      },
-      { topic, partition: 0, key: null, value: buf('no-key'), timestamp: ts + 1 },
-      { topic, partition: 1, key: buf('tomb'), value: null, timestamp: ts + 2 },
-      {
-        topic,
-        partition: 0,
-        key: new Uint8Array([0, 255, 7]),
-        value: new Uint8Array([1, 2, 3]),
-        timestamp: ts + 3,
-      },
-    ])
-    // The metadata of each record (a record sent becomes its own metadata: it carries more fields).
-    expect(
-      sent.map(({ topic, partition, offset, timestamp }) => ({ topic, partition, offset, timestamp })),
-    ).toEqual([
-      { topic, partition: 0, offset: 0, timestamp: ts },
-      { topic, partition: 0, offset: 1, timestamp: ts + 1 },
-      { topic, partition: 1, offset: 0, timestamp: ts + 2 },
-      { topic, partition: 0, offset: 2, timestamp: ts + 3 },
-    ])
-    const reader = b.reader([
-      { topic, partition: 0, offset: 0 },
-      { topic, partition: 1, offset: 0 },
-    ])
-    const got = await drain(reader, 4)
-    await reader.close()
-    const p0 = got.filter((r) => r.partition === 0)
-    expect(p0.map((r) => r.offset)).toEqual([0, 1, 2])
-    expect(text(p0[0]!.key)).toBe('k1')
-    expect(text(p0[0]!.value)).toBe('v1')
-    expect(p0[0]!.timestamp).toBe(ts)
-    expect(Object.fromEntries(Object.entries(p0[0]!.headers).map(([k, v]) => [k, text(v)]))).toEqual({
-      a: '1',
-      b: '',
-    })
-    expect(p0[1]!.key).toBeNull()
-    expect(text(p0[1]!.value)).toBe('no-key')
-    expect(p0[1]!.headers).toEqual({})
-    expect([...p0[2]!.key!]).toEqual([0, 255, 7])
-    expect([...p0[2]!.value!]).toEqual([1, 2, 3])
-    const p1 = got.find((r) => r.partition === 1)!
-    expect(text(p1.key)).toBe('tomb')
-    expect(p1.value).toBeNull()
-    expect(p1.timestamp).toBe(ts + 2)
   })
 
   it('sends large batches without awaiting each record and acknowledges every one', async () => {
@@ -209,29 +155,5 @@ describe('kafka:// produce and fetch', () => {
         checked++
       }
     expect(checked).toBe(keys.length * 4)
-  })
-
-  it('a reader starts at the given offsets, seeks, and wakes up promptly', async () => {
-    const topic = uniq('pf-reader')
-    await b.ensureTopics([{ name: topic, partitions: 1 }])
-    await b.producer().send(
-      Array.from({ length: 10 }, (_, i) => ({
-        topic,
-        partition: 0,
-        key: null,
-        value: buf(`${i}`),
-        timestamp: 1,
-      })),
-    )
-    const reader = b.reader([{ topic, partition: 0, offset: 6 }])
-    expect((await drain(reader, 4)).map((r) => text(r.value))).toEqual(['6', '7', '8', '9'])
-    reader.seek({ topic, partition: 0, offset: 2 })
-    expect((await drain(reader, 3)).slice(0, 3).map((r) => r.offset)).toEqual([2, 3, 4])
-    // Nothing more to read after the end: a long fetch ends as soon as wakeup() is called.
-    reader.seek({ topic, partition: 0, offset: 10 })
-    const pending = reader.fetch({ maxRecords: 10, maxWaitMs: 30_000 })
-    setTimeout(() => reader.wakeup(), 100)
-    expect(await pending).toEqual([])
-    await reader.close()
   })
 })

@@ -100,6 +100,8 @@ function statements(broker: BrokerFile) {
 
 export class SqliteGroupConsumer implements GroupConsumer, PollOwner {
   closed = false
+  /** Set once close() has run onRevoke: until then the listener may still commit what it holds. */
+  private left = false
   wake: PollOwner['wake']
   readonly memberId: string
   private readonly group: string
@@ -463,7 +465,7 @@ export class SqliteGroupConsumer implements GroupConsumer, PollOwner {
 
   /** Fenced: only partitions this member owns in the file can be committed (a removed member owns none). */
   async commit(offsets: readonly TopicPartitionOffset[]): Promise<void> {
-    if (this.closed) throw new BrokerError(`commit on a closed consumer (${this.where})`, false)
+    if (this.left) throw new BrokerError(`commit on a closed consumer (${this.where})`, false)
     if (!offsets.length) return
     this.broker.write(
       `committing offsets in ${this.where}`,
@@ -518,6 +520,7 @@ export class SqliteGroupConsumer implements GroupConsumer, PollOwner {
     const held = this.owned
     if (held.length) await this.options.listener.onRevoke(held).catch(() => {})
     this.owned = []
+    this.left = true
     if (this.joined && !this.broker.closed) {
       try {
         this.broker.write(`leaving ${this.where}`, () => {

@@ -149,25 +149,6 @@ describe('sqlite consumer groups', () => {
     await ca.close()
   })
 
-  it('subscribe() extends the assignment with the new topic', async () => {
-    const b = broker(join(tempDir(), 'b.sqlite'))
-    await b.ensureTopics([
-      { name: 'a', partitions: 2 },
-      { name: 'b', partitions: 2 },
-    ])
-    const assigned: string[] = []
-    const c = b.groupConsumer({
-      groupId: 'g',
-      topics: ['a'],
-      listener: { onAssign: async (tps) => void assigned.push(fmt(tps)), onRevoke: async () => {} },
-    })
-    await c.start()
-    await c.subscribe(['a', 'b'])
-    expect(fmt(c.assignment())).toBe('a:0,a:1,b:0,b:1')
-    expect(assigned).toEqual(['a:0,a:1', 'b:0,b:1'])
-    await c.close()
-  })
-
   it('a closed member revokes everything and leaves the group', async () => {
     const b = broker(join(tempDir(), 'b.sqlite'))
     await b.ensureTopics([{ name: 't', partitions: 2 }])

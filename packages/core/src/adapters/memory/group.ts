@@ -94,6 +94,8 @@ export class MemConsumer implements GroupConsumer {
   topics: Set<string>
   assigned: TopicPartition[] = []
   closed = false
+  /** Set once close() has run onRevoke: until then the listener may still commit what it holds. */
+  private left = false
   private positions = new Map<string, number>()
   private paused = new Set<string>()
   private wake: (() => void) | undefined
@@ -180,11 +182,14 @@ export class MemConsumer implements GroupConsumer {
   seek(tpo: TopicPartitionOffset): void {
     this.positions.set(tpKey(tpo.topic, tpo.partition), tpo.offset)
   }
+  position(tp: TopicPartition): number | undefined {
+    return this.positions.get(tpKey(tp.topic, tp.partition))
+  }
   assignment(): readonly TopicPartition[] {
     return this.assigned
   }
   async commit(offsets: readonly TopicPartitionOffset[]): Promise<void> {
-    if (this.closed) throw new BrokerError('commit on a closed consumer', false)
+    if (this.left) throw new BrokerError('commit on a closed consumer', false)
     for (const o of offsets) this.group.committed.set(tpKey(o.topic, o.partition), o.offset)
     for (const o of offsets) this.broker.trim(o.topic, o.partition)
   }
@@ -218,6 +223,7 @@ export class MemConsumer implements GroupConsumer {
       await this.options.listener.onRevoke(this.assigned).catch(() => {})
       this.assigned = []
     }
+    this.left = true
     if (this.group.members.length) await this.group.rebalance(this.broker)
   }
 }
@@ -257,6 +263,9 @@ export class MemReader implements PartitionReader {
   }
   seek(tpo: TopicPartitionOffset): void {
     this.positions.set(tpKey(tpo.topic, tpo.partition), tpo)
+  }
+  position(tp: TopicPartition): number | undefined {
+    return this.positions.get(tpKey(tp.topic, tp.partition))?.offset
   }
   wakeup(): void {
     this.wake?.()

@@ -1,0 +1,23 @@
+/**
+ * The memory:// adapters run the Broker and Store conformance suites (the
+ * contract every adapter passes; see test/conformance).
+ */
+import { MemoryBroker, MemoryStore } from '../src/index.ts'
+import { brokerConformance, storeConformance } from './conformance/index.ts'
+
+let broker: MemoryBroker | undefined
+brokerConformance('memory://', {
+  open: async () => {
+    broker = new MemoryBroker()
+    return broker
+  },
+  // One process is the whole broker: a second "process" is the same object.
+  peer: async () => broker!,
+  // No transactional producer and no atomic commit: memory:// offers at-least-once only.
+  transactions: false,
+  atomic: false,
+  // No unreachable case: an in-process broker cannot be away.
+})
+
+// Not durable: the suite's reopen case is not registered for it.
+storeConformance('memory://', { durable: false, create: () => ({ store: new MemoryStore() }) })
