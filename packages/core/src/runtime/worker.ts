@@ -23,6 +23,7 @@ import { fetchLoop } from './fetch.ts'
 import { Activity } from './internal/activity.ts'
 import type { AgentRunner } from './internal/instance.ts'
 import { Members } from './members.ts'
+import { GroupWatch } from './readiness.ts'
 import { joinGroup, Rebalancer } from './rebalance.ts'
 import { recoverer, recoverReadOnly } from './recovery.ts'
 import { Replicator } from './replicas.ts'
@@ -191,6 +192,7 @@ export const makeWorker = (
     members.onChange = () => void replicator.update()
     yield* Effect.addFinalizer(() => Effect.sync(() => replicator.close()))
     const runs = new Runs(activity)
+    const group = o.client ? undefined : new GroupWatch(() => time.now())
     rt.attach({
       topics,
       tables,
@@ -204,6 +206,7 @@ export const makeWorker = (
       runs,
       activity,
       consumer: () => consumer,
+      group,
     })
 
     rt.state = 'recovering'
@@ -244,11 +247,13 @@ export const makeWorker = (
       replicas: replicator,
       standbys: config.standbyReplicas > 0,
       rebalanced: (kind, tps) => {
+        group?.rebalanced(kind, tps)
         sensor.rebalanced(kind, tps)
         members.refresh()
         void replicator.update()
       },
     })
+    group?.joining()
     consumer = yield* joinGroup({
       broker,
       groupId: id,
