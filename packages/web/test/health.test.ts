@@ -76,6 +76,30 @@ describe('/health readiness', () => {
     }
   })
 
+  it('waits for the longer settle period its group consumer asks for (a protocol with slower steps)', async () => {
+    const inner = new MemoryBroker()
+    // The memory broker with a consumer that says rebalance steps may come 5 s apart.
+    const broker = new Proxy(inner, {
+      get: (target, key) =>
+        key === 'groupConsumer'
+          ? (o: Parameters<MemoryBroker['groupConsumer']>[0]) =>
+              Object.assign(target.groupConsumer(o), { rebalanceSettleMs: 5_000 })
+          : Reflect.get(target, key, target),
+    })
+    const w = await startWeb(shop().definition, { broker, testClockAt: START })
+    try {
+      await advance(w, GROUP_SETTLE_MS)
+      const early = await health(w)
+      expect(early.status).toBe(503)
+      expect(early.body.reason).toContain('5000 ms')
+      await advance(w, 5_000 - GROUP_SETTLE_MS)
+      expect((await health(w)).status).toBe(200)
+    } finally {
+      await w.stop()
+      await inner.close()
+    }
+  })
+
   it('says why it is not ready once stopped', async () => {
     const w = await startWeb(shop().definition, { testClockAt: START })
     await advance(w, GROUP_SETTLE_MS)

@@ -14,9 +14,11 @@ import type { GroupState, Readiness } from '../ports/view.ts'
  * sees: a move is a revoke on one member and an assign on another, possibly a
  * heartbeat or two apart, and a member may get several steps of one
  * rebalance. "Stable" therefore means "no change here for this long": long
- * enough to span the steps of one rebalance (Kafka's consumer heartbeats are
- * a few hundred ms to a few seconds apart; the embedded brokers move at once),
- * short enough that a rolling deploy does not wait much for it.
+ * enough to span the steps of one rebalance (the embedded brokers move within
+ * a change notification; the Kafka consumer heartbeats every second under the
+ * classic protocol), short enough that a rolling deploy does not wait much for
+ * it. A group consumer whose steps can be further apart (KIP-848: the
+ * broker's heartbeat interval) asks for longer with rebalanceSettleMs.
  */
 export const GROUP_SETTLE_MS = 1500
 
@@ -29,7 +31,8 @@ export class GroupWatch {
 
   constructor(
     private readonly now: () => number,
-    private readonly settleMs = GROUP_SETTLE_MS,
+    /** The settle period (the group consumer may ask for a longer one than GROUP_SETTLE_MS). */
+    readonly settleMs: () => number = () => GROUP_SETTLE_MS,
   ) {}
 
   /** Before the worker joins, its group is about to change (partitions move onto it): not stable. */
@@ -49,7 +52,7 @@ export class GroupWatch {
   }
 
   state(): GroupState {
-    return !this.joined || (this.changedAt !== undefined && this.now() - this.changedAt < this.settleMs)
+    return !this.joined || (this.changedAt !== undefined && this.now() - this.changedAt < this.settleMs())
       ? 'rebalancing'
       : 'stable'
   }
@@ -83,7 +86,7 @@ export function readiness(o: {
         ? `the worker is recovering table ${o.recovery.table} (partitions ${o.recovery.partitions.join(',')})`
         : NOT_RUNNING[o.state]
       : group === 'rebalancing'
-        ? `the group is rebalancing (no assignment change for ${GROUP_SETTLE_MS} ms yet)`
+        ? `the group is rebalancing (no assignment change for ${o.group?.settleMs() ?? GROUP_SETTLE_MS} ms yet)`
         : undefined
   return {
     ready: reason === undefined,

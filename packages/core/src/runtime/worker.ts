@@ -23,7 +23,7 @@ import { fetchLoop } from './fetch.ts'
 import { Activity } from './internal/activity.ts'
 import type { AgentRunner } from './internal/instance.ts'
 import { Members } from './members.ts'
-import { GroupWatch } from './readiness.ts'
+import { GROUP_SETTLE_MS, GroupWatch } from './readiness.ts'
 import { joinGroup, Rebalancer } from './rebalance.ts'
 import { recoverer, recoverReadOnly } from './recovery.ts'
 import { Replicator } from './replicas.ts'
@@ -192,7 +192,12 @@ export const makeWorker = (
     members.onChange = () => void replicator.update()
     yield* Effect.addFinalizer(() => Effect.sync(() => replicator.close()))
     const runs = new Runs(activity)
-    const group = o.client ? undefined : new GroupWatch(() => time.now())
+    const group = o.client
+      ? undefined
+      : new GroupWatch(
+          () => time.now(),
+          () => Math.max(GROUP_SETTLE_MS, consumer.rebalanceSettleMs ?? 0),
+        )
     rt.attach({
       topics,
       tables,
