@@ -7,7 +7,7 @@
  */
 import { GROUP_SETTLE_MS, MemoryBroker } from '@stream-app/core'
 import { describe, expect, it } from 'vitest'
-import { type Running, shop, startWeb } from './helpers.ts'
+import { parsePrometheus, type Running, sampleValue, shop, startWeb } from './helpers.ts'
 
 const START = Date.UTC(2026, 0, 1)
 
@@ -17,6 +17,15 @@ const health = async (w: Running) => {
 }
 
 const advance = (w: Running, ms: number) => w.rt.testClock!.advance(ms)
+
+/** The readiness gauges of /metrics, for alerting on what /health says. */
+const gauges = async (w: Running) => {
+  const e = parsePrometheus(await (await fetch(`${w.url}/metrics`)).text())
+  return {
+    ready: sampleValue(e, 'stream_app_ready'),
+    rebalancing: sampleValue(e, 'stream_app_group_rebalancing'),
+  }
+}
 
 describe('/health readiness', () => {
   it('is 503 "rebalancing" right after the start, 200 once no assignment changed for the settle period', async () => {
@@ -33,9 +42,11 @@ describe('/health readiness', () => {
         partitions: { orders: [0, 1] },
         lastRebalance: { kind: 'assigned', partitions: { orders: [0, 1] }, secondsAgo: 0 },
       })
+      expect(await gauges(w)).toEqual({ ready: 0, rebalancing: 1 })
       await advance(w, GROUP_SETTLE_MS - 1)
       expect((await health(w)).status).toBe(503)
       await advance(w, 1)
+      expect(await gauges(w)).toEqual({ ready: 1, rebalancing: 0 })
       const ready = await health(w)
       expect(ready.status).toBe(200)
       expect(ready.body).toMatchObject({ status: 'ok', state: 'running', group: 'stable' })
