@@ -78,7 +78,12 @@ describe('stream-app send → stream-app run on sqlite://', { timeout: 90_000 },
     })
     expect((await getJson(`${url}/tables/no-such-table/x`)).status).toBe(404)
 
-    expect(await getJson(`${url}/health`)).toEqual({ status: 200, body: { status: 'ok' } })
+    // 200 once the group has gone a settle period without a rebalance (503 'rebalancing' until then).
+    const health = await until('/health to say ok', async () => {
+      const h = await getJson<{ status: string }>(`${url}/health`)
+      return h.status === 200 ? h : undefined
+    })
+    expect(health.body).toMatchObject({ status: 'ok', state: 'running', group: 'stable' })
     const m = await until('the sink sends in the metrics', async () => {
       const m = await metrics(url)
       return m.get('stream_app_messages_out_total{topic="seen"}') === 4 ? m : undefined

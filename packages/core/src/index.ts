@@ -55,6 +55,7 @@ export {
   workerFacade,
 } from './runtime/entry.ts'
 export { type LoggerOptions, type LogLevel, makeLogger } from './runtime/logger.ts'
+export { GROUP_SETTLE_MS } from './runtime/readiness.ts'
 export { CORRELATION_ID, REPLY_TO } from './runtime/sinks.ts'
 export { WorkerRuntime } from './runtime/view.ts'
 

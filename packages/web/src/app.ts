@@ -12,6 +12,7 @@ import { type Context, type Handler, Hono } from 'hono'
 import { cors } from 'hono/cors'
 import { HTTPException } from 'hono/http-exception'
 import { listAgents, listTables, listTopics } from './describe.ts'
+import { healthRoute } from './health.ts'
 import { serveTraced } from './http-tracing.ts'
 import { lagRoute } from './lag.ts'
 import type { WorkerMetrics } from './metrics.ts'
@@ -69,28 +70,7 @@ export function createWebApp(rt: WorkerView, options: WebAppOptions): Hono {
       }),
     )
 
-  app.get('/health', (c) => {
-    const state = rt.state
-    if (state === 'running') return c.json({ status: 'ok' })
-    // While tables recover: how far (recovery hands the event loop back often, so this answers).
-    const r = rt.sensor.snapshot().recovering
-    return c.json(
-      r
-        ? {
-            status: state,
-            recovery: {
-              table: r.table,
-              partitions: r.partitions,
-              phase: r.phase,
-              storeRows: r.storeRows,
-              changelog: { done: r.changelogDone, of: r.changelogTotal },
-              seconds: Math.round((Date.now() - r.startedAt) / 100) / 10,
-            },
-          }
-        : { status: state },
-      503,
-    )
-  })
+  app.get('/health', healthRoute(rt))
   app.get('/metrics', async (c) => {
     const text = await options.metrics.render()
     return c.body(text, 200, { 'content-type': options.metrics.contentType })

@@ -66,6 +66,18 @@ export class WorkerMetrics {
         for (const st of STATES) m.set({ state: st }, s().state === st ? 1 : 0)
       },
     )
+    g(
+      'stream_app_ready',
+      'Whether GET /health says ready: 1 when the worker runs and its group is stable, else 0.',
+      [],
+      (m) => m.set(view.readiness().ready ? 1 : 0),
+    )
+    g(
+      'stream_app_group_rebalancing',
+      "1 while this worker's group is rebalancing (an assignment change within the settle period), else 0.",
+      [],
+      (m) => m.set(view.readiness().group === 'rebalancing' ? 1 : 0),
+    )
     c('stream_app_messages_in_total', 'Records fetched from the broker, per topic.', ['topic'], (m) => {
       for (const t of s().topics) m.inc({ topic: t.name }, t.messagesIn)
     })

@@ -198,9 +198,11 @@ async function refresh() {
   var now = Date.now();
   next = new Map();
   var state = document.getElementById('state');
-  var status = all[0].body.status === 'ok' ? 'running' : String(all[0].body.status);
+  var h = all[0].body;
+  var status = h.state ? String(h.state) : h.status === 'ok' ? 'running' : String(h.status);
   state.textContent = status;
   state.className = 'pill ' + status;
+  state.title = h.reason || 'ready; group ' + h.group;
   drawFlow(all[1].body, all[2].body, all[3].body, now);
   drawLag(all[4]);
   drawRecovery(all[0]);

@@ -94,6 +94,8 @@ export async function startWeb(
     onWebStarted?: (rt: WorkerView, url: string) => Promise<void>
     /** Shared by several workers to make them members of one group. */
     broker?: MemoryBroker
+    /** Run on the test clock started at this time (the test moves it with rt.testClock). */
+    testClockAt?: number
   } = {},
 ): Promise<Running> {
   const logs: string[] = []
@@ -116,6 +118,7 @@ export async function startWeb(
     }),
     closeBroker: options.broker === undefined,
     web,
+    ...(options.testClockAt !== undefined ? { testClockAt: options.testClockAt } : {}),
   })
   return { rt, url: rt.url!, web: handle!, logs, stop: () => rt.stop() }
 }
@@ -178,6 +181,11 @@ export function parsePrometheus(text: string): Exposition {
 
 export const sampleValue = (e: Exposition, name: string, labels: Record<string, string> = {}) =>
   e.samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value
+
+/** Waits for GET /health to say 200: the worker runs and its group has settled (GROUP_SETTLE_MS). */
+export async function settled(url: string): Promise<void> {
+  await until(async () => (await fetch(`${url}/health`).then((r) => r.status)) === 200)
+}
 
 /** Polls until `fn` is true (bounded by the test timeout); no timing is asserted. */
 export async function until(fn: () => boolean | Promise<boolean>): Promise<void> {

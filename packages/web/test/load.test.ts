@@ -7,7 +7,7 @@
 import { Agent, get as httpGet } from 'node:http'
 import { connect } from 'node:net'
 import { describe, expect, it } from 'vitest'
-import { shop, startWeb } from './helpers.ts'
+import { settled, shop, startWeb } from './helpers.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -50,6 +50,7 @@ describe('web server under load', () => {
   it('answers 300 concurrent requests and a client that sends its headers byte by byte', async () => {
     const w = await startWeb(shop().definition)
     try {
+      await settled(w.url)
       await w.rt.topicHandles.orders!.send({ id: '1', customer: 'alice', amount: 5 }, { key: 'alice' })
       await w.rt.idle()
       const request = 'GET /tables/revenue/alice HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'
@@ -86,6 +87,7 @@ describe('web server under load', () => {
       server: { timeouts: { headersMs: 300, requestMs: 600 } },
     })
     try {
+      await settled(w.url)
       // Headers never finished: the header timeout closes the connection with a 408.
       const stalledHeaders = rawClient(w.url, ['GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n'], 0)
       // Body announced but never sent in full: the request timeout does the same.
@@ -113,6 +115,7 @@ describe('web server under load', () => {
     const w = await startWeb(shop().definition)
     const agent = new Agent({ keepAlive: true, maxSockets: 8 })
     try {
+      await settled(w.url)
       const first = await Promise.all(Array.from({ length: 8 }, () => httpStatus(`${w.url}/health`, agent)))
       expect(first.every((s) => s === 200)).toBe(true)
       const inFlight = httpStatus(`${w.url}/slow/200`, agent)

@@ -49,10 +49,11 @@ describe('web server of a running worker', () => {
     expect(w.url).not.toMatch(/:0$/)
   })
 
-  it('GET /health is 200 {"status":"ok"} when running, HEAD too', async () => {
+  it('GET /health is 200 {"status":"ok"} when running and the group has settled, HEAD too', async () => {
+    await until(async () => (await fetch(`${w.url}/health`)).status === 200)
     const r = await get(`${w.url}/health`)
     expect(r.status).toBe(200)
-    expect(r.json()).toEqual({ status: 'ok' })
+    expect(r.json()).toMatchObject({ status: 'ok', state: 'running', group: 'stable' })
     const h = await fetch(`${w.url}/health`, { method: 'HEAD' })
     expect(h.status).toBe(200)
   })
@@ -278,8 +279,8 @@ describe('/health across worker states', () => {
       },
     })
     try {
-      expect(during).toEqual({ status: 503, body: { status: 'recovering' } })
-      expect((await get(`${w.url}/health`)).status).toBe(200)
+      expect(during).toMatchObject({ status: 503, body: { status: 'recovering', group: 'rebalancing' } })
+      await until(async () => (await get(`${w.url}/health`)).status === 200)
     } finally {
       await w.stop()
     }
@@ -299,14 +300,15 @@ describe('/health across worker states', () => {
     // A second server on the same worker, which outlives it.
     const web = await startWebServer(w.rt)
     try {
-      expect(during).toEqual({ status: 503, body: { status: 'recovering' } })
+      expect(during).toMatchObject({ status: 503, body: { status: 'recovering' } })
       expect(tableDuring).not.toBe(500)
-      expect((await get(`${web.url}/health`)).json()).toEqual({ status: 'ok' })
+      await until(async () => (await get(`${web.url}/health`)).status === 200)
+      expect((await get(`${web.url}/health`)).json()).toMatchObject({ status: 'ok' })
       expect((await get(`${web.url}/tables/revenue/x`)).json()).toEqual({ key: 'x', value: 0 })
       await w.stop()
       const stopped = await get(`${web.url}/health`)
       expect(stopped.status).toBe(503)
-      expect(stopped.json()).toEqual({ status: 'stopped' })
+      expect(stopped.json()).toMatchObject({ status: 'stopped', reason: 'the worker has stopped' })
     } finally {
       await web.close()
     }

@@ -38,6 +38,7 @@ export const BUILTIN_COMMANDS = [
   'tables',
   'routes',
   'reset',
+  'wait-ready',
   'help',
 ] as const
 const METHODS: readonly HttpMethod[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']

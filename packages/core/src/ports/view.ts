@@ -7,7 +7,8 @@
 import type { AnySchema } from '../definition/codec.ts'
 import type { AppDefinition } from '../definition/definition.ts'
 import type { Logger, ResolvedConfig, WindowValue } from '../definition/types.ts'
-import type { Sensor, WorkerState } from './sensor.ts'
+import type { TopicPartition } from './index.ts'
+import type { RecoveryProgress, Sensor, WorkerState } from './sensor.ts'
 
 /** Reads of one table, for GET /tables/:table/:key. */
 export interface TableQuery {
@@ -25,6 +26,34 @@ export interface TableQuery {
 /** Where a table key is held: here (or nowhere yet), or on the worker at `url` (undefined: not known yet). */
 export type KeyOwner = { readonly local: true } | { readonly local: false; readonly url: string | undefined }
 
+/**
+ * The group as this worker sees it: 'rebalancing' from joining it and from
+ * each assignment change until none has happened for a settle period.
+ */
+export type GroupState = 'stable' | 'rebalancing'
+
+/** Whether a worker can be trusted with traffic (GET /health, wait-ready), and why not. */
+export interface Readiness {
+  /** The worker runs and its group is stable. */
+  readonly ready: boolean
+  readonly state: WorkerState
+  readonly group: GroupState
+  /** Why the worker is not ready, one line; undefined when it is. */
+  readonly reason: string | undefined
+  /** The source partitions this worker processes. */
+  readonly partitions: readonly TopicPartition[]
+  /** The last assignment change this worker saw, and how long ago (ms on the worker's clock). */
+  readonly lastRebalance:
+    | {
+        readonly kind: 'assigned' | 'revoked'
+        readonly partitions: readonly TopicPartition[]
+        readonly ago: number
+      }
+    | undefined
+  /** The table recovery in progress, if any (which partitions, how far). */
+  readonly recovery: RecoveryProgress | undefined
+}
+
 export interface WorkerView {
   readonly id: string
   readonly def: AppDefinition
@@ -36,6 +65,8 @@ export interface WorkerView {
   /** The ctx routes are called with. */
   readonly ctx: unknown
   readonly sensor: Sensor
+  /** Ready or not, with the group state and what the worker is doing. */
+  readiness(): Readiness
   table(name: string): TableQuery | undefined
   ownerOf(table: string, key: unknown): Promise<KeyOwner>
 }

@@ -133,6 +133,8 @@ export interface WorkerDeps {
   readonly web?: WebServerFactory
   /** A CLI command's worker: no group membership, agents, timers or web; tables read-only. */
   readonly client?: boolean
+  /** Run on Effect's TestClock, started at this time: the worker gets `testClock` (tests drive its time). */
+  readonly testClockAt?: number
 }
 
 /** Starts a worker on given ports. */
@@ -142,6 +144,7 @@ export function startRuntime(def: AppDefinition, deps: WorkerDeps): Promise<Work
     log: deps.log,
     layer: portsLayer(deps),
     ...(deps.client ? { client: true } : {}),
+    ...(deps.testClockAt !== undefined ? { testClockAt: deps.testClockAt } : {}),
   })
 }
 

@@ -10,7 +10,7 @@ import { StoppedError, WorkerFailedError } from '../definition/errors.ts'
 import type { AgentHandle, Logger, ResolvedConfig, TopicHandle, WindowedTable } from '../definition/types.ts'
 import type { Broker, BrokerRecord, GroupConsumer } from '../ports/index.ts'
 import type { Sensor, WorkerState } from '../ports/sensor.ts'
-import type { KeyOwner, TableQuery, WorkerView } from '../ports/view.ts'
+import type { KeyOwner, Readiness, TableQuery, WorkerView } from '../ports/view.ts'
 import type { Assignment } from './assignment.ts'
 import type { Committer } from './commit.ts'
 import type { Contexts } from './context.ts'
@@ -22,6 +22,7 @@ import type { Outbox } from './internal/outbox.ts'
 import type { TableRuntime } from './internal/tables.ts'
 import type { TopicRuntime } from './internal/topics.ts'
 import type { Members } from './members.ts'
+import { type GroupWatch, readiness } from './readiness.ts'
 import type { Runs } from './schedule.ts'
 import type { WorkerSensor } from './sensor.ts'
 
@@ -39,6 +40,8 @@ export interface WorkerParts {
   readonly runs: Runs
   readonly activity: Activity
   readonly consumer: () => GroupConsumer
+  /** When the group last changed (a client worker joins none). */
+  readonly group: GroupWatch | undefined
 }
 
 export class WorkerRuntime implements WorkerView {
@@ -118,6 +121,16 @@ export class WorkerRuntime implements WorkerView {
   }
   get baseCtx(): Record<string, unknown> {
     return this.ctx
+  }
+
+  readiness(): Readiness {
+    const p = this.parts
+    return readiness({
+      state: this.state,
+      group: p?.group,
+      partitions: p?.assignment.sourcePartitions() ?? [],
+      recovery: p?.sensor.recovering,
+    })
   }
 
   table(name: string): TableQuery | undefined {

@@ -23,6 +23,7 @@ import { fetchLoop } from './fetch.ts'
 import { Activity } from './internal/activity.ts'
 import type { AgentRunner } from './internal/instance.ts'
 import { Members } from './members.ts'
+import { GROUP_SETTLE_MS, GroupWatch } from './readiness.ts'
 import { joinGroup, Rebalancer } from './rebalance.ts'
 import { recoverer, recoverReadOnly } from './recovery.ts'
 import { Replicator } from './replicas.ts'
@@ -191,6 +192,12 @@ export const makeWorker = (
     members.onChange = () => void replicator.update()
     yield* Effect.addFinalizer(() => Effect.sync(() => replicator.close()))
     const runs = new Runs(activity)
+    const group = o.client
+      ? undefined
+      : new GroupWatch(
+          () => time.now(),
+          () => Math.max(GROUP_SETTLE_MS, consumer.rebalanceSettleMs ?? 0),
+        )
     rt.attach({
       topics,
       tables,
@@ -204,6 +211,7 @@ export const makeWorker = (
       runs,
       activity,
       consumer: () => consumer,
+      group,
     })
 
     rt.state = 'recovering'
@@ -243,11 +251,13 @@ export const makeWorker = (
       fatal: (reason) => rt.crash(reason),
       replicas: replicator,
       rebalanced: (kind, tps) => {
+        group?.rebalanced(kind, tps)
         sensor.rebalanced(kind, tps)
         members.refresh()
         void replicator.update()
       },
     })
+    group?.joining()
     consumer = yield* joinGroup({
       broker,
       groupId: id,

@@ -12,6 +12,7 @@ import * as Deferred from 'effect/Deferred'
 import * as Effect from 'effect/Effect'
 import { sendFromCli, startClient, startWorker } from '../workers.ts'
 import { describeApp, printTable } from './describe.ts'
+import { launcherGone, watchesLauncher } from './launcher.ts'
 import { Shutdown } from './main.ts'
 
 export interface Io {
@@ -29,8 +30,9 @@ const logLevel = (a: Args): LogLevel | undefined => {
 }
 
 /**
- * `run`: a worker until SIGINT/SIGTERM (then it commits, leaves the group and
- * the process exits 0) or until it stops itself because it cannot go on (1).
+ * `run`: a worker until SIGINT/SIGTERM or the exit of the package runner that
+ * launched it (then it commits, leaves the group and the process exits 0), or
+ * until it stops itself because it cannot go on (1).
  */
 export const run = (def: AppDefinition, a: Args, io: Io): Effect.Effect<number, unknown, Shutdown> =>
   Effect.scoped(
@@ -57,12 +59,15 @@ export const run = (def: AppDefinition, a: Args, io: Io): Effect.Effect<number, 
             runtime.stop().catch((e) => io.err(`stream-app: stop failed: ${messageOf(e)}`)),
           ),
       )
+      const signalled = Deferred.await(shutdown.requested).pipe(Effect.map((s) => `${s} received`))
       const ended = yield* Effect.raceFirst(
-        Deferred.await(shutdown.requested).pipe(Effect.map((signal) => ({ signal }))),
-        Effect.promise(() => runtime.done).pipe(Effect.map(() => ({ signal: undefined }))),
+        (watchesLauncher(a['stop-with-parent']) ? Effect.raceFirst(signalled, launcherGone) : signalled).pipe(
+          Effect.map((why) => ({ why })),
+        ),
+        Effect.promise(() => runtime.done).pipe(Effect.map(() => ({ why: undefined }))),
       )
-      if (ended.signal !== undefined) {
-        runtime.log.info(`${ended.signal} received: stopping`)
+      if (ended.why !== undefined) {
+        runtime.log.info(`${ended.why}: stopping`)
         return 0
       }
       // The worker stopped itself: it could not go on (its table state could not be loaded).

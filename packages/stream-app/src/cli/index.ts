@@ -11,6 +11,7 @@ import { appCommand, type Io, list, reset, run, send } from './commands.ts'
 import { loadApp } from './load.ts'
 import { noShutdown, Shutdown } from './main.ts'
 import { BUILTINS, parse, usageOf } from './parse.ts'
+import { waitReady } from './wait-ready.ts'
 
 export interface CliOptions {
   /** The app when run through app.main(); argv then has no app file. */
@@ -134,7 +135,9 @@ export function cliProgram(
             ? list(def, parsed.command, a, io)
             : parsed.command === 'reset'
               ? reset(def, a, io)
-              : appCommand(def, parsed.command, a)
+              : parsed.command === 'wait-ready'
+                ? Effect.tryPromise({ try: () => waitReady(def, a, io), catch: (e) => e })
+                : appCommand(def, parsed.command, a)
     return yield* act.pipe(Effect.catch((e) => fail(messageOf(e))))
   })
 }

@@ -16,13 +16,20 @@ const LEVELS = ['debug', 'info', 'warn', 'error'] as const
 
 /** The built-in commands with an app file, one line each (for `help`). */
 export const BUILTINS: readonly (readonly [usage: string, what: string])[] = [
-  ['run <app>', 'start a worker (--web-port, --web-host, --without-web, --broker, --datadir)'],
+  [
+    'run <app>',
+    'start a worker (--web-port, --web-host, --without-web, --broker, --datadir, --[no-]stop-with-parent)',
+  ],
   [
     'send <app> <topic> [value]',
     'send a message; one a line from stdin without a value (--key, --partition, --string, --raw, --broker)',
   ],
   ['topics|agents|tables|routes <app>', 'list what the app defines (--json)'],
   ['reset <app>', "delete the app's local state (--datadir); --topics: its sqlite:// topics too"],
+  [
+    'wait-ready <app>',
+    "wait until a worker is ready and its group stable: GET /health is 200 (--url, default from the app's web config; --timeout 120s)",
+  ],
 ]
 
 const positional = (name: string, a: CommandArgDef) =>
@@ -45,7 +52,12 @@ function declare(y: Argv, def: AppDefinition | undefined): Argv {
         type: 'boolean',
         describe: "also delete the app's topics and consumer group on the embedded sqlite:// broker",
       })
-      .option('broker', { type: 'string', describe: 'broker URL' }),
+      .option('broker', { type: 'string', describe: 'broker URL' })
+      .option('stop-with-parent', {
+        type: 'boolean',
+        describe:
+          'stop cleanly when the process that started the worker exits (default: on when started by npx/npm/pnpm/yarn)',
+      }),
   )
   y.command(
     'send <app> <topic> [value]',
@@ -75,6 +87,24 @@ function declare(y: Argv, def: AppDefinition | undefined): Argv {
         describe: "also delete the app's topics and consumer group on the embedded sqlite:// broker",
       })
       .option('broker', { type: 'string', describe: 'broker URL' }),
+  )
+  y.command(
+    'wait-ready <app>',
+    'wait until a worker runs and its group is stable (GET /health is 200); exit 1 on timeout',
+    (b: Argv) =>
+      b
+        .positional('app', { type: 'string' })
+        .option('url', {
+          type: 'string',
+          describe: "the worker's web base URL (default: from the app's web config)",
+        })
+        .option('timeout', {
+          type: 'string',
+          default: '120s',
+          describe: 'give up after this long (e.g. 90s, 5m)',
+        })
+        .option('web-port', { type: 'number', describe: 'web port, when not given by --url' })
+        .option('web-host', { type: 'string', describe: 'web address, when not given by --url' }),
   )
   for (const c of Object.values(def?.commands ?? {}))
     y.command(usageOf(c), c.describe ?? `the app's '${c.name}' command`, (b: Argv) => {
@@ -143,7 +173,7 @@ export async function parse(
     .option('json-logs', { type: 'boolean', describe: 'log JSON lines' })
     .demandCommand(
       1,
-      "a command is required: run, send, topics, agents, tables, routes, reset or one of the app's",
+      "a command is required: run, send, topics, agents, tables, routes, reset, wait-ready or one of the app's",
     )
   declare(y, def)
   const { argv, output } = await new Promise<{ argv: Record<string, unknown>; output: string }>((resolve) => {

@@ -1,0 +1,58 @@
+/**
+ * GET /health: 200 only when the worker is ready — it runs and its group is
+ * stable — so a deploy that moves on at 200 does not overlap a rebalance; 503
+ * otherwise, with the reason. The body always says the worker state, the group
+ * state, the partitions it processes, its last rebalance and any recovery in
+ * progress, and the process id (what a process manager or a test signals).
+ */
+import type { Readiness, TopicPartition, WorkerView } from '@stream-app/core'
+import type { Context } from 'hono'
+
+/** `{ orders: [0, 1] }`: partitions grouped by topic, for reading at a glance. */
+const byTopic = (tps: readonly TopicPartition[]): Record<string, number[]> => {
+  const out: Record<string, number[]> = {}
+  for (const tp of tps) (out[tp.topic] ??= []).push(tp.partition)
+  for (const ps of Object.values(out)) ps.sort((a, b) => a - b)
+  return out
+}
+
+const seconds = (ms: number) => Math.round(ms / 100) / 10
+
+/** The JSON of GET /health for a readiness (status 'ok' when ready, else why not in a word). */
+export function healthBody(r: Readiness, now = Date.now()): Record<string, unknown> {
+  const rec = r.recovery
+  return {
+    status: r.ready ? 'ok' : r.state === 'running' ? 'rebalancing' : r.state,
+    ...(r.reason !== undefined ? { reason: r.reason } : {}),
+    state: r.state,
+    group: r.group,
+    pid: process.pid,
+    partitions: byTopic(r.partitions),
+    ...(r.lastRebalance
+      ? {
+          lastRebalance: {
+            kind: r.lastRebalance.kind,
+            partitions: byTopic(r.lastRebalance.partitions),
+            secondsAgo: seconds(r.lastRebalance.ago),
+          },
+        }
+      : {}),
+    ...(rec
+      ? {
+          recovery: {
+            table: rec.table,
+            partitions: rec.partitions,
+            phase: rec.phase,
+            storeRows: rec.storeRows,
+            changelog: { done: rec.changelogDone, of: rec.changelogTotal },
+            seconds: seconds(now - rec.startedAt),
+          },
+        }
+      : {}),
+  }
+}
+
+export const healthRoute = (rt: WorkerView) => (c: Context) => {
+  const r = rt.readiness()
+  return c.json(healthBody(r), r.ready ? 200 : 503)
+}
