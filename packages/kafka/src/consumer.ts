@@ -31,7 +31,7 @@ import type {
 import { fmtTps, isRetriable, tpKey } from '@stream-app/core'
 import { type ClientContext, Code, call, errorCode, KafkaConsumer, type RdConsumer } from './client.ts'
 import { consumerDefaults, Fetcher, takeBatches, toBatches } from './fetcher.ts'
-import { type GroupProtocol, groupSettings } from './group-protocol.ts'
+import { type GroupProtocol, groupSettings, rebalanceSettleMs } from './group-protocol.ts'
 import type { MembersRegistry } from './members.ts'
 
 const CONNECT_TIMEOUT_MS = 15_000
@@ -75,6 +75,7 @@ export class KafkaGroupConsumer implements GroupConsumer {
   /** Partitions revoked while a pull was in flight: what it fetched of them is dropped. */
   private revokedDuringPull = new Set<string>()
   readonly protocol: GroupProtocol
+  readonly rebalanceSettleMs: number | undefined
   private leftovers: RecordBatch[] = []
   private readonly paused = new Set<string>()
   /** Paused partitions that librdkafka also holds paused (see SOFT_PAUSE_MAX_RECORDS). */
@@ -100,6 +101,7 @@ export class KafkaGroupConsumer implements GroupConsumer {
     this.f = new Fetcher(ctx)
     const group = groupSettings(ctx.config, options.instanceId)
     this.protocol = group.protocol
+    this.rebalanceSettleMs = rebalanceSettleMs(group.protocol)
     this.native = new KafkaConsumer({
       ...consumerDefaults,
       ...ctx.config,

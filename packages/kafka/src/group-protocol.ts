@@ -70,3 +70,17 @@ export function groupSettings(
     settings: { ...CLASSIC_DEFAULTS, 'partition.assignment.strategy': 'range' },
   }
 }
+
+/**
+ * How long after an assignment change another step of the same rebalance may
+ * still come. Under KIP-848 a move is a revoke on one member and, at its next
+ * heartbeat, an assign on another: about the broker's
+ * `group.consumer.heartbeat.interval.ms` (5 s by default) apart. The client
+ * cannot read that broker setting, so a deployment that lowers it says so in
+ * STREAM_APP_REBALANCE_SETTLE_MS. Classic rebalances are one barrier.
+ */
+export function rebalanceSettleMs(protocol: GroupProtocol): number | undefined {
+  if (protocol === 'classic') return undefined
+  const env = Number(process.env.STREAM_APP_REBALANCE_SETTLE_MS)
+  return Number.isFinite(env) && env > 0 ? env : 5_000
+}

@@ -33,6 +33,8 @@ export default function setup(project: TestProject): (() => void) | undefined {
     startedHere = !wasRunning
   }
   process.env.KAFKA_BROKERS = brokers
+  // The test broker heartbeats consumer-protocol members every 500 ms (scripts/kafka.sh).
+  process.env.STREAM_APP_REBALANCE_SETTLE_MS ??= '1000'
   project.provide('kafkaBrokers', brokers)
   project.provide('kafkaSaslBrokers', sasl ?? '127.0.0.1:19094')
   if (!startedHere) return undefined

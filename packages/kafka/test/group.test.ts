@@ -3,9 +3,16 @@
  * conformance suite): range co-partitioning in contiguous halves, eager listener order, members,
  * and a long pause with a bounded prefetch.
  */
-import type { Broker, GroupConsumer, RecordBatch, TopicPartition } from '@stream-app/core'
+import {
+  type Broker,
+  ConfigError,
+  type GroupConsumer,
+  type RecordBatch,
+  type TopicPartition,
+} from '@stream-app/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buf, drain, eventually, openBroker, text, uniq } from './helpers.ts'
+import { openKafkaBroker } from '../src/index.ts'
+import { buf, drain, eventually, kafkaUrl, openBroker, text, uniq } from './helpers.ts'
 
 type Event = { who: string; kind: 'assign' | 'revoke' | 'assigned'; tps: string[] }
 
@@ -31,110 +38,190 @@ describe('kafka:// consumer groups', () => {
       })),
     )
 
-  it('splits co-partitioned topics by range, revokes before the other member is assigned, and awaits onAssign before fetching', async () => {
-    const t1 = uniq('grp-orders')
-    const t2 = uniq('grp-changelog')
-    const group = uniq('grp')
-    await b.ensureTopics([
-      { name: t1, partitions: 4 },
-      { name: t2, partitions: 4 },
-    ])
-    for (let p = 0; p < 4; p++) {
-      await produce(t1, p, 5)
-      await produce(t2, p, 5)
-    }
-    const events: Event[] = []
-    const recovering = new Set<string>()
-    const violations: string[] = []
-    const make = (who: string): GroupConsumer =>
-      b.groupConsumer({
-        groupId: group,
-        topics: [t1, t2],
-        memberMetadata: JSON.stringify({ url: `http://${who}` }),
-        listener: {
-          onAssign: async (tps) => {
-            events.push({ who, kind: 'assign', tps: fmt(tps) })
-            for (const k of fmt(tps)) recovering.add(k)
-            await new Promise((r) => setTimeout(r, 300)) // "recovery" must finish before any fetch
-            for (const k of fmt(tps)) recovering.delete(k)
+  for (const protocol of ['consumer', 'classic'] as const)
+    it(`group.protocol ${protocol}: splits co-partitioned topics by range, revokes ${protocol === 'consumer' ? 'only what moves' : 'everything'} before the other member is assigned, and awaits onAssign before fetching`, async () => {
+      const pb = await openKafkaBroker({ url: kafkaUrl(), brokerOptions: { 'group.protocol': protocol } })
+      const t1 = uniq('grp-orders')
+      const t2 = uniq('grp-changelog')
+      const group = uniq('grp')
+      await b.ensureTopics([
+        { name: t1, partitions: 4 },
+        { name: t2, partitions: 4 },
+      ])
+      for (let p = 0; p < 4; p++) {
+        await produce(t1, p, 5)
+        await produce(t2, p, 5)
+      }
+      const events: Event[] = []
+      const recovering = new Set<string>()
+      const violations: string[] = []
+      const make = (who: string): GroupConsumer =>
+        pb.groupConsumer({
+          groupId: group,
+          topics: [t1, t2],
+          memberMetadata: JSON.stringify({ url: `http://${who}` }),
+          listener: {
+            onAssign: async (tps) => {
+              events.push({ who, kind: 'assign', tps: fmt(tps) })
+              for (const k of fmt(tps)) recovering.add(k)
+              await new Promise((r) => setTimeout(r, 300)) // "recovery" must finish before any fetch
+              for (const k of fmt(tps)) recovering.delete(k)
+            },
+            onRevoke: async (tps) => {
+              events.push({ who, kind: 'revoke', tps: fmt(tps) })
+            },
           },
-          onRevoke: async (tps) => {
-            events.push({ who, kind: 'revoke', tps: fmt(tps) })
-          },
+        })
+      const check = (batches: RecordBatch[]) => {
+        for (const bt of batches) if (recovering.has(`${bt.topic}:${bt.partition}`)) violations.push(bt.topic)
+        return batches
+      }
+      const c1 = make('one')
+      await c1.start()
+      expect(fmt(c1.assignment())).toHaveLength(8)
+      /** Values c1 fetched, per partition of t1, in order. */
+      const seen = new Map<number, string[]>()
+      const note = (batches: RecordBatch[]) => {
+        for (const bt of check(batches))
+          if (bt.topic === t1)
+            seen.set(bt.partition, [
+              ...(seen.get(bt.partition) ?? []),
+              ...bt.records.map((r) => text(r.value)!),
+            ])
+      }
+      await eventually(
+        async () => {
+          note(await c1.fetch({ maxRecords: 1000, maxWaitMs: 100 }))
+          return [0, 1, 2, 3].every((p) => (seen.get(p)?.length ?? 0) >= 5)
         },
-      })
-    const check = (batches: RecordBatch[]) => {
-      for (const bt of batches) if (recovering.has(`${bt.topic}:${bt.partition}`)) violations.push(bt.topic)
-      return batches
+        20_000,
+        'c1 to read what is there',
+      )
+
+      const c2 = make('two')
+      // c1 keeps fetching while c2 joins, as the runtime's fetch loop would.
+      let stop = false
+      const loop = (async () => {
+        while (!stop) note(await c1.fetch({ maxRecords: 1000, maxWaitMs: 100 }))
+      })()
+      await c2.start()
+      await eventually(
+        () => c1.assignment().length === 4 && c2.assignment().length === 4,
+        20_000,
+        'a 4/4 split',
+      )
+      stop = true
+      await loop
+
+      const parts = (c: GroupConsumer, topic: string) =>
+        c
+          .assignment()
+          .filter((tp) => tp.topic === topic)
+          .map((tp) => tp.partition)
+          .sort()
+      // Co-partitioned: each member has the same partition numbers of both topics, and range gives contiguous halves.
+      expect(parts(c1, t1)).toEqual(parts(c1, t2))
+      expect(parts(c2, t1)).toEqual(parts(c2, t2))
+      expect([...parts(c1, t1), ...parts(c2, t1)].sort()).toEqual([0, 1, 2, 3])
+      expect([parts(c1, t1), parts(c2, t1)].sort()).toEqual([
+        [0, 1],
+        [2, 3],
+      ])
+
+      // c1 gave up c2's half before c2 got it: under the classic protocol everything (eager), then
+      // its own half back; under KIP-848 only what moved, and nothing of what it kept.
+      const firstAssignTwo = events.findIndex((e) => e.who === 'two' && e.kind === 'assign')
+      const revokeOne = events.findIndex((e) => e.who === 'one' && e.kind === 'revoke')
+      expect(revokeOne).toBeGreaterThanOrEqual(0)
+      expect(revokeOne).toBeLessThan(firstAssignTwo)
+      const ofOne = events.filter((e) => e.who === 'one')
+      if (protocol === 'classic') expect(ofOne.map((e) => e.kind)).toEqual(['assign', 'revoke', 'assign'])
+      else {
+        expect(ofOne.map((e) => e.kind)).toEqual(['assign', 'revoke'])
+        expect(ofOne[1]!.tps).toEqual(fmt(c2.assignment()))
+        // What c1 kept flowed on: every record of its partitions came once, none read again.
+        for (const p of parts(c1, t1)) await produce(t1, p, 5, 'w')
+        await eventually(
+          async () => {
+            note(await c1.fetch({ maxRecords: 1000, maxWaitMs: 100 }))
+            return parts(c1, t1).every((p) => (seen.get(p)?.length ?? 0) >= 10)
+          },
+          20_000,
+          "c1's kept partitions to deliver what was sent after the rebalance",
+        )
+        const expected = [
+          ...Array.from({ length: 5 }, (_, i) => `v${i}`),
+          ...Array.from({ length: 5 }, (_, i) => `w${i}`),
+        ]
+        for (const p of parts(c1, t1)) expect(seen.get(p)).toEqual(expected)
+      }
+
+      // c2 reads its partitions only after its onAssign finished.
+      const got = check(await c2.fetch({ maxRecords: 1000, maxWaitMs: 2000 }))
+      expect(got.length).toBeGreaterThan(0)
+      expect(violations).toEqual([])
+
+      const members = await c1.members()
+      expect(members).toHaveLength(2)
+      const byUrl = new Map(members.map((m) => [JSON.parse(m.metadata).url as string, fmt(m.assignment)]))
+      expect(byUrl.get('http://one')).toEqual(fmt(c1.assignment()))
+      expect(byUrl.get('http://two')).toEqual(fmt(c2.assignment()))
+
+      // close() hands partitions back through onRevoke; the survivor then gets all of them.
+      const held = fmt(c2.assignment())
+      await c2.close()
+      expect(events.at(-1)).toEqual({ who: 'two', kind: 'revoke', tps: held })
+      expect(c2.assignment()).toEqual([])
+      await eventually(
+        async () => {
+          await c1.fetch({ maxRecords: 100, maxWaitMs: 100 })
+          return c1.assignment().length === 8
+        },
+        20_000,
+        'c1 to take over',
+      )
+      expect((await c1.members()).map((m) => JSON.parse(m.metadata).url)).toEqual(['http://one'])
+      await c1.close()
+      await pb.close()
+    })
+
+  it('refuses, in one line at creation, group settings the protocol rejects or would ignore', async () => {
+    const listener = { onAssign: async () => {}, onRevoke: async () => {} }
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [
+        { 'session.timeout.ms': 6000 },
+        /'session.timeout.ms' is not used by the consumer group protocol.*'group.consumer.session.timeout.ms'/,
+      ],
+      [
+        { 'heartbeat.interval.ms': 500 },
+        /'heartbeat.interval.ms' is not used by the consumer group protocol/,
+      ],
+      [{ 'group.remote.assignor': 'uniform' }, /'group.remote.assignor' must be 'range'/],
+      [
+        { 'group.protocol': 'classic', 'partition.assignment.strategy': 'cooperative-sticky' },
+        /'partition.assignment.strategy' must be 'range'/,
+      ],
+    ]
+    // librdkafka itself refuses a protocol it does not know, when the broker is opened.
+    await expect(
+      openKafkaBroker({ url: kafkaUrl(), brokerOptions: { 'group.protocol': 'eager' } }),
+    ).rejects.toThrow(/group.protocol/)
+    for (const [brokerOptions, message] of cases) {
+      const pb = await openKafkaBroker({ url: kafkaUrl(), brokerOptions })
+      try {
+        let error: unknown
+        try {
+          pb.groupConsumer({ groupId: uniq('bad'), topics: ['t'], listener })
+        } catch (e) {
+          error = e
+        }
+        expect(error).toBeInstanceOf(ConfigError)
+        expect((error as Error).message).toMatch(message)
+        expect((error as Error).message).not.toContain('\n')
+      } finally {
+        await pb.close()
+      }
     }
-    const c1 = make('one')
-    await c1.start()
-    expect(fmt(c1.assignment())).toHaveLength(8)
-    check(await c1.fetch({ maxRecords: 1000, maxWaitMs: 500 }))
-
-    const c2 = make('two')
-    // c1 keeps fetching while c2 joins, as the runtime's fetch loop would.
-    let stop = false
-    const loop = (async () => {
-      while (!stop) check(await c1.fetch({ maxRecords: 1000, maxWaitMs: 100 }))
-    })()
-    await c2.start()
-    await eventually(
-      () => c1.assignment().length === 4 && c2.assignment().length === 4,
-      20_000,
-      'a 4/4 split',
-    )
-    stop = true
-    await loop
-
-    const parts = (c: GroupConsumer, topic: string) =>
-      c
-        .assignment()
-        .filter((tp) => tp.topic === topic)
-        .map((tp) => tp.partition)
-        .sort()
-    // Co-partitioned: each member has the same partition numbers of both topics, and range gives contiguous halves.
-    expect(parts(c1, t1)).toEqual(parts(c1, t2))
-    expect(parts(c2, t1)).toEqual(parts(c2, t2))
-    expect([...parts(c1, t1), ...parts(c2, t1)].sort()).toEqual([0, 1, 2, 3])
-    expect([parts(c1, t1), parts(c2, t1)].sort()).toEqual([
-      [0, 1],
-      [2, 3],
-    ])
-
-    // Eager rebalance: c1 gave everything up before c2 got its half.
-    const firstAssignTwo = events.findIndex((e) => e.who === 'two' && e.kind === 'assign')
-    const revokeOne = events.findIndex((e) => e.who === 'one' && e.kind === 'revoke')
-    expect(revokeOne).toBeGreaterThanOrEqual(0)
-    expect(revokeOne).toBeLessThan(firstAssignTwo)
-    expect(events.filter((e) => e.who === 'one').map((e) => e.kind)).toEqual(['assign', 'revoke', 'assign'])
-
-    // c2 reads its partitions only after its onAssign finished.
-    const got = check(await c2.fetch({ maxRecords: 1000, maxWaitMs: 2000 }))
-    expect(got.length).toBeGreaterThan(0)
-    expect(violations).toEqual([])
-
-    const members = await c1.members()
-    expect(members).toHaveLength(2)
-    const byUrl = new Map(members.map((m) => [JSON.parse(m.metadata).url as string, fmt(m.assignment)]))
-    expect(byUrl.get('http://one')).toEqual(fmt(c1.assignment()))
-    expect(byUrl.get('http://two')).toEqual(fmt(c2.assignment()))
-
-    // close() hands partitions back through onRevoke; the survivor then gets all of them.
-    const held = fmt(c2.assignment())
-    await c2.close()
-    expect(events.at(-1)).toEqual({ who: 'two', kind: 'revoke', tps: held })
-    expect(c2.assignment()).toEqual([])
-    await eventually(
-      async () => {
-        await c1.fetch({ maxRecords: 100, maxWaitMs: 100 })
-        return c1.assignment().length === 8
-      },
-      20_000,
-      'c1 to take over',
-    )
-    expect((await c1.members()).map((m) => JSON.parse(m.metadata).url)).toEqual(['http://one'])
-    await c1.close()
   })
 
   it('a long pause holds a bounded prefetch and loses nothing: every record comes once, in order, after resume', async () => {

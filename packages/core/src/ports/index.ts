@@ -122,7 +122,7 @@ export interface GroupConsumer {
    * worker calls its group stable only after this long without a change, and
    * never sooner than GROUP_SETTLE_MS; brokers that move at once leave it out.
    */
-  readonly rebalanceSettleMs?: number
+  readonly rebalanceSettleMs?: number | undefined
   close(): Promise<void>
 }
 
@@ -139,13 +139,6 @@ export interface PartitionReader {
   wakeup(): void
   /** As GroupConsumer.position: may be past the last record + 1 (transaction markers). */
   position?(tp: TopicPartition): number | undefined
-  /**
-   * How long after one assignment change another step of the same rebalance
-   * may still come (about a heartbeat interval of the group protocol). The
-   * worker calls its group stable only after this long without a change, and
-   * never sooner than GROUP_SETTLE_MS; brokers that move at once leave it out.
-   */
-  readonly rebalanceSettleMs?: number
   close(): Promise<void>
 }
 
