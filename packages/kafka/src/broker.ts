@@ -45,6 +45,8 @@ interface Closable {
 
 export class KafkaBroker implements Broker {
   readonly shared = true
+  /** A member with group.instance.id keeps its partitions across a quick restart (KIP-345). */
+  readonly staticMembership = true
   readonly description: string
   private readonly admin: Admin
   private readonly sharedProducer: KafkaProducer

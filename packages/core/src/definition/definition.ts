@@ -41,6 +41,12 @@ export interface AppConfig {
    * tracer and meter providers the app registers (default: off).
    */
   readonly telemetry?: TelemetryConfig
+  /**
+   * This worker's stable identity (CLI `--worker-id`, env STREAM_APP_WORKER_ID;
+   * default: kept in the datadir, the same across restarts). On Kafka it is the
+   * worker's static group membership: one per replica, e.g. a StatefulSet ordinal.
+   */
+  readonly workerId?: string
 }
 
 export interface TelemetryConfig {

@@ -194,6 +194,12 @@ export interface Broker {
   readonly description: string
   /** True if another process can reach this broker (sqlite, kafka). */
   readonly shared: boolean
+  /**
+   * True if a group member with a stable identity (GroupConsumerOptions.instanceId)
+   * is recognised when it comes back (Kafka's static membership): only then does
+   * a worker keep an identity in its datadir.
+   */
+  readonly staticMembership?: boolean
   /** Creates missing topics; a topic that exists with another partition count is an error. */
   ensureTopics(specs: readonly TopicSpec[]): Promise<void>
   /** Partition count of a topic, or undefined if it does not exist. */

@@ -17,6 +17,8 @@ export function resolveConfig(config: AppConfig, overrides: Partial<AppConfig> =
   const port = c.web.port ?? 6066
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new ConfigError(`web.port must be 0-65535, got ${port}`)
+  // As for the broker: a deployment's setting (the flag, then the environment) wins over code.
+  const workerId = overrides.workerId ?? (process.env.STREAM_APP_WORKER_ID || undefined) ?? config.workerId
   return Object.freeze({
     ...c,
     id: c.id,
@@ -25,8 +27,14 @@ export function resolveConfig(config: AppConfig, overrides: Partial<AppConfig> =
     datadir,
     topicPartitions: c.topicPartitions ?? 8,
     guarantee: c.guarantee ?? 'at_least_once',
-    commitIntervalMs: toMillis(c.commitInterval ?? '2.8s', 'commitInterval'),
+    // Under exactly-once an output is visible only once its transaction commits: commit often
+    // (Kafka Streams' EOS default), as the cost is one transaction per interval, not per record.
+    commitIntervalMs: toMillis(
+      c.commitInterval ?? ((c.guarantee ?? 'at_least_once') === 'exactly_once' ? '100ms' : '2.8s'),
+      'commitInterval',
+    ),
     standbyReplicas: c.standbyReplicas ?? 0,
+    ...(workerId !== undefined ? { workerId } : {}),
     telemetry: Object.freeze({ enabled: c.telemetry?.enabled ?? false }),
     web: Object.freeze({
       enabled: c.web.enabled ?? true,

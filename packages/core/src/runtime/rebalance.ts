@@ -181,6 +181,8 @@ export const joinGroup = (o: {
   /** This worker's group metadata (its id, and its web URL for table queries). */
   readonly metadata: string
   readonly readCommitted: boolean
+  /** This worker's stable identity (static membership), if it has one. */
+  readonly instanceId: string | undefined
   /** Called with the consumer as soon as it exists (the listener runs before start() resolves). */
   readonly created: (c: GroupConsumer) => void
 }): Effect.Effect<GroupConsumer, unknown, Scope.Scope> =>
@@ -192,6 +194,7 @@ export const joinGroup = (o: {
           topics: o.topics,
           listener: o.rebalancer,
           memberMetadata: o.metadata,
+          ...(o.instanceId !== undefined ? { instanceId: o.instanceId } : {}),
           readCommitted: o.readCommitted,
         })
         o.created(c)

@@ -58,6 +58,8 @@ export class WorkerRuntime implements WorkerView {
   readonly config: ResolvedConfig
   readonly log: Logger & { child(name: string): Logger }
   readonly broker: Broker
+  /** This worker's stable identity (worker-id.ts), if it has one. */
+  readonly workerId: string | undefined
   /** Resolves once the worker has stopped, by stop() or by itself after a fatal error. */
   readonly done: Promise<void>
   private resolveDone!: () => void
@@ -71,8 +73,10 @@ export class WorkerRuntime implements WorkerView {
     config: ResolvedConfig
     log: Logger & { child(name: string): Logger }
     broker: Broker
+    workerId: string | undefined
     close: () => Promise<void>
   }) {
+    this.workerId = o.workerId
     this.def = o.def
     this.id = o.def.config.id
     this.config = o.config
@@ -228,6 +232,7 @@ export class WorkerRuntime implements WorkerView {
       store: this.config.store,
       web: this.url ?? 'off',
       guarantee: this.config.guarantee,
+      ...(this.workerId !== undefined ? { worker: this.workerId } : {}),
     })
     this.log.info(
       `topics: ${list([...this.topics.values()].map((t) => `${t.name}(${t.partitions})`))}; agents: ${list(Object.keys(this.def.agents))}; tables: ${list(Object.keys(this.def.tables))}; timers: ${list([...Object.keys(this.def.timers), ...Object.keys(this.def.crons)])}`,

@@ -34,6 +34,7 @@ import { makeOutbox, Sinks } from './sinks.ts'
 import { makeTimekeeper } from './time.ts'
 import { dynamicSubscriptions, resolveTopology } from './topology.ts'
 import { nullConsumer, WorkerRuntime } from './view.ts'
+import { workerIdentity } from './worker-id.ts'
 
 /** A promise's failure as the effect's failure, the error as it was thrown. */
 const attempt = <A>(fn: () => PromiseLike<A>) => Effect.tryPromise({ try: fn, catch: (e) => e })
@@ -68,7 +69,8 @@ export const makeWorker = (
     const activity = new Activity()
     const rpc = new Rpc(id, time, activity)
     let consumer: GroupConsumer = nullConsumer
-    const rt: WorkerRuntime = new WorkerRuntime({ def, config, log, broker, close: o.close })
+    const workerId = o.client ? undefined : workerIdentity(config, broker.staticMembership === true, log)
+    const rt: WorkerRuntime = new WorkerRuntime({ def, config, log, broker, workerId, close: o.close })
     const topology = yield* attempt(() =>
       resolveTopology({
         def,
@@ -265,6 +267,7 @@ export const makeWorker = (
       rebalancer,
       metadata: members.metadata(rt.url),
       readCommitted: config.guarantee === 'exactly_once',
+      instanceId: rt.workerId,
       created: (c) => {
         consumer = c
       },

@@ -47,6 +47,7 @@ export const run = (def: AppDefinition, a: Args, io: Io): Effect.Effect<number, 
             ...(level ? { logLevel: level } : {}),
             ...(a.broker ? { broker: a.broker as string } : {}),
             ...(a.datadir ? { datadir: a.datadir as string } : {}),
+            ...(a['worker-id'] !== undefined ? { workerId: a['worker-id'] as string } : {}),
             web: {
               ...(a['web-port'] !== undefined ? { port: a['web-port'] as number } : {}),
               ...(a['web-host'] !== undefined ? { host: a['web-host'] as string } : {}),

@@ -18,7 +18,7 @@ const LEVELS = ['debug', 'info', 'warn', 'error'] as const
 export const BUILTINS: readonly (readonly [usage: string, what: string])[] = [
   [
     'run <app>',
-    'start a worker (--web-port, --web-host, --without-web, --broker, --datadir, --[no-]stop-with-parent)',
+    'start a worker (--web-port, --web-host, --without-web, --broker, --datadir, --worker-id, --[no-]stop-with-parent)',
   ],
   [
     'send <app> <topic> [value]',
@@ -48,11 +48,10 @@ function declare(y: Argv, def: AppDefinition | undefined): Argv {
       .option('without-web', { type: 'boolean', describe: 'do not start the web server' })
       .option('broker', { type: 'string', describe: 'broker URL' })
       .option('datadir', { type: 'string', describe: 'local state directory' })
-      .option('topics', {
-        type: 'boolean',
-        describe: "also delete the app's topics and consumer group on the embedded sqlite:// broker",
+      .option('worker-id', {
+        type: 'string',
+        describe: "this worker's stable identity (Kafka static membership; default kept in the datadir)",
       })
-      .option('broker', { type: 'string', describe: 'broker URL' })
       .option('stop-with-parent', {
         type: 'boolean',
         describe:
