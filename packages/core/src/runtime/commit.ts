@@ -32,6 +32,13 @@ const QUIESCE_LIMIT_MS = 30_000
 export interface CommitDeps {
   readonly id: string
   readonly config: ResolvedConfig
+  /**
+   * This worker's stable identity, if it has one. Its transactional id is then
+   * stable too: a worker restarted after a crash fences the transaction its
+   * previous process left open at once, instead of every read_committed reader
+   * and the next owner waiting for the broker to time it out.
+   */
+  readonly workerId: string | undefined
   readonly log: Logger
   readonly broker: Broker
   readonly store: Store
@@ -230,7 +237,9 @@ export class Committer {
         held.settle(meta)
         return
       }
-      const txp = (this.txProducer ??= broker.transactionalProducer!(`${id}-${randomUUID()}`))
+      const txp = (this.txProducer ??= broker.transactionalProducer!(
+        `${id}-${this.d.workerId ?? randomUUID()}`,
+      ))
       try {
         await txp.begin()
         const meta = records.length ? await txp.send(records) : []

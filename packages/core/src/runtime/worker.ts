@@ -130,6 +130,7 @@ export const makeWorker = (
     const committer = new Committer({
       id,
       config,
+      workerId,
       log,
       broker,
       store,
