@@ -23,3 +23,14 @@ describe('resolveConfig: which broker', () => {
     expect(resolveConfig({ id: 'a', broker: 'memory://' }).broker).toBe('memory://')
   })
 })
+
+describe('resolveConfig: the commit interval', () => {
+  it('100 ms under exactly_once (outputs wait for their transaction), 2.8 s at least once, as set otherwise', () => {
+    expect(resolveConfig({ id: 'a' }).commitIntervalMs).toBe(2800)
+    expect(resolveConfig({ id: 'a', guarantee: 'exactly_once' }).commitIntervalMs).toBe(100)
+    expect(resolveConfig({ id: 'a', guarantee: 'exactly_once', commitInterval: '1s' }).commitIntervalMs).toBe(
+      1000,
+    )
+    expect(resolveConfig({ id: 'a' }, { guarantee: 'exactly_once' }).commitIntervalMs).toBe(100)
+  })
+})
