@@ -46,6 +46,11 @@ const COMMITTED_TIMEOUT_MS = 15_000
 const COMMITTED_UNSTABLE_FOR_MS = 90_000
 const ON_ASSIGN_RETRY_FOR_MS = 120_000
 const PUMP_EVERY_MS = 100
+/** How long a closing static member serves its final revoke, and then keeps its client open for the leave. */
+const LEAVE_WAIT_MS = 2_000
+const LEAVE_FLUSH_MS = 250
+/** The broker's answer to a static member joining while its id's previous holder is still a member. */
+const UNRELEASED = /instance ID is still used/i
 /**
  * Records of paused partitions held here before they are paused in librdkafka
  * too. A native pause throws away librdkafka's prefetch of the partition, and
@@ -65,7 +70,10 @@ interface NativeConsumerExtras {
 }
 
 export class KafkaGroupConsumer implements GroupConsumer {
-  readonly native: RdConsumer
+  /** Replaced only while joining, when the broker still holds this worker's id (see doStart). */
+  native: RdConsumer
+  private readonly nativeConfig: Record<string, unknown>
+  private topics: string[]
   readonly clientId: string
   private readonly f: Fetcher
   private assigned: TopicPartition[] = []
@@ -74,6 +82,8 @@ export class KafkaGroupConsumer implements GroupConsumer {
   private rebalances = 0
   /** Partitions revoked while a pull was in flight: what it fetched of them is dropped. */
   private revokedDuringPull = new Set<string>()
+  /** Revoke callbacks handled so far (a closing static member waits for its last). */
+  private revokeCallbacks = 0
   readonly protocol: GroupProtocol
   readonly rebalanceSettleMs: number | undefined
   private leftovers: RecordBatch[] = []
@@ -102,7 +112,8 @@ export class KafkaGroupConsumer implements GroupConsumer {
     const group = groupSettings(ctx.config, options.instanceId)
     this.protocol = group.protocol
     this.rebalanceSettleMs = rebalanceSettleMs(group.protocol)
-    this.native = new KafkaConsumer({
+    this.topics = [...options.topics]
+    this.nativeConfig = {
       ...consumerDefaults,
       ...ctx.config,
       ...group.settings,
@@ -112,9 +123,15 @@ export class KafkaGroupConsumer implements GroupConsumer {
       'isolation.level': options.readCommitted ? 'read_committed' : 'read_uncommitted',
       rebalance_cb: this.onRebalance,
       queue_non_empty_cb: this.f.onQueueNonEmpty,
-    } as never)
-    this.f.consumer = this.native
-    ctx.watch(this.native, `consumer of group '${options.groupId}'`)
+    }
+    this.native = this.makeNative()
+  }
+
+  private makeNative(): RdConsumer {
+    const native = new KafkaConsumer(this.nativeConfig as never)
+    this.f.consumer = native
+    this.ctx.watch(native, `consumer of group '${this.options.groupId}'`)
+    return native
   }
 
   start(): Promise<void> {
@@ -122,28 +139,67 @@ export class KafkaGroupConsumer implements GroupConsumer {
     return this.started
   }
 
+  /**
+   * Joins the group. A worker with a stable id that was killed (not stopped) is
+   * still a member until the broker's session timeout passes, and under the
+   * consumer protocol the broker refuses the id to its next process until then
+   * (UNRELEASED_INSTANCE_ID, fatal to that client): the join is tried again
+   * with a new client until the broker lets go of the id.
+   */
   private async doStart(): Promise<void> {
     const what = `joining consumer group '${this.options.groupId}'`
-    try {
-      await this.ctx.connect(this.native, (cb) =>
-        this.native.connect({ allTopics: false, timeout: CONNECT_TIMEOUT_MS }, cb),
-      )
-    } catch (e) {
-      throw this.ctx.error(what, e)
+    let announced = false
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.ctx.connect(this.native, (cb) =>
+          this.native.connect({ allTopics: false, timeout: CONNECT_TIMEOUT_MS }, cb),
+        )
+      } catch (e) {
+        throw this.ctx.error(what, e)
+      }
+      this.native.setDefaultConsumeTimeout(0)
+      this.extras.setDefaultIsTimeoutOnlyForFirstMessage(true)
+      if (!announced) {
+        await this.registry.announce(this.options.groupId, this.clientId, this.options.memberMetadata ?? '')
+        announced = true
+      }
+      const assigned = new Promise<'assigned'>((r) => {
+        this.firstAssignment = () => r('assigned')
+      })
+      let onError: ((e: { message: string }) => void) | undefined
+      const held = new Promise<'held'>((r) => {
+        // librdkafka says so in an error event or only in its log, depending on where it noticed.
+        onError = (e) => {
+          if (UNRELEASED.test(e.message)) r('held')
+        }
+        this.native.on('event.error', onError)
+        this.native.on('event.log', onError)
+      })
+      this.native.subscribe([...this.topics])
+      this.pump = setInterval(() => this.runPump(), PUMP_EVERY_MS)
+      this.runPump()
+      const outcome = await Promise.race([assigned, held])
+      if (onError) {
+        this.native.removeListener('event.error', onError)
+        this.native.removeListener('event.log', onError)
+      }
+      if (outcome === 'assigned' || this.closing) return
+      clearInterval(this.pump)
+      await this.pullInFlight?.catch(() => {})
+      if (attempt === 0)
+        this.ctx.report(
+          'warn',
+          `group '${this.options.groupId}': the broker still holds worker id '${this.options.instanceId}' for its previous process (stopped without leaving the group); joining again once it lets go (the group's session timeout)`,
+        )
+      await call((cb) => this.native.disconnect(cb)).catch(() => {})
+      await sleep(Math.min(2_000, 250 * 2 ** attempt))
+      if (this.closing) return
+      this.native = this.makeNative()
     }
-    this.native.setDefaultConsumeTimeout(0)
-    ;(this.native as unknown as NativeConsumerExtras).setDefaultIsTimeoutOnlyForFirstMessage(true)
-    await this.registry.announce(this.options.groupId, this.clientId, this.options.memberMetadata ?? '')
-    const assigned = new Promise<void>((r) => {
-      this.firstAssignment = r
-    })
-    this.native.subscribe([...this.options.topics])
-    this.pump = setInterval(() => this.runPump(), PUMP_EVERY_MS)
-    this.runPump()
-    await assigned
   }
 
   async subscribe(topics: readonly string[]): Promise<void> {
+    this.topics = [...topics]
     this.native.subscribe([...topics])
   }
 
@@ -247,6 +303,7 @@ export class KafkaGroupConsumer implements GroupConsumer {
   }
 
   private async handleRevoke(parts: TopicPartition[]): Promise<void> {
+    this.revokeCallbacks++
     if (!this.incremental) this.leftovers = []
     const revoked = parts.length || this.incremental ? parts : this.assigned
     if (revoked.length && !this.closing) {
@@ -511,8 +568,40 @@ export class KafkaGroupConsumer implements GroupConsumer {
       this.assigned = []
     }
     if (this.started) await this.registry.leave(this.options.groupId, this.clientId).catch(() => {})
-    // librdkafka's close leaves the group (its final revoke only unassigns: we are closing).
-    if (this.native.isConnected()) await call((cb) => this.native.disconnect(cb)).catch(() => {})
+    if (this.native.isConnected()) {
+      if (this.incremental && this.options.instanceId !== undefined) await this.leaveStatic()
+      // librdkafka's close leaves the group (its final revoke only unassigns: we are closing).
+      await call((cb) => this.native.disconnect(cb)).catch(() => {})
+    }
     this.closed = true
+  }
+
+  /**
+   * A static member leaving under the consumer protocol tells the broker it
+   * comes back (member epoch -2), so its next process may take its id and its
+   * partitions at once. librdkafka sends that heartbeat from close() without
+   * waiting for it, and a process that exits right after loses it: the broker
+   * then holds the id until the session timeout. So the leave is started here
+   * (unsubscribe), its revoke served, and the client kept open for a moment
+   * while the heartbeat goes out.
+   */
+  private async leaveStatic(): Promise<void> {
+    const revokes = this.revokeCallbacks
+    try {
+      this.native.unsubscribe()
+    } catch {
+      return
+    }
+    // The unsubscribe's revoke comes through consume(); then the leave goes out.
+    const serve = async (until: () => boolean, ms: number) => {
+      const deadline = Date.now() + ms
+      while (Date.now() < deadline && !until()) {
+        await this.f.consumeNow(100).catch(() => [])
+        await this.rebalancing?.catch(() => {})
+        await sleep(10)
+      }
+    }
+    await serve(() => this.revokeCallbacks > revokes && !this.rebalancing, LEAVE_WAIT_MS)
+    await serve(() => false, LEAVE_FLUSH_MS)
   }
 }

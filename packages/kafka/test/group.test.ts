@@ -224,6 +224,48 @@ describe('kafka:// consumer groups', () => {
     }
   })
 
+  it('static membership: a worker id still held waits for its release; a clean close releases it at once', async () => {
+    const topic = uniq('static')
+    const group = uniq('static-grp')
+    await b.ensureTopics([{ name: topic, partitions: 4 }])
+    const warnings: string[] = []
+    const sb = await openKafkaBroker({
+      url: kafkaUrl(),
+      log: {
+        debug: () => {},
+        info: () => {},
+        warn: (m: string) => warnings.push(m),
+        error: (m: string) => warnings.push(m),
+      },
+    })
+    const listener = { onAssign: async () => {}, onRevoke: async () => {} }
+    const make = () => sb.groupConsumer({ groupId: group, topics: [topic], instanceId: 'worker-7', listener })
+    const first = make()
+    await first.start()
+    expect(first.assignment()).toHaveLength(4)
+    // The same id while its holder is still a member: the broker refuses it, and the join is tried again.
+    const second = make()
+    let joined = false
+    const joining = second.start().then(() => {
+      joined = true
+    })
+    await eventually(
+      () => warnings.some((w) => /still holds worker id 'worker-7'/.test(w)),
+      20_000,
+      'the refusal to be noticed',
+    )
+    expect(joined).toBe(false)
+    // A clean close leaves as a static member (epoch -2): the id is free at once, not after the
+    // broker's session timeout (10 s on the test broker), and its partitions go to the next holder.
+    const closedAt = Date.now()
+    await first.close()
+    await joining
+    expect(Date.now() - closedAt).toBeLessThan(8_000)
+    expect(second.assignment()).toHaveLength(4)
+    await second.close()
+    await sb.close()
+  })
+
   it('a long pause holds a bounded prefetch and loses nothing: every record comes once, in order, after resume', async () => {
     const topic = uniq('grp-longpause')
     await b.ensureTopics([{ name: topic, partitions: 2 }])
