@@ -25,8 +25,11 @@ const SETTLE_MS = 1000
 export class Members {
   private members: readonly Member[] = []
   private again: NodeJS.Timeout | undefined
-  /** This worker's id in the group metadata. */
-  readonly selfId = randomUUID()
+  /**
+   * This worker's id in the group metadata: its stable worker id when it has
+   * one, so the group's order (which standby duties follow) survives restarts.
+   */
+  readonly selfId: string
   /** Called after each refresh of the membership (standby replicas follow it). */
   onChange: () => void = () => {}
 
@@ -37,7 +40,10 @@ export class Members {
     private readonly log: Logger,
     /** This worker's URL (a member never forwards to itself). */
     private readonly self: () => string | undefined,
-  ) {}
+    workerId?: string,
+  ) {
+    this.selfId = workerId ?? randomUUID()
+  }
 
   /** Learns the group's membership now and once more shortly after. */
   refresh(): void {

@@ -189,6 +189,7 @@ export const makeWorker = (
       broker,
       log,
       () => rt.url,
+      workerId,
     )
     yield* Effect.addFinalizer(() => Effect.sync(() => members.close()))
     const replicator = new Replicator({ broker, store, config, log, tables, assignment, members })
