@@ -34,11 +34,15 @@ afterAll(async () => {
   dir.remove()
 })
 
-/** The partitions of a topic in the worker's latest 'partitions assigned' line. */
+/**
+ * The partitions of a topic the worker holds, as its latest assignment change says (`held`: a
+ * rebalance is incremental, so the change itself names only what moved).
+ */
 function assigned(w: WorkerProcess, topic: string): number[] | undefined {
-  const last = lines(w, /partitions assigned/).at(-1)
+  const last = lines(w, /partitions (assigned|revoked)/).at(-1)
   if (!last) return undefined
-  const m = new RegExp(`${topic}\\[([\\d,]*)\\]`).exec(last)
+  const held = /held="?([^"\n]*)/.exec(last)?.[1] ?? ''
+  const m = new RegExp(`${topic}\\[([\\d,]*)\\]`).exec(held)
   return m ? m[1]!.split(',').filter(Boolean).map(Number) : []
 }
 

@@ -76,7 +76,8 @@ async function run(standby: number): Promise<{ replayedAfterKill: string[] }> {
   await b.kill()
   await until(
     'the survivor to be assigned every partition',
-    async () => (/partitions assigned[^\n]*seq\[0,1,2,3\]/.test(a.log().slice(before)) ? true : undefined),
+    async () =>
+      /partitions assigned[^\n]*held="?[^"\n]*seq\[0,1,2,3\]/.test(a.log().slice(before)) ? true : undefined,
     { ...KAFKA_POLL, timeoutMs: 90_000, context: () => a.log() },
   )
   const replayedAfterKill = a

@@ -133,7 +133,11 @@ export class Rebalancer implements RebalanceListener {
       t.owned = next
     }
     if (before === 'running' && this.d.state.get() === 'recovering') this.d.state.set('running')
-    this.d.log.info('partitions assigned', { partitions: fmtTps(tps) })
+    // `held`: everything this worker processes now (incremental rebalances hand out only what moves).
+    this.d.log.info('partitions assigned', {
+      partitions: fmtTps(tps),
+      held: fmtTps([...assignment.partitions.values()]),
+    })
     this.d.rebalanced('assigned', tps)
   }
 
@@ -163,7 +167,10 @@ export class Rebalancer implements RebalanceListener {
       if (t.global) continue
       demote(t, gone)
     }
-    this.d.log.info('partitions revoked', { partitions: fmtTps(tps) })
+    this.d.log.info('partitions revoked', {
+      partitions: fmtTps(tps),
+      held: fmtTps([...assignment.partitions.values()]),
+    })
     this.d.rebalanced('revoked', tps)
   }
 }
