@@ -17,6 +17,7 @@ import type {
   RecordMetadata,
   TopicPartition,
   TopicPartitionOffset,
+  TopicReplication,
   TopicSpec,
   TransactionalProducer,
 } from '@stream-app/core'
@@ -37,6 +38,8 @@ export interface KafkaBrokerOptions {
   readonly log?: Logger
   /** Prefix of every client.id (default 'stream-app'). */
   readonly clientId?: string
+  /** Replication of the internal topics (the app's replicationFactor); default the cluster's. */
+  readonly replicationFactor?: number
 }
 
 interface Closable {
@@ -60,10 +63,22 @@ export class KafkaBroker implements Broker {
     private readonly ctx: ClientContext,
     private readonly native: RdProducer,
     private readonly clientId: string,
+    replicationFactor?: number,
   ) {
     this.description = `Kafka at ${ctx.bootstrap}`
-    this.admin = new Admin(AdminClient.createFrom(native), ctx, (topic) =>
-      call((cb) => native.getMetadata({ topic, timeout: 5_000 }, cb)),
+    this.admin = new Admin(
+      AdminClient.createFrom(native),
+      ctx,
+      (topic) => call((cb) => native.getMetadata({ topic, timeout: 5_000 }, cb)),
+      {
+        replicationFactor,
+        brokerCount: async () =>
+          (
+            await call<{ brokers: unknown[] }>((cb) =>
+              native.getMetadata({ allTopics: false, timeout: 5_000 }, cb),
+            )
+          ).brokers.length,
+      },
     )
     this.sharedProducer = new KafkaProducer(native, ctx, 'producer', false)
     this.writer = new KafkaWriter(ctx, () =>
@@ -101,6 +116,11 @@ export class KafkaBroker implements Broker {
   partitions(topic: string): Promise<number | undefined> {
     this.check('partitions')
     return this.admin.partitions(topic)
+  }
+
+  replication(topics: readonly string[]): Promise<TopicReplication[]> {
+    this.check('replication')
+    return this.admin.replication(topics)
   }
 
   endOffsets(partitions: readonly TopicPartition[]): Promise<TopicPartitionOffset[]> {
@@ -254,5 +274,5 @@ export async function openKafkaBroker(options: KafkaBrokerOptions): Promise<Brok
     options.log,
   )
   const native = await connectProducer(ctx, 'the kafka:// broker')
-  return new KafkaBroker(options.url, ctx, native, clientId)
+  return new KafkaBroker(options.url, ctx, native, clientId, options.replicationFactor)
 }
