@@ -23,6 +23,7 @@ import { fetchLoop } from './fetch.ts'
 import { Activity } from './internal/activity.ts'
 import type { AgentRunner } from './internal/instance.ts'
 import { Members } from './members.ts'
+import { PartitionWatch } from './partition-watch.ts'
 import { joinGroup, Rebalancer } from './rebalance.ts'
 import { recoverer, recoverReadOnly } from './recovery.ts'
 import { Replicator } from './replicas.ts'
@@ -266,6 +267,19 @@ export const makeWorker = (
       fetchLoop({ consumer, assignment, log, activity, fetched: (t, n) => sensor.fetched(t, n) }),
     )
     yield* Effect.forkScoped(replicator.loop)
+    // Only a broker other processes use can have its topics changed under the worker.
+    if (broker.shared)
+      yield* Effect.forkScoped(
+        new PartitionWatch({
+          topics,
+          sources: topology.sources,
+          tables,
+          broker,
+          log,
+          running: () => rt.state === 'running',
+          crash: (reason) => rt.crash(reason),
+        }).loop,
+      )
     yield* Effect.addFinalizer(() => agents.stop(STOP_TIMEOUT_MS))
     yield* agents.start
     yield* Effect.addFinalizer(() => Effect.promise(() => runs.settled()))
