@@ -8,6 +8,7 @@
  */
 import type {
   Broker,
+  BrokerReachability,
   GroupConsumer,
   GroupConsumerOptions,
   Logger,
@@ -42,6 +43,9 @@ export interface KafkaBrokerOptions {
   readonly replicationFactor?: number
 }
 
+const REACH_TIMEOUT_MS = 1_500
+const REACH_CACHE_MS = 1_000
+
 interface Closable {
   close(): Promise<void>
 }
@@ -57,6 +61,8 @@ export class KafkaBroker implements Broker {
   private readonly registry: MembersRegistry
   private readonly open = new Set<Closable>()
   private closed = false
+  private reach: { at: number; result: Promise<BrokerReachability> } | undefined
+  private downSince: number | undefined
 
   constructor(
     readonly url: string,
@@ -116,6 +122,30 @@ export class KafkaBroker implements Broker {
   partitions(topic: string): Promise<number | undefined> {
     this.check('partitions')
     return this.admin.partitions(topic)
+  }
+
+  /** One metadata request answered within REACH_TIMEOUT_MS, asked at most every REACH_CACHE_MS. */
+  reachability(): Promise<BrokerReachability> {
+    const now = Date.now()
+    if (this.reach && now - this.reach.at < REACH_CACHE_MS) return this.reach.result
+    const result = call((cb) =>
+      this.native.getMetadata({ allTopics: false, timeout: REACH_TIMEOUT_MS }, cb),
+    ).then(
+      (): BrokerReachability => {
+        this.downSince = undefined
+        return { reachable: true }
+      },
+      (e): BrokerReachability => {
+        this.downSince ??= now
+        return {
+          reachable: false,
+          error: this.ctx.error('asking the brokers for metadata', e).message,
+          sinceMs: this.downSince,
+        }
+      },
+    )
+    this.reach = { at: now, result }
+    return result
   }
 
   replication(topics: readonly string[]): Promise<TopicReplication[]> {

@@ -69,9 +69,22 @@ export function createWebApp(rt: WorkerView, options: WebAppOptions): Hono {
       }),
     )
 
-  app.get('/health', (c) => {
+  app.get('/health', async (c) => {
     const state = rt.state
-    if (state === 'running') return c.json({ status: 'ok' })
+    if (state === 'running') {
+      // Still 200: the worker serves its tables from memory and resumes by itself when the
+      // brokers are back, so a liveness probe must not restart it; the body says what is wrong.
+      const b = await rt.brokerReachability()
+      if (b.reachable) return c.json({ status: 'ok' })
+      return c.json({
+        status: 'ok',
+        broker: {
+          reachable: false,
+          error: b.error,
+          seconds: Math.round((Date.now() - b.sinceMs) / 100) / 10,
+        },
+      })
+    }
     // While tables recover: how far (recovery hands the event loop back often, so this answers).
     const r = rt.sensor.snapshot().recovering
     return c.json(

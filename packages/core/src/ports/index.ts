@@ -42,6 +42,10 @@ export interface TopicReplication {
   readonly inSyncReplicas: number | null
 }
 
+export type BrokerReachability =
+  | { readonly reachable: true }
+  | { readonly reachable: false; readonly error: string; readonly sinceMs: number }
+
 export type Headers = Readonly<Record<string, Uint8Array>>
 
 /** The headers of a record without any: one shared object, so adapters can tell it apart without looking inside. */
@@ -204,6 +208,11 @@ export interface Broker {
    * keep one copy of everything (memory://, sqlite://).
    */
   replication?(topics: readonly string[]): Promise<TopicReplication[]>
+  /**
+   * Whether the brokers answer right now (a short metadata request, cached briefly); absent on
+   * brokers inside this process or its files, which always do.
+   */
+  reachability?(): Promise<BrokerReachability>
   /** The offset after the last record of each partition. */
   endOffsets(partitions: readonly TopicPartition[]): Promise<TopicPartitionOffset[]>
   /** The first offset still present (after retention/compaction). */

@@ -8,7 +8,13 @@ import type { AppDefinition } from '../definition/definition.ts'
 import type { Duration } from '../definition/duration.ts'
 import { StoppedError, WorkerFailedError } from '../definition/errors.ts'
 import type { AgentHandle, Logger, ResolvedConfig, TopicHandle, WindowedTable } from '../definition/types.ts'
-import type { Broker, BrokerRecord, GroupConsumer, TopicReplication } from '../ports/index.ts'
+import type {
+  Broker,
+  BrokerReachability,
+  BrokerRecord,
+  GroupConsumer,
+  TopicReplication,
+} from '../ports/index.ts'
 import type { Sensor, WorkerState } from '../ports/sensor.ts'
 import type { KeyOwner, TableQuery, WorkerView } from '../ports/view.ts'
 import type { Assignment } from './assignment.ts'
@@ -127,6 +133,10 @@ export class WorkerRuntime implements WorkerView {
     // Only a broker that reports replication is Kafka, where the group keeps a member registry.
     if (this.broker.replication) names.add(membersTopicName(this.def))
     return [...names]
+  }
+
+  async brokerReachability(): Promise<BrokerReachability> {
+    return this.broker.reachability ? this.broker.reachability() : { reachable: true }
   }
 
   async replication(topics: readonly string[]): Promise<readonly TopicReplication[]> {
