@@ -31,6 +31,11 @@ import { Replication } from './replication.ts'
 
 const ADMIN_TIMEOUT_MS = 15_000
 const RETRY_FOR_MS = 15_000
+/**
+ * One ListOffsets round: it answers in milliseconds, or not at all when the leader librdkafka
+ * has cached is a broker that died; then the metadata is refreshed and the round retried.
+ */
+const LIST_OFFSETS_TIMEOUT_MS = 5_000
 
 interface TopicInfo {
   readonly name: string
@@ -233,7 +238,7 @@ export class Admin {
           this.admin.listOffsets(
             todo.map((tp) => ({ topic: tp.topic, partition: tp.partition, offset: spec })),
             {
-              timeout: ADMIN_TIMEOUT_MS,
+              timeout: LIST_OFFSETS_TIMEOUT_MS,
               isolationLevel: readCommitted ? IsolationLevel.READ_COMMITTED : IsolationLevel.READ_UNCOMMITTED,
             },
             cb,
@@ -262,7 +267,11 @@ export class Admin {
         else throw this.ctx.error(`reading offsets of ${r.topic}[${r.partition}]`, r.error)
       }
       if (!again.length) break
-      const stale = res.filter((r) => r.error && STALE_EPOCH.has(r.error.code)).map((r) => r.topic)
+      // No offset and no error: the leader librdkafka has cached did not answer (a broker that
+      // died; its partitions have new leaders that only fresh metadata names).
+      const stale = res
+        .filter((r) => (r.error ? STALE_EPOCH.has(r.error.code) : r.offset < 0))
+        .map((r) => r.topic)
       await Promise.all([...new Set(stale)].map((t) => this.refreshMetadata(t).catch(() => {})))
       todo = again
       await sleep(50)
