@@ -18,7 +18,9 @@ import {
 } from '@stream-app/core'
 import {
   type ClientContext,
+  Code,
   call,
+  errorCode,
   produceOne,
   type RdProducer,
   Producer as RdProducerClass,
@@ -317,9 +319,21 @@ export class KafkaTransactionalProducer extends KafkaProducer implements Transac
     })
   }
 
-  /** A fatal error (fenced by a newer instance) cannot be retried; one that needs an abort can, after abort(). */
+  /**
+   * A fatal error cannot be retried on this producer; one that needs an abort can, after abort().
+   * Fenced is fatal for the producer but not for the worker: its transactional id is random and
+   * never shared, so only the broker can have fenced it, by aborting a transaction that stayed
+   * open past transaction.timeout.ms (while a dead broker's partitions moved). The runtime
+   * replaces the producer and redoes the work from the last commit.
+   */
   private txnError(what: string, e: unknown): BrokerError {
     const err = this.ctx.error(`${this.name}: ${what}`, e)
+    if (errorCode(e) === Code.FENCED)
+      return new BrokerError(
+        `${err.message}; the broker aborted the transaction (open longer than transaction.timeout.ms): retrying on a new producer`,
+        true,
+        { cause: e },
+      )
     const fatal = (e as { isFatal?: boolean }).isFatal === true
     const needsAbort = (e as { isTxnRequiresAbort?: boolean }).isTxnRequiresAbort === true
     if (fatal || !needsAbort || err.retriable) return err
