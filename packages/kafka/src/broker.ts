@@ -277,6 +277,9 @@ class LazyTransactionalProducer implements TransactionalProducer {
   async abort() {
     return (await this.inner).abort()
   }
+  async ready() {
+    await this.inner
+  }
   async close() {
     const p = await this.inner.catch(() => undefined)
     await p?.close()

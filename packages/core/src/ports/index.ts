@@ -173,6 +173,11 @@ export interface TransactionalProducer extends Producer {
   sendOffsets(consumer: GroupConsumer, offsets: readonly TopicPartitionOffset[]): Promise<void>
   commit(): Promise<void>
   abort(): Promise<void>
+  /**
+   * Resolves once the producer is initialised: on Kafka that fenced any earlier producer of
+   * the same transactional id and had its open transaction aborted. Optional; opening is lazy.
+   */
+  ready?(): Promise<void>
 }
 
 /**
