@@ -66,8 +66,6 @@ const TRANSIENT = new Set<number>([
 ])
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-const STALE_EPOCH = new Set<number>([Code.FENCED_LEADER_EPOCH, Code.UNKNOWN_LEADER_EPOCH])
-
 export interface AdminOptions {
   /** The app's replicationFactor for internal topics (undefined: the cluster's default). */
   readonly replicationFactor?: number | undefined
@@ -249,6 +247,9 @@ export class Admin {
         // not seen yet, right after another client created the topic): retry it like one result.
         const code = (e as { code?: number }).code
         if (code !== undefined && TRANSIENT.has(code) && Date.now() < deadline) {
+          await Promise.all(
+            [...new Set(todo.map((tp) => tp.topic))].map((t) => this.refreshMetadata(t).catch(() => {})),
+          )
           await sleep(50)
           continue
         }
@@ -270,7 +271,7 @@ export class Admin {
       // No offset and no error: the leader librdkafka has cached did not answer (a broker that
       // died; its partitions have new leaders that only fresh metadata names).
       const stale = res
-        .filter((r) => (r.error ? STALE_EPOCH.has(r.error.code) : r.offset < 0))
+        .filter((r) => (r.error ? TRANSIENT.has(r.error.code) : r.offset < 0))
         .map((r) => r.topic)
       await Promise.all([...new Set(stale)].map((t) => this.refreshMetadata(t).catch(() => {})))
       todo = again
