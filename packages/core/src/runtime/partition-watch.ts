@@ -6,14 +6,15 @@
  * restart from zero. Like Kafka Streams, stream-app refuses: a periodic check
  * of every source topic's count stops the worker with one line naming the
  * tables whose keys would move. It runs far more often than the consumer
- * refreshes its metadata (librdkafka: every 5 minutes), so the worker stops
- * before the group hands out the new partitions. A topic no table depends on
- * may grow: that is only logged.
+ * refreshes its metadata (librdkafka: every 5 minutes); an assignment that
+ * holds a new partition anyway (another worker's consumer saw it first, or the
+ * group rebalanced after one stopped) is refused the same way before anything
+ * of it is processed. A topic no table depends on may grow: that is only logged.
  */
 import * as Effect from 'effect/Effect'
 import * as Schedule from 'effect/Schedule'
 import type { Logger } from '../definition/types.ts'
-import type { Broker } from '../ports/index.ts'
+import type { Broker, TopicPartition } from '../ports/index.ts'
 import type { TableRuntime } from './internal/tables.ts'
 import type { TopicRuntime } from './internal/topics.ts'
 
@@ -62,6 +63,21 @@ export class PartitionWatch {
         `like it) would move to other partitions, so stream-app refuses to go on rather than re-hash them; ` +
         `give the topic back its ${was} partitions (re-create it) or start a new app id whose tables are rebuilt`,
     )
+    return true
+  }
+
+  /**
+   * False (and the worker stopping) when an assignment holds a partition beyond a source topic's
+   * count: the group saw new partitions before the periodic check did.
+   */
+  async admits(tps: readonly TopicPartition[]): Promise<boolean> {
+    for (const tp of tps) {
+      const known = this.d.topics.get(tp.topic)?.partitions
+      if (known === undefined || tp.partition < known || !this.d.sources.has(tp.topic)) continue
+      const highest = Math.max(...tps.filter((x) => x.topic === tp.topic).map((x) => x.partition)) + 1
+      const now = (await this.d.broker.partitions(tp.topic).catch(() => undefined)) ?? highest
+      if (this.grew(tp.topic, Math.max(now, highest))) return false
+    }
     return true
   }
 

@@ -227,6 +227,15 @@ export const makeWorker = (
     }
     yield* readReplies(rpc, broker, log)
     for (const s of [...topology.sources, topology.leaderTopic]) assignment.subscribed.add(s)
+    const partitionWatch = new PartitionWatch({
+      topics,
+      sources: topology.sources,
+      tables,
+      broker,
+      log,
+      running: () => rt.state === 'running',
+      crash: (reason) => rt.crash(reason),
+    })
     const rebalancer = new Rebalancer({
       log,
       broker,
@@ -242,6 +251,7 @@ export const makeWorker = (
         },
       },
       fatal: (reason) => rt.crash(reason),
+      admit: (tps) => partitionWatch.admits(tps),
       replicas: replicator,
       standbys: config.standbyReplicas > 0,
       rebalanced: (kind, tps) => {
@@ -268,18 +278,7 @@ export const makeWorker = (
     )
     yield* Effect.forkScoped(replicator.loop)
     // Only a broker other processes use can have its topics changed under the worker.
-    if (broker.shared)
-      yield* Effect.forkScoped(
-        new PartitionWatch({
-          topics,
-          sources: topology.sources,
-          tables,
-          broker,
-          log,
-          running: () => rt.state === 'running',
-          crash: (reason) => rt.crash(reason),
-        }).loop,
-      )
+    if (broker.shared) yield* Effect.forkScoped(partitionWatch.loop)
     yield* Effect.addFinalizer(() => agents.stop(STOP_TIMEOUT_MS))
     yield* agents.start
     yield* Effect.addFinalizer(() => Effect.promise(() => runs.settled()))
