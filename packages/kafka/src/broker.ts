@@ -63,6 +63,7 @@ export class KafkaBroker implements Broker {
   private closed = false
   private reach: { at: number; result: Promise<BrokerReachability> } | undefined
   private downSince: number | undefined
+  private lastReach: BrokerReachability | undefined
 
   constructor(
     readonly url: string,
@@ -124,28 +125,40 @@ export class KafkaBroker implements Broker {
     return this.admin.partitions(topic)
   }
 
-  /** One metadata request answered within REACH_TIMEOUT_MS, asked at most every REACH_CACHE_MS. */
+  /**
+   * One metadata request answered within REACH_TIMEOUT_MS, asked at most every REACH_CACHE_MS.
+   * Once one has answered, callers get the latest answer at once while the next is asked: a
+   * /health poll must not wait out the timeout while the brokers are away.
+   */
   reachability(): Promise<BrokerReachability> {
     const now = Date.now()
-    if (this.reach && now - this.reach.at < REACH_CACHE_MS) return this.reach.result
-    const result = call((cb) =>
-      this.native.getMetadata({ allTopics: false, timeout: REACH_TIMEOUT_MS }, cb),
-    ).then(
-      (): BrokerReachability => {
-        this.downSince = undefined
-        return { reachable: true }
-      },
-      (e): BrokerReachability => {
-        this.downSince ??= now
-        return {
-          reachable: false,
-          error: this.ctx.error('asking the brokers for metadata', e).message,
-          sinceMs: this.downSince,
-        }
-      },
-    )
-    this.reach = { at: now, result }
-    return result
+    if (!this.reach || now - this.reach.at >= REACH_CACHE_MS) {
+      const result = call((cb) =>
+        this.native.getMetadata({ allTopics: false, timeout: REACH_TIMEOUT_MS }, cb),
+      ).then(
+        (): BrokerReachability => {
+          this.downSince = undefined
+          this.lastReach = { reachable: true }
+          return this.lastReach
+        },
+        (e): BrokerReachability => {
+          this.downSince ??= now
+          this.lastReach = {
+            reachable: false,
+            error: this.ctx.error('asking the brokers for metadata', e).message,
+            sinceMs: this.downSince,
+          }
+          return this.lastReach
+        },
+      )
+      // Not asked again before this one has answered.
+      const reach = { at: Number.POSITIVE_INFINITY, result }
+      this.reach = reach
+      void result.then(() => {
+        reach.at = Date.now()
+      })
+    }
+    return this.lastReach ? Promise.resolve(this.lastReach) : this.reach.result
   }
 
   replication(topics: readonly string[]): Promise<TopicReplication[]> {
