@@ -2,7 +2,7 @@
  * The 3-node test cluster of the replication tests: scripts/kafka.sh with
  * KAFKA_NODES=3 on ports from KAFKA_CLUSTER_PORT (29092: clients on 29092,
  * 29095, 29098), started by the one test file that needs it and stopped after
- * it unless it was already running. Nodes are stopped, killed and started with
+ * it unless it was already running (then from empty data dirs). Nodes are stopped, killed and started with
  * the script, without blocking the test process (workers' pipes keep being
  * drained). Leaders and topic configs are read with the admin client and
  * Kafka's own TopicCommand.
@@ -62,6 +62,9 @@ export interface Cluster {
 
 export async function startCluster(): Promise<Cluster> {
   const wasRunning = (await kafkaSh(['status'])).code === 0
+  // A cluster of its own starts empty: the topics of earlier runs would make the restart after
+  // the whole-cluster kill recover every one of their logs.
+  if (!wasRunning) await must(['reset'])
   const out = await must(['start'])
   const bootstrap = /KAFKA_BOOTSTRAP=(\S+)/.exec(out)?.[1]
   if (!bootstrap) throw new Error(`scripts/kafka.sh start printed no bootstrap: ${out}`)
