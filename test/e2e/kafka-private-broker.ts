@@ -79,6 +79,11 @@ export async function privateKafka(): Promise<PrivateKafka> {
       'share.coordinator.state.topic.min.isr=1',
       'group.initial.rebalance.delay.ms=0',
       'group.min.session.timeout.ms=1000',
+      // As scripts/kafka.sh: short consumer-protocol sessions and heartbeats for tests.
+      'group.consumer.min.session.timeout.ms=3000',
+      'group.consumer.session.timeout.ms=10000',
+      'group.consumer.min.heartbeat.interval.ms=250',
+      'group.consumer.heartbeat.interval.ms=500',
       'auto.create.topics.enable=false',
       'log.cleaner.dedupe.buffer.size=2097152',
       'num.network.threads=2',

@@ -54,6 +54,7 @@ export {
   startTestWorker,
   workerFacade,
 } from './runtime/entry.ts'
+export { internalTopicNames, membersTopicName } from './runtime/internal-topics.ts'
 export { type LoggerOptions, type LogLevel, makeLogger } from './runtime/logger.ts'
 export { GROUP_SETTLE_MS } from './runtime/readiness.ts'
 export { CORRELATION_ID, REPLY_TO } from './runtime/sinks.ts'

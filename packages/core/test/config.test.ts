@@ -1,6 +1,6 @@
 /** The broker a worker uses: an override, else STREAM_APP_BROKER, else the app's config, else sqlite://. */
 import { afterEach, describe, expect, it } from 'vitest'
-import { resolveConfig } from '../src/index.ts'
+import { createApp, resolveConfig } from '../src/index.ts'
 
 const saved = process.env.STREAM_APP_BROKER
 afterEach(() => {
@@ -32,5 +32,16 @@ describe('resolveConfig: the commit interval', () => {
       1000,
     )
     expect(resolveConfig({ id: 'a' }, { guarantee: 'exactly_once' }).commitIntervalMs).toBe(100)
+  })
+})
+
+describe('createApp: replicationFactor', () => {
+  it('is a positive integer or absent (the cluster decides)', () => {
+    expect(() => createApp({ id: 'a', replicationFactor: 0 })).toThrow(
+      'replicationFactor must be a positive integer, got 0',
+    )
+    expect(() => createApp({ id: 'a', replicationFactor: 1.5 })).toThrow(/replicationFactor must be/)
+    expect(resolveConfig({ id: 'a', replicationFactor: 3 }).replicationFactor).toBe(3)
+    expect(resolveConfig({ id: 'a' }).replicationFactor).toBeUndefined()
   })
 })

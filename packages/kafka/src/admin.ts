@@ -6,13 +6,15 @@
  * topic another client just created answers "no such entry", a broker that
  * just restarted answers "fenced leader epoch", and an unreachable one makes
  * librdkafka answer offset -1001 without an error; those answers are retried
- * (until a deadline) instead of surfacing.
+ * (until a deadline) instead of surfacing. How many replicas a topic gets is
+ * replication.ts's business.
  */
 import {
   BrokerError,
   fmtTps,
   type TopicPartition,
   type TopicPartitionOffset,
+  type TopicReplication,
   type TopicSpec,
   tpKey,
 } from '@stream-app/core'
@@ -25,13 +27,24 @@ import {
   OffsetSpec,
   type RdAdmin,
 } from './client.ts'
+import { Replication } from './replication.ts'
 
 const ADMIN_TIMEOUT_MS = 15_000
 const RETRY_FOR_MS = 15_000
+/**
+ * One ListOffsets round: it answers in milliseconds, or not at all when the leader librdkafka
+ * has cached is a broker that died; then the metadata is refreshed and the round retried.
+ */
+const LIST_OFFSETS_TIMEOUT_MS = 5_000
 
 interface TopicInfo {
   readonly name: string
-  readonly partitions: readonly { partition: number; leader: unknown }[]
+  readonly partitions: readonly {
+    partition: number
+    leader: unknown
+    replicas?: readonly unknown[]
+    isr?: readonly unknown[]
+  }[]
   readonly error?: { code: number; message: string }
 }
 
@@ -53,9 +66,16 @@ const TRANSIENT = new Set<number>([
 ])
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-const STALE_EPOCH = new Set<number>([Code.FENCED_LEADER_EPOCH, Code.UNKNOWN_LEADER_EPOCH])
+export interface AdminOptions {
+  /** The app's replicationFactor for internal topics (undefined: the cluster's default). */
+  readonly replicationFactor?: number | undefined
+  /** How many brokers the cluster has (metadata). */
+  readonly brokerCount?: () => Promise<number>
+}
 
 export class Admin {
+  private readonly replicas: Replication
+
   constructor(
     private readonly admin: RdAdmin,
     private readonly ctx: ClientContext,
@@ -65,7 +85,42 @@ export class Admin {
      * old one (FENCED_LEADER_EPOCH) until something refreshes the metadata.
      */
     private readonly refreshMetadata: (topic: string) => Promise<void> = async () => {},
-  ) {}
+    options: AdminOptions = {},
+  ) {
+    this.replicas = new Replication({
+      ctx,
+      replicationFactor: options.replicationFactor,
+      brokerCount: options.brokerCount ?? (async () => 1),
+      createTopic: (topic, partitions, rf) =>
+        call((cb) =>
+          this.admin.createTopic(
+            { topic, num_partitions: partitions, replication_factor: rf },
+            ADMIN_TIMEOUT_MS,
+            cb,
+          ),
+        ),
+      deleteTopic: (topic) => call((cb) => this.admin.deleteTopic(topic, ADMIN_TIMEOUT_MS, cb)),
+      replicasOf: async (topic) => (await this.describe([topic])).get(topic)?.partitions[0]?.replicas?.length,
+    })
+  }
+
+  /** How each existing topic is replicated, as the brokers report it (in-sync: its weakest partition's). */
+  async replication(names: readonly string[]): Promise<TopicReplication[]> {
+    const d = await this.describe(names)
+    return names.flatMap((name) => {
+      const t = d.get(name)
+      if (!t) return []
+      const ps = t.partitions
+      return [
+        {
+          name,
+          partitions: ps.length,
+          replicationFactor: Math.max(0, ...ps.map((p) => p.replicas?.length ?? 0)),
+          inSyncReplicas: ps.length ? Math.min(...ps.map((p) => p.isr?.length ?? 0)) : 0,
+        },
+      ]
+    })
+  }
 
   /** Topic descriptions by name; missing topics are absent from the map. */
   async describe(names: readonly string[]): Promise<Map<string, TopicInfo>> {
@@ -108,16 +163,18 @@ export class Admin {
       const have = existing.get(spec.name)
       if (have) {
         this.checkCount(spec, have.partitions.length)
+        await this.replicas.checkExisting(spec, have.partitions[0]?.replicas?.length)
         continue
       }
+      const { replicationFactor, config } = await this.replicas.forCreate(spec)
       try {
         await call((cb) =>
           this.admin.createTopic(
             {
               topic: spec.name,
               num_partitions: spec.partitions,
-              replication_factor: spec.replicas ?? 1,
-              config: topicConfig(spec),
+              replication_factor: replicationFactor,
+              config: { ...config, ...topicConfig(spec) },
             },
             ADMIN_TIMEOUT_MS,
             cb,
@@ -179,7 +236,7 @@ export class Admin {
           this.admin.listOffsets(
             todo.map((tp) => ({ topic: tp.topic, partition: tp.partition, offset: spec })),
             {
-              timeout: ADMIN_TIMEOUT_MS,
+              timeout: LIST_OFFSETS_TIMEOUT_MS,
               isolationLevel: readCommitted ? IsolationLevel.READ_COMMITTED : IsolationLevel.READ_UNCOMMITTED,
             },
             cb,
@@ -190,6 +247,9 @@ export class Admin {
         // not seen yet, right after another client created the topic): retry it like one result.
         const code = (e as { code?: number }).code
         if (code !== undefined && TRANSIENT.has(code) && Date.now() < deadline) {
+          await Promise.all(
+            [...new Set(todo.map((tp) => tp.topic))].map((t) => this.refreshMetadata(t).catch(() => {})),
+          )
           await sleep(50)
           continue
         }
@@ -208,7 +268,11 @@ export class Admin {
         else throw this.ctx.error(`reading offsets of ${r.topic}[${r.partition}]`, r.error)
       }
       if (!again.length) break
-      const stale = res.filter((r) => r.error && STALE_EPOCH.has(r.error.code)).map((r) => r.topic)
+      // No offset and no error: the leader librdkafka has cached did not answer (a broker that
+      // died; its partitions have new leaders that only fresh metadata names).
+      const stale = res
+        .filter((r) => (r.error ? TRANSIENT.has(r.error.code) : r.offset < 0))
+        .map((r) => r.topic)
       await Promise.all([...new Set(stale)].map((t) => this.refreshMetadata(t).catch(() => {})))
       todo = again
       await sleep(50)

@@ -8,6 +8,7 @@
  */
 import type {
   Broker,
+  BrokerReachability,
   GroupConsumer,
   GroupConsumerOptions,
   Logger,
@@ -17,6 +18,7 @@ import type {
   RecordMetadata,
   TopicPartition,
   TopicPartitionOffset,
+  TopicReplication,
   TopicSpec,
   TransactionalProducer,
 } from '@stream-app/core'
@@ -37,7 +39,12 @@ export interface KafkaBrokerOptions {
   readonly log?: Logger
   /** Prefix of every client.id (default 'stream-app'). */
   readonly clientId?: string
+  /** Replication of the internal topics (the app's replicationFactor); default the cluster's. */
+  readonly replicationFactor?: number
 }
+
+const REACH_TIMEOUT_MS = 1_500
+const REACH_CACHE_MS = 1_000
 
 interface Closable {
   close(): Promise<void>
@@ -56,16 +63,31 @@ export class KafkaBroker implements Broker {
   private readonly registry: MembersRegistry
   private readonly open = new Set<Closable>()
   private closed = false
+  private reach: { at: number; result: Promise<BrokerReachability> } | undefined
+  private downSince: number | undefined
+  private lastReach: BrokerReachability | undefined
 
   constructor(
     readonly url: string,
     private readonly ctx: ClientContext,
     private readonly native: RdProducer,
     private readonly clientId: string,
+    replicationFactor?: number,
   ) {
     this.description = `Kafka at ${ctx.bootstrap}`
-    this.admin = new Admin(AdminClient.createFrom(native), ctx, (topic) =>
-      call((cb) => native.getMetadata({ topic, timeout: 5_000 }, cb)),
+    this.admin = new Admin(
+      AdminClient.createFrom(native),
+      ctx,
+      (topic) => call((cb) => native.getMetadata({ topic, timeout: 5_000 }, cb)),
+      {
+        replicationFactor,
+        brokerCount: async () =>
+          (
+            await call<{ brokers: unknown[] }>((cb) =>
+              native.getMetadata({ allTopics: false, timeout: 5_000 }, cb),
+            )
+          ).brokers.length,
+      },
     )
     this.sharedProducer = new KafkaProducer(native, ctx, 'producer', false)
     this.writer = new KafkaWriter(ctx, () =>
@@ -103,6 +125,47 @@ export class KafkaBroker implements Broker {
   partitions(topic: string): Promise<number | undefined> {
     this.check('partitions')
     return this.admin.partitions(topic)
+  }
+
+  /**
+   * One metadata request answered within REACH_TIMEOUT_MS, asked at most every REACH_CACHE_MS.
+   * Once one has answered, callers get the latest answer at once while the next is asked: a
+   * /health poll must not wait out the timeout while the brokers are away.
+   */
+  reachability(): Promise<BrokerReachability> {
+    const now = Date.now()
+    if (!this.reach || now - this.reach.at >= REACH_CACHE_MS) {
+      const result = call((cb) =>
+        this.native.getMetadata({ allTopics: false, timeout: REACH_TIMEOUT_MS }, cb),
+      ).then(
+        (): BrokerReachability => {
+          this.downSince = undefined
+          this.lastReach = { reachable: true }
+          return this.lastReach
+        },
+        (e): BrokerReachability => {
+          this.downSince ??= now
+          this.lastReach = {
+            reachable: false,
+            error: this.ctx.error('asking the brokers for metadata', e).message,
+            sinceMs: this.downSince,
+          }
+          return this.lastReach
+        },
+      )
+      // Not asked again before this one has answered.
+      const reach = { at: Number.POSITIVE_INFINITY, result }
+      this.reach = reach
+      void result.then(() => {
+        reach.at = Date.now()
+      })
+    }
+    return this.lastReach ? Promise.resolve(this.lastReach) : this.reach.result
+  }
+
+  replication(topics: readonly string[]): Promise<TopicReplication[]> {
+    this.check('replication')
+    return this.admin.replication(topics)
   }
 
   endOffsets(partitions: readonly TopicPartition[]): Promise<TopicPartitionOffset[]> {
@@ -229,6 +292,9 @@ class LazyTransactionalProducer implements TransactionalProducer {
   async abort() {
     return (await this.inner).abort()
   }
+  async ready() {
+    await this.inner
+  }
   async close() {
     const p = await this.inner.catch(() => undefined)
     await p?.close()
@@ -256,5 +322,5 @@ export async function openKafkaBroker(options: KafkaBrokerOptions): Promise<Brok
     options.log,
   )
   const native = await connectProducer(ctx, 'the kafka:// broker')
-  return new KafkaBroker(options.url, ctx, native, clientId)
+  return new KafkaBroker(options.url, ctx, native, clientId, options.replicationFactor)
 }

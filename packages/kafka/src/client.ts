@@ -31,6 +31,8 @@ export const Code = {
   AUTHENTICATION: -169,
   TIMED_OUT_QUEUE: -166,
   FATAL: -150,
+  /** This transactional producer was fenced (a newer epoch of its id). */
+  FENCED: -144,
   REVOKE_PARTITIONS: -174,
   ASSIGN_PARTITIONS: -175,
   UNKNOWN_TOPIC_OR_PART: 3,

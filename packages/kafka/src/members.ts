@@ -75,7 +75,9 @@ export class MembersRegistry {
 
   /** Joins: creates the topic if needed and says who we are, owning nothing yet. */
   async announce(groupId: string, clientId: string, metadata: string): Promise<void> {
-    await this.deps.ensureTopics([{ name: membersTopic(groupId), partitions: 1, compacted: true }])
+    await this.deps.ensureTopics([
+      { name: membersTopic(groupId), partitions: 1, compacted: true, internal: true },
+    ])
     await this.write(groupId, clientId, encode(metadata, []))
   }
 

@@ -18,7 +18,9 @@ import {
 } from '@stream-app/core'
 import {
   type ClientContext,
+  Code,
   call,
+  errorCode,
   produceOne,
   type RdProducer,
   Producer as RdProducerClass,
@@ -36,6 +38,15 @@ const TXN_TIMEOUT_MS = 60_000
  * short, as Kafka Streams does under exactly-once (10 s).
  */
 const TXN_EXPIRY_MS = 10_000
+/**
+ * librdkafka can leave sendOffsetsToTransaction pending past its own timeout,
+ * forever: when the broker that was the group's coordinator dies and drops out
+ * of the metadata, the producer keeps it cached as the coordinator and never
+ * asks again (librdkafka issue 5511). The call normally takes milliseconds; one
+ * pending this long is given up with its producer (the commit fails, is rewound
+ * and retried on a new producer, which looks the coordinator up afresh).
+ */
+const TXN_STUCK_MS = 8_000
 
 interface Pending {
   remaining: number
@@ -247,6 +258,7 @@ export class KafkaTransactionalProducer extends KafkaProducer implements Transac
   }
 
   async begin(): Promise<void> {
+    this.checkStuck()
     await call((cb) => this.native.beginTransaction(cb)).catch((e) => {
       throw this.txnError('beginning a transaction', e)
     })
@@ -257,28 +269,71 @@ export class KafkaTransactionalProducer extends KafkaProducer implements Transac
       throw new BrokerError(`${this.name}: sendOffsets needs a consumer from the same kafka:// broker`, false)
     if (!offsets.length) return
     const tpos = offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset }))
-    await call((cb) => this.native.sendOffsetsToTransaction(tpos, consumer.native, TXN_TIMEOUT_MS, cb)).catch(
-      (e) => {
-        throw this.txnError('adding consumer offsets to the transaction', e)
-      },
-    )
+    await this.unstuck(
+      'adding consumer offsets to the transaction',
+      call((cb) => this.native.sendOffsetsToTransaction(tpos, consumer.native, TXN_TIMEOUT_MS, cb)),
+    ).catch((e) => {
+      throw this.txnError('adding consumer offsets to the transaction', e)
+    })
+  }
+
+  /** Set when a call never returned: every later call fails at once (the runtime replaces the producer). */
+  private stuck: string | undefined
+
+  private unstuck<T>(what: string, p: Promise<T>): Promise<T> {
+    p.catch(() => {})
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.stuck = `${what} did not return within ${TXN_STUCK_MS / 1000} s`
+        this.ctx.log?.warn(`kafka ${this.name}: ${this.stuck}; giving this producer up for a new one`)
+        reject(new BrokerError(`${this.name}: ${this.stuck}`, true))
+      }, TXN_STUCK_MS)
+      p.then(
+        (v) => {
+          clearTimeout(timer)
+          resolve(v)
+        },
+        (e) => {
+          clearTimeout(timer)
+          reject(e)
+        },
+      )
+    })
+  }
+
+  private checkStuck(): void {
+    if (this.stuck) throw new BrokerError(`${this.name}: given up (${this.stuck})`, true)
   }
 
   async commit(): Promise<void> {
+    this.checkStuck()
     await call((cb) => this.native.commitTransaction(TXN_TIMEOUT_MS, cb)).catch((e) => {
       throw this.txnError('committing the transaction', e)
     })
   }
 
   async abort(): Promise<void> {
+    this.checkStuck()
     await call((cb) => this.native.abortTransaction(TXN_TIMEOUT_MS, cb)).catch((e) => {
       throw this.txnError('aborting the transaction', e)
     })
   }
 
-  /** A fatal error (fenced by a newer instance) cannot be retried; one that needs an abort can, after abort(). */
+  /**
+   * A fatal error cannot be retried on this producer; one that needs an abort can, after abort().
+   * Fenced is fatal for the producer but not for the worker: its transactional id is random and
+   * never shared, so only the broker can have fenced it, by aborting a transaction that stayed
+   * open past transaction.timeout.ms (while a dead broker's partitions moved). The runtime
+   * replaces the producer and redoes the work from the last commit.
+   */
   private txnError(what: string, e: unknown): BrokerError {
     const err = this.ctx.error(`${this.name}: ${what}`, e)
+    if (errorCode(e) === Code.FENCED)
+      return new BrokerError(
+        `${err.message}; the broker aborted the transaction (open longer than transaction.timeout.ms): retrying on a new producer`,
+        true,
+        { cause: e },
+      )
     const fatal = (e as { isFatal?: boolean }).isFatal === true
     const needsAbort = (e as { isTxnRequiresAbort?: boolean }).isTxnRequiresAbort === true
     if (fatal || !needsAbort || err.retriable) return err

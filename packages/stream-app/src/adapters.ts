@@ -43,6 +43,7 @@ export interface KafkaAdapter {
     readonly brokerOptions: Readonly<Record<string, unknown>>
     readonly log: Logger
     readonly clientId: string
+    readonly replicationFactor?: number
   }): Promise<Broker>
 }
 
@@ -50,7 +51,7 @@ export interface KafkaAdapter {
  * The Kafka package, loaded by a name in a variable and typed by KafkaAdapter,
  * so type-checking an app never reads it (nor the native client's types) either.
  */
-async function loadKafka(): Promise<KafkaAdapter> {
+export async function loadKafka(): Promise<KafkaAdapter> {
   try {
     return (await import(KAFKA_PACKAGE)) as KafkaAdapter
   } catch (e) {
@@ -81,6 +82,9 @@ export function brokerFor(config: ResolvedConfig): Layer.Layer<BrokerService, un
             brokerOptions: (config.brokerOptions ?? {}) as Record<string, unknown>,
             log: logFor(config, 'kafka'),
             clientId: config.id,
+            ...(config.replicationFactor !== undefined
+              ? { replicationFactor: config.replicationFactor }
+              : {}),
           }),
         catch: (e) => e,
       }),

@@ -32,7 +32,9 @@ function topics(files: Record<string, string>, app: string) {
   const r = spawnSync(process.execPath, [BIN, 'topics', app, '--json'], { cwd: tmp, encoding: 'utf8' })
   expect(r.stderr).toBe('')
   expect(r.status).toBe(0)
-  return (JSON.parse(r.stdout) as { name: string }[]).map((t) => t.name)
+  return (JSON.parse(r.stdout) as { name: string; internal: boolean }[])
+    .filter((t) => !t.internal)
+    .map((t) => t.name)
 }
 
 describe('app files', () => {

@@ -13,11 +13,21 @@ const cli = (...args: string[]) => {
 }
 
 describe('stream-app CLI', () => {
-  it('lists topics, agents, tables and routes as text and JSON', () => {
+  it('lists topics, agents, tables and routes as text and JSON (six CLI runs)', () => {
     const topics = cli('topics', MEM)
     expect(topics.code).toBe(0)
     expect(topics.out).toMatch(/^NAME\s+PARTITIONS/m)
     expect(topics.out).toMatch(/^numbers\s+2\s+String\s+Number/m)
+    // The app's own topics too, with one copy each on a local broker (in-sync does not apply).
+    const rows = JSON.parse(cli('topics', MEM, '--json').out) as Record<string, unknown>[]
+    expect(rows.find((t) => t.name === 'numbers')).toMatchObject({ internal: false, replicationFactor: 1 })
+    expect(rows.find((t) => t.name === 'cli-mem-sum-changelog')).toEqual({
+      name: 'cli-mem-sum-changelog',
+      partitions: null,
+      internal: true,
+      replicationFactor: 1,
+      inSyncReplicas: null,
+    })
     const agents = JSON.parse(cli('agents', MEM, '--json').out)
     expect(agents.map((a: { name: string }) => a.name)).toEqual(['add', 'double'])
     expect(JSON.parse(cli('tables', MEM, '--json').out)[0]).toMatchObject({
@@ -30,7 +40,7 @@ describe('stream-app CLI', () => {
     expect(routes).toMatch(/^GET\s+\/lag\s+true$/m)
     expect(routes).toMatch(/^GET\s+\/tables\s+true$/m)
     expect(routes).toMatch(/^GET\s+\/\s+true$/m)
-  })
+  }, 90_000)
 
   it("runs the app's own commands with typed options", () => {
     const r = cli('greet', MEM, '--name', 'ann', '--times', '2')

@@ -103,7 +103,7 @@ export function createWebApp(rt: WorkerView, options: WebAppOptions): Hono {
   // After the app's routes: an app that answers one of these paths itself keeps it (hono runs the
   // first match).
   app.get('/agents', (c) => c.json(listAgents(rt)))
-  app.get('/topics', (c) => c.json(listTopics(rt)))
+  app.get('/topics', async (c) => c.json(await listTopics(rt)))
   app.get('/tables', (c) => c.json(listTables(rt)))
   app.get('/lag', lagRoute(rt))
   app.get('/', livePage)

@@ -3,7 +3,17 @@
  * counters from its sensor, as JSON lists. The static columns match the CLI's
  * `agents`/`topics`/`tables --json` rows so the two views of one app read the same.
  */
-import type { AgentDef, AnySchema, OnInvalid, TableDef, TopicDef, WorkerView } from '@stream-app/core'
+import type {
+  AgentDef,
+  AnySchema,
+  OnInvalid,
+  TableDef,
+  TopicDef,
+  TopicReplication,
+  WorkerView,
+} from '@stream-app/core'
+
+const REPLICATION_WAIT_MS = 3_000
 
 const schemaName = (s: AnySchema): string => {
   const tag = s.ast._tag
@@ -34,6 +44,20 @@ export interface TopicInfo {
   readonly agents: readonly string[]
   readonly messagesIn: number
   readonly messagesOut: number
+  readonly internal: false
+  /** As the broker reports it (null: the topic is not there); 1 on memory:// and sqlite://. */
+  readonly replicationFactor: number | null
+  /** In-sync replicas of the weakest partition; null where it does not apply (memory, sqlite) or unknown. */
+  readonly inSyncReplicas: number | null
+}
+
+/** A topic the worker created for itself (changelog, repartition, replies, leader, dead letters, members). */
+export interface InternalTopicInfo {
+  readonly name: string
+  readonly partitions: number
+  readonly internal: true
+  readonly replicationFactor: number
+  readonly inSyncReplicas: number | null
 }
 
 export interface TableInfo {
@@ -72,7 +96,49 @@ export function listAgents(view: WorkerView): AgentInfo[] {
   })
 }
 
-export function listTopics(view: WorkerView): TopicInfo[] {
+/**
+ * Declared topics with their counters, then the internal ones that exist, each with its
+ * replication as the broker reports it. A broker that does not answer leaves the
+ * replication columns null (the list still answers while Kafka is away).
+ */
+export async function listTopics(view: WorkerView): Promise<(TopicInfo | InternalTopicInfo)[]> {
+  const declared = declaredTopics(view)
+  const internal = view.internalTopics()
+  // A broker that is away must not hold the list up for its whole admin timeout.
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const away = new Promise<readonly TopicReplication[]>((resolve) => {
+    timer = setTimeout(() => resolve([]), REPLICATION_WAIT_MS)
+  })
+  const rows = await Promise.race([
+    view.replication([...declared.map((t) => t.name), ...internal]).catch(() => []),
+    away,
+  ]).finally(() => clearTimeout(timer))
+  const replication = new Map(rows.map((r) => [r.name, r]))
+  return [
+    ...declared.map((t) => ({
+      ...t,
+      internal: false as const,
+      replicationFactor: replication.get(t.name)?.replicationFactor ?? null,
+      inSyncReplicas: replication.get(t.name)?.inSyncReplicas ?? null,
+    })),
+    ...internal.flatMap((name) => {
+      const r = replication.get(name)
+      return r
+        ? [
+            {
+              name,
+              partitions: r.partitions,
+              internal: true as const,
+              replicationFactor: r.replicationFactor,
+              inSyncReplicas: r.inSyncReplicas,
+            },
+          ]
+        : []
+    }),
+  ]
+}
+
+function declaredTopics(view: WorkerView) {
   const consumers = new Map<string, string[]>()
   for (const a of Object.values(view.def.agents) as AgentDef[])
     for (const f of a.from) consumers.set(f, [...(consumers.get(f) ?? []), a.name])

@@ -88,6 +88,8 @@ async function getJson(path) {
   return { ok: res.ok, body: body };
 }
 function drawFlow(agents, topics, tables, now) {
+  // The flow is the app's own topics; internal ones (changelogs, replies, ...) are plumbing.
+  topics = topics.filter(function (t) { return !t.internal; });
   var sinks = new Map();
   agents.forEach(function (a) {
     a.sink.forEach(function (s) { sinks.set(s, (sinks.get(s) || []).concat(a.name)); });

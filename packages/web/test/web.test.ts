@@ -146,6 +146,20 @@ describe('web server of a running worker', () => {
       agents: ['track'],
       messagesIn: 4,
       messagesOut: 4,
+      internal: false,
+      // One copy on a local broker; in-sync replicas do not apply.
+      replicationFactor: 1,
+      inSyncReplicas: null,
+    })
+    // The topics the worker made for itself: its table changelogs, replies and leader topics.
+    const internal = topics.filter((t) => t.internal)
+    expect(internal.map((t) => t.name)).toContain(`${w.rt.id}-revenue-changelog`)
+    expect(internal.find((t) => t.name === `${w.rt.id}-__leader`)).toEqual({
+      name: `${w.rt.id}-__leader`,
+      partitions: 1,
+      internal: true,
+      replicationFactor: 1,
+      inSyncReplicas: null,
     })
     expect(topics.find((t) => t.name === 'big-orders')).toMatchObject({ agents: [], messagesOut: 1 })
   })

@@ -439,6 +439,7 @@ export function makeDefinition(config: AppConfig): AppDefinition {
     (!Number.isInteger(config.standbyReplicas) || config.standbyReplicas < 0)
   )
     fail(`standbyReplicas must be a whole number, 0 or more, got ${JSON.stringify(config.standbyReplicas)}`)
+  checkPositiveInt('replicationFactor', config.replicationFactor)
   if (
     config.guarantee !== undefined &&
     config.guarantee !== 'at_least_once' &&

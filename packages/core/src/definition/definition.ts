@@ -33,6 +33,12 @@ export interface AppConfig {
    * (default 0).
    */
   readonly standbyReplicas?: number
+  /**
+   * Replication of every topic the app creates for itself (changelogs, repartition
+   * topics, replies, leader, dead letters, group members): default the cluster's own
+   * default (Kafka's default.replication.factor), capped by its broker count.
+   */
+  readonly replicationFactor?: number
   /** Log level of the worker: 'debug' | 'info' | 'warn' | 'error' (default info). */
   readonly logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent'
   /**

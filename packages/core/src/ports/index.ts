@@ -19,7 +19,12 @@ export interface TopicPartitionOffset extends TopicPartition {
 export interface TopicSpec {
   readonly name: string
   readonly partitions: number
+  /** Replication factor; absent: the app's replicationFactor for internal topics, else the cluster's default. */
   readonly replicas?: number
+  /** Created by stream-app for its own use (changelogs, repartition, replies, leader, dead letters, members). */
+  readonly internal?: boolean
+  /** A table's changelog: on a replicated broker it refuses writes that fewer than RF-1 replicas hold. */
+  readonly changelog?: boolean
   /** Delete records older than this (ms). */
   readonly retentionMs?: number
   /** Keep only the newest record per key (changelogs). */
@@ -27,6 +32,19 @@ export interface TopicSpec {
   /** Broker-specific topic settings, passed as is (Kafka topic configs). */
   readonly config?: Readonly<Record<string, string>>
 }
+
+/** How a topic is replicated, as the broker reports it. */
+export interface TopicReplication {
+  readonly name: string
+  readonly partitions: number
+  readonly replicationFactor: number
+  /** Replicas in sync with the leader, for the partition that has the fewest; null where it does not apply (one copy). */
+  readonly inSyncReplicas: number | null
+}
+
+export type BrokerReachability =
+  | { readonly reachable: true }
+  | { readonly reachable: false; readonly error: string; readonly sinceMs: number }
 
 export type Headers = Readonly<Record<string, Uint8Array>>
 
@@ -168,6 +186,11 @@ export interface TransactionalProducer extends Producer {
   sendOffsets(consumer: GroupConsumer, offsets: readonly TopicPartitionOffset[]): Promise<void>
   commit(): Promise<void>
   abort(): Promise<void>
+  /**
+   * Resolves once the producer is initialised: on Kafka that fenced any earlier producer of
+   * the same transactional id and had its open transaction aborted. Optional; opening is lazy.
+   */
+  ready?(): Promise<void>
 }
 
 /**
@@ -204,6 +227,16 @@ export interface Broker {
   ensureTopics(specs: readonly TopicSpec[]): Promise<void>
   /** Partition count of a topic, or undefined if it does not exist. */
   partitions(topic: string): Promise<number | undefined>
+  /**
+   * Replication of the topics that exist, as the broker reports it; absent on brokers that
+   * keep one copy of everything (memory://, sqlite://).
+   */
+  replication?(topics: readonly string[]): Promise<TopicReplication[]>
+  /**
+   * Whether the brokers answer right now (a short metadata request, cached briefly); absent on
+   * brokers inside this process or its files, which always do.
+   */
+  reachability?(): Promise<BrokerReachability>
   /** The offset after the last record of each partition. */
   endOffsets(partitions: readonly TopicPartition[]): Promise<TopicPartitionOffset[]>
   /** The first offset still present (after retention/compaction). */

@@ -7,7 +7,7 @@
 import type { AnySchema } from '../definition/codec.ts'
 import type { AppDefinition } from '../definition/definition.ts'
 import type { Logger, ResolvedConfig, WindowValue } from '../definition/types.ts'
-import type { TopicPartition } from './index.ts'
+import type { BrokerReachability, TopicPartition, TopicReplication } from './index.ts'
 import type { RecoveryProgress, Sensor, WorkerState } from './sensor.ts'
 
 /** Reads of one table, for GET /tables/:table/:key. */
@@ -68,6 +68,12 @@ export interface WorkerView {
   /** Ready or not, with the group state and what the worker is doing. */
   readiness(): Readiness
   table(name: string): TableQuery | undefined
+  /** Every topic the worker created for itself (changelogs, repartition, replies, …), by name. */
+  internalTopics(): readonly string[]
+  /** Whether the broker answers (memory, sqlite: always). */
+  brokerReachability(): Promise<BrokerReachability>
+  /** Replication of the topics that exist, as the broker reports it (memory, sqlite: 1, in-sync null). */
+  replication(topics: readonly string[]): Promise<readonly TopicReplication[]>
   ownerOf(table: string, key: unknown): Promise<KeyOwner>
 }
 

@@ -67,10 +67,18 @@ export class Committer {
   /** exactly-once: holds back deliveries while a commit waits for handlers to finish their message. */
   gate: Promise<void> | undefined
   private txProducer: TransactionalProducer | undefined
+  /**
+   * One transactional id for the worker's lifetime: a producer replaced after a failure opens with
+   * the same id, which fences the old one and makes the broker abort its open transaction at
+   * once. With a new id that transaction would stay open until transaction.timeout.ms, and
+   * read_committed recovery meanwhile stops at it, missing transactions committed after it.
+   */
+  private readonly txId: string
 
   private soon = false
 
   constructor(private readonly d: CommitDeps) {
+    this.txId = `${d.id}-${d.workerId ?? randomUUID()}`
     // Someone awaits a held send (a user send, an ask): commit soon rather than at the next interval.
     d.outbox.onHeldAwait = () => this.commitSoon()
   }
@@ -237,9 +245,7 @@ export class Committer {
         held.settle(meta)
         return
       }
-      const txp = (this.txProducer ??= broker.transactionalProducer!(
-        `${id}-${this.d.workerId ?? randomUUID()}`,
-      ))
+      const txp = (this.txProducer ??= broker.transactionalProducer!(this.txId))
       try {
         await txp.begin()
         const meta = records.length ? await txp.send(records) : []
@@ -252,10 +258,16 @@ export class Committer {
           () => true,
           () => false,
         )
-        // A producer that cannot abort (fenced, fatal) is replaced by a new one for the next commit.
+        // A producer that cannot abort (fenced, fatal, stuck) is replaced now, under the same id:
+        // opening it aborts the old one's open transaction, which must be gone before the rewind
+        // below recovers tables (read_committed stops at an open transaction).
         if (!aborted || !isRetriable(e)) {
-          if (this.txProducer === txp) this.txProducer = undefined
           void txp.close().catch(() => {})
+          if (this.txProducer === txp) {
+            const next = broker.transactionalProducer!(this.txId)
+            this.txProducer = next
+            await next.ready?.().catch(() => {})
+          }
         }
         throw e
       }

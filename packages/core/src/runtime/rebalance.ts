@@ -44,6 +44,8 @@ export interface RebalanceDeps {
   /** Stops the worker from the inside, with the reason. */
   readonly fatal: (reason: string) => void
   readonly rebalanced: (kind: 'assigned' | 'revoked', partitions: readonly TopicPartition[]) => void
+  /** False when the assignment must be refused (it stops the worker itself: see partition-watch.ts). */
+  readonly admit?: (partitions: readonly TopicPartition[]) => Promise<boolean>
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
@@ -72,6 +74,8 @@ export class Rebalancer implements RebalanceListener {
   constructor(private readonly d: RebalanceDeps) {}
 
   onAssign = async (tps: readonly TopicPartition[]): Promise<void> => {
+    if (this.d.admit && !(await this.d.admit(tps)))
+      throw new Error(`assignment refused: ${fmtTps(tps)} holds partitions its topics did not have`)
     try {
       await this.assign(tps)
       this.failingSince = undefined

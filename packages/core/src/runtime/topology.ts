@@ -28,12 +28,29 @@ export interface Topology {
   readonly creating: Set<Promise<void>>
 }
 
-export function changelogSpec(t: TableRuntime): TopicSpec {
+/**
+ * A topic stream-app creates for itself: replicated as the app's replicationFactor says
+ * (absent: the broker's default), which is what replication of internal topics means.
+ */
+export function internalSpec(spec: TopicSpec, replicationFactor: number | undefined): TopicSpec {
+  return {
+    ...spec,
+    internal: true,
+    ...(replicationFactor !== undefined && spec.replicas === undefined
+      ? { replicas: replicationFactor }
+      : {}),
+  }
+}
+
+export function changelogSpec(t: TableRuntime, replicationFactor: number | undefined): TopicSpec {
   const w = t.def.window
   return {
     name: t.changelog,
     partitions: t.partitions!,
     compacted: true,
+    internal: true,
+    changelog: true,
+    ...(replicationFactor !== undefined ? { replicas: replicationFactor } : {}),
     ...(w?.expiresMs !== undefined
       ? { retentionMs: w.expiresMs + w.sizeMs + 86_400_000, config: { 'cleanup.policy': 'compact,delete' } }
       : {}),
@@ -61,20 +78,22 @@ export async function resolveTopology(d: TopologyDeps): Promise<Topology> {
   const creating = new Set<Promise<void>>()
   const leaderTopic = `${id}-__leader`
   const specs: TopicSpec[] = []
+  const rf = config.replicationFactor
   for (const t of Object.values(def.topics) as TopicDef[]) {
     const existing = t.partitions === undefined ? await broker.partitions(t.name) : undefined
     const rt = new TopicRuntime(t, t.partitions ?? existing ?? config.topicPartitions)
     topics.set(t.name, rt)
     specs.push(rt.spec)
     if (t.onInvalid === 'dead-letter')
-      specs.push({ name: `${t.name}.dead-letter`, partitions: rt.partitions })
+      specs.push(internalSpec({ name: `${t.name}.dead-letter`, partitions: rt.partitions }, rf))
   }
   const sources = new Set(Object.values(def.agents).flatMap((a) => a.from))
   // Late events of a table with onLate 'dead-letter' go to their source topic's dead-letter topic.
   if (Object.values(def.tables).some((t) => t.onLate === 'dead-letter'))
     for (const s of sources) {
       const dlq = `${s}.dead-letter`
-      if (!specs.some((x) => x.name === dlq)) specs.push({ name: dlq, partitions: topics.get(s)!.partitions })
+      if (!specs.some((x) => x.name === dlq))
+        specs.push(internalSpec({ name: dlq, partitions: topics.get(s)!.partitions }, rf))
     }
   let maxSourcePartitions = 1
   for (const s of sources) maxSourcePartitions = Math.max(maxSourcePartitions, topics.get(s)!.partitions)
@@ -88,7 +107,7 @@ export async function resolveTopology(d: TopologyDeps): Promise<Topology> {
     log: d.log,
     bound: (t) => {
       d.onBound(t)
-      const p = broker.ensureTopics([changelogSpec(t)]).catch((e) => {
+      const p = broker.ensureTopics([changelogSpec(t, rf)]).catch((e) => {
         d.log.error(`creating the changelog of table '${t.name}' failed: ${messageOf(e)}`)
         throw e
       })
@@ -107,7 +126,7 @@ export async function resolveTopology(d: TopologyDeps): Promise<Topology> {
     // Stored under the changelog's name (<app>-<table>-changelog): unique even in a store shared by apps.
     const rt = new TableRuntime(t, id, partitions, d.store.table(changelog), d.time, host)
     tables.set(t.name, rt)
-    if (partitions !== undefined) specs.push(changelogSpec(rt))
+    if (partitions !== undefined) specs.push(changelogSpec(rt, rf))
     else
       d.log.info(
         `table '${t.name}': partitioned like the topic of the agent that writes it first (the source topics differ: ${[
@@ -117,8 +136,8 @@ export async function resolveTopology(d: TopologyDeps): Promise<Topology> {
           .join(', ')})`,
       )
   }
-  specs.push({ name: d.replyTopic, partitions: 1, retentionMs: 3_600_000 })
-  specs.push({ name: leaderTopic, partitions: 1 })
+  specs.push(internalSpec({ name: d.replyTopic, partitions: 1, retentionMs: 3_600_000 }, rf))
+  specs.push(internalSpec({ name: leaderTopic, partitions: 1 }, rf))
   await broker.ensureTopics(specs)
   wireTableJoins(tables)
   return { topics, tables, sources, maxSourcePartitions, leaderTopic, creating }
@@ -150,7 +169,10 @@ export function dynamicSubscriptions(d: {
           rt = new TopicRuntime(def, def.partitions ?? existing ?? maxSourcePartitions)
           topics.set(def.name, rt)
         }
-        await d.broker.ensureTopics([rt.spec])
+        // A repartition topic (groupBy) is the app's own; a topic passed to through() is the user's.
+        await d.broker.ensureTopics([
+          def.repartition === true ? internalSpec(rt.spec, d.config.replicationFactor) : rt.spec,
+        ])
         const q = d.makeQueue(agent, rt)
         if (!d.subscribed.has(def.name)) {
           d.subscribed.add(def.name)

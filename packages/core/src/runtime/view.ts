@@ -8,7 +8,13 @@ import type { AppDefinition } from '../definition/definition.ts'
 import type { Duration } from '../definition/duration.ts'
 import { StoppedError, WorkerFailedError } from '../definition/errors.ts'
 import type { AgentHandle, Logger, ResolvedConfig, TopicHandle, WindowedTable } from '../definition/types.ts'
-import type { Broker, BrokerRecord, GroupConsumer } from '../ports/index.ts'
+import type {
+  Broker,
+  BrokerReachability,
+  BrokerRecord,
+  GroupConsumer,
+  TopicReplication,
+} from '../ports/index.ts'
 import type { Sensor, WorkerState } from '../ports/sensor.ts'
 import type { KeyOwner, Readiness, TableQuery, WorkerView } from '../ports/view.ts'
 import type { Assignment } from './assignment.ts'
@@ -21,6 +27,7 @@ import type { AgentRunner } from './internal/instance.ts'
 import type { Outbox } from './internal/outbox.ts'
 import type { TableRuntime } from './internal/tables.ts'
 import type { TopicRuntime } from './internal/topics.ts'
+import { internalTopicNames, membersTopicName } from './internal-topics.ts'
 import type { Members } from './members.ts'
 import { type GroupWatch, readiness } from './readiness.ts'
 import type { Runs } from './schedule.ts'
@@ -135,6 +142,30 @@ export class WorkerRuntime implements WorkerView {
       partitions: p?.assignment.sourcePartitions() ?? [],
       recovery: p?.sensor.recovering,
     })
+  }
+
+  internalTopics(): readonly string[] {
+    const names = new Set(internalTopicNames(this.def))
+    for (const t of this.parts?.topics.values() ?? []) if (t.def.repartition) names.add(t.name)
+    // Only a broker that reports replication is Kafka, where the group keeps a member registry.
+    if (this.broker.replication) names.add(membersTopicName(this.def))
+    return [...names]
+  }
+
+  async brokerReachability(): Promise<BrokerReachability> {
+    return this.broker.reachability ? this.broker.reachability() : { reachable: true }
+  }
+
+  async replication(topics: readonly string[]): Promise<readonly TopicReplication[]> {
+    if (this.broker.replication) return this.broker.replication(topics)
+    // memory:// and sqlite:// keep one copy of each topic: replication 1, in-sync not applicable.
+    const rows: TopicReplication[] = []
+    for (const name of topics) {
+      const partitions = await this.broker.partitions(name)
+      if (partitions !== undefined)
+        rows.push({ name, partitions, replicationFactor: 1, inSyncReplicas: null })
+    }
+    return rows
   }
 
   table(name: string): TableQuery | undefined {

@@ -23,6 +23,7 @@ import { fetchLoop } from './fetch.ts'
 import { Activity } from './internal/activity.ts'
 import type { AgentRunner } from './internal/instance.ts'
 import { Members } from './members.ts'
+import { PartitionWatch } from './partition-watch.ts'
 import { GROUP_SETTLE_MS, GroupWatch } from './readiness.ts'
 import { joinGroup, Rebalancer } from './rebalance.ts'
 import { recoverer, recoverReadOnly } from './recovery.ts'
@@ -238,6 +239,15 @@ export const makeWorker = (
     }
     yield* readReplies(rpc, broker, log)
     for (const s of [...topology.sources, topology.leaderTopic]) assignment.subscribed.add(s)
+    const partitionWatch = new PartitionWatch({
+      topics,
+      sources: topology.sources,
+      tables,
+      broker,
+      log,
+      running: () => rt.state === 'running',
+      crash: (reason) => rt.crash(reason),
+    })
     const rebalancer = new Rebalancer({
       log,
       broker,
@@ -253,6 +263,7 @@ export const makeWorker = (
         },
       },
       fatal: (reason) => rt.crash(reason),
+      admit: (tps) => partitionWatch.admits(tps),
       replicas: replicator,
       rebalanced: (kind, tps) => {
         group?.rebalanced(kind, tps)
@@ -280,6 +291,8 @@ export const makeWorker = (
       fetchLoop({ consumer, assignment, log, activity, fetched: (t, n) => sensor.fetched(t, n) }),
     )
     yield* Effect.forkScoped(replicator.loop)
+    // Only a broker other processes use can have its topics changed under the worker.
+    if (broker.shared) yield* Effect.forkScoped(partitionWatch.loop)
     yield* Effect.addFinalizer(() => agents.stop(STOP_TIMEOUT_MS))
     yield* agents.start
     yield* Effect.addFinalizer(() => Effect.promise(() => runs.settled()))

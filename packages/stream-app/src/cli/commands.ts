@@ -14,6 +14,7 @@ import { sendFromCli, startClient, startWorker } from '../workers.ts'
 import { describeApp, printTable } from './describe.ts'
 import { launcherGone, watchesLauncher } from './launcher.ts'
 import { Shutdown } from './main.ts'
+import { topicRows } from './topic-replication.ts'
 
 export interface Io {
   readonly out: (line: string) => void
@@ -98,10 +99,13 @@ export const send = (def: AppDefinition, a: Args, io: Io): Effect.Effect<number,
     return 0
   })
 
-/** `topics|agents|tables|routes`: what the app defines, as a table or JSON. */
+/** `topics|agents|tables|routes`: what the app defines, as a table or JSON (topics with their replication). */
 export const list = (def: AppDefinition, kind: 'topics' | 'agents' | 'tables' | 'routes', a: Args, io: Io) =>
-  Effect.sync(() => {
-    const rows = describeApp(def)[kind]
+  attempt(async () => {
+    const rows =
+      kind === 'topics'
+        ? await topicRows(def, a.broker as string | undefined, io.err)
+        : describeApp(def)[kind]
     if (a.json) io.out(JSON.stringify(rows, null, 2))
     else printTable(rows as Record<string, unknown>[], io.out)
     return 0

@@ -75,7 +75,10 @@ function declare(y: Argv, def: AppDefinition | undefined): Argv {
   )
   for (const kind of ['topics', 'agents', 'tables', 'routes'] as const)
     y.command(`${kind} <app>`, `list the app's ${kind}`, (b: Argv) =>
-      b.positional('app', { type: 'string' }).option('json', { type: 'boolean', describe: 'print JSON' }),
+      b
+        .positional('app', { type: 'string' })
+        .option('json', { type: 'boolean', describe: 'print JSON' })
+        .option('broker', { type: 'string', describe: 'broker URL (topics: replication as it reports it)' }),
     )
   y.command('reset <app>', "delete the app's local state (the datadir)", (b: Argv) =>
     b
