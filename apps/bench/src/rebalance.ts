@@ -16,6 +16,7 @@ import { randomUUID } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { openKafkaBroker } from '@stream-app/kafka'
 import {
   health,
@@ -25,6 +26,7 @@ import {
   preload,
   sleep,
   steadyLoad,
+  takeovers,
   until,
   Worker,
   type WorkerEnv,
@@ -56,6 +58,12 @@ export interface Disruption {
   /** Starts that failed with a fatal group error and were retried (see start). */
   readonly fatalStarts: number
   readonly fatal?: string
+  /** Partitions whose owner changed (from /health before and after). */
+  readonly moved: number
+  /** The longest pause from a 'partitions assigned' line to those partitions' next output. */
+  readonly takeoverMs: number
+  /** The longest this bench process's own event loop stalled in the window (its reader's arrival times are that late). */
+  readonly benchStallMs: number
 }
 
 export interface ScenarioRun {
@@ -190,6 +198,14 @@ export async function rebalanceRun(
       const marks = new Map(everyone.map((w) => [w, w.text.length]))
       const peerWorkers = NAMES.filter((n) => n !== name).map((n) => current.get(n)!.w)
       say(`${how} ${name}`)
+      const owners = async () => {
+        const m = new Map<number, string>()
+        for (const n of NAMES) for (const p of await held(n)) m.set(p, n)
+        return m
+      }
+      const before = await owners()
+      const stall = monitorEventLoopDelay({ resolution: 10 })
+      stall.enable()
       const from = Date.now()
       const old = current.get(name)!.w
       if (how === 'SIGTERM') {
@@ -205,6 +221,8 @@ export async function rebalanceRun(
         120_000,
         () => `partitions flowing since: ${r.flowingSince(to)}\n${context()}`,
       )
+      stall.disable()
+      const benchStallMs = Math.round(stall.max / 1e6)
       const gap = (ps: readonly number[]) =>
         Math.max(0, ...ps.map((p) => longestGap(r.arrivals[p]!, from, to)))
       const all = [...everyone]
@@ -221,6 +239,16 @@ export async function rebalanceRun(
         rebalanceLines: counted(all, /partitions (assigned|revoked)/, marks).length,
         peerRebalanceLines: counted(peerWorkers, /partitions (assigned|revoked)/, marks).length,
         fatalStarts: fatal.length,
+        moved: [...(await owners())].filter(([p, n]) => before.get(p) !== n).length,
+        takeoverMs: Math.max(
+          0,
+          ...takeovers(
+            everyone.map((w) => w.text.slice(marks.get(w) ?? 0)),
+            events,
+            r.arrivals,
+          ).map((t) => t.pauseMs),
+        ),
+        benchStallMs,
         ...(fatal.length ? { fatal: fatal[0] } : {}),
       }
     }
