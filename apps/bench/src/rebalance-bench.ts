@@ -49,7 +49,7 @@ function disruption(d: Disruption, prefix: string): Record<string, number | stri
     [`${prefix}_rebalance_lines`]: d.rebalanceLines,
     [`${prefix}_peers_rebalance_lines`]: d.peerRebalanceLines,
     [`${prefix}_moved`]: d.moved,
-    [`${prefix}_takeover_ms`]: d.takeoverMs,
+    [`${prefix}_recovery_ms`]: d.recoveryMs,
     [`${prefix}_bench_stall_ms`]: d.benchStallMs,
     ...(d.fatalStarts ? { [`${prefix}_failed_starts`]: `${d.fatalStarts} (${d.fatal})` } : {}),
   }

@@ -257,30 +257,3 @@ export function longestGap(times: readonly number[], from: number, to: number): 
 
 export const percentile = (sorted: readonly number[], p: number): number =>
   sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : Number.NaN
-
-/**
- * Partitions assigned during a disruption, from the workers' log lines
- * ('partitions assigned' with the log's timestamp), and for each assignment
- * how long after it the partitions' first output arrived: the takeover pause
- * of partitions that changed owner, without the time it took to notice that
- * they had to (a session timeout, after a crash).
- */
-export function takeovers(
-  logs: readonly string[],
-  topic: string,
-  arrivals: readonly (readonly number[])[],
-): { at: number; partitions: number[]; pauseMs: number }[] {
-  const re = new RegExp(
-    `^(\\S+) .*partitions assigned .*${topic.replace(/[-.]/g, '\\$&')}\\[([\\d,]+)\\]`,
-    'gm',
-  )
-  const out: { at: number; partitions: number[]; pauseMs: number }[] = []
-  for (const log of logs)
-    for (const m of log.matchAll(re)) {
-      const at = Date.parse(m[1]!)
-      const partitions = m[2]!.split(',').map(Number)
-      const firsts = partitions.map((p) => arrivals[p]!.find((t) => t > at) ?? Number.NaN)
-      out.push({ at, partitions, pauseMs: Math.max(...firsts) - at })
-    }
-  return out
-}

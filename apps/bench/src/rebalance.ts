@@ -26,7 +26,6 @@ import {
   preload,
   sleep,
   steadyLoad,
-  takeovers,
   until,
   Worker,
   type WorkerEnv,
@@ -60,8 +59,8 @@ export interface Disruption {
   readonly fatal?: string
   /** Partitions whose owner changed (from /health before and after). */
   readonly moved: number
-  /** The longest pause from a 'partitions assigned' line to those partitions' next output. */
-  readonly takeoverMs: number
+  /** The longest changelog replay ('recovery finished … ms=') of any worker in the window. */
+  readonly recoveryMs: number
   /** The longest this bench process's own event loop stalled in the window (its reader's arrival times are that late). */
   readonly benchStallMs: number
 }
@@ -240,13 +239,9 @@ export async function rebalanceRun(
         peerRebalanceLines: counted(peerWorkers, /partitions (assigned|revoked)/, marks).length,
         fatalStarts: fatal.length,
         moved: [...(await owners())].filter(([p, n]) => before.get(p) !== n).length,
-        takeoverMs: Math.max(
+        recoveryMs: Math.max(
           0,
-          ...takeovers(
-            everyone.map((w) => w.text.slice(marks.get(w) ?? 0)),
-            events,
-            r.arrivals,
-          ).map((t) => t.pauseMs),
+          ...counted(all, /recovery finished/, marks).map((l) => Number(/ ms=(\d+)/.exec(l)?.[1] ?? 0)),
         ),
         benchStallMs,
         ...(fatal.length ? { fatal: fatal[0] } : {}),
