@@ -52,7 +52,18 @@ export function healthBody(r: Readiness, now = Date.now()): Record<string, unkno
   }
 }
 
-export const healthRoute = (rt: WorkerView) => (c: Context) => {
+/**
+ * Brokers out of reach do not make a running worker unready: it serves its
+ * tables from memory and resumes by itself when they are back, so a probe must
+ * not restart it; the body says what is wrong.
+ */
+export const healthRoute = (rt: WorkerView) => async (c: Context) => {
   const r = rt.readiness()
-  return c.json(healthBody(r), r.ready ? 200 : 503)
+  const body = healthBody(r)
+  if (r.state === 'running') {
+    const b = await rt.brokerReachability()
+    if (!b.reachable)
+      body.broker = { reachable: false, error: b.error, seconds: seconds(Date.now() - b.sinceMs) }
+  }
+  return c.json(body, r.ready ? 200 : 503)
 }
