@@ -65,10 +65,11 @@ export function groupSettings(
     throw new ConfigError(
       `brokerOptions 'group.remote.assignor' is used by the consumer group protocol only, and 'group.protocol' is 'classic'`,
     )
-  return {
-    protocol,
-    settings: { ...CLASSIC_DEFAULTS, 'partition.assignment.strategy': 'range' },
-  }
+  // The user's session settings win; these only fill in what is not set.
+  const defaults = Object.fromEntries(
+    Object.entries(CLASSIC_DEFAULTS).filter(([k]) => config[k] === undefined),
+  )
+  return { protocol, settings: { ...settings, ...defaults, 'partition.assignment.strategy': 'range' } }
 }
 
 /**

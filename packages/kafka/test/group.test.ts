@@ -11,6 +11,7 @@ import {
   type TopicPartition,
 } from '@stream-app/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { groupSettings } from '../src/group-protocol.ts'
 import { openKafkaBroker } from '../src/index.ts'
 import { buf, drain, eventually, kafkaUrl, openBroker, text, uniq } from './helpers.ts'
 
@@ -222,6 +223,32 @@ describe('kafka:// consumer groups', () => {
         await pb.close()
       }
     }
+  })
+
+  it('group settings: the broker range assignor and the worker id under KIP-848; the user session under classic', () => {
+    expect(groupSettings({}, 'w-1')).toEqual({
+      protocol: 'consumer',
+      settings: {
+        'group.protocol': 'consumer',
+        'group.instance.id': 'w-1',
+        'group.remote.assignor': 'range',
+      },
+    })
+    expect(groupSettings({ 'group.protocol': 'classic' }, undefined).settings).toEqual({
+      'group.protocol': 'classic',
+      'session.timeout.ms': 10_000,
+      'heartbeat.interval.ms': 1_000,
+      'partition.assignment.strategy': 'range',
+    })
+    // What the user sets wins (it is spread before these settings).
+    expect(
+      groupSettings({ 'group.protocol': 'classic', 'session.timeout.ms': 45_000 }, 'w-1').settings,
+    ).toEqual({
+      'group.protocol': 'classic',
+      'group.instance.id': 'w-1',
+      'heartbeat.interval.ms': 1_000,
+      'partition.assignment.strategy': 'range',
+    })
   })
 
   it('static membership: a worker id still held waits for its release; a clean close releases it at once', async () => {
