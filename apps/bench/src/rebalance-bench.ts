@@ -51,7 +51,6 @@ function disruption(d: Disruption, prefix: string): Record<string, number | stri
     [`${prefix}_moved`]: d.moved,
     [`${prefix}_recovery_ms`]: d.recoveryMs,
     [`${prefix}_bench_stall_ms`]: d.benchStallMs,
-    ...(d.fatalStarts ? { [`${prefix}_failed_starts`]: `${d.fatalStarts} (${d.fatal})` } : {}),
   }
 }
 

@@ -54,9 +54,6 @@ export interface Disruption {
   readonly rebalanceLines: number
   /** The same of the workers that kept running: 0 when the restart caused no rebalance. */
   readonly peerRebalanceLines: number
-  /** Starts that failed with a fatal group error and were retried (see start). */
-  readonly fatalStarts: number
-  readonly fatal?: string
   /** Partitions whose owner changed (from /health before and after). */
   readonly moved: number
   /** The longest changelog replay ('recovery finished … ms=') of any worker in the window. */
@@ -106,31 +103,13 @@ export async function rebalanceRun(
   let generation = 0
   const context = () =>
     [...current.values()].map(({ w }) => `--- worker ${w.name}:\n${w.text.slice(-2000)}`).join('\n')
-  /**
-   * Starts a worker; one whose group consumer fails fatally at start (under
-   * KIP-848, a static member back after a crash before the broker dropped its
-   * previous process) is killed and started again a second later, as a
-   * supervisor would. Returns the fatal errors met on the way.
-   */
-  const start = async (name: string): Promise<string[]> => {
-    const fatal: string[] = []
-    const deadline = Date.now() + 120_000
-    for (;;) {
-      const datadir = join(dir, scenario.stableIds ? name : `${name}-${generation++}`)
-      mkdirSync(datadir, { recursive: true })
-      const w = new Worker(name, datadir, env)
-      everyone.push(w)
-      const r = await w.url(Math.max(1, deadline - Date.now()))
-      if ('url' in r) {
-        current.set(name, { w, url: r.url })
-        return fatal
-      }
-      fatal.push(r.fatal)
-      say(`worker ${name}: ${r.fatal}; starting it again`)
-      await w.kill()
-      if (Date.now() > deadline) throw new Error(`worker ${name} failed at every start: ${fatal.join('; ')}`)
-      await sleep(1_000)
-    }
+  /** Starts a worker (a new datadir each time without stable ids: a new worker id). */
+  const start = async (name: string): Promise<void> => {
+    const datadir = join(dir, scenario.stableIds ? name : `${name}-${generation++}`)
+    mkdirSync(datadir, { recursive: true })
+    const w = new Worker(name, datadir, env)
+    everyone.push(w)
+    current.set(name, { w, url: await w.url() })
   }
   const ready = (name: string) =>
     until(
@@ -211,7 +190,7 @@ export async function rebalanceRun(
         const code = await old.stop()
         if (code !== 0) throw new Error(`worker ${name} exited ${code} on SIGTERM:\n${old.text.slice(-3000)}`)
       } else await old.kill()
-      const fatal = await start(name)
+      await start(name)
       await ready(name)
       const to = Date.now()
       await until(
@@ -237,14 +216,12 @@ export async function rebalanceRun(
         recoveringLines: counted(all, /recovering table/, marks).length,
         rebalanceLines: counted(all, /partitions (assigned|revoked)/, marks).length,
         peerRebalanceLines: counted(peerWorkers, /partitions (assigned|revoked)/, marks).length,
-        fatalStarts: fatal.length,
         moved: [...(await owners())].filter(([p, n]) => before.get(p) !== n).length,
         recoveryMs: Math.max(
           0,
           ...counted(all, /recovery finished/, marks).map((l) => Number(/ ms=(\d+)/.exec(l)?.[1] ?? 0)),
         ),
         benchStallMs,
-        ...(fatal.length ? { fatal: fatal[0] } : {}),
       }
     }
     const restarts: Disruption[] = []
