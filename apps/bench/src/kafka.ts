@@ -76,24 +76,36 @@ export async function benchKafka(n = 1_000_000): Promise<Result[]> {
       },
     ]
 
-    // word count with changelog
+    // word count with changelog, at least once (commit 1 s) and exactly once (transactions, commit 100 ms)
     const id = randomUUID().slice(0, 8)
-    const words = `bench-words-${id}`
-    const wc = createApp({ id: `bench-wc-${id}`, commitInterval: '1s' })
-      .topic(words as 'words', { value: Schema.String, partitions: 8 })
-      .table('counts', { default: () => 0 })
-      .agent('count', { from: words as 'words' }, async (ws, ctx) => {
-        for await (const w of ws) ctx.tables.counts.update(w, (c) => c + 1)
-      }).definition
     const admin = await openKafkaBroker({ url: `kafka://${bootstrap}` })
-    await admin.ensureTopics([{ name: words, partitions: 8 }])
-    await preloadWords(admin, words, n)
-    const t0 = performance.now()
-    const w = await run(wc, bootstrap)
-    const counts = w.tables.get('counts')!
-    await waitFor(() => [...counts.rows.values()].reduce((a, r) => a + (r.value as number), 0) >= n, 600_000)
-    const wcRate = n / ((performance.now() - t0) / 1000)
-    await w.stop()
+    const wordCount = async (guarantee: 'at_least_once' | 'exactly_once') => {
+      const run_ = `${id}-${guarantee === 'exactly_once' ? 'eos' : 'alo'}`
+      const words = `bench-words-${run_}`
+      const wc = createApp({
+        id: `bench-wc-${run_}`,
+        guarantee,
+        ...(guarantee === 'at_least_once' ? { commitInterval: '1s' } : {}),
+      })
+        .topic(words as 'words', { value: Schema.String, partitions: 8 })
+        .table('counts', { default: () => 0 })
+        .agent('count', { from: words as 'words' }, async (ws, ctx) => {
+          for await (const w of ws) ctx.tables.counts.update(w, (c) => c + 1)
+        }).definition
+      await admin.ensureTopics([{ name: words, partitions: 8 }])
+      await preloadWords(admin, words, n)
+      const t0 = performance.now()
+      const w = await run(wc, bootstrap)
+      const counts = w.tables.get('counts')!
+      await waitFor(
+        () => [...counts.rows.values()].reduce((a, r) => a + (r.value as number), 0) >= n,
+        600_000,
+      )
+      const rate = n / ((performance.now() - t0) / 1000)
+      await w.stop()
+      return rate
+    }
+    const wcRate = await wordCount('at_least_once')
     results.push({
       workload: 'kafka-word-count (10k keys, table with changelog)',
       messages: n,
@@ -101,6 +113,17 @@ export async function benchKafka(n = 1_000_000): Promise<Result[]> {
       baseline: 'the passthrough ceiling (raw client loop) of this run',
       baseline_rate: ceiling,
       ratio: wcRate / ceiling,
+      target: 0,
+      rss_mb: rssMb(),
+    })
+    const eosRate = await wordCount('exactly_once')
+    results.push({
+      workload: 'kafka-word-count exactly_once (a transaction every 100 ms, the default)',
+      messages: n,
+      rate: eosRate,
+      baseline: 'the same word count at least once (commit 1 s) of this run',
+      baseline_rate: wcRate,
+      ratio: eosRate / wcRate,
       target: 0,
       rss_mb: rssMb(),
     })
