@@ -91,6 +91,17 @@ export class Assignment {
     return out
   }
 
+  /**
+   * Whether a member given `tps` holds partition p of a table of `n` partitions:
+   * heldPartitions' rule, for another member's assignment (routing, standbys).
+   */
+  memberHolds(tps: readonly TopicPartition[], n: number, p: number): boolean {
+    const drivers = this.driversOf(n)
+    return tps.some((tp) =>
+      drivers.size ? drivers.has(tp.topic) && tp.partition === p : tp.topic === this.leaderTopic,
+    )
+  }
+
   /** The subscribed source topics with `n` partitions: they decide who holds a table of n partitions. */
   driversOf(n: number): Set<string> {
     const out = new Set<string>()

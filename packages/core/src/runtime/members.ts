@@ -99,14 +99,13 @@ export class Members {
     }
     const partition = t.keyPartition(t.baseKey(key))
     if (t.owned.has(partition)) return { local: true }
-    const drivers = this.assignment.driversOf(t.partitions!)
-    const leader = this.assignment.leaderTopic
-    for (const m of this.members) {
-      for (const tp of m.assignment) {
-        const holds = drivers.size ? drivers.has(tp.topic) && tp.partition === partition : tp.topic === leader
-        if (holds && m.url !== undefined && m.url !== this.self()) return { local: false, url: m.url }
-      }
-    }
+    for (const m of this.members)
+      if (
+        m.url !== undefined &&
+        m.url !== this.self() &&
+        this.assignment.memberHolds(m.assignment, t.partitions!, partition)
+      )
+        return { local: false, url: m.url }
     return { local: false, url: undefined }
   }
 }

@@ -79,14 +79,7 @@ export class Replicator {
 
   /** The index of the member that owns partition p of a table, or -1 while nobody is known to. */
   private ownerOf(t: TableRuntime, p: number, members: ReturnType<Members['list']>): number {
-    const drivers = this.d.assignment.driversOf(t.partitions!)
-    return members.findIndex((m) =>
-      m.assignment.some((tp) =>
-        drivers.size
-          ? drivers.has(tp.topic) && tp.partition === p
-          : tp.topic === this.d.assignment.leaderTopic,
-      ),
-    )
+    return members.findIndex((m) => this.d.assignment.memberHolds(m.assignment, t.partitions!, p))
   }
 
   /** This worker is among the n members after partition p's owner, in the group's order. */
