@@ -205,6 +205,11 @@ export class KafkaGroupConsumer implements GroupConsumer {
 
   // -- rebalance -------------------------------------------------------------------
 
+  /** Tells the members registry what this member holds now (routing of table keys). */
+  private claim(): void {
+    this.registry.claim(this.options.groupId, this.clientId, this.options.memberMetadata ?? '', this.assigned)
+  }
+
   /** Native calls the binding has but its typings lack. */
   private get extras(): NativeConsumerExtras {
     return this.native as unknown as NativeConsumerExtras
@@ -268,13 +273,7 @@ export class KafkaGroupConsumer implements GroupConsumer {
         `group '${this.options.groupId}': assign(${fmtTps(added)}) failed: ${String(e)}`,
       )
     }
-    if (!this.closing)
-      this.registry.claim(
-        this.options.groupId,
-        this.clientId,
-        this.options.memberMetadata ?? '',
-        this.assigned,
-      )
+    if (!this.closing) this.claim()
     this.firstAssignment?.()
   }
 
@@ -324,13 +323,7 @@ export class KafkaGroupConsumer implements GroupConsumer {
       this.nativePaused.delete(k)
       this.pendingSeeks.delete(k)
     }
-    if (revoked.length && !this.closing)
-      this.registry.claim(
-        this.options.groupId,
-        this.clientId,
-        this.options.memberMetadata ?? '',
-        this.assigned,
-      )
+    if (revoked.length && !this.closing) this.claim()
     try {
       if (this.incremental) this.extras.incrementalUnassign(revoked)
       else this.native.unassign()
@@ -509,7 +502,7 @@ export class KafkaGroupConsumer implements GroupConsumer {
   async commit(offsets: readonly TopicPartitionOffset[]): Promise<void> {
     if (!offsets.length) return
     const tpos = offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset }))
-    await call((cb) => (this.native as unknown as NativeConsumerExtras).commitCb(tpos, cb)).catch((e) => {
+    await call((cb) => this.extras.commitCb(tpos, cb)).catch((e) => {
       throw this.ctx.error(`committing offsets ${fmtTps(offsets)} of group '${this.options.groupId}'`, e)
     })
   }
