@@ -50,6 +50,8 @@ function disruption(d: Disruption, prefix: string): Record<string, number | stri
     [`${prefix}_peers_rebalance_lines`]: d.peerRebalanceLines,
     [`${prefix}_moved`]: d.moved,
     [`${prefix}_recovery_ms`]: d.recoveryMs,
+    [`${prefix}_peers_warm_takeovers`]: d.peersWarm,
+    [`${prefix}_peers_cold_takeovers`]: d.peersCold,
     [`${prefix}_bench_stall_ms`]: d.benchStallMs,
   }
 }

@@ -58,6 +58,9 @@ export interface Disruption {
   readonly moved: number
   /** The longest changelog replay ('recovery finished … ms=') of any worker in the window. */
   readonly recoveryMs: number
+  /** Table partitions the workers that kept running took over from a local copy (a standby, or rows kept from before) / recovered cold. */
+  readonly peersWarm: number
+  readonly peersCold: number
   /** The longest this bench process's own event loop stalled in the window (its reader's arrival times are that late). */
   readonly benchStallMs: number
 }
@@ -76,6 +79,13 @@ export interface ScenarioRun {
 
 /** Progress on stderr: a run takes minutes. */
 const say = (m: string) => process.stderr.write(`rebalance: ${new Date().toISOString()} ${m}\n`)
+
+/** How many table partitions 'partitions assigned' lines call warm (or cold) since the marks. */
+const takeovers = (ws: readonly Worker[], kind: 'warm' | 'cold', marks: ReadonlyMap<Worker, number>) =>
+  counted(ws, /partitions assigned/, marks).reduce(
+    (n, l) => n + (new RegExp(`${kind}=(\\S+)`).exec(l)?.[1]?.split(',').length ?? 0),
+    0,
+  )
 
 const counted = (ws: readonly Worker[], re: RegExp, marks: ReadonlyMap<Worker, number>) =>
   ws.flatMap((w) =>
@@ -216,6 +226,8 @@ export async function rebalanceRun(
         recoveringLines: counted(all, /recovering table/, marks).length,
         rebalanceLines: counted(all, /partitions (assigned|revoked)/, marks).length,
         peerRebalanceLines: counted(peerWorkers, /partitions (assigned|revoked)/, marks).length,
+        peersWarm: takeovers(peerWorkers, 'warm', marks),
+        peersCold: takeovers(peerWorkers, 'cold', marks),
         moved: [...(await owners())].filter(([p, n]) => before.get(p) !== n).length,
         recoveryMs: Math.max(
           0,

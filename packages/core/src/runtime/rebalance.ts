@@ -110,6 +110,9 @@ export class Rebalancer implements RebalanceListener {
     const starts = missing.length ? await broker.beginningOffsets(missing) : []
     assignment.startAt([...committed, ...starts])
     const before = this.d.state.get()
+    // Which table partitions this assignment brought in, and whether a local copy (standby or kept rows) made them warm.
+    const warm: string[] = []
+    const cold: string[] = []
     for (const t of tables.values()) {
       // Another worker may have bound (and written) a table this one has not: its changelog says.
       if (t.partitions === undefined) {
@@ -125,7 +128,10 @@ export class Rebalancer implements RebalanceListener {
         const position = this.d.replicas.takeOver(t, p) ?? kept(t, p)
         if (position !== undefined) from.set(p, position)
       }
-      if (!t.global) promote(t, [...from.keys()])
+      if (!t.global) {
+        promote(t, [...from.keys()])
+        for (const p of added) (from.has(p) ? warm : cold).push(`${t.name}:${p}`)
+      }
       // A global table holds every partition: the first assignment loads those it does not own too.
       const extra =
         t.global && !this.loadedGlobal.has(t) ? range(t.partitions!).filter((p) => !next.has(p)) : []
@@ -141,6 +147,8 @@ export class Rebalancer implements RebalanceListener {
     this.d.log.info('partitions assigned', {
       partitions: fmtTps(tps),
       held: fmtTps([...assignment.partitions.values()]),
+      ...(warm.length ? { warm: warm.join(',') } : {}),
+      ...(cold.length ? { cold: cold.join(',') } : {}),
     })
     this.d.rebalanced('assigned', tps)
   }
