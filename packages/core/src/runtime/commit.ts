@@ -25,6 +25,7 @@ import type { Activity } from './internal/activity.ts'
 import type { Outbox } from './internal/outbox.ts'
 import type { TableRuntime } from './internal/tables.ts'
 import type { Recover } from './recovery.ts'
+import type { Timekeeper } from './time.ts'
 
 /** An exactly-once commit waits this long for a handler to leave its message, then commits anyway. */
 const QUIESCE_LIMIT_MS = 30_000
@@ -57,7 +58,8 @@ export interface CommitDeps {
   readonly recover: Recover
   readonly committed: (ms: number, ok: boolean) => void
   /** The worker's clock (the changelog records' timestamp). */
-  readonly now: () => number
+  /** The worker's clock (the test clock under app.test()). */
+  readonly time: Timekeeper
 }
 
 export class Committer {
@@ -134,26 +136,27 @@ export class Committer {
     this.gate = new Promise<void>((r) => {
       release = r
     })
-    const deadline = Date.now() + QUIESCE_LIMIT_MS
+    // On the worker's clock: app.test()'s test clock drives the give-up too.
+    const deadline = this.d.time.now() + QUIESCE_LIMIT_MS
     const { activity } = this.d
     for (;;) {
       const seen = activity.current
       if (this.d.busy() <= this.d.waitingOnCommit()) break
-      const left = deadline - Date.now()
+      const left = deadline - this.d.time.now()
       if (left <= 0) {
         this.d.log.warn(
           'exactly-once commit: a handler has been inside one message for 30s; committing anyway',
         )
         break
       }
-      let timer: NodeJS.Timeout | undefined
+      let cancel: (() => void) | undefined
       await Promise.race([
         activity.changedSince(seen),
-        new Promise((r) => {
-          timer = setTimeout(r, left)
+        new Promise<void>((r) => {
+          cancel = this.d.time.after(left, r)
         }),
       ])
-      clearTimeout(timer)
+      cancel?.()
     }
     return () => {
       this.gate = undefined
@@ -179,7 +182,7 @@ export class Committer {
       if (creating.length) await Promise.all(creating)
       // Snapshot first: everything processed up to here has already queued its sends and table changes.
       const offsets = this.committableOffsets()
-      const now = this.d.now()
+      const now = this.d.time.now()
       const drained = [...tables.values()].map((t) => ({ t, ...t.drain(now) }))
       const changelog = drained.flatMap((d) => d.records)
       const changelogs = new Set([...tables.values()].map((t) => t.changelog))

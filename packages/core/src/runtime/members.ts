@@ -10,6 +10,7 @@ import type { Broker, GroupConsumer, TopicPartition } from '../ports/index.ts'
 import type { KeyOwner } from '../ports/view.ts'
 import type { Assignment } from './assignment.ts'
 import type { TableRuntime } from './internal/tables.ts'
+import type { Timekeeper } from './time.ts'
 
 export interface Member {
   /** The worker's own id (from its group metadata): stable for its lifetime, the same on every member. */
@@ -24,7 +25,7 @@ const SETTLE_MS = 1000
 
 export class Members {
   private members: readonly Member[] = []
-  private again: NodeJS.Timeout | undefined
+  private again: (() => void) | undefined
   /**
    * This worker's id in the group metadata: its stable worker id when it has
    * one, so the group's order (which standby duties follow) survives restarts.
@@ -40,6 +41,7 @@ export class Members {
     private readonly log: Logger,
     /** This worker's URL (a member never forwards to itself). */
     private readonly self: () => string | undefined,
+    private readonly time: Timekeeper,
     workerId?: string,
   ) {
     this.selfId = workerId ?? randomUUID()
@@ -66,13 +68,12 @@ export class Members {
         })
         .catch((e) => this.log.debug(`group members unavailable: ${messageOf(e)}`))
     void load()
-    clearTimeout(this.again)
-    this.again = setTimeout(() => void load(), SETTLE_MS)
-    this.again.unref()
+    this.again?.()
+    this.again = this.time.after(SETTLE_MS, () => void load())
   }
 
   close(): void {
-    clearTimeout(this.again)
+    this.again?.()
   }
 
   /** This worker's group metadata: its id and web URL. */

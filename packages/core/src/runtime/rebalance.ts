@@ -19,12 +19,15 @@ import type { Assignment } from './assignment.ts'
 import { demote, promote, releaseStandby } from './internal/table-standby.ts'
 import type { TableRuntime } from './internal/tables.ts'
 import type { Recover } from './recovery.ts'
+import type { Timekeeper } from './time.ts'
 
 /** How long the state of newly assigned partitions may fail to load (retriably) before the worker gives up. */
 const ASSIGN_GIVE_UP_MS = 90_000
 
 export interface RebalanceDeps {
   readonly log: Logger
+  /** The worker's clock: how long loading may keep failing is measured on it. */
+  readonly time: Timekeeper
   readonly broker: Broker
   readonly consumer: () => GroupConsumer
   readonly assignment: Assignment
@@ -89,12 +92,12 @@ export class Rebalancer implements RebalanceListener {
       }
       // Never process partitions whose tables did not load. A broker that is briefly away is
       // retried by the consumer; anything else, or a failure that lasts, stops the worker.
-      const since = (this.failingSince ??= Date.now())
+      const since = (this.failingSince ??= this.d.time.now())
       const state = this.d.state.get()
       if (
         state !== 'stopping' &&
         state !== 'stopped' &&
-        (!isRetriable(e) || Date.now() - since > ASSIGN_GIVE_UP_MS)
+        (!isRetriable(e) || this.d.time.now() - since > ASSIGN_GIVE_UP_MS)
       )
         this.d.fatal(`loading the state of ${fmtTps(tps)} failed: ${messageOf(e)}`)
       throw e

@@ -150,7 +150,7 @@ export const makeWorker = (
       creatingTopics: () => [...topology.creating],
       recover,
       committed: (ms, ok) => sensor.committed(ms, ok),
-      now: () => time.now(),
+      time,
     })
     yield* Effect.addFinalizer(() => Effect.promise(() => committer.close()))
 
@@ -190,6 +190,7 @@ export const makeWorker = (
       broker,
       log,
       () => rt.url,
+      time,
       workerId,
     )
     yield* Effect.addFinalizer(() => Effect.sync(() => members.close()))
@@ -250,6 +251,7 @@ export const makeWorker = (
     })
     const rebalancer = new Rebalancer({
       log,
+      time,
       broker,
       consumer: () => consumer,
       assignment,
