@@ -1,7 +1,7 @@
 /** The kafka:// adapter as an Effect layer: the broker a worker is built on, closed with its scope. */
-import { brokerLayer } from '@stream-app/core'
+import { asFailure, brokerLayer } from '@stream-app/core'
 import * as Effect from 'effect/Effect'
 import { type KafkaBrokerOptions, openKafkaBroker } from './broker.ts'
 
 export const kafkaBrokerLayer = (options: KafkaBrokerOptions) =>
-  brokerLayer(Effect.tryPromise({ try: () => openKafkaBroker(options), catch: (e) => e }))
+  brokerLayer(Effect.tryPromise({ try: () => openKafkaBroker(options), catch: asFailure }))

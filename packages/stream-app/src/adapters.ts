@@ -9,6 +9,7 @@
  */
 import { join } from 'node:path'
 import {
+  asFailure,
   type Broker,
   BrokerService,
   brokerLayer,
@@ -86,7 +87,7 @@ export function brokerFor(config: ResolvedConfig): Layer.Layer<BrokerService, un
               ? { replicationFactor: config.replicationFactor }
               : {}),
           }),
-        catch: (e) => e,
+        catch: asFailure,
       }),
     )
   return Layer.effect(
@@ -115,7 +116,7 @@ export function storeFor(config: ResolvedConfig): Layer.Layer<StoreService, unkn
         const broker = yield* BrokerService
         if (broker.atomic) return broker.atomic.store()
       }
-      return yield* Effect.try({ try: open, catch: (e) => e })
+      return yield* Effect.try({ try: open, catch: asFailure })
     }),
   )
 }

@@ -122,9 +122,80 @@ export class StoppedError extends StreamAppError {
   override name = 'StoppedError'
 }
 
+/**
+ * Anything that failed and is not one of the errors above: a bug, or an error
+ * thrown by user code or a library. Never retried; `cause` is the original,
+ * which is what callers outside the runtime get back (see `unwrapFailure`).
+ */
+export class UnexpectedError extends StreamAppError {
+  readonly _tag = 'UnexpectedError'
+  readonly retriable = false
+  override name = 'UnexpectedError'
+  constructor(override readonly cause: unknown) {
+    super(messageOf(cause), { cause })
+  }
+}
+
+/** Every failure the runtime's effects carry: a tagged union, matched by `_tag`. */
+export type Failure =
+  | ConfigError
+  | DecodeError
+  | EncodeError
+  | BrokerError
+  | StoreError
+  | NotCopartitionedError
+  | AskTimeoutError
+  | NotOwnedError
+  | IdleTimeoutError
+  | WorkerFailedError
+  | StoppedError
+  | UnexpectedError
+
+const TAGS = new Set<string>([
+  'ConfigError',
+  'DecodeError',
+  'EncodeError',
+  'BrokerError',
+  'StoreError',
+  'NotCopartitionedError',
+  'AskTimeoutError',
+  'NotOwnedError',
+  'IdleTimeoutError',
+  'WorkerFailedError',
+  'StoppedError',
+  'UnexpectedError',
+])
+
+/**
+ * What a promise or a throw failed with, as a Failure: ours as they are (an
+ * adapter's error keeps its tag and its `retriable`), anything else wrapped.
+ * The one `catch` of every `Effect.try`/`tryPromise` in the runtime.
+ */
+export const asFailure = (e: unknown): Failure =>
+  e instanceof StreamAppError && TAGS.has(e._tag) ? (e as Failure) : new UnexpectedError(e)
+
+/** The error to hand back to a caller outside the runtime: an unexpected one as it was thrown. */
+export const unwrapFailure = (e: unknown): unknown => (e instanceof UnexpectedError ? e.cause : e)
+
+/** Whether retrying a failure can help, decided by its tag (brokers and stores say so themselves). */
+export const retriableFailure = (f: Failure): boolean => {
+  switch (f._tag) {
+    case 'BrokerError':
+    case 'StoreError':
+      return f.retriable
+    case 'AskTimeoutError':
+    case 'NotOwnedError':
+      return true
+    default:
+      return false
+  }
+}
+
 /** True when the same operation may succeed later: the one test every retry of the runtime uses. */
 export const isRetriable = (e: unknown): boolean =>
-  typeof e === 'object' && e !== null && (e as { retriable?: unknown }).retriable === true
+  e instanceof StreamAppError
+    ? retriableFailure(asFailure(e)) || (!TAGS.has(e._tag) && e.retriable)
+    : typeof e === 'object' && e !== null && (e as { retriable?: unknown }).retriable === true
 
 /** An error's message as one line (schema errors span several): the one message helper. */
 export const messageOf = (e: unknown): string =>

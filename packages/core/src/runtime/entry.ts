@@ -14,7 +14,7 @@ import { MemoryBroker } from '../adapters/memory/broker.ts'
 import { MemoryStore } from '../adapters/memory/store.ts'
 import type { AppConfig, AppDefinition } from '../definition/definition.ts'
 import { type Duration, toMillis } from '../definition/duration.ts'
-import { ConfigError } from '../definition/errors.ts'
+import { ConfigError, unwrapFailure } from '../definition/errors.ts'
 import type { LogLevel, Platform, TestOptions } from '../definition/platform.ts'
 import type { Logger, Registry, ResolvedConfig, TestWorker, Worker } from '../definition/types.ts'
 import type { Broker, Store } from '../ports/index.ts'
@@ -70,7 +70,8 @@ export async function launch(def: AppDefinition, o: LaunchOptions): Promise<Work
     return rt
   } catch (e) {
     await close().catch(() => {})
-    throw e
+    // What the start failed with, as it was thrown (an app's own error stays its own).
+    throw unwrapFailure(e)
   }
 }
 

@@ -11,7 +11,7 @@
 
 import * as Effect from 'effect/Effect'
 import type * as Scope from 'effect/Scope'
-import { isRetriable, messageOf } from '../definition/errors.ts'
+import { asFailure, isRetriable, messageOf } from '../definition/errors.ts'
 import type { Logger } from '../definition/types.ts'
 import type { Broker, GroupConsumer, RebalanceListener, TopicPartition } from '../ports/index.ts'
 import { fmtTps, tpKey } from '../ports/topic-partitions.ts'
@@ -229,7 +229,7 @@ export const joinGroup = (o: {
         }
         return c
       },
-      catch: (e) => e,
+      catch: asFailure,
     }),
     (c) => Effect.promise(() => c.close().catch(() => {})),
   )

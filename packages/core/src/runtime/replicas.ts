@@ -10,7 +10,7 @@
  */
 
 import * as Effect from 'effect/Effect'
-import { messageOf } from '../definition/errors.ts'
+import { asFailure, messageOf } from '../definition/errors.ts'
 import type { Logger, ResolvedConfig } from '../definition/types.ts'
 import type { Broker, PartitionReader, RecordBatch, Store } from '../ports/index.ts'
 import type { Assignment } from './assignment.ts'
@@ -274,7 +274,7 @@ export class Replicator {
           signal.addEventListener('abort', () => reader.wakeup(), { once: true })
           return reader.fetch({ maxRecords: FETCH_MAX, maxWaitMs: FETCH_WAIT_MS })
         },
-        catch: (e) => e,
+        catch: asFailure,
       }).pipe(
         // A batch fetched for what was followed before a change is dropped: it is read again.
         Effect.tap((batches) =>

@@ -10,7 +10,7 @@ import * as Effect from 'effect/Effect'
 import * as FiberSet from 'effect/FiberSet'
 import * as Schedule from 'effect/Schedule'
 import type * as Scope from 'effect/Scope'
-import { isRetriable } from '../definition/errors.ts'
+import { asFailure, type Failure, retriableFailure, unwrapFailure } from '../definition/errors.ts'
 
 export const BACKOFF_BASE_MS = 100
 export const BACKOFF_MAX_MS = 30_000
@@ -37,10 +37,10 @@ export const backoff = <E>(onRetry?: (error: E, delayMs: number, attempt: number
  */
 export const retrying = <A>(
   op: (signal: AbortSignal) => PromiseLike<A>,
-  onRetry: (error: unknown, delayMs: number) => void,
-): Effect.Effect<A, unknown> =>
-  Effect.tryPromise({ try: op, catch: (e) => e }).pipe(
-    Effect.retry({ schedule: backoff<unknown>(onRetry), while: isRetriable }),
+  onRetry: (error: Failure, delayMs: number) => void,
+): Effect.Effect<A, Failure> =>
+  Effect.tryPromise({ try: op, catch: asFailure }).pipe(
+    Effect.retry({ schedule: backoff<Failure>(onRetry), while: retriableFailure }),
   )
 
 /**
@@ -49,15 +49,21 @@ export const retrying = <A>(
  * succeeds, fails for good, or `giveUp()` says the worker is closing.
  */
 export const retryRunner = (
-  onRetry: (error: unknown, delayMs: number) => void,
+  onRetry: (error: Failure, delayMs: number) => void,
 ): Effect.Effect<<T>(send: () => Promise<T>, giveUp: () => boolean) => Promise<T>, never, Scope.Scope> =>
   Effect.map(
     FiberSet.makeRuntimePromise<never>(),
     (run) =>
       <T>(send: () => Promise<T>, giveUp: () => boolean) =>
         run(
-          Effect.tryPromise({ try: send, catch: (e) => e }).pipe(
-            Effect.retry({ schedule: backoff<unknown>(onRetry), while: (e) => isRetriable(e) && !giveUp() }),
+          Effect.tryPromise({ try: send, catch: asFailure }).pipe(
+            Effect.retry({
+              schedule: backoff<Failure>(onRetry),
+              while: (e) => retriableFailure(e) && !giveUp(),
+            }),
           ),
-        ),
+        ).catch((e: unknown) => {
+          // The caller (a user's send) gets back what the send failed with.
+          throw unwrapFailure(e)
+        }),
   )

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto'
 import * as Effect from 'effect/Effect'
 import type * as Scope from 'effect/Scope'
-import { AskTimeoutError, messageOf, StoppedError } from '../definition/errors.ts'
+import { AskTimeoutError, asFailure, messageOf, StoppedError } from '../definition/errors.ts'
 import type { Logger } from '../definition/types.ts'
 import type { Broker, RecordBatch } from '../ports/index.ts'
 import type { Activity } from './internal/activity.ts'
@@ -123,7 +123,7 @@ export const readReplies = (
   Effect.gen(function* () {
     const [end] = yield* Effect.tryPromise({
       try: () => broker.endOffsets([{ topic: rpc.replyTopic, partition: 0 }]),
-      catch: (e) => e,
+      catch: asFailure,
     })
     const reader = yield* Effect.acquireRelease(
       Effect.sync(() => broker.reader([{ topic: rpc.replyTopic, partition: 0, offset: end!.offset }])),

@@ -11,7 +11,7 @@ import * as Effect from 'effect/Effect'
 import * as Option from 'effect/Option'
 import type * as Scope from 'effect/Scope'
 import type { AgentDef, AppDefinition } from '../definition/definition.ts'
-import { messageOf, StoppedError } from '../definition/errors.ts'
+import { asFailure, messageOf, StoppedError } from '../definition/errors.ts'
 import type { Logger, ResolvedConfig } from '../definition/types.ts'
 import type { GroupConsumer } from '../ports/index.ts'
 import { BrokerService, StoreService, TracingService, WebService } from '../ports/services.ts'
@@ -38,7 +38,7 @@ import { nullConsumer, WorkerRuntime } from './view.ts'
 import { workerIdentity } from './worker-id.ts'
 
 /** A promise's failure as the effect's failure, the error as it was thrown. */
-const attempt = <A>(fn: () => PromiseLike<A>) => Effect.tryPromise({ try: fn, catch: (e) => e })
+const attempt = <A>(fn: () => PromiseLike<A>) => Effect.tryPromise({ try: fn, catch: asFailure })
 
 const STOP_TIMEOUT_MS = 15_000
 

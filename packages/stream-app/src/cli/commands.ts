@@ -6,7 +6,14 @@
 import { existsSync, rmSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { createInterface } from 'node:readline'
-import { type AppDefinition, ConfigError, type LogLevel, messageOf, resolveConfig } from '@stream-app/core'
+import {
+  type AppDefinition,
+  asFailure,
+  ConfigError,
+  type LogLevel,
+  messageOf,
+  resolveConfig,
+} from '@stream-app/core'
 import { DEFAULT_BROKER_PATH, openSqliteBroker, resetApp, sqlitePathFromUrl } from '@stream-app/sqlite'
 import * as Deferred from 'effect/Deferred'
 import * as Effect from 'effect/Effect'
@@ -23,7 +30,7 @@ export interface Io {
 
 type Args = Readonly<Record<string, unknown>>
 
-const attempt = <A>(fn: () => PromiseLike<A>) => Effect.tryPromise({ try: fn, catch: (e) => e })
+const attempt = <A>(fn: () => PromiseLike<A>) => Effect.tryPromise({ try: fn, catch: asFailure })
 
 const logLevel = (a: Args): LogLevel | undefined => {
   if (a['json-logs']) process.env.STREAM_APP_JSON_LOGS = '1'
@@ -137,7 +144,7 @@ export const reset = (def: AppDefinition, a: Args, io: Io) =>
       )
       return 0
     },
-    catch: (e) => e,
+    catch: asFailure,
   })
 
 function resetTopics(def: AppDefinition, url: string, io: Io): void {

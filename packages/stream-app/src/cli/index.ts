@@ -5,7 +5,7 @@
  * line and exit code 1 with nothing sent, started or printed.
  */
 import { readFileSync } from 'node:fs'
-import { type AppDefinition, BUILTIN_COMMANDS, messageOf, type Runnable } from '@stream-app/core'
+import { type AppDefinition, asFailure, BUILTIN_COMMANDS, messageOf, type Runnable } from '@stream-app/core'
 import * as Effect from 'effect/Effect'
 import { appCommand, type Io, list, reset, run, send } from './commands.ts'
 import { loadApp } from './load.ts'
@@ -136,7 +136,7 @@ export function cliProgram(
             : parsed.command === 'reset'
               ? reset(def, a, io)
               : parsed.command === 'wait-ready'
-                ? Effect.tryPromise({ try: () => waitReady(def, a, io), catch: (e) => e })
+                ? Effect.tryPromise({ try: () => waitReady(def, a, io), catch: asFailure })
                 : appCommand(def, parsed.command, a)
     return yield* act.pipe(Effect.catch((e) => fail(messageOf(e))))
   })
