@@ -5,7 +5,6 @@
  */
 import { BrokerError, partitionForKey } from '@stream-app/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Outbox } from '../../core/src/runtime/internal/outbox.ts'
 import { buf, drain, javaProbe, openBroker, text, uniq } from './helpers.ts'
 
 describe('kafka:// produce and fetch', () => {
@@ -101,32 +100,6 @@ describe('kafka:// produce and fetch', () => {
     await reader.close()
     expect(values.at(-1)).toBe('after')
     expect(values.every((v) => v === 'small' || v === 'after')).toBe(true)
-  })
-
-  it("written and sent records keep one partition's order (through the runtime's outbox)", async () => {
-    const topic = uniq('pf-order')
-    await b.ensureTopics([{ name: topic, partitions: 1 }])
-    const errors: unknown[] = []
-    const outbox = new Outbox(b.producer(), (e) => errors.push(e))
-    const rec = (v: string) => ({ topic, partition: 0, key: null, value: buf(v), timestamp: Date.now() })
-    const expected: string[] = []
-    const sends: Promise<unknown>[] = []
-    for (let round = 0; round < 5; round++) {
-      // 5,000 unawaited records go out at once through write(), then an awaited one through send().
-      for (let i = 0; i < 5_000; i++) {
-        expected.push(`w${round}-${i}`)
-        outbox.push(rec(`w${round}-${i}`))
-      }
-      expected.push(`s${round}`)
-      sends.push(outbox.pushAwait(rec(`s${round}`)))
-    }
-    await Promise.all(sends)
-    await outbox.flush()
-    expect(errors).toEqual([])
-    const reader = b.reader([{ topic, partition: 0, offset: 0 }])
-    const got = (await drain(reader, expected.length)).map((r) => text(r.value))
-    await reader.close()
-    expect(got).toEqual(expected)
   })
 
   it("core's partitionForKey picks the partition Kafka's Java producer picks", () => {

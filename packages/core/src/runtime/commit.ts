@@ -81,8 +81,6 @@ export class Committer {
 
   constructor(private readonly d: CommitDeps) {
     this.txId = `${d.id}-${d.workerId ?? randomUUID()}`
-    // Someone awaits a held send (a user send, an ask): commit soon rather than at the next interval.
-    d.outbox.onHeldAwait = () => this.commitSoon()
   }
 
   /** Commits on the next turn of the event loop (once, however often asked meanwhile). */

@@ -129,7 +129,7 @@ export class Contexts {
       if (outbox.holding) {
         // exactly-once: the record is written by the next commit; ask for one soon, do not wait for it.
         outbox.push(rec)
-        outbox.onHeldAwait()
+        outbox.requestCommit()
         return { topic: rec.topic, partition: rec.partition, offset: -1, timestamp: rec.timestamp }
       }
       const meta = await outbox.pushAwait(rec)

@@ -31,8 +31,6 @@ export class Members {
    * one, so the group's order (which standby duties follow) survives restarts.
    */
   readonly selfId: string
-  /** Called after each refresh of the membership (standby replicas follow it). */
-  onChange: () => void = () => {}
 
   constructor(
     private readonly consumer: () => GroupConsumer,
@@ -42,6 +40,8 @@ export class Members {
     /** This worker's URL (a member never forwards to itself). */
     private readonly self: () => string | undefined,
     private readonly time: Timekeeper,
+    /** Called after each refresh of the membership (standby replicas follow it). */
+    private readonly onChange: () => void,
     workerId?: string,
   ) {
     this.selfId = workerId ?? randomUUID()

@@ -9,7 +9,7 @@ import * as Effect from 'effect/Effect'
 import type * as Scope from 'effect/Scope'
 import type { AgentDef } from '../definition/definition.ts'
 import { ConfigError, messageOf } from '../definition/errors.ts'
-import type { Logger, ResolvedConfig } from '../definition/types.ts'
+import type { Logger, ResolvedConfig, WindowValue } from '../definition/types.ts'
 import type { Broker, BrokerRecord } from '../ports/index.ts'
 import type { Tracing } from '../ports/tracing.ts'
 import type { Activity } from './internal/activity.ts'
@@ -31,6 +31,7 @@ export const makeOutbox = (
   config: ResolvedConfig,
   log: Logger,
   activity: Activity,
+  onHeldAwait: () => void,
 ): Effect.Effect<Outbox, ConfigError, Scope.Scope> =>
   Effect.gen(function* () {
     const retry = yield* retryRunner((e, delay) =>
@@ -39,6 +40,7 @@ export const makeOutbox = (
     const outbox = new Outbox(broker.producer(), (e) => log.error(`send failed: ${messageOf(e)}`), {
       retry,
       onSettled: () => activity.notify(),
+      onHeldAwait,
     })
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
@@ -138,50 +140,50 @@ export class Sinks {
   }
 
   /**
-   * Wires windowed tables that close windows: a final value goes to its topic
-   * (key: the table key, value: { start, end, value }, carrying the closing
-   * event's timestamp) or callback; a late event goes per the table's onLate.
+   * A closed window's final value (windowed tables with `final`): to its
+   * topic (key: the table key, value: { start, end, value }, carrying the
+   * closing event's timestamp) or to its callback.
    */
-  wireTables(tables: ReadonlyMap<string, TableRuntime>): void {
-    for (const t of tables.values()) {
-      if (t.closing === undefined) continue
-      const final = t.def.final
-      if (typeof final === 'string')
-        t.emitFinal = (key, w, cursor) => {
-          const from = cursor.current
-          const ts = from ? from.rec.timestamp : this.time.now()
-          const headers = this.tracing?.produce(final, cursor.span, undefined)
-          this.outbox.push(
-            this.topics.get(final)!.record({ start: w.start, end: w.end, value: w.value }, key, ts, headers),
-          )
-        }
-      else if (typeof final === 'function') t.emitFinal = (key, w) => final(key, w)
-      const onLate = t.def.onLate ?? 'skip'
-      t.onLateEvent = (cursor, streamTime) => {
-        const rec = cursor.current?.rec
-        if (rec === undefined) return
-        const where = {
-          table: t.name,
-          topic: rec.topic,
-          partition: rec.partition,
-          offset: rec.offset,
-          streamTime,
-        }
-        if (typeof onLate === 'function')
-          onLate({
-            key: cursor.current!.key,
-            timestamp: rec.timestamp,
-            topic: rec.topic,
-            partition: rec.partition,
-            offset: rec.offset,
-            streamTime,
-          })
-        else if (onLate === 'dead-letter') {
-          this.deadLetter(rec, `late: its windows closed at stream time ${streamTime}`, t.name)
-          this.log.warn('late event sent to dead-letter topic', { ...where, to: `${rec.topic}.dead-letter` })
-        } else this.log.warn('late event skipped', where)
-      }
+  windowClosed(t: TableRuntime, key: unknown, w: WindowValue<unknown>, cursor: Cursor): void {
+    const final = t.def.final
+    if (typeof final === 'function') {
+      final(key, w)
+      return
     }
+    if (typeof final !== 'string') return
+    const from = cursor.current
+    const ts = from ? from.rec.timestamp : this.time.now()
+    const headers = this.tracing?.produce(final, cursor.span, undefined)
+    this.outbox.push(
+      this.topics.get(final)!.record({ start: w.start, end: w.end, value: w.value }, key, ts, headers),
+    )
+  }
+
+  /** An event for windows that closed already: per the table's onLate (skipped and logged by default). */
+  lateEvent(t: TableRuntime, cursor: Cursor, streamTime: number): void {
+    const rec = cursor.current?.rec
+    if (rec === undefined) return
+    const onLate = t.def.onLate ?? 'skip'
+    const where = {
+      table: t.name,
+      topic: rec.topic,
+      partition: rec.partition,
+      offset: rec.offset,
+      streamTime,
+    }
+    if (typeof onLate === 'function')
+      onLate({
+        key: cursor.current!.key,
+        timestamp: rec.timestamp,
+        topic: rec.topic,
+        partition: rec.partition,
+        offset: rec.offset,
+        streamTime,
+      })
+    else if (onLate === 'dead-letter') {
+      this.deadLetter(rec, `late: its windows closed at stream time ${streamTime}`, t.name)
+      this.log.warn('late event sent to dead-letter topic', { ...where, to: `${rec.topic}.dead-letter` })
+    } else this.log.warn('late event skipped', where)
   }
 
   private deadLetter(rec: BrokerRecord, reason: string, agent: string): void {

@@ -12,7 +12,7 @@ import type { Logger, ResolvedConfig } from '../definition/types.ts'
 import type { Broker, Store, TopicSpec } from '../ports/index.ts'
 import type { SourceQueue } from './internal/source.ts'
 import { wireTableJoins } from './internal/table-join.ts'
-import { type TableHost, TableRuntime } from './internal/tables.ts'
+import { type TableHost, TableRuntime, type WindowEvents } from './internal/tables.ts'
 import { TopicRuntime } from './internal/topics.ts'
 import type { Timekeeper } from './time.ts'
 
@@ -66,6 +66,8 @@ export interface TopologyDeps {
   readonly log: Logger
   /** Called when a table is bound at run time (the worker decides which of its partitions it holds). */
   readonly onBound: (t: TableRuntime) => void
+  /** Where closed windows' final values and late events go. */
+  readonly windows: WindowEvents
   readonly replyTopic: string
 }
 
@@ -105,6 +107,7 @@ export async function resolveTopology(d: TopologyDeps): Promise<Topology> {
     topicPartitions: (topic) => topics.get(topic)?.partitions,
     defaultPartitions: config.topicPartitions,
     log: d.log,
+    windows: d.windows,
     bound: (t) => {
       d.onBound(t)
       const p = broker.ensureTopics([changelogSpec(t, rf)]).catch((e) => {

@@ -81,6 +81,11 @@ export const makeWorker = (
         time,
         log,
         replyTopic: rpc.replyTopic,
+        // Final values and late events of closing windows go out through the sinks.
+        windows: {
+          windowClosed: (t, key, w, cursor) => sinks.windowClosed(t, key, w, cursor),
+          lateEvent: (t, cursor, streamTime) => sinks.lateEvent(t, cursor, streamTime),
+        },
         onBound: (t) => {
           t.owned = o.client
             ? new Set(Array.from({ length: t.partitions! }, (_, i) => i))
@@ -90,10 +95,10 @@ export const makeWorker = (
     )
     const { topics, tables } = topology
     const assignment = new Assignment(topology.leaderTopic, topics)
-    const outbox = yield* makeOutbox(broker, config, log, activity)
+    // Someone awaits a held send (exactly_once: a user send, an ask): commit soon, not at the interval.
+    const outbox = yield* makeOutbox(broker, config, log, activity, () => committer.commitSoon())
     yield* Effect.addFinalizer(() => Effect.sync(() => rpc.rejectAll()))
     const sinks = new Sinks(topics, outbox, time, log, tracing)
-    sinks.wireTables(tables)
     const sensor = new WorkerSensor({
       state: () => rt.state,
       topics,
@@ -191,11 +196,11 @@ export const makeWorker = (
       log,
       () => rt.url,
       time,
+      () => void replicator.update(),
       workerId,
     )
     yield* Effect.addFinalizer(() => Effect.sync(() => members.close()))
     const replicator = new Replicator({ broker, store, config, log, tables, assignment, members })
-    members.onChange = () => void replicator.update()
     yield* Effect.addFinalizer(() => Effect.sync(() => replicator.close()))
     const runs = new Runs(activity)
     const group = o.client

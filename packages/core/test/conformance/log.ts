@@ -5,6 +5,7 @@
 import { expect, it } from 'vitest'
 import { BrokerError } from '../../src/index.ts'
 import type { BrokerRecord, PartitionReader } from '../../src/ports/index.ts'
+import { Outbox } from '../../src/runtime/internal/outbox.ts'
 import type { SuiteContext } from './support.ts'
 import { bytes, drain, fill, records, soon, text, uniq, within } from './support.ts'
 
@@ -194,5 +195,31 @@ export function logCases(ctx: SuiteContext): void {
     // The reader still works after a wakeup.
     await b.producer().send(records(topic, 0, 1))
     expect((await drain(reader, 1)).map((r) => r.offset)).toEqual([0])
+  })
+
+  it("the runtime's outbox keeps one partition's order across unawaited writes and awaited sends", async () => {
+    const b = ctx.broker()
+    const topic = uniq('outbox-order')
+    await b.ensureTopics([{ name: topic, partitions: 1 }])
+    const errors: unknown[] = []
+    const outbox = new Outbox(b.producer(), (e) => errors.push(e))
+    const rec = (v: string) => ({ topic, partition: 0, key: null, value: bytes(v), timestamp: Date.now() })
+    const expected: string[] = []
+    const sends: Promise<unknown>[] = []
+    for (let round = 0; round < 5; round++) {
+      // 5,000 unawaited records go out at once through push(), then an awaited one through pushAwait().
+      for (let i = 0; i < 5_000; i++) {
+        expected.push(`w${round}-${i}`)
+        outbox.push(rec(`w${round}-${i}`))
+      }
+      expected.push(`s${round}`)
+      sends.push(outbox.pushAwait(rec(`s${round}`)))
+    }
+    await Promise.all(sends)
+    await outbox.flush()
+    expect(errors).toEqual([])
+    const reader = ctx.track(b.reader([{ topic, partition: 0, offset: 0 }]))
+    const got = (await drain(reader, expected.length, 60_000)).map((r) => text(r.value))
+    expect(got).toEqual(expected)
   })
 }

@@ -18,6 +18,8 @@ export interface OutboxOptions {
   readonly retry?: <T>(send: () => Promise<T>, giveUp: () => boolean) => Promise<T>
   /** Told when sends settle (idle() waits for the outbox to empty). */
   readonly onSettled?: () => void
+  /** Told when a held record is awaited (a user send under exactly_once): the worker commits soon. */
+  readonly onHeldAwait?: () => void
   readonly maxBatch?: number
   /**
    * Unacknowledged records beyond which `pressure()` holds producers back. On a
@@ -47,8 +49,6 @@ export class Outbox {
   closed = false
   /** exactly-once: keep records for the commit's transaction instead of sending them. */
   holding = false
-  /** Called when a held record is awaited (a user send): the worker commits soon. */
-  onHeldAwait: () => void = () => {}
   /** Records handed to the broker and acknowledged. */
   sent = 0
   readonly perTopic = new Map<string, number>()
@@ -65,6 +65,11 @@ export class Outbox {
     this.maxBatch = options.maxBatch ?? 5000
     this.maxInflight = options.maxInflight ?? 300_000
     this.maxInflightBytes = options.maxInflightBytes ?? 64 * 1024 * 1024
+  }
+
+  /** A held record is wanted soon (exactly_once): asks the worker for a commit now rather than at the interval. */
+  requestCommit(): void {
+    this.options.onHeldAwait?.()
   }
 
   /**
@@ -115,7 +120,7 @@ export class Outbox {
     return new Promise((resolve, reject) => {
       this.waiters.push({ index: this.queue.length, resolve, reject })
       this.push(record)
-      if (this.holding) this.onHeldAwait()
+      if (this.holding) this.requestCommit()
     })
   }
 

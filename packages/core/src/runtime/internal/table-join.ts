@@ -5,7 +5,7 @@
  * rows, recovered like any table). The sources must be co-partitioned.
  */
 import { ConfigError, NotCopartitionedError } from '../../definition/errors.ts'
-import type { TableRuntime } from './tables.ts'
+import type { DerivedTable, TableRuntime } from './tables.ts'
 
 export function wireTableJoins(tables: ReadonlyMap<string, TableRuntime>): void {
   for (const d of tables.values()) {
@@ -18,22 +18,27 @@ export function wireTableJoins(tables: ReadonlyMap<string, TableRuntime>): void 
       throw new NotCopartitionedError(
         `table join '${d.name}': table '${l.name}' has ${l.partitions} partitions and '${r.name}' ${r.partitions}: a table–table join needs them co-partitioned (the same key and partition count)`,
       )
-    const recompute = (key: unknown, partition: number) => {
-      const lv = l.rows.get(l.baseKey(key))
-      const rv = r.rows.get(r.baseKey(key))
-      const base = d.baseKey(key)
-      if (lv === undefined || (j.type === 'inner' && rv === undefined)) d.remove(base, partition)
-      else d.put(base, key, j.fn(lv.value, rv?.value, key), partition)
-    }
-    for (const src of [l, r]) {
-      const before = src.changed
-      src.changed =
-        before === undefined
-          ? recompute
-          : (k, p) => {
-              before(k, p)
-              recompute(k, p)
-            }
-    }
+    const join = new TableJoin(d, l, r)
+    l.derivedFrom.push(join)
+    r.derivedFrom.push(join)
+  }
+}
+
+/** One joined table: a key that changes in either source is computed again from both. */
+class TableJoin implements DerivedTable {
+  constructor(
+    private readonly d: TableRuntime,
+    private readonly l: TableRuntime,
+    private readonly r: TableRuntime,
+  ) {}
+
+  recompute(key: unknown, partition: number): void {
+    const { d, l, r } = this
+    const j = d.def.join!
+    const lv = l.rows.get(l.baseKey(key))
+    const rv = r.rows.get(r.baseKey(key))
+    const base = d.baseKey(key)
+    if (lv === undefined || (j.type === 'inner' && rv === undefined)) d.remove(base, partition)
+    else d.put(base, key, j.fn(lv.value, rv?.value, key), partition)
   }
 }

@@ -106,11 +106,9 @@ export function windowUpdate(
   if (c !== undefined) closeDue(t, p, ts, cursor)
 }
 
-/** An event for closed windows only: the table's onLate (the worker wires it; logged by default). */
+/** An event for closed windows only: the table's onLate (the worker's sinks; skipped and logged by default). */
 function late(t: TableRuntime, cursor: Cursor, p: number): void {
-  const st = t.closing!.time(p)
-  if (t.onLateEvent) t.onLateEvent(cursor, st)
-  else t.host.log.warn(`table '${t.name}': late event skipped (its windows closed at stream time ${st})`)
+  t.host.windows.lateEvent(t, cursor, t.closing!.time(p))
 }
 
 /**
@@ -123,7 +121,7 @@ function closeDue(t: TableRuntime, p: number, ts: number, cursor: Cursor): void 
     const row = t.rows.get(sk)
     t.closing!.untrack(sk)
     if (row === undefined || row.emitted) continue
-    t.emitFinal?.(row.key, { start: row.start, end: row.end, value: row.value }, cursor)
+    t.host.windows.windowClosed(t, row.key, { start: row.start, end: row.end, value: row.value }, cursor)
     row.emitted = true
     t.touch(sk, row)
   }

@@ -48,6 +48,19 @@ export interface TableHost {
   readonly log: Logger
   /** The partition count a table written outside any agent binds to. */
   readonly defaultPartitions: number
+  /** Where a closed window's final value goes and what a late event does (the worker's sinks). */
+  readonly windows: WindowEvents
+}
+
+/** What a table with closing windows hands on: final values, and events that came too late. */
+export interface WindowEvents {
+  windowClosed(t: TableRuntime, key: unknown, window: WindowValue<unknown>, cursor: Cursor): void
+  lateEvent(t: TableRuntime, cursor: Cursor, streamTime: number): void
+}
+
+/** A table derived from others (tableJoin, table-join.ts): recomputes a key that changed in a source. */
+export interface DerivedTable {
+  recompute(key: unknown, partition: number): void
 }
 
 export class TableRuntime {
@@ -96,13 +109,10 @@ export class TableRuntime {
   readonly enveloped: boolean
   /** Closing windows (a window with grace): see table-close.ts. */
   readonly closing: Closing | undefined
-  /** A table derived from this one (tableJoin) recomputes a key when it changes here. */
-  changed: ((key: unknown, partition: number) => void) | undefined
+  /** Tables derived from this one (tableJoin): each recomputes a key when it changes here. */
+  readonly derivedFrom: DerivedTable[] = []
   /** Derived by tableJoin: written only by the join, never by agents. */
   readonly derived: boolean
-  /** Set by the worker: where a closed window's final value goes, and what a late event does. */
-  emitFinal: ((key: unknown, window: WindowValue<unknown>, cursor: Cursor) => void) | undefined
-  onLateEvent: ((cursor: Cursor, streamTime: number) => void) | undefined
   /** Windowed or set: rows are found by key through an index. */
   readonly indexed: boolean
   /** set tables only: base key → the store keys of its members */
@@ -316,7 +326,7 @@ export class TableRuntime {
       this.dirty.set(storeKey, row)
     }
     this.writes++
-    if (this.changed !== undefined) this.changed(row.key, row.partition)
+    for (const d of this.derivedFrom) d.recompute(row.key, row.partition)
   }
 
   /** Empties the dirty set. */
@@ -334,7 +344,7 @@ export class TableRuntime {
     this.dirty.set(storeKey, TOMBSTONE)
     this.dirtyPartition.set(storeKey, row.partition ?? partition)
     this.writes++
-    if (this.changed !== undefined) this.changed(row.key, row.partition)
+    for (const d of this.derivedFrom) d.recompute(row.key, row.partition)
   }
 
   /** Indexes a row of a windowed table (by window start) or of a set table (by member). */
