@@ -70,6 +70,9 @@ export const makeWorker = (
     const activity = new Activity()
     const rpc = new Rpc(id, time, activity)
     let consumer: GroupConsumer = nullConsumer
+    // A global table bound by its first write (its sources' counts differ) starts following the
+    // partitions it does not own then; the replicator that does it is built after the topology.
+    let followBound: () => void = () => {}
     const workerId = o.client ? undefined : workerIdentity(config, broker.staticMembership === true, log)
     const rt: WorkerRuntime = new WorkerRuntime({ def, config, log, broker, workerId, close: o.close })
     const topology = yield* attempt(() =>
@@ -85,6 +88,7 @@ export const makeWorker = (
           t.owned = o.client
             ? new Set(Array.from({ length: t.partitions! }, (_, i) => i))
             : assignment.heldPartitions(t)
+          if (t.global) followBound()
         },
       }),
     )
@@ -195,6 +199,7 @@ export const makeWorker = (
     yield* Effect.addFinalizer(() => Effect.sync(() => members.close()))
     const replicator = new Replicator({ broker, store, config, log, tables, assignment, members })
     members.onChange = () => void replicator.update()
+    followBound = () => void replicator.update()
     yield* Effect.addFinalizer(() => Effect.sync(() => replicator.close()))
     const runs = new Runs(activity)
     const group = o.client
