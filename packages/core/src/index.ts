@@ -26,6 +26,12 @@ export { toMillis } from './definition/duration.ts'
 export * from './definition/errors.ts'
 export type { Platform, Runnable, TestOptions } from './definition/platform.ts'
 export type * from './definition/types.ts'
+export {
+  DEFAULT_BODY_LIMIT,
+  formatBytes,
+  parseByteSize,
+  WEB_TOKEN_ENV,
+} from './definition/web-config.ts'
 export type { SessionOptions, WindowOptions, WindowRange, WindowSpec } from './definition/windows.ts'
 export { hopping, session, sliding, tumbling } from './definition/windows.ts'
 export type * from './ports/index.ts'

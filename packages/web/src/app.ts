@@ -2,15 +2,19 @@
  * The hono app of one worker: CORS (when configured), the built-in routes
  * (/health, /metrics, /tables/:table/:key), the app's own `.route()`s, then
  * the live page on / and its data (/agents, /topics, /tables, /lag) where the
- * app does not answer those paths itself, and one error policy for all of
- * them: 4xx for what the client got wrong, a
+ * app does not answer those paths itself, the token guard of the data
+ * endpoints (web.token), and one error policy for all of them: 4xx for what
+ * the client got wrong (413 past the body limit, 400 for a value a topic's
+ * schema refuses), a
  * bare JSON 500 for what the server got wrong (details go to the log, never to
  * the client).
  */
-import { type Logger, NotOwnedError, type WorkerView } from '@stream-app/core'
+import { EncodeError, type Logger, NotOwnedError, type WorkerView } from '@stream-app/core'
 import { type Context, type Handler, Hono } from 'hono'
 import { cors } from 'hono/cors'
 import { HTTPException } from 'hono/http-exception'
+import { accessGuard } from './access.ts'
+import { BodyTooLargeError, tooLarge } from './body-limit.ts'
 import { listAgents, listTables, listTopics } from './describe.ts'
 import { healthRoute } from './health.ts'
 import { serveTraced } from './http-tracing.ts'
@@ -47,6 +51,7 @@ function guardJsonBody(c: Context): void {
     try {
       return await parse()
     } catch (e) {
+      if (e instanceof BodyTooLargeError) throw e
       throw new HTTPException(400, { message: 'malformed JSON in request body', cause: e })
     }
   }) as typeof req.json
@@ -69,6 +74,10 @@ export function createWebApp(rt: WorkerView, options: WebAppOptions): Hono {
               : [...corsConfig.origin],
       }),
     )
+
+  // After CORS (a preflight carries no credentials), before every route.
+  const guard = accessGuard(rt.config.web)
+  if (guard) app.use('*', guard)
 
   app.get('/health', healthRoute(rt))
   app.get('/metrics', async (c) => {
@@ -111,6 +120,10 @@ export function createWebApp(rt: WorkerView, options: WebAppOptions): Hono {
   app.notFound((c) => c.json({ error: 'not found' }, 404))
   app.onError((err, c) => {
     if (err instanceof NotOwnedError) return notOwnedResponse(err)
+    if (err instanceof BodyTooLargeError) return tooLarge(err.limit)
+    // A value the topic's schema refuses came from the request, in all likelihood: the client's to fix.
+    if (err instanceof EncodeError)
+      return c.json({ error: err.message, ...(err.topic ? { topic: err.topic } : {}) }, 400)
     if (err instanceof HTTPException && err.status < 500)
       return err.res ?? c.json({ error: err.message || 'bad request' }, err.status)
     const method = c.req.method

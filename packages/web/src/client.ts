@@ -36,10 +36,21 @@ type SchemaOf<A> = RouteSchema<RoutesOf<A>> extends infer S extends HonoSchema ?
 /** The typed client of an app's routes. */
 export type AppClient<A> = ReturnType<typeof hc<Hono<{}, SchemaOf<A>, '/'>>>
 
+/** hono's client options, plus the worker's web token (`web.token`), sent as `Authorization: Bearer`. */
+export type ClientOptions = ClientRequestOptions & { readonly token?: string }
+
 /**
  * A typed client for the routes of `A` (pass `typeof app`) on a running
- * worker at `baseUrl`, e.g. `await client<typeof app>(url).orders[':id'].$get({ param: { id: '1' } })`.
+ * worker at `baseUrl`, e.g. `await client<typeof app>(url, { token }).orders[':id'].$get({ param: { id: '1' } })`.
  */
-export function client<A>(baseUrl: string, options?: ClientRequestOptions): AppClient<A> {
-  return hc(baseUrl, options) as AppClient<A>
+export function client<A>(baseUrl: string, options?: ClientOptions): AppClient<A> {
+  if (options?.token === undefined) return hc(baseUrl, options) as AppClient<A>
+  const { token, headers, ...rest } = options
+  const auth = `Bearer ${token}`
+  // Given headers (an object or a function of them) go on; the token is added to them.
+  const withToken: ClientRequestOptions['headers'] =
+    typeof headers === 'function'
+      ? async () => ({ ...(await headers()), authorization: auth })
+      : { ...headers, authorization: auth }
+  return hc(baseUrl, { ...rest, headers: withToken }) as AppClient<A>
 }

@@ -68,8 +68,12 @@ export interface TableInfo {
   readonly windowed: boolean
   /** The table's partition count; null until its first write binds it. */
   readonly partitions: number | null
-  /** The partitions this worker holds. */
+  /** The partitions this worker holds: owned ones and, for a global table, every other one too. */
   readonly held: readonly number[]
+  /** The partitions this worker owns: it writes them and answers their keys' queries. */
+  readonly owned: readonly number[]
+  /** A global table's partitions owned elsewhere, kept current here by tailing their changelogs. */
+  readonly followed: readonly number[]
   /** Rows held in memory here (one per key and window). */
   readonly rows: number
   /** Rows set or deleted here since start. */
@@ -175,6 +179,8 @@ export function listTables(view: WorkerView): TableInfo[] {
       windowed: d.window !== undefined,
       partitions: s?.partitions ?? d.partitions ?? null,
       held: s?.held ?? [],
+      owned: s?.owned ?? [],
+      followed: s?.followed ?? [],
       rows: s?.rows ?? 0,
       writes: s?.writes ?? 0,
       recovering: snap.recovering?.table === d.name,

@@ -3,7 +3,17 @@
  * dependency of the runtime (WorkerDeps['web']); the rest is exported for
  * tooling and tests that build on the same pieces.
  */
+export {
+  accessGuard,
+  authorized,
+  GUARDED_PREFIXES,
+  guardedPath,
+  isLoopback,
+  TOKEN_HEADER,
+  tokenMatches,
+} from './access.ts'
 export { BUILTIN_ROUTES, createWebApp, INFO_ROUTES, type WebAppOptions } from './app.ts'
+export { BodyTooLargeError, limitBody } from './body-limit.ts'
 export {
   type AgentInfo,
   listAgents,

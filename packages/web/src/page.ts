@@ -81,9 +81,14 @@ function card(name, kind, badge, badgeClass) {
   c.append(h);
   return c;
 }
+// A worker with web.token: open the page as /#token=<token> (the fragment never leaves the browser).
+var token = new URLSearchParams(location.hash.slice(1)).get('token');
 async function getJson(path) {
-  var res = await fetch(path, { cache: 'no-store', headers: { accept: 'application/json' } });
+  var headers = { accept: 'application/json' };
+  if (token) headers.authorization = 'Bearer ' + token;
+  var res = await fetch(path, { cache: 'no-store', headers: headers });
   var body = await res.json();
+  if (res.status === 401) throw new Error('this worker needs its web token: open this page as /#token=<token>');
   if (!res.ok && path !== 'health' && path !== 'lag') throw new Error(path + ': HTTP ' + res.status);
   return { ok: res.ok, body: body };
 }
@@ -123,6 +128,7 @@ function drawFlow(agents, topics, tables, now) {
     c.append(row('write rate', rate('tw.' + t.name, t.writes, now)));
     var of = t.partitions === null ? '?' : t.partitions;
     c.append(row('partitions held', (t.held.length ? t.held.join(',') : 'none') + ' of ' + of));
+    if (t.followed && t.followed.length) c.append(row('owned / followed', (t.owned.join(',') || 'none') + ' / ' + t.followed.join(',')));
     return c;
   });
   var out = [];

@@ -10,7 +10,9 @@ import type { Socket } from 'node:net'
 import { hostname } from 'node:os'
 import { getRequestListener, RequestError } from '@hono/node-server'
 import { ConfigError, type Logger, type WebServerHandle, type WorkerView } from '@stream-app/core'
+import { warnIfExposed } from './access.ts'
 import { createWebApp } from './app.ts'
+import { limitBody } from './body-limit.ts'
 import { WorkerMetrics } from './metrics.ts'
 import { jsonHeaders } from './tables.ts'
 
@@ -166,14 +168,17 @@ export async function startWebServer(
   const app = createWebApp(rt, { log, metrics })
   let http: WebServerHandle
   try {
+    const limit = rt.config.web.bodyLimit
     http = await serveFetch(
-      (req) =>
-        badEncoding(req.url)
-          ? new Response('{"error":"malformed percent-encoding in URL"}', {
-              status: 400,
-              headers: jsonHeaders(),
-            })
-          : app.fetch(req),
+      (req) => {
+        if (badEncoding(req.url))
+          return new Response('{"error":"malformed percent-encoding in URL"}', {
+            status: 400,
+            headers: jsonHeaders(),
+          })
+        const bounded = limitBody(req, limit)
+        return bounded instanceof Response ? bounded : app.fetch(bounded)
+      },
       {
         host: rt.config.web.host,
         port: rt.config.web.port,
@@ -185,6 +190,7 @@ export async function startWebServer(
     metrics.close()
     throw e
   }
+  warnIfExposed(rt.config.web, log)
   return {
     url: http.url,
     close: () => {

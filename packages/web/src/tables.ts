@@ -8,6 +8,8 @@
  */
 import { type AnySchema, NotOwnedError, schemaCodec, type WorkerView } from '@stream-app/core'
 import type { Context } from 'hono'
+import { addForwardToken } from './access.ts'
+import { BodyTooLargeError } from './body-limit.ts'
 import { forwardTraced } from './http-tracing.ts'
 
 /** Set on forwarded requests so a worker never forwards twice (no loops during a rebalance). */
@@ -68,7 +70,13 @@ export const notOwnedResponse = (e: NotOwnedError): Response =>
  * Sends the request, as it came, to the worker at `owner`, and answers with its
  * response; `traced` (telemetry on): in a span whose trace context it carries.
  */
-export async function forwardRequest(c: Context, owner: string, traced = false): Promise<Response> {
+export async function forwardRequest(
+  c: Context,
+  owner: string,
+  traced = false,
+  /** The workers' web token, sent along so the owner lets the request in. */
+  token?: string,
+): Promise<Response> {
   const src = new URL(c.req.url)
   const url = `${owner.replace(/\/+$/, '')}${src.pathname}${src.search}`
   const headers = new Headers()
@@ -76,6 +84,7 @@ export async function forwardRequest(c: Context, owner: string, traced = false):
     if (!HOP_HEADERS.has(k)) headers.set(k, v)
   })
   headers.set(FORWARDED_HEADER, '1')
+  addForwardToken(headers, token)
   const method = c.req.method
   const body = method === 'GET' || method === 'HEAD' ? undefined : await c.req.raw.arrayBuffer()
   const send = () =>
@@ -114,8 +123,10 @@ export async function answerAtOwner(
     if (!owner.local) {
       if (owner.url === undefined) return ownerUnknown(table)
       try {
-        return await forwardRequest(c, owner.url, rt.config.telemetry.enabled)
+        return await forwardRequest(c, owner.url, rt.config.telemetry.enabled, rt.config.web.token)
       } catch (e) {
+        // The client's fault, not the owner's: answered as such (413).
+        if (e instanceof BodyTooLargeError) throw e
         rt.log.warn(`${c.req.method} ${c.req.path}: forwarding to the key's owner failed`, {
           owner: owner.url,
           reason: e instanceof Error ? e.message : String(e),

@@ -115,6 +115,28 @@ describe('the live page in a headless browser', () => {
   })
 })
 
+describe('the live page of a worker with a web token', () => {
+  const TOKEN = 'live-page-token-5e1'
+  let w: Running
+  beforeAll(async () => {
+    w = await startWeb(shop().definition, { web: { token: TOKEN } })
+  })
+  afterAll(() => w.stop())
+
+  it('reads its data with the token from its address (#token=), and says it needs one without', async () => {
+    expect((await fetch(`${w.url}/tables`)).status).toBe(401)
+    const dom = await chromium(`${w.url}/#token=${TOKEN}`, ['--dump-dom'])
+    for (const table of ['revenue', 'scores']) expect(dom).toContain(`data-table="${table}"`)
+    expect(dom).toMatch(/id="updated"[^>]*>updated /)
+
+    const refused = await chromium(`${w.url}/`, ['--dump-dom'])
+    expect(refused).not.toContain('data-table="revenue"')
+    expect(refused).toMatch(
+      /id="updated"[^>]*>[^<]*needs its web token: open this page as \/#token=&lt;token&gt;/,
+    )
+  })
+})
+
 describe('GET / over HTTP', () => {
   it('is the live page: HTML with a CSP that admits only its own script and style', async () => {
     const w = await startWeb(shop().definition)

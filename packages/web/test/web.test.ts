@@ -175,6 +175,8 @@ describe('web server of a running worker', () => {
       windowed: false,
       partitions: 2,
       held: [0, 1],
+      owned: [0, 1],
+      followed: [],
       rows: 3, // alice, bob, 'a b/c'
       writes: 4,
       recovering: false,

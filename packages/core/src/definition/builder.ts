@@ -27,6 +27,7 @@ import { ConfigError } from './errors.ts'
 import type { Platform, TestOptions } from './platform.ts'
 import { addStreamJoin, type StreamJoinOptions } from './stream-join.ts'
 import type { EmptyRegistry, Registry } from './types.ts'
+import { checkWebConfig } from './web-config.ts'
 import type { WindowSpec } from './windows.ts'
 
 const NAME = /^[a-zA-Z0-9._-]+$/
@@ -446,6 +447,7 @@ export function makeDefinition(config: AppConfig): AppDefinition {
     config.guarantee !== 'exactly_once'
   )
     fail(`guarantee must be 'at_least_once' or 'exactly_once', got ${JSON.stringify(config.guarantee)}`)
+  checkWebConfig(config.web)
   const telemetry: unknown = config.telemetry
   if (
     telemetry !== undefined &&

@@ -15,6 +15,19 @@ export interface WebConfig {
   readonly port?: number
   readonly host?: string
   readonly cors?: boolean | { readonly origin: string | readonly string[] }
+  /**
+   * Largest request body accepted, in bytes or as `'512kb'`, `'1mb'` (default 1 MiB);
+   * a larger one is answered 413 without being read to its end.
+   */
+  readonly bodyLimit?: number | string
+  /**
+   * A bearer token the built-in data endpoints (/tables, /agents, /topics, /lag and
+   * everything under them) and requests forwarded between workers require
+   * (`Authorization: Bearer <token>`; env STREAM_APP_WEB_TOKEN wins over this).
+   */
+  readonly token?: string
+  /** With a token: /metrics requires it too (default false: open, for scrapers). */
+  readonly protectMetrics?: boolean
 }
 
 export interface AppConfig {

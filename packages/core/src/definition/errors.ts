@@ -30,11 +30,24 @@ export class DecodeError extends StreamAppError {
   }
 }
 
-/** A value that cannot be encoded for a topic (schema violation on send). */
+/**
+ * A value (or key) that its topic's schema refuses on send. The message is one
+ * line naming the topic and what the schema said; a route whose send fails this
+ * way answers 400 with it, and an app may catch it (`e instanceof EncodeError`,
+ * or `e._tag === 'EncodeError'`) to answer otherwise.
+ */
 export class EncodeError extends StreamAppError {
   readonly _tag = 'EncodeError'
   readonly retriable = false
   override name = 'EncodeError'
+  constructor(
+    message: string,
+    /** The topic the value was sent to, when known. */
+    readonly topic?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+  }
 }
 
 /** The broker or store could not do what was asked; `retriable` tells if waiting may help. */

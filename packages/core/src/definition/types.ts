@@ -265,6 +265,11 @@ export interface ResolvedConfig extends AppConfig {
     readonly port: number
     readonly host: string
     readonly cors?: NonNullable<WebConfig['cors']>
+    /** Largest request body accepted, in bytes. */
+    readonly bodyLimit: number
+    /** The bearer token data endpoints require; undefined: they are open. */
+    readonly token?: string
+    readonly protectMetrics: boolean
   }
 }
 

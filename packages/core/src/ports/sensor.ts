@@ -46,8 +46,12 @@ export interface TableStats {
   readonly name: string
   /** The table's partition count, undefined until its first write binds it. */
   readonly partitions: number | undefined
-  /** The partitions this worker holds. */
+  /** The partitions this worker holds: those it owns and, for a global table, those it follows. */
   readonly held: readonly number[]
+  /** The partitions this worker owns (writes, and answers queries for). */
+  readonly owned: readonly number[]
+  /** A global table's partitions other workers own, kept current here from their changelogs. */
+  readonly followed: readonly number[]
   readonly rows: number
   /** Rows set or deleted since start. */
   readonly writes: number

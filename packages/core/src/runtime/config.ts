@@ -10,9 +10,17 @@ import type { AppConfig } from '../definition/definition.ts'
 import { toMillis } from '../definition/duration.ts'
 import { ConfigError } from '../definition/errors.ts'
 import type { ResolvedConfig } from '../definition/types.ts'
+import {
+  checkWebConfig,
+  DEFAULT_BODY_LIMIT,
+  parseByteSize,
+  resolveWebToken,
+} from '../definition/web-config.ts'
 
 export function resolveConfig(config: AppConfig, overrides: Partial<AppConfig> = {}): ResolvedConfig {
   const c = { ...config, ...overrides, web: { ...config.web, ...overrides.web } }
+  checkWebConfig(c.web)
+  const token = resolveWebToken(config.web, overrides.web)
   const datadir = c.datadir ?? join('.stream-app', c.id)
   const port = c.web.port ?? 6066
   if (!Number.isInteger(port) || port < 0 || port > 65535)
@@ -41,6 +49,10 @@ export function resolveConfig(config: AppConfig, overrides: Partial<AppConfig> =
       port,
       host: c.web.host ?? '127.0.0.1',
       ...(c.web.cors !== undefined ? { cors: c.web.cors } : {}),
+      bodyLimit:
+        c.web.bodyLimit === undefined ? DEFAULT_BODY_LIMIT : parseByteSize(c.web.bodyLimit, 'web.bodyLimit'),
+      ...(token !== undefined ? { token } : {}),
+      protectMetrics: c.web.protectMetrics ?? false,
     }),
   })
 }

@@ -102,13 +102,23 @@ export class WorkerSensor implements Sensor {
         messagesOut: out.get(name) ?? 0,
       })),
       agents: this.s.agents(),
-      tables: [...this.s.tables.values()].map((t) => ({
-        name: t.name,
-        partitions: t.partitions,
-        held: [...t.owned].sort((a, b) => a - b),
-        rows: t.rows.size,
-        writes: t.writes,
-      })),
+      tables: [...this.s.tables.values()].map((t) => {
+        const owned = [...t.owned].sort((a, b) => a - b)
+        // A global table holds every partition: those it does not own it follows (tails their changelogs).
+        const followed =
+          t.global && !t.readOnly && t.partitions !== undefined
+            ? Array.from({ length: t.partitions }, (_, p) => p).filter((p) => !t.owned.has(p))
+            : []
+        return {
+          name: t.name,
+          partitions: t.partitions,
+          held: followed.length ? [...owned, ...followed].sort((a, b) => a - b) : owned,
+          owned,
+          followed,
+          rows: t.rows.size,
+          writes: t.writes,
+        }
+      }),
       commits: { ...this.commits },
       recoveries: { ...this.recoveries },
       recovering: this.recovering,

@@ -70,6 +70,8 @@ export const makeWorker = (
     const activity = new Activity()
     const rpc = new Rpc(id, time, activity)
     let consumer: GroupConsumer = nullConsumer
+    // A global table bound by its first write (its sources' counts differ) starts following the
+    // partitions it does not own then; the replicator that does it is built after the topology.
     const workerId = o.client ? undefined : workerIdentity(config, broker.staticMembership === true, log)
     const rt: WorkerRuntime = new WorkerRuntime({ def, config, log, broker, workerId, close: o.close })
     const topology = yield* attempt(() =>
@@ -90,6 +92,8 @@ export const makeWorker = (
           t.owned = o.client
             ? new Set(Array.from({ length: t.partitions! }, (_, i) => i))
             : assignment.heldPartitions(t)
+          // A global table bound by its first write (after start) follows its other partitions at once.
+          if (t.global) void replicator.update()
         },
       }),
     )

@@ -244,7 +244,8 @@ export class TableRuntime {
     const p = this.keyPartition(base)
     // A global table holds every partition: any key reads here, only owned ones write.
     if (!this.owned.has(p) && (write || !this.global)) throw this.notOwned(base, p, cursor)
-    this.checkCopartitioned(p, cursor)
+    // Reads of a global table are right from any partition: nothing to report.
+    if (write || !this.global) this.checkCopartitioned(p, cursor)
     return p
   }
 
@@ -280,7 +281,7 @@ export class TableRuntime {
     const row = this.rows.get(base)
     if (row !== undefined) {
       const cur = cursor.current
-      if (cur !== undefined && cur.rec.partition !== row.partition)
+      if (cur !== undefined && cur.rec.partition !== row.partition && !this.global)
         this.checkCopartitioned(row.partition, cursor)
       return row.value
     }

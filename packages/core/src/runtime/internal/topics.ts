@@ -83,7 +83,10 @@ export class TopicRuntime {
       try {
         keyBytes = key === undefined || key === null ? null : this.keySerde.encode(key)
       } catch (e) {
-        if (!keyOptional) throw new EncodeError(`cannot encode key for topic '${this.name}': ${messageOf(e)}`)
+        if (!keyOptional)
+          throw new EncodeError(`cannot encode key for topic '${this.name}': ${messageOf(e)}`, this.name, {
+            cause: e,
+          })
         keyBytes = null
       }
     // json and string values stay text here: the outbox makes the bytes of a whole batch at once.
@@ -95,7 +98,9 @@ export class TopicRuntime {
         valueBytes = null
       } else valueBytes = this.valueSerde.encode(value)
     } catch (e) {
-      throw new EncodeError(`cannot encode value for topic '${this.name}': ${messageOf(e)}`)
+      throw new EncodeError(`cannot encode value for topic '${this.name}': ${messageOf(e)}`, this.name, {
+        cause: e,
+      })
     }
     // Built in the shape of a consumed record (offset to be filled in by the broker), so an
     // in-process broker can keep it as is.
