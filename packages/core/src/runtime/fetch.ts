@@ -13,7 +13,7 @@ import { tpKey } from '../ports/topic-partitions.ts'
 import type { Assignment } from './assignment.ts'
 import type { Activity } from './internal/activity.ts'
 import type { SourceQueue } from './internal/source.ts'
-import { retrying } from './retry.ts'
+import { repeatWithBackoff, retrying } from './retry.ts'
 
 const FETCH_MAX_RECORDS = 5_000
 const FETCH_WAIT_MS = 250
@@ -100,15 +100,10 @@ export const fetchLoop = (d: FetchDeps): Effect.Effect<never> => {
         d.consumer.wakeup()
       })
     }
-    return fetchOnce.pipe(
-      Effect.map((batches) => deliver(batches, d)),
-      // Not retriable (or the retries gave out): said once, then tried again after a pause.
-      Effect.catch((e) =>
-        Effect.sync(() => d.log.error(`fetch failed: ${messageOf(e)}`)).pipe(
-          Effect.andThen(Effect.sleep(1000)),
-        ),
-      ),
-    )
+    return fetchOnce.pipe(Effect.map((batches) => deliver(batches, d)))
   })
-  return Effect.forever(step)
+  // Not retriable (or the retries gave out): said, then tried again after the shared backoff.
+  return repeatWithBackoff(step, (e, delay) =>
+    d.log.error(`fetch failed: ${messageOf(e)}; trying again in ${Math.round(delay)}ms`),
+  )
 }

@@ -23,6 +23,7 @@ import {
 } from './internal/table-standby.ts'
 import type { TableRuntime } from './internal/tables.ts'
 import type { Members } from './members.ts'
+import { repeatWithBackoff } from './retry.ts'
 
 interface Followed {
   readonly t: TableRuntime
@@ -258,7 +259,7 @@ export class Replicator {
   }
 
   /** The tailing fiber: runs until interrupted. */
-  readonly loop: Effect.Effect<never> = Effect.forever(
+  readonly loop: Effect.Effect<never> = repeatWithBackoff(
     Effect.suspend(() => {
       const reader = this.reader
       const generation = this.generation
@@ -282,15 +283,14 @@ export class Replicator {
             if (generation === this.generation) this.apply(batches, reader)
           }),
         ),
-        Effect.catch((e) =>
-          generation === this.generation
-            ? Effect.sync(() =>
-                this.d.log.warn(`standby replicas: reading changelogs failed: ${messageOf(e)}`),
-              ).pipe(Effect.andThen(Effect.sleep(1000)))
-            : Effect.void,
-        ),
+        // A failure of a reader replaced meanwhile is not one: the next step reads with the new one.
+        Effect.catch((e) => (generation === this.generation ? Effect.fail(e) : Effect.void)),
       )
     }),
+    (e, delay) =>
+      this.d.log.warn(
+        `standby replicas: reading changelogs failed: ${messageOf(e)}; trying again in ${Math.round(delay)}ms`,
+      ),
   )
 
   close(): void {

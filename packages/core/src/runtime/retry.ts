@@ -32,6 +32,19 @@ export const backoff = <E>(onRetry?: (error: E, delayMs: number, attempt: number
   )
 
 /**
+ * Runs `step` again and again until interrupted. A failing step is told to
+ * `onFailure` and run again after the shared backoff; a step that succeeds
+ * starts the next one with a fresh backoff (each step retries on its own).
+ * The one loop of the runtime's readers: no fixed pause after a failure.
+ */
+export const repeatWithBackoff = <E>(
+  step: Effect.Effect<unknown, E>,
+  onFailure: (error: E, delayMs: number) => void,
+): Effect.Effect<never> =>
+  // The backoff never ends, so the retry never gives up: no failure gets out.
+  Effect.forever(step.pipe(Effect.retry({ schedule: backoff<E>(onFailure) }))).pipe(Effect.orDie)
+
+/**
  * Runs `op` until it succeeds, retrying failures the error says a retry can
  * help (`retriable`) with the shared backoff; others fail at once.
  */

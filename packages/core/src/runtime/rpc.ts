@@ -12,7 +12,7 @@ import { AskTimeoutError, asFailure, messageOf, StoppedError } from '../definiti
 import type { Logger } from '../definition/types.ts'
 import type { Broker, RecordBatch } from '../ports/index.ts'
 import type { Activity } from './internal/activity.ts'
-import { retrying } from './retry.ts'
+import { repeatWithBackoff, retrying } from './retry.ts'
 import { CORRELATION_ID, REPLY_TO } from './sinks.ts'
 import type { Timekeeper } from './time.ts'
 
@@ -141,15 +141,8 @@ export const readReplies = (
       (e, delay) => log.warn(`reading replies failed: ${messageOf(e)}; retrying in ${Math.round(delay)}ms`),
     )
     yield* Effect.forkScoped(
-      Effect.forever(
-        fetchOnce.pipe(
-          Effect.map((batches) => rpc.deliver(batches)),
-          Effect.catch((e) =>
-            Effect.sync(() => log.error(`reading replies failed: ${messageOf(e)}`)).pipe(
-              Effect.andThen(Effect.sleep(500)),
-            ),
-          ),
-        ),
+      repeatWithBackoff(fetchOnce.pipe(Effect.map((batches) => rpc.deliver(batches))), (e, delay) =>
+        log.error(`reading replies failed: ${messageOf(e)}; trying again in ${Math.round(delay)}ms`),
       ),
     )
   })
