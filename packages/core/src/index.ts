@@ -63,6 +63,8 @@ export {
 export { internalTopicNames, membersTopicName } from './runtime/internal-topics.ts'
 export { type LoggerOptions, type LogLevel, makeLogger } from './runtime/logger.ts'
 export { GROUP_SETTLE_MS } from './runtime/readiness.ts'
+/** For adapters: the runtime's backoff, for code that is promises. */
+export { type RetryPromiseOptions, retryPromise } from './runtime/retry.ts'
 export { CORRELATION_ID, REPLY_TO } from './runtime/sinks.ts'
 export { WorkerRuntime } from './runtime/view.ts'
 

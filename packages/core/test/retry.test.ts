@@ -7,7 +7,7 @@ import * as Effect from 'effect/Effect'
 import * as Fiber from 'effect/Fiber'
 import * as TestClock from 'effect/testing/TestClock'
 import { expect, it } from 'vitest'
-import { BACKOFF_BASE_MS, repeatWithBackoff } from '../src/runtime/retry.ts'
+import { BACKOFF_BASE_MS, repeatWithBackoff, retryPromise } from '../src/runtime/retry.ts'
 
 it('repeatWithBackoff grows the pause while a step keeps failing and resets it after a success', async () => {
   // Each step's outcome in turn: three failures, a success, one failure, then successes.
@@ -40,4 +40,38 @@ it('repeatWithBackoff grows the pause while a step keeps failing and resets it a
   expect(c).toBeGreaterThan(b)
   // After a success the next failure waits the base again, not the grown pause.
   expect(afterSuccess).toBeLessThan(BACKOFF_BASE_MS * 1.5)
+})
+
+it("retryPromise (the adapters' backoff) retries what `retry` allows, hands back the original error otherwise, and gives up after forMs", async () => {
+  const transient = Object.assign(new Error('not yet'), { code: 'TRANSIENT' })
+  const fatal = new TypeError('broken')
+  let tries = 0
+  const retried: number[] = []
+  const value = await retryPromise(
+    async (attempt) => {
+      tries++
+      if (attempt < 3) throw transient
+      return 'done'
+    },
+    { retry: (e) => e === transient, baseMs: 1, maxMs: 5, onRetry: (_e, delay) => retried.push(delay) },
+  )
+  expect([value, tries, retried.length]).toEqual(['done', 4, 3])
+  // A failure `retry` refuses comes back at once, as it was thrown (not wrapped).
+  tries = 0
+  const err = await retryPromise(
+    async () => {
+      tries++
+      throw fatal
+    },
+    { retry: (e) => e === transient, baseMs: 1 },
+  ).catch((e: unknown) => e)
+  expect([err, tries]).toEqual([fatal, 1])
+  // A failure that stays retriable ends once forMs has passed, with that failure.
+  const last = await retryPromise(
+    async () => {
+      throw transient
+    },
+    { retry: () => true, baseMs: 1, maxMs: 2, forMs: 30 },
+  ).catch((e: unknown) => e)
+  expect(last).toBe(transient)
 })

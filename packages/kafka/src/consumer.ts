@@ -28,7 +28,7 @@ import type {
   TopicPartition,
   TopicPartitionOffset,
 } from '@stream-app/core'
-import { fmtTps, isRetriable, tpKey } from '@stream-app/core'
+import { fmtTps, isRetriable, retryPromise, tpKey } from '@stream-app/core'
 import { type ClientContext, Code, call, errorCode, KafkaConsumer, type RdConsumer } from './client.ts'
 import { consumerDefaults, Fetcher, takeBatches, toBatches } from './fetcher.ts'
 import { type GroupProtocol, groupSettings, rebalanceSettleMs } from './group-protocol.ts'
@@ -61,6 +61,8 @@ const SOFT_PAUSE_MAX_RECORDS = 20_000
 
 const tick = () => new Promise<void>((r) => setImmediate(r))
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+/** A join that found the broker still holding this worker id for its previous process. */
+const STILL_HELD = new Error('the broker still holds this worker id')
 
 interface NativeConsumerExtras {
   commitCb(tps: TopicPartitionOffset[], cb: (err: LibrdKafkaError | null) => void): void
@@ -149,7 +151,11 @@ export class KafkaGroupConsumer implements GroupConsumer {
   private async doStart(): Promise<void> {
     const what = `joining consumer group '${this.options.groupId}'`
     let announced = false
-    for (let attempt = 0; ; attempt++) {
+    const join = async (attempt: number): Promise<void> => {
+      if (attempt > 0) {
+        if (this.closing) return
+        this.native = this.makeNative()
+      }
       try {
         await this.ctx.connect(this.native, (cb) =>
           this.native.connect({ allTopics: false, timeout: CONNECT_TIMEOUT_MS }, cb),
@@ -192,10 +198,16 @@ export class KafkaGroupConsumer implements GroupConsumer {
           `group '${this.options.groupId}': the broker still holds worker id '${this.options.instanceId}' for its previous process (stopped without leaving the group); joining again once it lets go (the group's session timeout)`,
         )
       await call((cb) => this.native.disconnect(cb)).catch(() => {})
-      await sleep(Math.min(2_000, 250 * 2 ** attempt))
-      if (this.closing) return
-      this.native = this.makeNative()
+      throw STILL_HELD
     }
+    // Joined again (a new client) after the shared backoff while the broker still holds the id.
+    await retryPromise(join, {
+      retry: (e) => e === STILL_HELD && !this.closing,
+      baseMs: 250,
+      maxMs: 2_000,
+    }).catch((e: unknown) => {
+      if (e !== STILL_HELD) throw e
+    })
   }
 
   async subscribe(topics: readonly string[]): Promise<void> {
@@ -284,21 +296,15 @@ export class KafkaGroupConsumer implements GroupConsumer {
    * whose state was never loaded.
    */
   private async runOnAssign(parts: TopicPartition[]): Promise<void> {
-    const deadline = Date.now() + ON_ASSIGN_RETRY_FOR_MS
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.options.listener.onAssign(parts)
-        return
-      } catch (e) {
-        const retry = isRetriable(e) && !this.closing && Date.now() < deadline
-        this.ctx.report(
-          retry ? 'warn' : 'error',
-          `group '${this.options.groupId}': onAssign(${fmtTps(parts)}) failed: ${String(e)}${retry ? '; retrying' : ''}`,
-        )
-        if (!retry) return
-        await sleep(Math.min(5_000, 250 * 2 ** attempt))
-      }
-    }
+    const what = `group '${this.options.groupId}': onAssign(${fmtTps(parts)}) failed`
+    await retryPromise(() => this.options.listener.onAssign(parts), {
+      retry: (e) => isRetriable(e) && !this.closing,
+      forMs: ON_ASSIGN_RETRY_FOR_MS,
+      baseMs: 250,
+      maxMs: 5_000,
+      onRetry: (e, delay) =>
+        this.ctx.report('warn', `${what}: ${String(e)}; retrying in ${Math.round(delay)}ms`),
+    }).catch((e: unknown) => this.ctx.report('error', `${what}: ${String(e)}`))
   }
 
   private async handleRevoke(parts: TopicPartition[]): Promise<void> {

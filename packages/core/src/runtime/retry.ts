@@ -15,11 +15,19 @@ import { asFailure, type Failure, retriableFailure, unwrapFailure } from '../def
 export const BACKOFF_BASE_MS = 100
 export const BACKOFF_MAX_MS = 30_000
 
-const cap = Duration.millis(BACKOFF_MAX_MS)
+/** Where an adapter's backoff starts and where it stops growing (the runtime's: 100 ms to 30 s). */
+export interface BackoffBounds {
+  readonly baseMs?: number
+  readonly maxMs?: number
+}
 
 /** The shared backoff; `onRetry` hears each failure with the delay before the next attempt. */
-export const backoff = <E>(onRetry?: (error: E, delayMs: number, attempt: number) => void) =>
-  Schedule.exponential(Duration.millis(BACKOFF_BASE_MS), 2).pipe(
+export const backoff = <E>(
+  onRetry?: (error: E, delayMs: number, attempt: number) => void,
+  bounds: BackoffBounds = {},
+) => {
+  const cap = Duration.millis(bounds.maxMs ?? BACKOFF_MAX_MS)
+  return Schedule.exponential(Duration.millis(bounds.baseMs ?? BACKOFF_BASE_MS), 2).pipe(
     Schedule.jittered,
     Schedule.setInputType<E>(),
     Schedule.modifyDelay(({ duration, input, attempt }) =>
@@ -30,6 +38,41 @@ export const backoff = <E>(onRetry?: (error: E, delayMs: number, attempt: number
       }),
     ),
   )
+}
+
+export interface RetryPromiseOptions extends BackoffBounds {
+  /** Whether this failure is worth another try (the adapter's own judgement: codes, closing). */
+  readonly retry: (error: unknown) => boolean
+  /** Gives up (with the last failure) once this long has passed since the first try. */
+  readonly forMs?: number
+  /** Hears each failure that is retried, with the pause before the next try. */
+  readonly onRetry?: (error: unknown, delayMs: number, attempt: number) => void
+}
+
+/**
+ * The shared backoff for adapters, whose code is promises: runs `op` until it
+ * succeeds, or fails with what a try failed with once `retry` says no or
+ * `forMs` has passed. The same schedule as the runtime's retries, so every
+ * adapter backs off alike instead of each with its own sleeps.
+ */
+export const retryPromise = <A>(
+  op: (attempt: number) => PromiseLike<A>,
+  o: RetryPromiseOptions,
+): Promise<A> =>
+  Effect.runPromise(
+    Effect.suspend(() => {
+      let attempt = 0
+      const since = Date.now()
+      return Effect.tryPromise({ try: () => op(attempt++), catch: asFailure }).pipe(
+        Effect.retry({
+          schedule: backoff<Failure>((e, delay, n) => o.onRetry?.(unwrapFailure(e), delay, n), o),
+          while: (e) => o.retry(unwrapFailure(e)) && (o.forMs === undefined || Date.now() - since < o.forMs),
+        }),
+      )
+    }),
+  ).catch((e: unknown) => {
+    throw unwrapFailure(e)
+  })
 
 /**
  * Runs `step` again and again until interrupted. A failing step is told to
