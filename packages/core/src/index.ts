@@ -57,6 +57,7 @@ export {
 export { internalTopicNames, membersTopicName } from './runtime/internal-topics.ts'
 export { type LoggerOptions, type LogLevel, makeLogger } from './runtime/logger.ts'
 export { GROUP_SETTLE_MS } from './runtime/readiness.ts'
+export { parseFrom, readRecords, TopicReader } from './runtime/records.ts'
 export { CORRELATION_ID, REPLY_TO } from './runtime/sinks.ts'
 export { WorkerRuntime } from './runtime/view.ts'
 

@@ -15,6 +15,11 @@ export interface WebConfig {
   readonly port?: number
   readonly host?: string
   readonly cors?: boolean | { readonly origin: string | readonly string[] }
+  /**
+   * Serve GET /topics/:topic/records (anyone who reaches the port reads every topic):
+   * default on for a loopback address, off for any other.
+   */
+  readonly records?: boolean
 }
 
 export interface AppConfig {

@@ -265,6 +265,7 @@ export interface ResolvedConfig extends AppConfig {
     readonly port: number
     readonly host: string
     readonly cors?: NonNullable<WebConfig['cors']>
+    readonly records?: boolean
   }
 }
 

@@ -41,6 +41,7 @@ export function resolveConfig(config: AppConfig, overrides: Partial<AppConfig> =
       port,
       host: c.web.host ?? '127.0.0.1',
       ...(c.web.cors !== undefined ? { cors: c.web.cors } : {}),
+      ...(c.web.records !== undefined ? { records: c.web.records } : {}),
     }),
   })
 }
