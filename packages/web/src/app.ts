@@ -85,7 +85,7 @@ export function createWebApp(rt: WorkerView, options: WebAppOptions): Hono {
   const traced = (route: string, handle: (c: Context) => Response | Promise<Response>): Handler =>
     rt.config.telemetry.enabled ? (c) => serveTraced(c, route, () => handle(c)) : handle
   app.get('/tables/:table/:key', traced('/tables/:table/:key', tableLookup(rt)))
-  app.get('/topics/:topic/records', recordsRoute(rt))
+  app.get('/topics/:topic/records', traced('/topics/:topic/records', recordsRoute(rt)))
 
   for (const r of rt.def.routes) {
     if (r.method === 'GET' && (BUILTIN_ROUTES as readonly string[]).includes(r.path))
