@@ -66,12 +66,13 @@ describe('kafka://: stream-app tail', { timeout: 240_000 }, () => {
     expect(keyed.code, keyed.err).toBe(0)
     expect(one.code, one.err).toBe(0)
 
-    const [all, latest, offset, time, first] = await Promise.all([
+    const [all, latest, offset, time, first, bad] = await Promise.all([
       cli(['tail', APP, NUMBERS]),
       cli(['tail', APP, NUMBERS, '--from', 'latest']),
       cli(['tail', APP, NUMBERS, '--from', '1', '--partition', '0']),
       cli(['tail', APP, NUMBERS, '--from', '2026-01-15T00:00:00Z']),
       cli(['tail', APP, NUMBERS, '--group', `${id}-reader`, '--limit', '3']),
+      cli(['tail', APP, `${id}-nope`]),
     ])
     expect(all.code, all.err).toBe(0)
     expect(rows(all.out).map((r) => [r.partition, r.offset, r.key, r.value])).toEqual([
@@ -92,7 +93,6 @@ describe('kafka://: stream-app tail', { timeout: 240_000 }, () => {
     expect(
       [...rows(first.out), ...rows(rest.out)].map((r) => r.value).sort((a, b) => Number(a) - Number(b)),
     ).toEqual([1, 2, 3, 42])
-    const bad = await cli(['tail', APP, `${id}-nope`])
     expect(bad.code).toBe(1)
     expect(bad.err.trim()).toMatch(/^stream-app: unknown topic '.*-nope' \(the app's topics: /)
   })

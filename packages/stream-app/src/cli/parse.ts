@@ -212,10 +212,16 @@ export function tidyFailure(message: string): string {
   return `${kept.length > 1 ? 'Unknown arguments' : 'Unknown argument'}: ${kept.join(', ')}`
 }
 
-/** Options that take a text: `--key=` gives an empty one, which sends nothing useful. */
+/** Built-in options that take a text: `--key=` gives an empty one, which sends nothing useful. */
 const TEXT_OPTIONS = ['key', 'key-field', 'timestamp', 'header', 'from', 'group', 'broker']
 
-function emptyValue(args: Record<string, unknown>): string | undefined {
+/** An app command's own options may take an empty text; built-in ones may not. */
+function emptyValue(
+  command: string,
+  args: Record<string, unknown>,
+  def: AppDefinition | undefined,
+): string | undefined {
+  if (def?.commands[command]) return undefined
   for (const k of TEXT_OPTIONS) {
     const v = args[k]
     if (v === '' || (Array.isArray(v) && v.includes(''))) return `option --${k} needs a value`
@@ -270,7 +276,8 @@ export async function parse(
   if (failure !== undefined) return { kind: 'error', message: tidyFailure(failure.split('\n')[0]!) }
   if (output) return { kind: 'output', text: output }
   const command = String((argv._ as unknown[])[0])
-  const bad = badNumber(command, argv, def) ?? emptyValue(argv) ?? extraArgument(command, argv, def)
+  const bad =
+    badNumber(command, argv, def) ?? emptyValue(command, argv, def) ?? extraArgument(command, argv, def)
   if (bad) return { kind: 'error', message: bad }
   return { kind: 'command', command, args: argv }
 }
