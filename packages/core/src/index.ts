@@ -63,6 +63,7 @@ export {
 export { internalTopicNames, membersTopicName } from './runtime/internal-topics.ts'
 export { type LoggerOptions, type LogLevel, makeLogger } from './runtime/logger.ts'
 export { GROUP_SETTLE_MS } from './runtime/readiness.ts'
+export { parseFrom, readRecords, TopicReader } from './runtime/records.ts'
 /** For adapters: the runtime's backoff, for code that is promises. */
 export { type RetryPromiseOptions, retryPromise } from './runtime/retry.ts'
 export { CORRELATION_ID, REPLY_TO } from './runtime/sinks.ts'

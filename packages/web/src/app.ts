@@ -1,6 +1,6 @@
 /**
  * The hono app of one worker: CORS (when configured), the built-in routes
- * (/health, /metrics, /tables/:table/:key), the app's own `.route()`s, then
+ * (/health, /metrics, /tables/:table/:key, /topics/:topic/records), the app's own `.route()`s, then
  * the live page on / and its data (/agents, /topics, /tables, /lag) where the
  * app does not answer those paths itself, the token guard of the data
  * endpoints (web.token), and one error policy for all of them: 4xx for what
@@ -21,13 +21,19 @@ import { serveTraced } from './http-tracing.ts'
 import { lagRoute } from './lag.ts'
 import type { WorkerMetrics } from './metrics.ts'
 import { livePage } from './page.ts'
+import { recordsRoute } from './records.ts'
 import { answerAtOwner, notOwnedResponse, tableLookup } from './tables.ts'
 
 /**
  * Built-in GET routes of the API contract; they win over an app route of the
  * same path (which is warned about).
  */
-export const BUILTIN_ROUTES = ['/health', '/metrics', '/tables/:table/:key'] as const
+export const BUILTIN_ROUTES = [
+  '/health',
+  '/metrics',
+  '/tables/:table/:key',
+  '/topics/:topic/records',
+] as const
 
 /**
  * Built-in GET routes added later (the live page's data): an app that already
@@ -88,6 +94,7 @@ export function createWebApp(rt: WorkerView, options: WebAppOptions): Hono {
   const traced = (route: string, handle: (c: Context) => Response | Promise<Response>): Handler =>
     rt.config.telemetry.enabled ? (c) => serveTraced(c, route, () => handle(c)) : handle
   app.get('/tables/:table/:key', traced('/tables/:table/:key', tableLookup(rt)))
+  app.get('/topics/:topic/records', traced('/topics/:topic/records', recordsRoute(rt)))
 
   for (const r of rt.def.routes) {
     if (r.method === 'GET' && (BUILTIN_ROUTES as readonly string[]).includes(r.path))

@@ -34,6 +34,7 @@ const NAME = /^[a-zA-Z0-9._-]+$/
 export const BUILTIN_COMMANDS = [
   'run',
   'send',
+  'tail',
   'topics',
   'agents',
   'tables',

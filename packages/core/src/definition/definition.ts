@@ -28,6 +28,11 @@ export interface WebConfig {
   readonly token?: string
   /** With a token: /metrics requires it too (default false: open, for scrapers). */
   readonly protectMetrics?: boolean
+  /**
+   * Serve GET /topics/:topic/records (anyone who reaches the port reads every topic):
+   * default on for a loopback address, off for any other.
+   */
+  readonly records?: boolean
 }
 
 export interface AppConfig {

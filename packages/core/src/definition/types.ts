@@ -270,6 +270,7 @@ export interface ResolvedConfig extends AppConfig {
     /** The bearer token data endpoints require; undefined: they are open. */
     readonly token?: string
     readonly protectMetrics: boolean
+    readonly records?: boolean
   }
 }
 

@@ -54,6 +54,36 @@ export interface Readiness {
   readonly recovery: RecoveryProgress | undefined
 }
 
+/** Where reading starts in each partition. */
+export type RecordsFrom =
+  | { readonly kind: 'earliest' }
+  | { readonly kind: 'latest' }
+  | { readonly kind: 'offset'; readonly offset: number }
+  /** The first record of each partition stamped at or after this time (ms). */
+  | { readonly kind: 'time'; readonly ms: number }
+
+/** A record as `tail` prints it and the records endpoint answers it. */
+export interface RecordJson {
+  readonly topic: string
+  readonly partition: number
+  readonly offset: number
+  readonly timestamp: number
+  readonly key: unknown
+  readonly value: unknown
+  readonly headers: Readonly<Record<string, string>>
+}
+
+export interface RecordQuery {
+  readonly topic: string
+  /** Default earliest (with a group: its committed offsets, else earliest). */
+  readonly from?: RecordsFrom
+  readonly partition?: number
+  /** At most this many records in all. */
+  readonly limit?: number
+  /** Read as a member of this consumer group and commit what was read (never the app's own). */
+  readonly group?: string
+}
+
 export interface WorkerView {
   readonly id: string
   readonly def: AppDefinition
@@ -75,6 +105,8 @@ export interface WorkerView {
   /** Replication of the topics that exist, as the broker reports it (memory, sqlite: 1, in-sync null). */
   replication(topics: readonly string[]): Promise<readonly TopicReplication[]>
   ownerOf(table: string, key: unknown): Promise<KeyOwner>
+  /** A bounded read of a topic's records (GET /topics/:topic/records), outside the app's group. */
+  records?(query: RecordQuery & { readonly limit: number }): Promise<readonly RecordJson[]>
 }
 
 export interface WebServerHandle {

@@ -53,6 +53,7 @@ export function resolveConfig(config: AppConfig, overrides: Partial<AppConfig> =
         c.web.bodyLimit === undefined ? DEFAULT_BODY_LIMIT : parseByteSize(c.web.bodyLimit, 'web.bodyLimit'),
       ...(token !== undefined ? { token } : {}),
       protectMetrics: c.web.protectMetrics ?? false,
+      ...(c.web.records !== undefined ? { records: c.web.records } : {}),
     }),
   })
 }

@@ -16,7 +16,7 @@ import type {
   TopicReplication,
 } from '../ports/index.ts'
 import type { Sensor, WorkerState } from '../ports/sensor.ts'
-import type { KeyOwner, Readiness, TableQuery, WorkerView } from '../ports/view.ts'
+import type { KeyOwner, Readiness, RecordJson, RecordQuery, TableQuery, WorkerView } from '../ports/view.ts'
 import type { Assignment } from './assignment.ts'
 import type { Committer } from './commit.ts'
 import type { Contexts } from './context.ts'
@@ -30,6 +30,7 @@ import type { TopicRuntime } from './internal/topics.ts'
 import { internalTopicNames, membersTopicName } from './internal-topics.ts'
 import type { Members } from './members.ts'
 import { type GroupWatch, readiness } from './readiness.ts'
+import { readRecords } from './records.ts'
 import type { Runs } from './schedule.ts'
 import type { WorkerSensor } from './sensor.ts'
 
@@ -166,6 +167,10 @@ export class WorkerRuntime implements WorkerView {
         rows.push({ name, partitions, replicationFactor: 1, inSyncReplicas: null })
     }
     return rows
+  }
+
+  records(query: RecordQuery & { readonly limit: number }): Promise<readonly RecordJson[]> {
+    return readRecords(this.broker, this.def, query, this.parts?.topics)
   }
 
   table(name: string): TableQuery | undefined {

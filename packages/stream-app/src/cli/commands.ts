@@ -1,11 +1,11 @@
 /**
  * What each CLI command does, once its arguments have been checked: run a
- * worker until a signal (or until it stops itself), send messages, list what
- * the app defines, reset its local state, run one of the app's own commands.
+ * worker until a signal (or until it stops itself), list what the app
+ * defines, reset its local state, run one of the app's own commands (`send`
+ * and `tail` have files of their own).
  */
 import { existsSync, rmSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { createInterface } from 'node:readline'
 import {
   type AppDefinition,
   asFailure,
@@ -17,7 +17,7 @@ import {
 import { DEFAULT_BROKER_PATH, openSqliteBroker, resetApp, sqlitePathFromUrl } from '@stream-app/sqlite'
 import * as Deferred from 'effect/Deferred'
 import * as Effect from 'effect/Effect'
-import { sendFromCli, startClient, startWorker } from '../workers.ts'
+import { startClient, startWorker } from '../workers.ts'
 import { describeApp, printTable } from './describe.ts'
 import { launcherGone, watchesLauncher } from './launcher.ts'
 import { Shutdown } from './main.ts'
@@ -84,27 +84,6 @@ export const run = (def: AppDefinition, a: Args, io: Io): Effect.Effect<number, 
       return runtime.fatal ? 1 : 0
     }),
   )
-
-/** `send`: the value given, or one per line of stdin; every line is checked before any is sent. */
-export const send = (def: AppDefinition, a: Args, io: Io): Effect.Effect<number, unknown> =>
-  attempt(async () => {
-    const values: string[] = []
-    if (a.value !== undefined) values.push(String(a.value))
-    else {
-      const rl = createInterface({ input: process.stdin })
-      for await (const line of rl) if (line.trim() !== '') values.push(line)
-    }
-    const sent = await sendFromCli(def, {
-      topic: String(a.topic),
-      values,
-      ...(a.key !== undefined ? { key: String(a.key) } : {}),
-      ...(a.partition !== undefined ? { partition: a.partition as number } : {}),
-      ...(a.broker ? { broker: a.broker as string } : {}),
-      as: a.string ? 'string' : a.raw ? 'raw' : 'auto',
-    })
-    for (const s of sent) io.out(JSON.stringify(s))
-    return 0
-  })
 
 /** `topics|agents|tables|routes`: what the app defines, as a table or JSON (topics with their replication). */
 export const list = (def: AppDefinition, kind: 'topics' | 'agents' | 'tables' | 'routes', a: Args, io: Io) =>

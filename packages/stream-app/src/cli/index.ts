@@ -7,10 +7,12 @@
 import { readFileSync } from 'node:fs'
 import { type AppDefinition, asFailure, BUILTIN_COMMANDS, messageOf, type Runnable } from '@stream-app/core'
 import * as Effect from 'effect/Effect'
-import { appCommand, type Io, list, reset, run, send } from './commands.ts'
+import { appCommand, type Io, list, reset, run } from './commands.ts'
 import { loadApp } from './load.ts'
 import { noShutdown, Shutdown } from './main.ts'
 import { BUILTINS, parse, usageOf } from './parse.ts'
+import { send } from './send.ts'
+import { tail } from './tail.ts'
 import { waitReady } from './wait-ready.ts'
 
 export interface CliOptions {
@@ -32,12 +34,18 @@ const VERSION = (() => {
 
 const APP_FILE = /\.(m?[jt]s|cjs)$/i
 
+/** The built-in commands with an app file (help is handled before). */
+const BUILTIN: readonly string[] = BUILTIN_COMMANDS.filter((c) => c !== 'help')
+
 /** The help text: built-in commands and, given an app, its own. */
 export function helpText(def: AppDefinition | undefined, file: string | undefined): string {
   const rows: [string, string][] = [
     ...BUILTINS.map(([u, w]) => [u, w] as [string, string]),
     ['init <dir>', 'write a new project: a typed app, a test of it, tsconfig.json and package.json'],
-    ['help [app]', "this text; given an app file, the app's own commands too"],
+    [
+      'help [command] [app]',
+      "this text, or one command's usage; given an app file, the app's own commands too",
+    ],
   ]
   const own: [string, string][] = Object.values(def?.commands ?? {}).map((c) => {
     const options = Object.entries(c.options).map(
@@ -83,16 +91,56 @@ export function cliProgram(
       io.err(`stream-app: ${message}`)
       return 1
     })
+  /** yargs' usage of one command: a built-in one needs no app file. */
+  const commandHelp = (command: string, def: AppDefinition | undefined) =>
+    Effect.gen(function* () {
+      const parsed = yield* Effect.promise(() =>
+        parse([command, ...(def ? ['<app>'] : []), '--help'], def, VERSION),
+      )
+      if (parsed.kind === 'error') return yield* fail(parsed.message)
+      io.out(parsed.kind === 'output' ? parsed.text : helpText(def, undefined))
+      return 0
+    })
   return Effect.gen(function* () {
     const args = [...argv]
     let app: Runnable | undefined = options.app
     const main = app !== undefined
     const first = args[0]
-    // `help [app]`, and `stream-app <app-file> --help`: the commands, the app's own included.
-    const helpFor =
-      first === 'help' ? args[1] : first !== undefined && APP_FILE.test(first) ? first : undefined
-    if (first === 'help' || (helpFor !== undefined && args.includes('--help'))) {
-      if (helpFor !== undefined && !main) {
+    // `help [command] [app]`, `<built-in> --help` (no app file needed) and `<app-file> --help`.
+    if (first === 'help') {
+      const rest = args.slice(1)
+      const file = main ? undefined : rest.find((x) => APP_FILE.test(x))
+      const command = rest.find((x) => !APP_FILE.test(x) && !x.startsWith('-'))
+      if (file !== undefined) {
+        const loaded = yield* load(file)
+        if ('error' in loaded) return yield* fail(loaded.error)
+        app = loaded.app
+      }
+      if (command === undefined) {
+        io.out(helpText(app?.definition, file))
+        return 0
+      }
+      if (command === 'init') {
+        io.out(
+          helpText(undefined, undefined)
+            .split('\n')
+            .find((l) => l.trim().startsWith('init '))!
+            .trim(),
+        )
+        return 0
+      }
+      const own = Object.hasOwn(app?.definition.commands ?? {}, command)
+      if (!BUILTIN.includes(command) && !own)
+        return yield* fail(
+          `unknown command '${command}'${file || main ? '' : " (an app's own command: stream-app help <command> <app-file>)"}`,
+        )
+      return yield* commandHelp(command, own ? app?.definition : undefined)
+    }
+    if (first !== undefined && BUILTIN.includes(first) && (args.includes('--help') || args.includes('-h')))
+      return yield* commandHelp(first, undefined)
+    const helpFor = first !== undefined && APP_FILE.test(first) ? first : undefined
+    if (helpFor !== undefined && args.includes('--help')) {
+      if (!main) {
         const loaded = yield* load(helpFor)
         if ('error' in loaded) return yield* fail(loaded.error)
         app = loaded.app
@@ -128,16 +176,18 @@ export function cliProgram(
         ? run(def, a, io)
         : parsed.command === 'send'
           ? send(def, a, io)
-          : parsed.command === 'topics' ||
-              parsed.command === 'agents' ||
-              parsed.command === 'tables' ||
-              parsed.command === 'routes'
-            ? list(def, parsed.command, a, io)
-            : parsed.command === 'reset'
-              ? reset(def, a, io)
-              : parsed.command === 'wait-ready'
-                ? Effect.tryPromise({ try: () => waitReady(def, a, io), catch: asFailure })
-                : appCommand(def, parsed.command, a)
+          : parsed.command === 'tail'
+            ? tail(def, a, io)
+            : parsed.command === 'topics' ||
+                parsed.command === 'agents' ||
+                parsed.command === 'tables' ||
+                parsed.command === 'routes'
+              ? list(def, parsed.command, a, io)
+              : parsed.command === 'reset'
+                ? reset(def, a, io)
+                : parsed.command === 'wait-ready'
+                  ? Effect.tryPromise({ try: () => waitReady(def, a, io), catch: asFailure })
+                  : appCommand(def, parsed.command, a)
     return yield* act.pipe(Effect.catch((e) => fail(messageOf(e))))
   })
 }

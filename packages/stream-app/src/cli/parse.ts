@@ -22,7 +22,11 @@ export const BUILTINS: readonly (readonly [usage: string, what: string])[] = [
   ],
   [
     'send <app> <topic> [value]',
-    'send a message; one a line from stdin without a value (--key, --partition, --string, --raw, --broker)',
+    'send a message; one a line from stdin without a value (--key, --key-field, --keyed, --partition, --timestamp, --header k=v, --string, --raw, --broker)',
+  ],
+  [
+    'tail <app> <topic>',
+    "print a topic's records as JSON lines, never moving the app's group (--from earliest|latest|<offset>|<ISO time>, --partition, --limit, --follow, --group, --broker)",
   ],
   ['topics|agents|tables|routes <app>', 'list what the app defines (--json)'],
   ['reset <app>', "delete the app's local state (--datadir); --topics: its sqlite:// topics too"],
@@ -66,12 +70,50 @@ function declare(y: Argv, def: AppDefinition | undefined): Argv {
         .positional('app', { type: 'string' })
         .positional('topic', { type: 'string', describe: 'topic or agent name' })
         .positional('value', { type: 'string', describe: 'the value (JSON when it parses)' })
-        .option('key', { type: 'string', describe: 'message key' })
-        .option('partition', { type: 'number', describe: 'partition' })
+        .option('key', { type: 'string', requiresArg: true, describe: 'message key (every message)' })
+        .option('key-field', {
+          type: 'string',
+          requiresArg: true,
+          describe: "each line's key: this field of its JSON value",
+        })
+        .option('keyed', { type: 'boolean', describe: 'lines are key<TAB>value' })
+        .option('partition', { type: 'number', requiresArg: true, describe: 'partition' })
+        .option('timestamp', {
+          type: 'string',
+          requiresArg: true,
+          describe: 'record timestamp: epoch ms or an ISO time (default now)',
+        })
+        .option('header', {
+          type: 'string',
+          requiresArg: true,
+          describe: 'a record header name=value (repeatable)',
+        })
         .option('string', { type: 'boolean', describe: 'send the text as a string, never parsed as JSON' })
         .option('raw', { type: 'boolean', describe: "send the text's bytes (topics of codec 'raw')" })
         .conflicts('string', 'raw')
-        .option('broker', { type: 'string', describe: 'broker URL' }),
+        .option('broker', { type: 'string', requiresArg: true, describe: 'broker URL' }),
+  )
+  y.command('tail <app> <topic>', "print a topic's records as JSON lines", (b: Argv) =>
+    b
+      .positional('app', { type: 'string' })
+      .positional('topic', {
+        type: 'string',
+        describe: 'topic (its dead-letter topic too: <topic>.dead-letter)',
+      })
+      .option('from', {
+        type: 'string',
+        requiresArg: true,
+        describe: 'earliest (default), latest, an offset, or an ISO time',
+      })
+      .option('partition', { type: 'number', requiresArg: true, describe: 'only this partition' })
+      .option('limit', { type: 'number', requiresArg: true, describe: 'stop after this many records' })
+      .option('follow', { type: 'boolean', describe: 'keep waiting for new records (until Ctrl-C)' })
+      .option('group', {
+        type: 'string',
+        requiresArg: true,
+        describe: "read as this consumer group and commit what was printed (never the app's own)",
+      })
+      .option('broker', { type: 'string', requiresArg: true, describe: 'broker URL' }),
   )
   for (const kind of ['topics', 'agents', 'tables', 'routes'] as const)
     y.command(`${kind} <app>`, `list the app's ${kind}`, (b: Argv) =>
@@ -141,6 +183,7 @@ function badNumber(
   const numbers: [string, 'option' | 'argument'][] = [
     ['web-port', 'option'],
     ['partition', 'option'],
+    ['limit', 'option'],
   ]
   const c = def?.commands[command]
   if (c) {
@@ -151,6 +194,52 @@ function badNumber(
     if (typeof args[k] === 'number' && Number.isNaN(args[k]))
       return what === 'option' ? `option --${k} must be a number` : `argument '${k}' must be a number`
   return undefined
+}
+
+/**
+ * yargs' failures, tidied: an option missing its value is named as an option,
+ * and yargs names an unknown `--web-prot` twice, as given and camel-cased
+ * (`web-prot, webProt`): each is named once, as the user typed it.
+ */
+export function tidyFailure(message: string): string {
+  const missing = /^Not enough arguments following: (.+)$/.exec(message)
+  if (missing) return `option --${missing[1]} needs a value`
+  const m = /^(Unknown arguments?): (.*)$/.exec(message)
+  if (!m) return message
+  const names = m[2]!.split(', ')
+  const camel = (n: string) => n.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
+  const kept = names.filter((n) => (n === camel(n) ? !names.some((o) => o !== n && camel(o) === n) : true))
+  return `${kept.length > 1 ? 'Unknown arguments' : 'Unknown argument'}: ${kept.join(', ')}`
+}
+
+/** Built-in options that take a text: `--key=` gives an empty one, which sends nothing useful. */
+const TEXT_OPTIONS = ['key', 'key-field', 'timestamp', 'header', 'from', 'group', 'broker']
+
+/** An app command's own options may take an empty text; built-in ones may not. */
+function emptyValue(
+  command: string,
+  args: Record<string, unknown>,
+  def: AppDefinition | undefined,
+): string | undefined {
+  if (def?.commands[command]) return undefined
+  for (const k of TEXT_OPTIONS) {
+    const v = args[k]
+    if (v === '' || (Array.isArray(v) && v.includes(''))) return `option --${k} needs a value`
+  }
+  return undefined
+}
+
+/** Built-in commands take no positionals beyond their own; app commands get the rest as args._. */
+function extraArgument(
+  command: string,
+  args: Record<string, unknown>,
+  def: AppDefinition | undefined,
+): string | undefined {
+  if (def?.commands[command]) return undefined
+  const extra = (args._ as unknown[]).slice(1)
+  if (!extra.length) return undefined
+  const usage = BUILTINS.find(([u]) => u.split(' ')[0]!.split('|').includes(command))?.[0]
+  return `unexpected argument '${String(extra[0])}'${usage ? ` (usage: stream-app ${usage.replace(/^[a-z|-]+/, command)})` : ''}`
 }
 
 /** Parses and checks `args`; nothing is run. */
@@ -164,7 +253,8 @@ export async function parse(
     .scriptName('stream-app')
     .usage('stream-app <command> <app-file> [options]')
     .version(version)
-    .strict()
+    // Unknown options fail; extra positionals reach an app command as args._ (built-ins check theirs).
+    .strictOptions()
     .help()
     .showHelpOnFail(false)
     .exitProcess(false)
@@ -175,7 +265,7 @@ export async function parse(
     .option('json-logs', { type: 'boolean', describe: 'log JSON lines' })
     .demandCommand(
       1,
-      "a command is required: run, send, topics, agents, tables, routes, reset, wait-ready or one of the app's",
+      "a command is required: run, send, tail, topics, agents, tables, routes, reset, wait-ready or one of the app's",
     )
   declare(y, def)
   const { argv, output } = await new Promise<{ argv: Record<string, unknown>; output: string }>((resolve) => {
@@ -183,10 +273,11 @@ export async function parse(
       resolve({ argv, output }),
     )
   })
-  if (failure !== undefined) return { kind: 'error', message: failure.split('\n')[0]! }
+  if (failure !== undefined) return { kind: 'error', message: tidyFailure(failure.split('\n')[0]!) }
   if (output) return { kind: 'output', text: output }
   const command = String((argv._ as unknown[])[0])
-  const bad = badNumber(command, argv, def)
+  const bad =
+    badNumber(command, argv, def) ?? emptyValue(command, argv, def) ?? extraArgument(command, argv, def)
   if (bad) return { kind: 'error', message: bad }
   return { kind: 'command', command, args: argv }
 }
