@@ -33,6 +33,12 @@ export function ackHeld(cursor: Cursor, keep: (rec: BrokerRecord) => boolean): v
   cursor.inflight.length = 0
 }
 
+/** What the app's own code threw (a hook, a task, an onError, a service's stop). */
+class UserCodeFailure {
+  readonly _tag = 'UserCodeFailure'
+  constructor(readonly error: unknown) {}
+}
+
 /** A service whose start failed: the worker does not start. */
 export class ServiceStartError extends StreamAppError {
   readonly _tag = 'ServiceStartError'
@@ -122,6 +128,7 @@ export const makeLifecycle = (d: LifecycleDeps): Effect.Effect<Lifecycle, never,
   Effect.gen(function* () {
     const { def, log } = d
     const signals = new Signals()
+    const leaderTopic = `${def.config.id}-__leader`
     const services: Record<string, unknown> = {}
     // Runs user code as fibers of the worker's scope, on its clock (the test clock under app.test()).
     const run = yield* FiberSet.makeRuntimePromise<never>()
@@ -129,13 +136,13 @@ export const makeLifecycle = (d: LifecycleDeps): Effect.Effect<Lifecycle, never,
 
     /** fn's result awaited until `ms`; a failure or the deadline is logged, never thrown. */
     const guarded = (what: string, ms: number, fn: () => unknown): Effect.Effect<void> =>
-      Effect.tryPromise({ try: async () => fn(), catch: (e) => e }).pipe(
+      Effect.tryPromise({ try: async () => fn(), catch: (e) => new UserCodeFailure(e) }).pipe(
         Effect.timeoutOrElse({
           duration: ms,
           orElse: () =>
             Effect.sync(() => log.warn(`${what} still running after ${ms}ms; going on without it`)),
         }),
-        Effect.catch((e) => Effect.sync(() => log.error(`${what} failed: ${messageOf(e)}`))),
+        Effect.catch((f) => Effect.sync(() => log.error(`${what} failed: ${messageOf(f.error)}`))),
         Effect.asVoid,
       )
 
@@ -184,7 +191,11 @@ export const makeLifecycle = (d: LifecycleDeps): Effect.Effect<Lifecycle, never,
       fire: async (event, partitions) => {
         const hooks = def.hooks.filter((h) => h.event === event)
         if (!hooks.length) return
-        const list = partitions?.map((tp) => Object.freeze({ topic: tp.topic, partition: tp.partition }))
+        // The leader topic only elects the worker that runs onLeader jobs: not the app's partitions.
+        const list = partitions
+          ?.filter((tp) => tp.topic !== leaderTopic)
+          .map((tp) => Object.freeze({ topic: tp.topic, partition: tp.partition }))
+        if (list?.length === 0) return
         for (const h of hooks)
           await run(
             guarded(`on('${event}') hook`, h.timeoutMs, () =>
@@ -199,8 +210,8 @@ export const makeLifecycle = (d: LifecycleDeps): Effect.Effect<Lifecycle, never,
         (t) =>
           FiberSet.run(
             tasks,
-            Effect.tryPromise({ try: async () => t.fn(d.ctx()), catch: (e) => e }).pipe(
-              Effect.catch((e) =>
+            Effect.tryPromise({ try: async () => t.fn(d.ctx()), catch: (e) => new UserCodeFailure(e) }).pipe(
+              Effect.catch(({ error: e }) =>
                 Effect.gen(function* () {
                   log.error(`task '${t.name}' failed: ${messageOf(e)}`)
                   if (t.onError !== undefined && !signals.worker.aborted)
