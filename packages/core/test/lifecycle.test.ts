@@ -327,30 +327,42 @@ describe('cron time zone and leader', () => {
 })
 
 describe('ctx.signal', () => {
-  it('aborts when the worker stops: a handler waiting on it ends and its record stays unacknowledged', async () => {
+  it('aborts when the worker stops: a handler waiting on it ends, nobody is told, its record is not acknowledged', async () => {
     let reason: unknown
     let inside = false
+    let second = false
+    const seen: string[] = []
+    const heard: unknown[] = []
     let timerSignal: AbortSignal | undefined
-    const app = createApp({ id: 'signal' })
+    const def = createApp({ id: 'signal' })
       .timer('t', { every: '1s' }, (ctx) => {
         timerSignal = ctx.signal
       })
-      .agent('wait', { value: Schema.String }, async (s, ctx) => {
-        for await (const _ of s) {
+      .agent('wait', { value: Schema.String, onError: (e) => void heard.push(e) }, async (s, ctx) => {
+        for await (const v of s) {
+          seen.push(v)
+          if (second) continue
           inside = true
           await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }))
           reason = ctx.signal.reason
           throw ctx.signal.reason
         }
-      })
-    const t = await app.test({ logLevel: 'silent' })
-    await t.advance('1s')
+      }).definition
+    const broker = new MemoryBroker()
+    const first = track(await startMemoryRuntime(def, { broker, closeBroker: false, testClockAt: T0 }))
+    await first.testClock!.advance(1000)
     expect(timerSignal?.aborted).toBe(false)
-    await t.agents.wait.send('x')
+    await first.agentHandles.wait!.send('x')
     await until('the handler to hold the record', () => inside)
-    await t.stop()
+    await first.stop()
     expect(timerSignal?.aborted).toBe(true)
     expect(String(reason)).toMatch(/the worker is stopping/)
+    expect(heard).toEqual([])
+    // the next worker of the group gets the record again: it was not acknowledged
+    second = true
+    track(await startMemoryRuntime(def, { broker, closeBroker: false }))
+    await until(`the record to come again: ${JSON.stringify(seen)}`, () => seen.length === 2)
+    expect(seen).toEqual(['x', 'x'])
   })
 
   it("aborts a handler's signal when the partition of its record is revoked", async () => {
