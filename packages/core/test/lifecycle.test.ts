@@ -13,7 +13,12 @@ import type { Registry } from '../src/definition/types.ts'
 import {
   type AppDefinition,
   createApp,
+  launch,
   MemoryBroker,
+  MemoryStore,
+  makeLogger,
+  portsLayer,
+  resolveConfig,
   Schema,
   startMemoryRuntime,
   type TestWorker,
@@ -363,6 +368,34 @@ describe('ctx.signal', () => {
     track(await startMemoryRuntime(def, { broker, closeBroker: false }))
     await until(`the record to come again: ${JSON.stringify(seen)}`, () => seen.length === 2)
     expect(seen).toEqual(['x', 'x'])
+  })
+
+  it('a handler that ignores its signal holds a stop no longer than the stop timeout (15 s)', {
+    timeout: 60_000,
+  }, async () => {
+    let inside = false
+    const def = createApp({ id: 'stuck' }).agent('stuck', { value: Schema.String }, async (s) => {
+      for await (const _ of s) {
+        inside = true
+        await new Promise(() => {}) // never settles, never looks at ctx.signal
+      }
+    }).definition
+    const lines: string[] = []
+    const rt = track(
+      await launch(def, {
+        config: resolveConfig(def.config, {
+          broker: 'memory://',
+          store: 'memory://',
+          web: { enabled: false },
+        }),
+        log: makeLogger({ level: 'warn', write: (l) => lines.push(l) }),
+        layer: portsLayer({ broker: new MemoryBroker(), store: new MemoryStore(), closeBroker: true }),
+      }),
+    )
+    await rt.agentHandles.stuck!.send('x')
+    await until('the handler to hold the record', () => inside)
+    await rt.stop() // resolves: the stuck fiber is interrupted after the timeout
+    expect(lines.join('\n')).toMatch(/agents did not finish within 15000ms; interrupting them/)
   })
 
   it("aborts a handler's signal when the partition of its record is revoked", async () => {
