@@ -13,6 +13,10 @@ export type {
   AgentOptions,
   AgentReturn,
   App,
+  HookFn,
+  LayerResource,
+  OnError,
+  ServiceSpec,
   SetTableOptions,
   TableOptions,
   TopicOptions,
@@ -24,6 +28,8 @@ export type * from './definition/definition.ts'
 export type { Duration } from './definition/duration.ts'
 export { toMillis } from './definition/duration.ts'
 export * from './definition/errors.ts'
+export type { HookDef, HookEvent, OnErrorFn, ServiceDef, TaskDef } from './definition/lifecycle.ts'
+export { HOOK_TIMEOUT_MS } from './definition/lifecycle.ts'
 export type { Platform, Runnable, TestOptions } from './definition/platform.ts'
 export type * from './definition/types.ts'
 export {

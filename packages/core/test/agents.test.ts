@@ -1,10 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import type { AppDefinition } from '../src/definition/definition.ts'
 import type { Registry } from '../src/definition/types.ts'
 import {
   createApp,
+  launch,
   MemoryBroker,
   MemoryStore,
   makeLogger,
+  portsLayer,
   resolveConfig,
   Schema,
   startRuntime,
@@ -19,6 +22,24 @@ const track = <W extends TestWorker<Registry>>(w: W): W => {
 afterEach(async () => {
   for (const w of workers.splice(0)) await w.stop()
 })
+
+/** What app.test() starts (test clock at 0, restarts not waiting out their backoff), logging error lines to `lines`. */
+async function testRuntime(def: AppDefinition, lines: string[]) {
+  const rt = await launch(def, {
+    config: resolveConfig(def.config, { broker: 'memory://', store: 'memory://', web: { enabled: false } }),
+    log: makeLogger({ level: 'error', write: (l) => lines.push(l) }),
+    layer: portsLayer({ broker: new MemoryBroker(), store: new MemoryStore(), closeBroker: true }),
+    testClockAt: 0,
+    instantRestarts: true,
+  })
+  workers.push({ stop: () => rt.stop() } as TestWorker<Registry>)
+  return rt
+}
+const delaysIn = (lines: readonly string[]) =>
+  lines.flatMap((l) => {
+    const m = l.match(/restarting in (\d+)ms/)
+    return m ? [Number(m[1])] : []
+  })
 
 describe('agents', () => {
   it('consumes a declared topic, updates tables and yields to every sink', async () => {
@@ -184,30 +205,28 @@ describe('agents', () => {
         handled.push(n)
       }
     })
-    const t = track(await app.test({ logLevel: 'silent' }))
-    const w = t as unknown as { log: { error: (m: string) => void } }
-    const orig = w.log.error
-    w.log.error = (m: string) => {
-      logs.push(m)
-      orig(m)
-    }
-    await t.agents.flaky.send(1)
-    await t.agents.flaky.send(-1)
-    await t.agents.flaky.send(2)
+    const t = await testRuntime(app.definition, logs)
+    const flaky = t.agentHandles.flaky!
+    await flaky.send(1)
+    await flaky.send(-1)
+    await flaky.send(2)
+    // idle() covers the restart: under app.test() the backoff is not waited on the test clock
     await t.idle()
-    expect(starts).toBe(1) // crashed, waiting out the backoff on the test clock
-    expect(handled).toEqual([1])
-    await t.advance('79ms') // the first backoff is 100 ms ± 20% jitter: not yet
-    expect(starts).toBe(1)
-    await t.advance('41ms')
     expect(starts).toBe(2)
     expect(handled).toEqual([1, 2]) // -1 was acknowledged, not redelivered
-    await t.agents.flaky.send(-2)
+    await flaky.send(-2)
+    await flaky.send(3)
     await t.idle()
-    await t.advance('150ms')
-    expect(starts).toBe(2) // second failure waits twice as long: 200 ms ± 20%
-    await t.advance('100ms')
     expect(starts).toBe(3)
+    expect(handled).toEqual([1, 2, 3])
+    expect(t.testClock!.now()).toBe(0) // the clock did not move
+    // the backoff is still computed (and logged): 100 ms ± 20%, then twice that
+    const delays = delaysIn(logs)
+    expect(delays).toHaveLength(2)
+    expect(delays[0]).toBeGreaterThanOrEqual(80)
+    expect(delays[0]).toBeLessThanOrEqual(120)
+    expect(delays[1]).toBeGreaterThanOrEqual(160)
+    expect(delays[1]).toBeLessThanOrEqual(240)
   })
 
   it('logs a crash with the stack of the error, on lines of its own under the event', async () => {
@@ -233,17 +252,25 @@ describe('agents', () => {
     }
   })
 
-  it('does not spin the CPU when a handler throws on every message: backoff grows', async () => {
+  it('backs off more after each crash in a row (30 s at most)', async () => {
     let starts = 0
+    const delays: number[] = []
     const app = createApp({ id: 'spin' }).agent('bad', { value: Schema.Number }, async (s) => {
       starts++
       for await (const _ of s) throw new Error('always')
     })
-    const t = track(await app.test({ logLevel: 'silent' }))
-    for (let i = 0; i < 20; i++) await t.agents.bad.send(i)
+    const lines: string[] = []
+    const t = await testRuntime(app.definition, lines)
+    for (let i = 0; i < 12; i++) await t.agentHandles.bad!.send(i)
     await t.idle()
-    await t.advance('1s') // 100 + 200 + 400 ms of backoff fit, the next (800) does not
-    expect(starts).toBe(4)
+    delays.push(...delaysIn(lines))
+    expect(starts).toBe(13) // every message crashed the handler once and was acknowledged
+    delays.forEach((d, i) => {
+      const base = Math.min(100 * 2 ** i, 30_000)
+      expect(d, `restart ${i + 1}`).toBeGreaterThanOrEqual(Math.min(base * 0.8, 30_000) - 1)
+      expect(d, `restart ${i + 1}`).toBeLessThanOrEqual(Math.min(base * 1.2, 30_000) + 1)
+    })
+    expect(delays).toHaveLength(12)
   })
 
   it('one_for_all restarts every instance of the agent together', async () => {

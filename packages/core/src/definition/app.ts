@@ -4,6 +4,8 @@
  * (topics, tables, agents, timers, cron jobs, routes, commands) so handlers
  * are typed end to end and a name declared twice is a compile error.
  */
+import type * as Context from 'effect/Context'
+import type * as Layer from 'effect/Layer'
 import type * as Schema from 'effect/Schema'
 import type { AnySchema, CodecName } from './codec.ts'
 import type {
@@ -15,6 +17,7 @@ import type {
   SupervisorStrategy,
 } from './definition.ts'
 import type { Duration } from './duration.ts'
+import type { HookEvent } from './lifecycle.ts'
 import type { TestOptions } from './platform.ts'
 import type { StreamJoinOptions, StreamJoinType } from './stream-join.ts'
 import type {
@@ -25,7 +28,9 @@ import type {
   CommandOption,
   Ctx,
   EmptyRegistry,
+  Event,
   NotDeclared,
+  PartitionRef,
   Registry,
   RouteContext,
   RouteKey,
@@ -90,6 +95,32 @@ export interface TopicOptions<KS, VS, C extends CodecName> {
   readonly config?: Readonly<Record<string, string>>
   readonly onInvalid?: OnInvalid
 }
+
+/**
+ * Told of each failure of an agent's handler (with the event it held, if any),
+ * a timer's or a cron job's run; what it throws is logged.
+ */
+export type OnError<R extends Registry, Ev = never> = (
+  error: unknown,
+  ctx: Ctx<R>,
+  event?: Ev,
+) => void | Promise<void>
+
+/** What `.service(name, layer)` provides: the service's shape (its class's `Service`, or the key's type). */
+export type LayerResource<ROut> = ROut extends Context.ServiceClass.Shape<string, infer S> ? S : ROut
+
+/** A service: `start` gives the resource, `stop` releases it. */
+export interface ServiceSpec<R extends Registry, Res> {
+  readonly start: (ctx: Ctx<R>) => Res | Promise<Res>
+  readonly stop?: (resource: Res, ctx: Ctx<R>) => void | Promise<void>
+}
+
+/** The arguments of a hook: the partitions for the rebalance events, then the ctx. */
+export type HookFn<R extends Registry, E extends HookEvent> = E extends
+  | 'partitionsAssigned'
+  | 'partitionsRevoked'
+  ? (partitions: readonly PartitionRef[], ctx: Ctx<R>) => unknown
+  : (ctx: Ctx<R>) => unknown
 
 export interface AgentOptions<F extends string, S extends string, KS, VS> {
   /** Declared topic(s) to consume; without it the agent consumes its own topic. */
@@ -193,7 +224,13 @@ export interface App<R extends Registry = EmptyRegistry> {
     O = never,
   >(
     name: NotDeclared<N, R['agents']>,
-    options: AgentOptions<F, S, KS, VS> & SinkCheck<R, S, O>,
+    options: AgentOptions<F, S, KS, VS> &
+      SinkCheck<R, S, O> & {
+        readonly onError?: OnError<
+          R & AgentAddedBy<R, N, F, KS, VS, unknown>,
+          Event<AgentKey<R, F, KS>, AgentValue<R, F, VS>>
+        >
+      },
     handler: (
       stream: Stream<AgentValue<R, F, VS>, AgentKey<R, F, KS>>,
       ctx: Ctx<R & AgentAddedBy<R, N, F, KS, VS, unknown>>,
@@ -275,15 +312,60 @@ export interface App<R extends Registry = EmptyRegistry> {
 
   timer<const N extends string>(
     name: NotDeclared<N, R['timers']>,
-    options: { readonly every: Duration; readonly onLeader?: boolean },
+    options: { readonly every: Duration; readonly onLeader?: boolean; readonly onError?: OnError<R> },
     fn: (ctx: Ctx<R>) => unknown,
   ): App<R & Added<'timers', N, true>>
 
   cron<const N extends string>(
     name: NotDeclared<N, R['crons']>,
-    options: { readonly schedule: string; readonly timezone?: string },
+    options: {
+      readonly schedule: string
+      /** Default: the app's `timezone` ('UTC'). */
+      readonly timezone?: string
+      /** Run on one worker of the group only (the leader). */
+      readonly onLeader?: boolean
+      readonly onError?: OnError<R>
+    },
     fn: (ctx: Ctx<R>) => unknown,
   ): App<R & Added<'crons', N, true>>
+
+  /**
+   * A resource the worker owns: started in declaration order before agents,
+   * timers and the web server, stopped in reverse after them (also when a
+   * later one fails to start). `ctx.services.<name>` is the resource.
+   *
+   * @example
+   * app.service('db', { start: async () => openPool(), stop: (pool) => pool.end() })
+   */
+  service<const N extends string, Res>(
+    name: NotDeclared<N, R['services']>,
+    spec: ServiceSpec<R, Res>,
+  ): App<R & Added<'services', N, Res>>
+  /** A service from an Effect Layer that provides one service (built in the worker's scope). */
+  service<const N extends string, ROut, E>(
+    name: NotDeclared<N, R['services']>,
+    layer: Layer.Layer<ROut, E, never>,
+  ): App<R & Added<'services', N, LayerResource<ROut>>>
+
+  /** Runs once on each worker when it is ready; a failure is logged (and given to onError). */
+  task<const N extends string>(
+    name: NotDeclared<N, R['tasks']>,
+    fn: (ctx: Ctx<R>) => unknown,
+  ): App<R & Added<'tasks', N, true>>
+  task<const N extends string>(
+    name: NotDeclared<N, R['tasks']>,
+    options: { readonly onError?: OnError<R> },
+    fn: (ctx: Ctx<R>) => unknown,
+  ): App<R & Added<'tasks', N, true>>
+
+  /**
+   * A lifecycle hook: 'ready' (started, before tasks), 'stopping' (first thing
+   * of a stop), 'partitionsAssigned' (their tables recovered, before any of
+   * their records is processed), 'partitionsRevoked' (their processing stopped
+   * and committed, before they go to another worker). A hook that throws is
+   * logged; one still running after `timeout` (default 30 s) is left behind.
+   */
+  on<const E extends HookEvent>(event: E, fn: HookFn<R, E>, options?: { readonly timeout?: Duration }): App<R>
 
   /**
    * An HTTP route on the worker's web server; `c` is hono's Context. What the

@@ -24,6 +24,7 @@ import type {
 } from './definition.ts'
 import { type Duration, toMillis } from './duration.ts'
 import { ConfigError } from './errors.ts'
+import { checkOnError, checkTimezone, lifecycleMethods } from './lifecycle.ts'
 import type { Platform, TestOptions } from './platform.ts'
 import { addStreamJoin, type StreamJoinOptions } from './stream-join.ts'
 import type { EmptyRegistry, Registry } from './types.ts'
@@ -95,6 +96,9 @@ function freeze(def: Def): AppDefinition {
     crons: Object.freeze({ ...def.crons }),
     routes: Object.freeze([...def.routes]),
     commands: Object.freeze({ ...def.commands }),
+    services: Object.freeze([...def.services]),
+    tasks: Object.freeze({ ...def.tasks }),
+    hooks: Object.freeze([...def.hooks]),
   })
 }
 
@@ -152,7 +156,7 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
       let ownTopic: TopicDef | undefined
       if (from.length === 0) {
         taken('topic', def.topics, n)
-        ownTopic = makeTopicDef(n, { ...options, from: undefined, sink: undefined }, n)
+        ownTopic = makeTopicDef(n, { ...options, from: undefined, sink: undefined, onError: undefined }, n)
       } else {
         for (const f of from) {
           if (typeof f !== 'string' || !Object.hasOwn(def.topics, f))
@@ -165,10 +169,11 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
           fail(`agent '${n}': sink names an undeclared topic ${JSON.stringify(s)}`)
       }
       const supervisor = options.supervisor ?? 'one_for_one'
-      if (supervisor !== 'one_for_one' && supervisor !== 'one_for_all')
+      if (supervisor !== 'one_for_one' && supervisor !== 'one_for_all' && supervisor !== 'crash')
         fail(
-          `agent '${n}': supervisor must be 'one_for_one' or 'one_for_all', got ${JSON.stringify(supervisor)}`,
+          `agent '${n}': supervisor must be 'one_for_one', 'one_for_all' or 'crash', got ${JSON.stringify(supervisor)}`,
         )
+      const onError = checkOnError(`agent '${n}'`, options.onError)
       const a: AgentDef = Object.freeze({
         name: n,
         from: Object.freeze(from.length ? (from as string[]) : [n]),
@@ -176,6 +181,7 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
         concurrency: checkPositiveInt(`agent '${n}' concurrency`, options.concurrency) ?? 1,
         supervisor: supervisor as SupervisorStrategy,
         handler: handler as AgentDef['handler'],
+        ...(onError ? { onError } : {}),
       })
       return next((d) => {
         d.agents = { ...d.agents, [n]: a }
@@ -296,32 +302,40 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
       })
     },
 
-    timer(name: unknown, options: { every?: unknown; onLeader?: unknown }, fn: unknown) {
+    timer(name: unknown, options: { every?: unknown; onLeader?: unknown; onError?: unknown }, fn: unknown) {
       const n = checkName('timer', name)
       taken('timer', def.timers, n)
       if (typeof fn !== 'function') fail(`timer '${n}': fn must be a function`)
       const everyMs = toMillis(options?.every as Duration, `timer '${n}' every`)
       if (everyMs <= 0) fail(`timer '${n}' every: must be greater than 0`)
+      const onError = checkOnError(`timer '${n}'`, options.onError)
       const t = Object.freeze({
         name: n,
         everyMs,
         onLeader: options.onLeader === true,
         fn: fn as (c: unknown) => unknown,
+        ...(onError ? { onError } : {}),
       })
       return next((d) => {
         d.timers = { ...d.timers, [n]: t }
       })
     },
 
-    cron(name: unknown, options: { schedule?: unknown; timezone?: unknown }, fn: unknown) {
+    cron(
+      name: unknown,
+      options: { schedule?: unknown; timezone?: unknown; onLeader?: unknown; onError?: unknown },
+      fn: unknown,
+    ) {
       const n = checkName('cron job', name)
       taken('cron job', def.crons, n)
       if (typeof fn !== 'function') fail(`cron job '${n}': fn must be a function`)
       const schedule = options?.schedule
-      const timezone = options?.timezone as string | undefined
+      const timezone = checkTimezone(`cron job '${n}'`, options?.timezone)
       if (typeof schedule !== 'string') fail(`cron job '${n}': schedule must be a cron expression string`)
+      const onError = checkOnError(`cron job '${n}'`, options.onError)
       try {
-        const c = new Cron(schedule as string, { paused: true, ...(timezone ? { timezone } : {}) })
+        const zone = timezone ?? def.config.timezone ?? 'UTC'
+        const c = new Cron(schedule as string, { paused: true, timezone: zone })
         c.nextRun()
         c.stop()
       } catch (e) {
@@ -334,6 +348,8 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
         schedule: schedule as string,
         timezone,
         fn: fn as (c: unknown) => unknown,
+        onLeader: checkBoolean(`cron job '${n}' onLeader`, options.onLeader),
+        ...(onError ? { onError } : {}),
       })
       return next((d) => {
         d.crons = { ...d.crons, [n]: c }
@@ -412,6 +428,8 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
       })
     },
 
+    ...lifecycleMethods(def, next),
+
     use(module: unknown) {
       if (typeof module !== 'function') fail('use: expected a function (app) => app')
       const result = (module as (a: unknown) => unknown)(app)
@@ -449,6 +467,7 @@ export function makeDefinition(config: AppConfig): AppDefinition {
   )
     fail(`guarantee must be 'at_least_once' or 'exactly_once', got ${JSON.stringify(config.guarantee)}`)
   checkWebConfig(config.web)
+  checkTimezone('createApp', config.timezone)
   const telemetry: unknown = config.telemetry
   if (
     telemetry !== undefined &&
@@ -466,6 +485,9 @@ export function makeDefinition(config: AppConfig): AppDefinition {
     crons: {},
     routes: [],
     commands: {},
+    services: [],
+    tasks: {},
+    hooks: [],
   })
 }
 

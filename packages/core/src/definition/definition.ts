@@ -4,11 +4,13 @@
  * definition time, so these records are always well-formed.
  */
 import type { AnySchema, CodecName } from './codec.ts'
+import type { HookDef, OnErrorFn, ServiceDef, TaskDef } from './lifecycle.ts'
 import type { WindowSpec } from './windows.ts'
 
 export type OnInvalid = 'skip' | 'dead-letter' | 'fail'
 export type Guarantee = 'at_least_once' | 'exactly_once'
-export type SupervisorStrategy = 'one_for_one' | 'one_for_all'
+/** 'crash': a crash stops the worker (Faust's CrashingSupervisor). */
+export type SupervisorStrategy = 'one_for_one' | 'one_for_all' | 'crash'
 
 export interface WebConfig {
   readonly enabled?: boolean
@@ -71,6 +73,8 @@ export interface AppConfig {
    * worker's static group membership: one per replica, e.g. a StatefulSet ordinal.
    */
   readonly workerId?: string
+  /** Time zone of cron jobs that name none (default 'UTC'). */
+  readonly timezone?: string
 }
 
 export interface TelemetryConfig {
@@ -108,6 +112,7 @@ export interface AgentDef {
   readonly concurrency: number
   readonly supervisor: SupervisorStrategy
   readonly handler: AgentHandler
+  readonly onError?: OnErrorFn
 }
 
 export interface TableDef {
@@ -153,6 +158,7 @@ export interface TimerDef {
   readonly everyMs: number
   readonly onLeader: boolean
   readonly fn: (ctx: unknown) => unknown
+  readonly onError?: OnErrorFn
 }
 
 export interface CronDef {
@@ -160,6 +166,9 @@ export interface CronDef {
   readonly schedule: string
   readonly timezone: string | undefined
   readonly fn: (ctx: unknown) => unknown
+  /** Runs on one worker of the group only (the leader, as timers with onLeader). */
+  readonly onLeader?: boolean
+  readonly onError?: OnErrorFn
 }
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD' | 'OPTIONS'
@@ -208,4 +217,8 @@ export interface AppDefinition {
   readonly crons: Readonly<Record<string, CronDef>>
   readonly routes: readonly RouteDef[]
   readonly commands: Readonly<Record<string, CommandDef>>
+  /** In declaration order: started in it, stopped in reverse. */
+  readonly services: readonly ServiceDef[]
+  readonly tasks: Readonly<Record<string, TaskDef>>
+  readonly hooks: readonly HookDef[]
 }

@@ -40,6 +40,9 @@ export interface Registry {
   /** Keyed `METHOD path`. */
   readonly routes: { readonly [key: string]: unknown }
   readonly commands: { readonly [name: string]: true }
+  /** Each service's resource type. */
+  readonly services: { readonly [name: string]: unknown }
+  readonly tasks: { readonly [name: string]: true }
 }
 
 export interface EmptyRegistry {
@@ -50,6 +53,8 @@ export interface EmptyRegistry {
   readonly crons: {}
   readonly routes: {}
   readonly commands: {}
+  readonly services: {}
+  readonly tasks: {}
 }
 
 type Simplify<T> = { [K in keyof T]: T[K] } & {}
@@ -288,6 +293,20 @@ export interface Ctx<R extends Registry> {
   }
   readonly log: Logger
   readonly app: { readonly id: string; readonly config: ResolvedConfig }
+  /** The resources of the services declared before (`.service(name, …)`), started before anything runs. */
+  readonly services: { readonly [N in keyof R['services']]: R['services'][N] }
+  /**
+   * Aborted when the worker stops, and in an agent when the partition of the
+   * record in hand is revoked: pass it to fetch() and the like so a stop or a
+   * rebalance does not wait for them.
+   */
+  readonly signal: AbortSignal
+}
+
+/** A partition in the rebalance hooks. */
+export interface PartitionRef {
+  readonly topic: string
+  readonly partition: number
 }
 
 // ---------------------------------------------------------------------------

@@ -8,9 +8,14 @@
  * under their keys, which interrupts the old fibers. A run that lasted a minute
  * starts the backoff afresh. Decode failures under onInvalid 'fail' and table
  * keys another worker holds stop the instance where it is, uncommitted.
+ * A handler that throws once its ctx.signal aborted (a stop, or a revoke of
+ * the record's partition) did not crash: its record stays unacknowledged and
+ * nobody is told. Otherwise the agent's onError hears of the crash, and under
+ * `supervisor: 'crash'` the worker stops instead of restarting it.
  */
 import * as Effect from 'effect/Effect'
 import * as FiberMap from 'effect/FiberMap'
+import * as Schedule from 'effect/Schedule'
 import type * as Scope from 'effect/Scope'
 import type { AgentDef, AppDefinition } from '../definition/definition.ts'
 import { messageOf, NotCopartitionedError, NotOwnedError } from '../definition/errors.ts'
@@ -19,7 +24,9 @@ import type { AgentStats } from '../ports/sensor.ts'
 import type { Assignment } from './assignment.ts'
 import { type AgentHost, AgentRunner, type Instance } from './internal/instance.ts'
 import { FatalDecodeError, type InvalidHandler, SourceQueue } from './internal/source.ts'
-import type { TopicRuntime } from './internal/topics.ts'
+import { decodeHeaders, type TopicRuntime } from './internal/topics.ts'
+import type { Signals } from './lifecycle.ts'
+import { ackHeld, wallClock } from './lifecycle.ts'
 import { BACKOFF_BASE_MS, backoff } from './retry.ts'
 import type { Timekeeper } from './time.ts'
 
@@ -31,10 +38,12 @@ class Crash {
   constructor(
     readonly error: unknown,
     readonly lastedMs: number,
+    /** Thrown once the signal of the record in hand had aborted: a stop or a revoke, not a crash. */
+    readonly aborted: boolean,
   ) {}
 }
 /** The handler returned; a sibling's one_for_all restart ends a run this way too. */
-type Ended = 'returned' | 'healthy-crash'
+type Ended = 'returned' | 'healthy-crash' | 'aborted'
 
 export interface AgentsDeps {
   readonly runners: ReadonlyMap<string, AgentRunner>
@@ -42,6 +51,14 @@ export interface AgentsDeps {
   readonly time: Timekeeper
   /** Told of every crash (the sensor). */
   readonly crashed: (agent: string, error: unknown) => void
+  /** ctx.signal of each record: a handler failing once its signal aborted did not crash. */
+  readonly signals: Signals
+  /** An agent's onError, told of a crash with the ctx and the event the handler held. */
+  readonly onError: (inst: Instance, error: unknown, event: unknown) => Promise<void>
+  /** Stops the worker from the inside (supervisor 'crash'). */
+  readonly crashWorker: (reason: string) => void
+  /** app.test(): a restart does not wait out its backoff (idle() then covers restarting agents). */
+  readonly instantRestarts?: boolean
 }
 
 export interface Agents {
@@ -73,17 +90,17 @@ export const makeAgents = (deps: AgentsDeps): Effect.Effect<Agents, never, Scope
         const started = deps.time.now()
         return Effect.tryPromise({
           try: (signal) => inst.run(signal),
-          catch: (e) => new Crash(reason(e), deps.time.now() - started),
+          catch: (e) => new Crash(reason(e), deps.time.now() - started, stopping || heldAborted(inst)),
         }).pipe(
           Effect.as<Ended>('returned'),
-          Effect.tapError((c) => crashed(inst, c.error)),
+          Effect.tapError((c) => (c.aborted ? aborted(inst) : crashed(inst, c.error))),
           Effect.catchIf(
-            (c) => restartable(c.error) && c.lastedMs >= HEALTHY_MS,
-            () => Effect.succeed<Ended>('healthy-crash'),
+            (c) => c.aborted || (restartable(c.error) && c.lastedMs >= HEALTHY_MS && !crashes(inst)),
+            (c) => Effect.succeed<Ended>(c.aborted ? 'aborted' : 'healthy-crash'),
           ),
         )
       })
-      const schedule = backoff<Crash>((c, delay) => {
+      const delays = backoff<Crash>((c, delay) => {
         log.error(`agent ${inst.name} crashed: ${messageOf(c.error)}; restarting in ${Math.round(delay)}ms`, {
           agent: inst.agent,
           restarts: runner.restarts,
@@ -92,15 +109,28 @@ export const makeAgents = (deps: AgentsDeps): Effect.Effect<Agents, never, Scope
         inst.phase = 'backoff'
         deps.crashed(inst.agent, c.error)
       })
-      const retried = once.pipe(Effect.retry({ schedule, while: (c) => restartable(c.error) && !stopping }))
+      const schedule = deps.instantRestarts
+        ? delays.pipe(Schedule.modifyDelay(() => Effect.succeed(0)))
+        : delays
+      const retried = once.pipe(
+        Effect.retry({ schedule, while: (c) => restartable(c.error) && !stopping && !crashes(inst) }),
+      )
       return Effect.gen(function* () {
         for (;;) {
           const ended = yield* Effect.exit(retried)
           if (stopping) return
           if (ended._tag === 'Failure') {
+            if (crashes(inst)) return // the worker stops: crashWorker said why
             const failure = ended.cause.reasons.find((r) => r._tag === 'Fail')
             stopHere(inst, failure?.error instanceof Crash ? failure.error.error : ended.cause)
             return
+          }
+          if (ended.value === 'aborted') {
+            if (stopping || deps.signals.worker.aborted) {
+              inst.phase = 'done'
+              return
+            }
+            continue // its partition was revoked: on with the partitions it still has
           }
           if (ended.value === 'returned') {
             log.info(`agent ${inst.name} finished: its handler returned`)
@@ -115,10 +145,40 @@ export const makeAgents = (deps: AgentsDeps): Effect.Effect<Agents, never, Scope
       })
     }
 
-    /** A crash: acknowledge its message, count it, restart the siblings under one_for_all. */
+    /** The signal of the record in hand aborted: nothing of a revoked partition is acknowledged. */
+    const aborted = (inst: Instance): Effect.Effect<void> =>
+      Effect.sync(() => {
+        ackHeld(inst.cursor, (rec) => !deps.signals.of(rec.topic, rec.partition).aborted)
+      })
+
+    /** A crash: onError hears of it; acknowledge its message, count it, restart the siblings under one_for_all. */
     const crashed = (inst: Instance, error: unknown): Effect.Effect<void> =>
       Effect.suspend(() => {
-        if (!restartable(error)) return Effect.void
+        const told = inst.runner.def.onError
+          ? Effect.promise(() => deps.onError(inst, error, eventOf(inst)))
+          : Effect.void
+        if (crashes(inst))
+          return told.pipe(
+            Effect.andThen(
+              Effect.sync(() => {
+                inst.runner.state = 'failed'
+                inst.phase = 'done'
+                deps.crashWorker(`agent '${inst.agent}' crashed (supervisor 'crash'): ${messageOf(error)}`)
+              }),
+            ),
+          )
+        if (!restartable(error)) return told
+        return told.pipe(Effect.andThen(restartSiblings(inst)))
+      })
+
+    const heldAborted = (inst: Instance): boolean => {
+      const rec = inst.cursor.current?.rec
+      if (deps.signals.worker.aborted) return true
+      return rec !== undefined && deps.signals.of(rec.topic, rec.partition).aborted
+    }
+
+    const restartSiblings = (inst: Instance): Effect.Effect<void> =>
+      Effect.suspend(() => {
         inst.acknowledgeFailed()
         inst.runner.restarts++
         if (inst.runner.def.supervisor !== 'one_for_all' || stopping) return Effect.void
@@ -159,10 +219,13 @@ export const makeAgents = (deps: AgentsDeps): Effect.Effect<Agents, never, Scope
           for (const r of deps.runners.values())
             for (const inst of r.instances)
               if (inst.phase === 'backoff') yield* FiberMap.remove(fibers, keyOf(inst))
-          const finished = yield* FiberMap.awaitEmpty(fibers).pipe(
-            Effect.timeout(timeoutMs),
-            Effect.as(true),
-            Effect.catch(() => Effect.succeed(false)),
+          // Real time, also under app.test(): nobody moves the test clock while a test stops its worker.
+          const finished = yield* wallClock(
+            FiberMap.awaitEmpty(fibers).pipe(
+              Effect.timeout(timeoutMs),
+              Effect.as(true),
+              Effect.catch(() => Effect.succeed(false)),
+            ),
           )
           if (!finished) {
             deps.log.warn(`agents did not finish within ${timeoutMs}ms; interrupting them`)
@@ -180,6 +243,25 @@ export const makeAgents = (deps: AgentsDeps): Effect.Effect<Agents, never, Scope
         })),
     }
   })
+
+/** The agent's supervisor stops the worker at a crash. */
+const crashes = (inst: Instance): boolean => inst.runner.def.supervisor === 'crash'
+
+/** The event the handler held when it failed (for onError). */
+function eventOf(inst: Instance): unknown {
+  const item = inst.cursor.current
+  if (item === undefined) return undefined
+  const r = item.rec
+  return Object.freeze({
+    key: item.key,
+    value: item.value,
+    topic: r.topic,
+    partition: r.partition,
+    offset: r.offset,
+    timestamp: r.timestamp,
+    headers: decodeHeaders(r.headers),
+  })
+}
 
 /** Restarting helps unless the message cannot be decoded (onInvalid 'fail') or its table key is held elsewhere. */
 const restartable = (e: unknown): boolean =>

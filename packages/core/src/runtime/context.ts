@@ -1,7 +1,8 @@
 /**
  * The ctx handed to handlers, timers, cron jobs, routes and commands: table
  * views (bound to a cursor, so a windowed table sees the current event's
- * time), and handles that send to topics and agents and ask agents.
+ * time), handles that send to topics and agents and ask agents, the services'
+ * resources, and `signal` (the record in hand's partition's, else the worker's).
  */
 
 import type { AgentDef } from '../definition/definition.ts'
@@ -22,6 +23,7 @@ import type { Outbox } from './internal/outbox.ts'
 import { tableView } from './internal/table-views.ts'
 import type { TableRuntime } from './internal/tables.ts'
 import { encodeHeaders, type TopicRuntime } from './internal/topics.ts'
+import type { Signals } from './lifecycle.ts'
 import type { Rpc } from './rpc.ts'
 import type { Timekeeper } from './time.ts'
 
@@ -41,6 +43,9 @@ export interface ContextDeps {
   readonly ensureRunning: (what: string) => void
   /** Telemetry on: sends and asks carry the trace context of the handler's span (or the caller's). */
   readonly tracing?: Tracing | undefined
+  /** ctx.services: the services' resources by name. */
+  readonly services: Readonly<Record<string, unknown>>
+  readonly signals: Signals
 }
 
 export class Contexts {
@@ -71,12 +76,19 @@ export class Contexts {
       for (const t of this.d.topics.values()) topics[t.name] = this.topicHandle(t, cursor)
       for (const a of this.d.agents) agents[a.name] = this.agentHandle(a, cursor)
     }
+    const signals = this.d.signals
     return Object.freeze({
       tables: Object.freeze(tables),
       topics,
       agents,
       log: this.d.log,
       app: this.app,
+      services: this.d.services,
+      // A getter: read only by the handlers that use it, for the record they hold at that moment.
+      get signal(): AbortSignal {
+        const rec = cursor.current?.rec
+        return rec === undefined ? signals.worker : signals.of(rec.topic, rec.partition)
+      },
     })
   }
 

@@ -37,6 +37,8 @@ export interface LaunchOptions {
   readonly client?: boolean
   /** Run on Effect's TestClock, started at this time (ms since the epoch): the worker gets `testClock`. */
   readonly testClockAt?: number
+  /** app.test(): a crashed agent restarts at once, its backoff not waited on the test clock. */
+  readonly instantRestarts?: boolean
 }
 
 /**
@@ -62,9 +64,14 @@ export async function launch(def: AppDefinition, o: LaunchOptions): Promise<Work
   }
   try {
     const rt = await runtime.runPromise(
-      makeWorker({ def, config: o.config, log: o.log, close, ...(o.client ? { client: true } : {}) }).pipe(
-        Scope.provide(scope),
-      ),
+      makeWorker({
+        def,
+        config: o.config,
+        log: o.log,
+        close,
+        ...(o.client ? { client: true } : {}),
+        ...(o.instantRestarts ? { instantRestarts: true } : {}),
+      }).pipe(Scope.provide(scope)),
     )
     if (time) rt.testClock = testClock(rt, time)
     return rt
@@ -223,6 +230,7 @@ export async function startTestWorker(
     log: makeLogger({ level: options.logLevel ?? 'warn', name: def.config.id }),
     layer: portsLayer({ broker, store: new MemoryStore(), closeBroker: true }),
     testClockAt: options.startTime ?? Date.now(),
+    instantRestarts: true,
   })
   const clock = rt.testClock!
   return {

@@ -24,6 +24,8 @@ export interface IdleDeps {
   readonly runs: Runs
   readonly activity: Activity
   readonly stopped: () => boolean
+  /** Why the worker stopped itself, if it did. */
+  readonly failure?: () => Error | undefined
   /** Asks for a commit now (exactly-once: held records become visible only when committed). */
   readonly commitSoon: () => void
 }
@@ -43,7 +45,8 @@ function busy(d: IdleDeps): boolean {
   if (d.runs.active > 0) return true
   for (const a of d.agents.values()) {
     if (!a.quiet) return true
-    if (a.consuming && a.buffered > 0) return true
+    // An agent restarting after a crash takes its buffered input once its backoff is over.
+    if ((a.consuming || a.restarting) && a.buffered > 0) return true
   }
   return false
 }
@@ -69,7 +72,11 @@ export async function idle(d: IdleDeps, options: { timeout?: Duration } = {}): P
   const deadline = Date.now() + timeoutMs
   let stable = 0
   while (stable < 2) {
-    if (d.stopped()) return
+    if (d.stopped()) {
+      // A worker that stopped itself (a crash under supervisor 'crash') did not process it all: say why.
+      if (d.failure?.()) throw d.failure()
+      return
+    }
     const seen = d.activity.current
     const quiet = !busy(d) && (await caughtUp(d)) && !busy(d)
     if (Date.now() > deadline) throw new IdleTimeoutError(`idle(): still busy after ${timeoutMs}ms`)

@@ -6,7 +6,10 @@
  * worker rather than process with tables that did not load). On a revoke:
  * hand out nothing more of those partitions, let handlers finish the record
  * they hold, commit, and keep the rows of the table partitions that go with
- * them until another member is known to own them.
+ * them until another member is known to own them. The app's rebalance hooks
+ * run at those two points: assigned once the tables are recovered (before any
+ * record is processed), revoked once processing stopped and is committed
+ * (before the partitions go); ctx.signal of a revoked partition aborts first.
  */
 
 import * as Effect from 'effect/Effect'
@@ -49,6 +52,14 @@ export interface RebalanceDeps {
   readonly rebalanced: (kind: 'assigned' | 'revoked', partitions: readonly TopicPartition[]) => void
   /** False when the assignment must be refused (it stops the worker itself: see partition-watch.ts). */
   readonly admit?: (partitions: readonly TopicPartition[]) => Promise<boolean>
+  /** The app's hooks and ctx.signal (lifecycle.ts); hooks never throw and have a deadline. */
+  readonly hooks?: {
+    readonly signals: {
+      assigned(tps: readonly TopicPartition[]): void
+      revoked(tps: readonly TopicPartition[]): void
+    }
+    fire(event: 'partitionsAssigned' | 'partitionsRevoked', tps: readonly TopicPartition[]): Promise<void>
+  }
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
@@ -106,6 +117,7 @@ export class Rebalancer implements RebalanceListener {
 
   private async assign(tps: readonly TopicPartition[]): Promise<void> {
     const { assignment, broker, tables } = this.d
+    this.d.hooks?.signals.assigned(tps)
     assignment.add(tps)
     const committed = await this.d.consumer().committed(tps)
     const have = new Map(committed.map((c) => [tpKey(c.topic, c.partition), c]))
@@ -153,6 +165,7 @@ export class Rebalancer implements RebalanceListener {
       ...(warm.length ? { warm: warm.join(',') } : {}),
       ...(cold.length ? { cold: cold.join(',') } : {}),
     })
+    await this.d.hooks?.fire('partitionsAssigned', tps)
     this.d.rebalanced('assigned', tps)
   }
 
@@ -162,9 +175,11 @@ export class Rebalancer implements RebalanceListener {
     // offsets), let handlers inside a record of them finish it, and commit that: this worker was its
     // last owner. A record still in a handler after the revoke would write its table changes to a
     // changelog partition another worker already holds.
+    this.d.hooks?.signals.revoked(tps)
     for (const q of assignment.queues()) q.dropBuffered(tps)
     const state = this.d.state.get()
     if (state === 'running' || state === 'recovering') await this.d.settleAndCommit().catch(() => {})
+    await this.d.hooks?.fire('partitionsRevoked', tps)
     for (const q of assignment.queues()) q.drop(tps)
     assignment.remove(tps)
     const now = this.d.state.get()

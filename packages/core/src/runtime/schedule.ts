@@ -3,8 +3,10 @@
  * window expiry, each a fiber of the worker (Effect.repeat on a Schedule, so
  * app.test()'s test clock drives them and stop() interrupts them). A beat that
  * comes while the worker recovers a rebalance is skipped, not the schedule; a
- * run slower than its interval does not pile up; a failing run is logged and
- * later runs still happen.
+ * run slower than its interval does not pile up; a failing run is logged (and
+ * told to its onError) and later runs still happen. A cron job without a time
+ * zone runs in the app's (default UTC); one with onLeader, as a timer with it,
+ * only on the worker that holds the group's leader partition.
  */
 import { Cron } from 'croner'
 import * as Clock from 'effect/Clock'
@@ -13,6 +15,7 @@ import * as Schedule from 'effect/Schedule'
 import type * as Scope from 'effect/Scope'
 import type { AppDefinition, CronDef, TimerDef } from '../definition/definition.ts'
 import { messageOf } from '../definition/errors.ts'
+import type { OnErrorFn } from '../definition/lifecycle.ts'
 import type { Logger, ResolvedConfig } from '../definition/types.ts'
 import type { Activity } from './internal/activity.ts'
 import type { TableRuntime } from './internal/tables.ts'
@@ -28,6 +31,8 @@ export interface ScheduleDeps {
   /** The ctx of timers and cron jobs. */
   readonly ctx: () => unknown
   readonly commit: () => Promise<void>
+  /** Tells a timer's or cron job's onError of a failed run. */
+  readonly onError: (what: string, fn: OnErrorFn, error: unknown, ctx: unknown) => Promise<void>
 }
 
 /** Timer and cron runs in progress (idle() and stop() wait for them). */
@@ -37,14 +42,21 @@ export class Runs {
   get active(): number {
     return this.running.size
   }
-  /** Runs fn, logging a failure instead of failing; counted while it runs. */
-  guarded(kind: string, name: string, fn: () => unknown, log: Logger): Effect.Effect<void> {
+  /** Runs fn, logging a failure instead of failing (and telling `failed`); counted while it runs. */
+  guarded(
+    kind: string,
+    name: string,
+    fn: () => unknown,
+    log: Logger,
+    failed?: (e: unknown) => Promise<void>,
+  ): Effect.Effect<void> {
     return Effect.promise(() => {
       const p = (async () => {
         try {
           await fn()
         } catch (e) {
           log.error(`${kind} '${name}' failed: ${messageOf(e)}`)
+          await failed?.(e)
         }
       })()
       this.running.add(p)
@@ -72,11 +84,9 @@ const every = (ms: number, running: () => boolean, body: Effect.Effect<void>) =>
   )
 
 /** Runs `body` at each time the cron expression names, on the worker's clock. */
-const onCron = (c: CronDef, running: () => boolean, body: Effect.Effect<void>) =>
+const onCron = (c: CronDef, timezone: string, running: () => boolean, body: Effect.Effect<void>) =>
   Effect.acquireRelease(
-    Effect.sync(
-      () => new Cron(c.schedule, { paused: true, ...(c.timezone ? { timezone: c.timezone } : {}) }),
-    ),
+    Effect.sync(() => new Cron(c.schedule, { paused: true, timezone: c.timezone ?? timezone })),
     (cron) => Effect.sync(() => cron.stop()),
   ).pipe(
     Effect.flatMap((cron) =>
@@ -100,19 +110,26 @@ export const startSchedules = (d: ScheduleDeps, runs: Runs): Effect.Effect<void,
     const { def, log } = d
     const commit = Effect.promise(() => d.commit().catch(() => {}))
     yield* Effect.forkScoped(every(d.config.commitIntervalMs, d.running, commit))
+    const failed = (what: string, onError: OnErrorFn | undefined) =>
+      onError === undefined ? undefined : (e: unknown) => d.onError(what, onError, e, d.ctx())
+    const onLeader = (yes: boolean | undefined, run: Effect.Effect<void>) =>
+      yes ? Effect.suspend(() => (d.isLeader() ? run : Effect.void)) : run
     for (const t of Object.values(def.timers) as TimerDef[]) {
-      const run = runs.guarded('timer', t.name, () => t.fn(d.ctx()), log)
-      const body = t.onLeader ? Effect.suspend(() => (d.isLeader() ? run : Effect.void)) : run
-      yield* Effect.forkScoped(every(t.everyMs, d.running, body))
-    }
-    for (const c of Object.values(def.crons) as CronDef[])
-      yield* Effect.forkScoped(
-        onCron(
-          c,
-          d.running,
-          runs.guarded('cron job', c.name, () => c.fn(d.ctx()), log),
-        ),
+      const run = runs.guarded(
+        'timer',
+        t.name,
+        () => t.fn(d.ctx()),
+        log,
+        failed(`timer '${t.name}'`, t.onError),
       )
+      yield* Effect.forkScoped(every(t.everyMs, d.running, onLeader(t.onLeader, run)))
+    }
+    const zone = d.config.timezone ?? 'UTC'
+    for (const c of Object.values(def.crons) as CronDef[]) {
+      const what = `cron job '${c.name}'`
+      const run = runs.guarded('cron job', c.name, () => c.fn(d.ctx()), log, failed(what, c.onError))
+      yield* Effect.forkScoped(onCron(c, zone, d.running, onLeader(c.onLeader, run)))
+    }
     for (const t of d.tables.values()) {
       const expires = t.def.window?.expiresMs
       if (expires === undefined) continue

@@ -229,6 +229,7 @@ export class WorkerRuntime implements WorkerView {
         runs: p.runs,
         activity: p.activity,
         stopped: () => this.state === 'stopped',
+        failure: () => this.fatal,
         commitSoon: () => {
           if (this.state === 'running') p.committer.commit().catch(() => {})
         },

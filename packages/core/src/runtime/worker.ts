@@ -5,7 +5,9 @@
  * fetch loop, supervised agents, scheduled fibers — and closing it releases
  * them in reverse: no new beats, agents finish the record they hold, the last
  * commit, the consumer leaves the group, the web server closes. stop() closes
- * the scope; a start that fails half way closes what it opened.
+ * the scope; a start that fails half way closes what it opened. The app's
+ * services are acquired before the web server (so released after it), and
+ * the last finalizer (the first to run) is the 'stopping' hooks and ctx.signal.
  */
 import * as Effect from 'effect/Effect'
 import * as Option from 'effect/Option'
@@ -22,6 +24,7 @@ import { Contexts } from './context.ts'
 import { fetchLoop } from './fetch.ts'
 import { Activity } from './internal/activity.ts'
 import type { AgentRunner } from './internal/instance.ts'
+import { makeLifecycle, wallClock } from './lifecycle.ts'
 import { Members } from './members.ts'
 import { PartitionWatch } from './partition-watch.ts'
 import { GROUP_SETTLE_MS, GroupWatch } from './readiness.ts'
@@ -50,6 +53,8 @@ export interface WorkerOptions {
   readonly client?: boolean
   /** Closes the scope the worker is built in (its stop()). */
   readonly close: () => Promise<void>
+  /** app.test(): a crashed agent restarts without waiting out its backoff. */
+  readonly instantRestarts?: boolean
 }
 
 export const makeWorker = (
@@ -98,6 +103,7 @@ export const makeWorker = (
       }),
     )
     const { topics, tables } = topology
+    const lifecycle = yield* makeLifecycle({ def, log, ctx: () => rt.ctx })
     const assignment = new Assignment(topology.leaderTopic, topics)
     // Someone awaits a held send (exactly_once: a user send, an ask): commit soon, not at the interval.
     const outbox = yield* makeOutbox(broker, config, log, activity, () => committer.commitSoon())
@@ -132,6 +138,8 @@ export const makeWorker = (
       rpc,
       time,
       tracing,
+      services: lifecycle.services,
+      signals: lifecycle.signals,
       ensureRunning: (what) => {
         if (rt.state === 'stopping' || rt.state === 'stopped')
           throw new StoppedError(`${what}: the worker is stopped`)
@@ -191,7 +199,23 @@ export const makeWorker = (
         tracing,
       },
     })
-    const agents = yield* makeAgents({ runners, log, time, crashed: (a, e) => sensor.crashed(a, e) })
+    const agents = yield* makeAgents({
+      runners,
+      log,
+      time,
+      crashed: (a, e) => sensor.crashed(a, e),
+      signals: lifecycle.signals,
+      onError: (inst, error, event) =>
+        lifecycle.onError(
+          `agent '${inst.agent}'`,
+          inst.runner.def.onError!,
+          error,
+          contexts.make(inst.cursor),
+          event,
+        ),
+      crashWorker: (reason) => rt.crash(reason),
+      ...(o.instantRestarts ? { instantRestarts: true } : {}),
+    })
     const agentsStats = () => agents.stats()
     const members = new Members(
       () => consumer,
@@ -230,6 +254,7 @@ export const makeWorker = (
     })
 
     rt.state = 'recovering'
+    yield* lifecycle.startServices
     if (o.client) {
       yield* attempt(() => recoverReadOnly(tables, recover))
       yield* readReplies(rpc, broker, log)
@@ -275,6 +300,7 @@ export const makeWorker = (
       },
       fatal: (reason) => rt.crash(reason),
       admit: (tps) => partitionWatch.admits(tps),
+      hooks: { signals: lifecycle.signals, fire: (event, tps) => lifecycle.fire(event, tps) },
       replicas: replicator,
       rebalanced: (kind, tps) => {
         group?.rebalanced(kind, tps)
@@ -306,7 +332,17 @@ export const makeWorker = (
     if (broker.shared) yield* Effect.forkScoped(partitionWatch.loop)
     yield* Effect.addFinalizer(() => agents.stop(STOP_TIMEOUT_MS))
     yield* agents.start
-    yield* Effect.addFinalizer(() => Effect.promise(() => runs.settled()))
+    yield* Effect.addFinalizer(() =>
+      wallClock(
+        Effect.promise(() => runs.settled()).pipe(
+          Effect.timeoutOrElse({
+            duration: STOP_TIMEOUT_MS,
+            orElse: () =>
+              Effect.sync(() => log.warn(`timer or cron runs still running after ${STOP_TIMEOUT_MS}ms`)),
+          }),
+        ),
+      ),
+    )
     yield* startSchedules(
       {
         def,
@@ -318,12 +354,17 @@ export const makeWorker = (
         isLeader: () => assignment.isLeader(),
         ctx: () => rt.ctx,
         commit: () => committer.commit(),
+        onError: lifecycle.onError,
       },
       runs,
     )
+    // The last finalizer, so the first step of a stop: 'stopping' hooks, then ctx.signal aborts.
+    yield* Effect.addFinalizer(() => wallClock(lifecycle.stopping(STOP_TIMEOUT_MS)))
     rt.state = 'running'
     rebalancer.started = true
     rt.started = true
     rt.banner()
+    yield* Effect.promise(() => lifecycle.fire('ready'))
+    yield* lifecycle.startTasks
     return rt
   })

@@ -249,6 +249,11 @@ export class AgentRunner {
     return this.state === 'running' && this.instances.some((i) => i.phase === 'pulling' || i.phase === 'busy')
   }
 
+  /** Some instance waits out its backoff after a crash, and will take input again. */
+  get restarting(): boolean {
+    return this.state === 'running' && this.instances.some((i) => i.phase === 'backoff')
+  }
+
   /** Records buffered for this agent. */
   get buffered(): number {
     let n = this.queue.size
