@@ -36,7 +36,10 @@ const APP_FILE = /\.(m?[jt]s|cjs)$/i
 export function helpText(def: AppDefinition | undefined, file: string | undefined): string {
   const rows: [string, string][] = [
     ...BUILTINS.map(([u, w]) => [u, w] as [string, string]),
-    ['init <dir>', 'write a new project: a typed app, a test of it, tsconfig.json and package.json'],
+    [
+      'init <dir> [--template t]',
+      'write a new project (word-count, minimal or kafka): a typed app, its test, tsconfig.json, package.json',
+    ],
     ['help [app]', "this text; given an app file, the app's own commands too"],
   ]
   const own: [string, string][] = Object.values(def?.commands ?? {}).map((c) => {
