@@ -1,24 +1,26 @@
 /**
- * `stream-app init <dir>`: writes a small typed project (app.ts, a test that
- * runs it with app.test(), tsconfig.json, package.json) that installs, passes
- * `npm test` and runs with `npm start` as it is. It never overwrites anything:
- * the directory must be new or empty.
+ * `stream-app init <dir> [--template word-count|minimal|kafka]`: writes a small
+ * typed project (see init-templates.ts) that installs, passes `npm test` and
+ * runs with `npm start` as it is. Its `stream-app` dependency is written the
+ * way the running stream-app was installed, so `npm install` there finds the
+ * same package: a release tarball by its absolute path, a registry install by
+ * its version. It never overwrites anything: the directory must be new or empty.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { basename, join, resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { type ScaffoldDependencies, scaffold, TEMPLATES, type Template } from './init-templates.ts'
 
-/** The scaffold's tools; kept equal to the workspace's own (a test checks). */
-export const SCAFFOLD_DEV_DEPENDENCIES = {
-  '@types/node': '20.19.43',
-  typescript: '5.9.3',
-  vitest: '4.1.12',
-} as const
+export { SCAFFOLD_DEV_DEPENDENCIES } from './init-templates.ts'
 
-const USAGE = 'usage: stream-app init <dir>   (writes a new project into a new or empty directory)'
+const USAGE = `usage: stream-app init <dir> [--template ${TEMPLATES.join('|')}]   (writes a new project into a new or empty directory)`
 
-const version = (): string =>
-  (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
-    .version
+/** This package's root: the directory of its package.json (src/ or dist/ is one level down). */
+const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url))
+
+const readJson = (path: string): unknown => JSON.parse(readFileSync(path, 'utf8'))
+
+const ownVersion = (): string => (readJson(join(PACKAGE_DIR, 'package.json')) as { version: string }).version
 
 /** A valid npm package name and app id from the directory's name. */
 const nameFor = (dir: string): string =>
@@ -27,84 +29,76 @@ const nameFor = (dir: string): string =>
     .replace(/[^a-z0-9._-]+/g, '-')
     .replace(/^[._-]+|[._-]+$/g, '') || 'stream-app-project'
 
-export function scaffold(name: string, streamAppVersion: string): Record<string, string> {
-  const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`
-  return {
-    'package.json': json({
-      name,
-      version: '0.1.0',
-      private: true,
-      type: 'module',
-      scripts: { start: 'stream-app run app.ts', test: 'tsc && vitest run' },
-      dependencies: { 'stream-app': `^${streamAppVersion}` },
-      devDependencies: Object.fromEntries(
-        Object.entries(SCAFFOLD_DEV_DEPENDENCIES).map(([k, v]) => [k, `^${v}`]),
-      ),
-    }),
-    'tsconfig.json': json({
-      compilerOptions: {
-        target: 'ES2022',
-        lib: ['ES2023'],
-        module: 'NodeNext',
-        moduleResolution: 'NodeNext',
-        types: ['node'],
-        strict: true,
-        noEmit: true,
-        allowImportingTsExtensions: true,
-        verbatimModuleSyntax: true,
-        skipLibCheck: true,
-      },
-    }),
-    '.gitignore': 'node_modules/\n.stream-app/\n',
-    'app.ts': `/**
- * Word count: sentences come in, \`split\` sends each word keyed by itself (so
- * every count of a word lives on one partition), \`count\` counts them in a table.
- *
- *   npm start                                        # a worker, web on http://127.0.0.1:6066
- *   npx stream-app send app.ts sentences '"hello stream"'
- *   curl http://127.0.0.1:6066/count/hello
+/**
+ * Where npm took the package installed at `packageDir` from: the `resolved` of its entry in the
+ * lockfile npm keeps beside it (node_modules/.package-lock.json, or the project's package-lock.json).
+ * Undefined when it was not installed by npm into a node_modules folder (the workspace, pnpm, a link).
  */
-import { createApp, Schema } from 'stream-app'
-
-export const app = createApp({ id: '${name}' })
-  .topic('sentences', { value: Schema.String })
-  .topic('words', { value: Schema.String })
-  .table('counts', { default: () => 0 })
-  .agent('split', { from: 'sentences' }, async (sentences, ctx) => {
-    for await (const sentence of sentences) {
-      for (const word of sentence.toLowerCase().split(/\\W+/)) {
-        if (word) await ctx.topics.words.send(word, { key: word })
-      }
+function resolvedFrom(packageDir: string): { resolved: string; project: string } | undefined {
+  const nodeModules = dirname(packageDir)
+  if (basename(nodeModules) !== 'node_modules') return undefined
+  const project = dirname(nodeModules)
+  const key = `node_modules/${basename(packageDir)}`
+  for (const lockfile of [join(nodeModules, '.package-lock.json'), join(project, 'package-lock.json')]) {
+    try {
+      const lock = readJson(lockfile) as { packages?: Record<string, { resolved?: string }> }
+      const resolved = lock.packages?.[key]?.resolved
+      if (resolved) return { resolved, project }
+    } catch {
+      // no such lockfile, or not one npm wrote: try the next
     }
-  })
-  .agent('count', { from: 'words' }, async (words, ctx) => {
-    for await (const word of words) ctx.tables.counts.update(word, (n) => n + 1)
-  })
-  .route('GET', '/count/:word', (c, ctx) => {
-    const word = c.req.param('word')
-    return c.json({ word, count: ctx.tables.counts.get(word) })
-  })
-
-export default app
-`,
-    'app.test.ts': `import { expect, test } from 'vitest'
-import app from './app.ts'
-
-test('counts the words of every sentence', async () => {
-  const t = await app.test() // memory:// broker and store, no web server, a test clock
-  try {
-    await t.topics.sentences.send('Hello stream')
-    await t.topics.sentences.send('hello again')
-    await t.idle() // everything sent so far is processed
-    expect(t.tables.counts.get('hello')).toBe(2)
-    expect(t.tables.counts.get('stream')).toBe(1)
-    expect(t.tables.counts.get('absent')).toBe(0)
-  } finally {
-    await t.stop()
   }
-})
-`,
+  return undefined
+}
+
+/**
+ * The `stream-app` dependency a new project needs to install the same stream-app as the one
+ * running: `file:<absolute path>` for a tarball or folder (npm wrote it relative to its project),
+ * the URL for a tarball fetched from elsewhere, and `^<version>` from a registry or otherwise.
+ */
+export function installedSpec(packageDir: string, version: string): string {
+  const from = resolvedFrom(packageDir)
+  if (!from) return `^${version}`
+  if (from.resolved.startsWith('file:')) return `file:${resolve(from.project, from.resolved.slice(5))}`
+  // A registry serves a package's tarballs at <registry>/<name>/-/<name>-<version>.tgz.
+  if (/\/-\/[^/]+\.tgz$/.test(from.resolved)) return `^${version}`
+  return from.resolved
+}
+
+/**
+ * The project's dependencies. The kafka template also needs the Kafka package: from a release
+ * tarball, the Kafka tarball `npm run release` wrote beside it; otherwise the same version.
+ */
+function dependenciesFor(template: Template): ScaffoldDependencies | string {
+  const version = ownVersion()
+  const streamApp = installedSpec(PACKAGE_DIR, version)
+  if (template !== 'kafka') return { 'stream-app': streamApp }
+  if (!/^file:.*\.tgz$/.test(streamApp))
+    return { 'stream-app': streamApp, '@stream-app/kafka': `^${version}` }
+  const tarball = join(dirname(streamApp.slice(5)), `stream-app-kafka-${version}.tgz`)
+  if (!existsSync(tarball))
+    return `--template kafka needs ${tarball} (the Kafka package of the release stream-app was installed from); it is not there`
+  return { 'stream-app': streamApp, '@stream-app/kafka': `file:${tarball}` }
+}
+
+/** The directory and template of `init`'s arguments, or the line saying what is wrong. */
+function parseArgs(args: readonly string[]): { dir: string; template: Template } | string {
+  const positional: string[] = []
+  let template: string = 'word-count'
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    if (arg === '--template' || arg.startsWith('--template=')) {
+      const value = arg === '--template' ? args[++i] : arg.slice('--template='.length)
+      if (value === undefined || value === '') return `--template needs a value: ${TEMPLATES.join(', ')}`
+      template = value
+    } else if (arg.startsWith('-')) return USAGE
+    else positional.push(arg)
   }
+  if (!(TEMPLATES as readonly string[]).includes(template))
+    return `unknown template '${template}' (templates: ${TEMPLATES.join(', ')})`
+  const [dir, ...rest] = positional
+  if (dir === undefined || rest.length > 0) return USAGE
+  return { dir, template: template as Template }
 }
 
 export function runInit(
@@ -116,23 +110,33 @@ export function runInit(
     out(USAGE)
     return 0
   }
-  const [dir, ...rest] = args
-  if (dir === undefined || dir.startsWith('-') || rest.length > 0) {
-    err(`stream-app: ${USAGE}`)
+  const parsed = parseArgs(args)
+  if (typeof parsed === 'string') {
+    err(`stream-app: ${parsed}`)
     return 1
   }
+  const { dir, template } = parsed
   const path = resolve(dir)
   if (existsSync(path) && (!statSync(path).isDirectory() || readdirSync(path).length > 0)) {
     err(`stream-app: ${dir} is not empty: init writes a new project into a new or empty directory`)
     return 1
   }
-  const files = scaffold(nameFor(path), version())
+  const dependencies = dependenciesFor(template)
+  if (typeof dependencies === 'string') {
+    err(`stream-app: ${dependencies}`)
+    return 1
+  }
+  const files = scaffold(nameFor(path), dependencies, template)
   mkdirSync(path, { recursive: true })
   for (const [file, text] of Object.entries(files)) writeFileSync(join(path, file), text, { flag: 'wx' })
   out(`created ${Object.keys(files).join(', ')} in ${dir}; next:`)
   if (path !== process.cwd()) out(`  cd ${/\s/.test(dir) ? JSON.stringify(dir) : dir}`)
   out('  npm install')
   out('  npm test     # type-checks and runs app.test.ts')
-  out('  npm start    # runs the app: http://127.0.0.1:6066/count/hello')
+  out(
+    template === 'minimal'
+      ? '  npm start    # runs the app; npx stream-app send app.ts names \'"ann"\' from another shell'
+      : `  npm start    # runs the app${template === 'kafka' ? ' on Kafka at 127.0.0.1:9092 (STREAM_APP_BROKER=kafka://host:port elsewhere)' : ''}: http://127.0.0.1:6066/count/hello`,
+  )
   return 0
 }

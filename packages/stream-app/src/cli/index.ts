@@ -41,7 +41,10 @@ const BUILTIN: readonly string[] = BUILTIN_COMMANDS.filter((c) => c !== 'help')
 export function helpText(def: AppDefinition | undefined, file: string | undefined): string {
   const rows: [string, string][] = [
     ...BUILTINS.map(([u, w]) => [u, w] as [string, string]),
-    ['init <dir>', 'write a new project: a typed app, a test of it, tsconfig.json and package.json'],
+    [
+      'init <dir> [--template t]',
+      'write a new project (word-count, minimal or kafka): a typed app, its test, tsconfig.json, package.json',
+    ],
     [
       'help [command] [app]',
       "this text, or one command's usage; given an app file, the app's own commands too",
