@@ -13,6 +13,7 @@ export type {
   AgentOptions,
   AgentReturn,
   App,
+  ChannelOptions,
   SetTableOptions,
   TableOptions,
   TopicOptions,
@@ -25,6 +26,7 @@ export type { Duration } from './definition/duration.ts'
 export { toMillis } from './definition/duration.ts'
 export * from './definition/errors.ts'
 export type { Platform, Runnable, TestOptions } from './definition/platform.ts'
+export type { ProductionConfig, ResolvedProduction } from './definition/production.ts'
 export type * from './definition/types.ts'
 export type { SessionOptions, WindowOptions, WindowRange, WindowSpec } from './definition/windows.ts'
 export { hopping, session, sliding, tumbling } from './definition/windows.ts'

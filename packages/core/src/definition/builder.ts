@@ -7,6 +7,7 @@
 import { Cron } from 'croner'
 import * as Schema from 'effect/Schema'
 import type { App } from './app.ts'
+import { agentSource, describeOf, makeChannelDef, partitionerOf, partitioningOf } from './channel.ts'
 import { type AnySchema, checkCodec } from './codec.ts'
 import type {
   AgentDef,
@@ -25,6 +26,7 @@ import type {
 import { type Duration, toMillis } from './duration.ts'
 import { ConfigError } from './errors.ts'
 import type { Platform, TestOptions } from './platform.ts'
+import { checkProduction } from './production.ts'
 import { addStreamJoin, type StreamJoinOptions } from './stream-join.ts'
 import type { EmptyRegistry, Registry } from './types.ts'
 import type { WindowSpec } from './windows.ts'
@@ -93,6 +95,7 @@ function freeze(def: Def): AppDefinition {
     crons: Object.freeze({ ...def.crons }),
     routes: Object.freeze([...def.routes]),
     commands: Object.freeze({ ...def.commands }),
+    channels: Object.freeze({ ...def.channels }),
   })
 }
 
@@ -111,6 +114,8 @@ function makeTopicDef(name: string, o: Record<string, unknown>, ownedBy?: string
     config: Object.freeze({ ...((o.config as Record<string, string>) ?? {}) }),
     onInvalid: checkOnInvalid(where, o.onInvalid),
     ownedBy,
+    ...(ownedBy === undefined ? describeOf(where, o.describe) : {}),
+    ...partitionerOf(where, o.partitioner),
   })
 }
 
@@ -128,6 +133,11 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
   const taken = (kind: string, bag: Readonly<Record<string, unknown>>, name: string) => {
     if (Object.hasOwn(bag, name)) fail(`${kind} '${name}' is declared twice`)
   }
+  // Agents read channels and topics with one `from`: a name means one of them.
+  const clash = (name: string, kind: string, bag: Readonly<Record<string, unknown>> | undefined) => {
+    if (bag && Object.hasOwn(bag, name))
+      fail(`'${name}' is already declared as a ${kind} (channels share names with topics and agents)`)
+  }
   const app = {
     id: def.config.id,
     definition: def,
@@ -135,6 +145,7 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
     topic(name: unknown, options: Record<string, unknown> = {}) {
       const n = checkName('topic', name)
       taken('topic', def.topics, n)
+      clash(n, 'channel', def.channels)
       const t = makeTopicDef(n, options)
       return next((d) => {
         d.topics = { ...d.topics, [n]: t }
@@ -144,18 +155,15 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
     agent(name: unknown, options: Record<string, unknown>, handler: unknown) {
       const n = checkName('agent', name)
       taken('agent', def.agents, n)
+      clash(n, 'channel', def.channels)
       if (options === null || typeof options !== 'object') fail(`agent '${n}': options must be an object`)
       if (typeof handler !== 'function') fail(`agent '${n}': handler must be a function`)
       const from = asArray(options.from)
       let ownTopic: TopicDef | undefined
+      const { channel } = agentSource(n, from, def.topics, def.channels ?? {})
       if (from.length === 0) {
         taken('topic', def.topics, n)
         ownTopic = makeTopicDef(n, { ...options, from: undefined, sink: undefined }, n)
-      } else {
-        for (const f of from) {
-          if (typeof f !== 'string' || !Object.hasOwn(def.topics, f))
-            fail(`agent '${n}': from names an undeclared topic ${JSON.stringify(f)}`)
-        }
       }
       const sink = asArray(options.sink)
       for (const s of sink) {
@@ -169,11 +177,13 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
         )
       const a: AgentDef = Object.freeze({
         name: n,
-        from: Object.freeze(from.length ? (from as string[]) : [n]),
+        from: Object.freeze(channel !== undefined ? [] : from.length ? (from as string[]) : [n]),
         sink: Object.freeze(sink as string[]),
         concurrency: checkPositiveInt(`agent '${n}' concurrency`, options.concurrency) ?? 1,
         supervisor: supervisor as SupervisorStrategy,
         handler: handler as AgentDef['handler'],
+        ...describeOf(`agent '${n}'`, options.describe),
+        ...(channel !== undefined ? { channel } : {}),
       })
       return next((d) => {
         d.agents = { ...d.agents, [n]: a }
@@ -217,9 +227,22 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
         partitions: checkPositiveInt(`${where} partitions`, options.partitions),
         window: w,
         global: checkBoolean(`${where} global`, options.global),
+        ...describeOf(where, options.describe),
+        ...partitioningOf(where, options.partitioning),
       })
       return next((d) => {
         d.tables = { ...d.tables, [n]: t }
+      })
+    },
+
+    channel(name: unknown, options?: Record<string, unknown>) {
+      const n = checkName('channel', name)
+      taken('channel', def.channels ?? {}, n)
+      clash(n, 'topic', def.topics)
+      clash(n, 'agent', def.agents)
+      const c = makeChannelDef(n, options)
+      return next((d) => {
+        d.channels = { ...d.channels, [n]: c }
       })
     },
 
@@ -454,6 +477,7 @@ export function makeDefinition(config: AppConfig): AppDefinition {
       !['boolean', 'undefined'].includes(typeof (telemetry as { enabled?: unknown }).enabled))
   )
     fail(`telemetry must be { enabled?: boolean }, got ${JSON.stringify(telemetry)}`)
+  checkProduction(config)
   return freeze({
     config: Object.freeze({ ...config }),
     topics: {},
@@ -463,6 +487,7 @@ export function makeDefinition(config: AppConfig): AppDefinition {
     crons: {},
     routes: [],
     commands: {},
+    channels: {},
   })
 }
 

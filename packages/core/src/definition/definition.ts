@@ -4,11 +4,23 @@
  * definition time, so these records are always well-formed.
  */
 import type { AnySchema, CodecName } from './codec.ts'
+import type { ProductionConfig } from './production.ts'
 import type { WindowSpec } from './windows.ts'
 
 export type OnInvalid = 'skip' | 'dead-letter' | 'fail'
 export type Guarantee = 'at_least_once' | 'exactly_once'
 export type SupervisorStrategy = 'one_for_one' | 'one_for_all'
+export type Partitioner = 'murmur2' | 'crc32'
+
+/** An in-process, typed, bounded queue (never on the broker, not durable). */
+export interface ChannelDef {
+  readonly name: string
+  readonly keySchema: AnySchema
+  readonly valueSchema: AnySchema
+  /** Values it buffers per reading agent before send() waits (default: the app's streamBufferMaxsize). */
+  readonly maxsize: number | undefined
+  readonly describe?: string
+}
 
 export interface WebConfig {
   readonly enabled?: boolean
@@ -17,7 +29,7 @@ export interface WebConfig {
   readonly cors?: boolean | { readonly origin: string | readonly string[] }
 }
 
-export interface AppConfig {
+export interface AppConfig extends ProductionConfig {
   readonly id: string
   readonly broker?: string
   readonly store?: string
@@ -73,6 +85,14 @@ export interface TopicDef {
   readonly onInvalid: OnInvalid
   /** Declared by an agent without `from` (its own topic). */
   readonly ownedBy: string | undefined
+  /** What the topic is for (the CLI lists and the live page show it). */
+  readonly describe?: string
+  /**
+   * How keyed records of other producers pick partitions: 'murmur2' (Java's
+   * default, what stream-app sends with) or 'crc32' (librdkafka's default,
+   * consistent_random): stream-app's own sends and key routing follow it.
+   */
+  readonly partitioner?: Partitioner
   /**
    * An internal repartition topic (groupBy): a record goes to the partition of its
    * key's text, as a table hashes that key, so the stream and a table keyed the
@@ -90,6 +110,10 @@ export interface AgentDef {
   readonly concurrency: number
   readonly supervisor: SupervisorStrategy
   readonly handler: AgentHandler
+  /** What the agent does (the CLI lists and the live page show it). */
+  readonly describe?: string
+  /** The channel it reads instead of topics (`from` is then empty). */
+  readonly channel?: string
 }
 
 export interface TableDef {
@@ -109,6 +133,10 @@ export interface TableDef {
   readonly onLate?: 'skip' | 'dead-letter' | ((event: LateEvent) => void)
   /** Windowed with grace: where each closed window's final value goes, once (a topic, or a callback). */
   readonly final?: string | ((key: unknown, window: { start: number; end: number; value: unknown }) => void)
+  /** What the table holds (the CLI lists and the live page show it). */
+  readonly describe?: string
+  /** 'key' (default): a row lives in its key's partition; 'event': in the partition of the event that wrote it. */
+  readonly partitioning?: 'key' | 'event'
 }
 
 export interface TableJoinDef {
@@ -190,4 +218,6 @@ export interface AppDefinition {
   readonly crons: Readonly<Record<string, CronDef>>
   readonly routes: readonly RouteDef[]
   readonly commands: Readonly<Record<string, CommandDef>>
+  /** In-process queues agents read (absent: none declared). */
+  readonly channels?: Readonly<Record<string, ChannelDef>>
 }

@@ -17,6 +17,7 @@ import { messageOf, NotCopartitionedError, NotOwnedError } from '../definition/e
 import type { Logger } from '../definition/types.ts'
 import type { AgentStats } from '../ports/sensor.ts'
 import type { Assignment } from './assignment.ts'
+import type { Channels } from './channels.ts'
 import { type AgentHost, AgentRunner, type Instance } from './internal/instance.ts'
 import { FatalDecodeError, type InvalidHandler, SourceQueue } from './internal/source.ts'
 import type { TopicRuntime } from './internal/topics.ts'
@@ -185,17 +186,18 @@ export const makeAgents = (deps: AgentsDeps): Effect.Effect<Agents, never, Scope
 const restartable = (e: unknown): boolean =>
   !(e instanceof FatalDecodeError) && !(e instanceof NotOwnedError) && !(e instanceof NotCopartitionedError)
 
-/** Records an agent's source queue holds before the fetch pauses its topics. */
-export const QUEUE_CAPACITY = 10_000
-
-/** An agent's queue of one or more topics, registered with the assignment so fetched records reach it. */
+/**
+ * An agent's queue of one or more topics, registered with the assignment so fetched records reach it;
+ * `capacity` records (streamBufferMaxsize) before the fetch pauses its topics.
+ */
 export function sourceQueue(
   agent: string,
   topics: readonly TopicRuntime[],
   assignment: Assignment,
   invalid: InvalidHandler,
+  capacity: number,
 ): SourceQueue {
-  const q = new SourceQueue(agent, new Map(topics.map((t) => [t.name, t] as const)), QUEUE_CAPACITY, invalid)
+  const q = new SourceQueue(agent, new Map(topics.map((t) => [t.name, t] as const)), capacity, invalid)
   for (const t of topics) assignment.addQueue(t.name, q)
   return q
 }
@@ -209,16 +211,22 @@ export function makeRunners(
     readonly invalid: InvalidHandler
     readonly host: Omit<AgentHost, 'log'>
     readonly log: Logger & { child(name: string): Logger }
+    readonly channels: Channels
+    readonly capacity: number
   },
 ): Map<string, AgentRunner> {
   const runners = new Map<string, AgentRunner>()
   for (const a of Object.values(def.agents) as AgentDef[]) {
-    const q = sourceQueue(
-      a.name,
-      a.from.map((f) => o.topics.get(f)!),
-      o.assignment,
-      o.invalid,
-    )
+    const q =
+      a.channel !== undefined
+        ? o.channels.reader(a.channel)
+        : sourceQueue(
+            a.name,
+            a.from.map((f) => o.topics.get(f)!),
+            o.assignment,
+            o.invalid,
+            o.capacity,
+          )
     runners.set(a.name, new AgentRunner(a, q, { ...o.host, log: o.log.child(a.name) }))
   }
   return runners

@@ -9,6 +9,7 @@ import { type Duration, toMillis } from '../definition/duration.ts'
 import { ConfigError } from '../definition/errors.ts'
 import type {
   AgentHandle,
+  ChannelHandle,
   Logger,
   ResolvedConfig,
   SendOptions,
@@ -41,6 +42,8 @@ export interface ContextDeps {
   readonly ensureRunning: (what: string) => void
   /** Telemetry on: sends and asks carry the trace context of the handler's span (or the caller's). */
   readonly tracing?: Tracing | undefined
+  /** `ctx.channels` (one set for every ctx: a channel has no trace context to carry). */
+  readonly channels?: Readonly<Record<string, ChannelHandle<unknown, unknown>>>
 }
 
 export class Contexts {
@@ -75,6 +78,7 @@ export class Contexts {
       tables: Object.freeze(tables),
       topics,
       agents,
+      channels: this.d.channels ?? {},
       log: this.d.log,
       app: this.app,
     })
@@ -109,8 +113,30 @@ export class Contexts {
     }
   }
 
+  /** An agent reading a channel: send() goes to the channel; there is no reply topic to ask through. */
+  private channelAgentHandle(agent: string, channel: string): AgentHandle<unknown, unknown, unknown> {
+    const handle = () => {
+      const h = this.d.channels?.[channel]
+      if (!h) throw new ConfigError(`agent '${agent}': channel '${channel}' is not running`)
+      return h
+    }
+    return {
+      name: agent,
+      send: async (value, o) => {
+        await handle().send(value, o)
+        return { topic: channel, partition: 0, offset: -1, timestamp: this.d.time.now() }
+      },
+      ask: async () => {
+        throw new ConfigError(
+          `agent '${agent}' reads channel '${channel}': ask() needs a topic (send to the channel instead)`,
+        )
+      },
+    }
+  }
+
   private agentHandle(a: AgentDef, cursor?: Cursor): AgentHandle<unknown, unknown, unknown> {
     const { outbox, time, ensureRunning, rpc, topics, tracing } = this.d
+    if (a.channel !== undefined) return this.channelAgentHandle(a.name, a.channel)
     const topic = topics.get(a.from[0]!)!
     const own = topic.def.ownedBy === a.name
     const send = async (

@@ -17,6 +17,7 @@ import type { GroupConsumer } from '../ports/index.ts'
 import { BrokerService, StoreService, TracingService, WebService } from '../ports/services.ts'
 import { makeAgents, makeRunners, sourceQueue } from './agents.ts'
 import { Assignment } from './assignment.ts'
+import { Channels } from './channels.ts'
 import { Committer } from './commit.ts'
 import { Contexts } from './context.ts'
 import { fetchLoop } from './fetch.ts'
@@ -112,7 +113,14 @@ export const makeWorker = (
       stopping: () => rt.state === 'stopping' || rt.state === 'stopped',
     })
     let runners = new Map<string, AgentRunner>()
+    const ensureRunning = (what: string) => {
+      if (rt.state === 'stopping' || rt.state === 'stopped')
+        throw new StoppedError(`${what}: the worker is stopped`)
+    }
+    const buffer = config.production.streamBufferMaxsize
+    const channels = new Channels(def.channels, buffer, time, ensureRunning)
     const contexts = new Contexts({
+      channels: channels.handles,
       id,
       config,
       log,
@@ -123,10 +131,7 @@ export const makeWorker = (
       rpc,
       time,
       tracing,
-      ensureRunning: (what) => {
-        if (rt.state === 'stopping' || rt.state === 'stopped')
-          throw new StoppedError(`${what}: the worker is stopped`)
-      },
+      ensureRunning,
     })
     const committer = new Committer({
       id,
@@ -160,13 +165,15 @@ export const makeWorker = (
       config,
       subscribed: assignment.subscribed,
       subscribe: (ts) => consumer.subscribe(ts),
-      makeQueue: (agent, t) => sourceQueue(agent, [t], assignment, sinks.invalid),
+      makeQueue: (agent, t) => sourceQueue(agent, [t], assignment, sinks.invalid, buffer),
     })
     runners = makeRunners(def, {
       topics,
       assignment,
       invalid: sinks.invalid,
       log,
+      channels,
+      capacity: buffer,
       host: {
         appId: id,
         time,

@@ -11,6 +11,7 @@ import type { Logger } from '../../definition/types.ts'
 import type { Tracing } from '../../ports/tracing.ts'
 import type { Timekeeper } from '../time.ts'
 import type { Activity } from './activity.ts'
+import type { AgentQueue } from './channel-queue.ts'
 import { ackInflight, type Cursor, type Item, newCursor } from './cursor.ts'
 import type { SourceQueue } from './source.ts'
 import { type StreamHost, StreamImpl, sourcePull } from './stream.ts'
@@ -219,7 +220,7 @@ export class AgentRunner {
 
   constructor(
     readonly def: AgentDef,
-    readonly queue: SourceQueue,
+    readonly queue: AgentQueue,
     readonly host: AgentHost,
   ) {
     this.instances = Array.from({ length: def.concurrency }, (_, i) => new Instance(this, i))
