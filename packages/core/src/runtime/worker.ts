@@ -191,14 +191,9 @@ export const makeWorker = (
     })
     const agents = yield* makeAgents({ runners, log, time, crashed: (a, e) => sensor.crashed(a, e) })
     const agentsStats = () => agents.stats()
-    const members = new Members(
-      () => consumer,
-      assignment,
-      broker,
-      log,
-      () => rt.url,
-      workerId,
-    )
+    // What other workers forward table queries to: canonicalUrl when set (behind NAT, a proxy, Kubernetes).
+    const advertised = () => config.canonicalUrl ?? rt.url
+    const members = new Members(() => consumer, assignment, broker, log, advertised, workerId)
     yield* Effect.addFinalizer(() => Effect.sync(() => members.close()))
     const replicator = new Replicator({ broker, store, config, log, tables, assignment, members })
     members.onChange = () => void replicator.update()
@@ -285,7 +280,7 @@ export const makeWorker = (
       groupId: id,
       topics: [...assignment.subscribed],
       rebalancer,
-      metadata: members.metadata(rt.url),
+      metadata: members.metadata(advertised()),
       readCommitted: config.guarantee === 'exactly_once',
       instanceId: rt.workerId,
       created: (c) => {
@@ -295,7 +290,14 @@ export const makeWorker = (
     // Released before the consumer leaves the group: what was processed is committed.
     yield* Effect.addFinalizer(() => Effect.promise(() => committer.commit().catch(() => {})))
     yield* Effect.forkScoped(
-      fetchLoop({ consumer, assignment, log, activity, fetched: (t, n) => sensor.fetched(t, n) }),
+      fetchLoop({
+        consumer,
+        assignment,
+        log,
+        activity,
+        fetched: (t, n) => sensor.fetched(t, n),
+        maxRecords: config.production.maxPollRecords,
+      }),
     )
     yield* Effect.forkScoped(replicator.loop)
     // Only a broker other processes use can have its topics changed under the worker.

@@ -1,0 +1,94 @@
+/**
+ * Production settings (issue 23): the app's own logger takes every event,
+ * canonicalUrl is what other workers forward table queries to, and bad
+ * values fail at definition time with one line each.
+ */
+import { describe, expect, it } from 'vitest'
+import { ConfigError, createApp, MemoryBroker, Schema, startMemoryRuntime } from '../src/index.ts'
+
+const until = async (what: string, check: () => boolean | Promise<boolean>, ms = 10_000) => {
+  const deadline = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+describe('production settings', () => {
+  it('sends log events to the configured logger with their fields, nothing to stderr', async () => {
+    const events: { level: string; msg: string; fields?: Readonly<Record<string, unknown>> }[] = []
+    const at = (level: string) => (msg: string, fields?: Readonly<Record<string, unknown>>) =>
+      events.push({ level, msg, ...(fields ? { fields } : {}) })
+    const logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }
+    const app = createApp({ id: 'plog', logger, logLevel: 'debug' })
+      .topic('in', { value: Schema.Number })
+      .agent('boom', { from: 'in' }, async (values) => {
+        for await (const v of values) if (v === 13) throw new Error('unlucky')
+      })
+    const t = await app.test()
+    try {
+      await t.topics.in.send(13)
+      await t.idle().catch(() => {})
+      await until('the crash to be logged', () => events.some((e) => e.level === 'error'))
+    } finally {
+      await t.stop()
+    }
+    const crash = events.find((e) => e.level === 'error')!
+    expect(crash.msg).toMatch(/unlucky/)
+    // The component that logged is a field, not part of the message.
+    expect(events.some((e) => typeof e.fields?.logger === 'string')).toBe(true)
+  })
+
+  it('publishes canonicalUrl in the members registry: the other worker forwards there', async () => {
+    const def = (name: string) =>
+      createApp({
+        id: 'pcanon',
+        commitInterval: '20ms',
+        ...(name === 'b' ? { canonicalUrl: 'http://b.internal:8080' } : {}),
+      })
+        .topic('in', { key: Schema.String, value: Schema.Number, partitions: 2 })
+        .table('sums', { default: () => 0 })
+        .agent('sum', { from: 'in' }, async (values, ctx) => {
+          for await (const e of values.events()) ctx.tables.sums.update(e.key!, (v) => v + e.value)
+        }).definition
+    const broker = new MemoryBroker()
+    const a = await startMemoryRuntime(def('a'), { broker, closeBroker: false })
+    const b = await startMemoryRuntime(def('b'), { broker, closeBroker: false })
+    try {
+      const keys = ['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7']
+      let remote: string | undefined
+      await until('a to learn that b owns a key', async () => {
+        for (const k of keys) {
+          const url = await a.ownerUrl('sums', k)
+          if (url !== undefined) {
+            remote = url
+            return true
+          }
+        }
+        return false
+      })
+      expect(remote).toBe('http://b.internal:8080')
+    } finally {
+      await a.stop()
+      await b.stop()
+      await broker.close()
+    }
+  })
+
+  it('rejects bad production settings with one line each', () => {
+    const bad: [Record<string, unknown>, RegExp][] = [
+      [{ autoOffsetReset: 'newest' }, /autoOffsetReset must be 'earliest' or 'latest'/],
+      [{ declareTopics: 'no' }, /declareTopics must be true or false/],
+      [{ canonicalUrl: 'ftp://x' }, /canonicalUrl must be an http\(s\) URL/],
+      [{ logger: { info() {} } }, /missing debug, warn, error/],
+      [{ maxPollRecords: 0 }, /maxPollRecords must be a positive integer/],
+      [{ streamBufferMaxsize: 1.5 }, /streamBufferMaxsize must be a positive integer/],
+      [{ stallTimeout: 'soon' }, /stallTimeout/],
+    ]
+    for (const [config, msg] of bad) {
+      const make = () => createApp({ id: 'pbad', ...config } as Parameters<typeof createApp>[0])
+      expect(make).toThrow(ConfigError)
+      expect(make).toThrow(msg)
+    }
+  })
+})
