@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { ConfigError, createApp, MemoryBroker, Schema, startMemoryRuntime } from '../src/index.ts'
+import { tablesOf } from './helpers.ts'
 
 const until = async (what: string, check: () => boolean | Promise<boolean>, ms = 10_000) => {
   const deadline = Date.now() + ms
@@ -71,6 +72,84 @@ describe('production settings', () => {
     } finally {
       await a.stop()
       await b.stop()
+      await broker.close()
+    }
+  })
+
+  it("autoOffsetReset 'latest': a new group starts at the end as of its assignment", async () => {
+    const broker = new MemoryBroker()
+    await broker.ensureTopics([{ name: 'events', partitions: 2 }])
+    const before = [0, 1].map((p) => ({
+      topic: 'events',
+      partition: p,
+      key: null,
+      value: Buffer.from(JSON.stringify(`old${p}`)),
+      timestamp: Date.now(),
+    }))
+    await broker.producer().send(before)
+    const seen: string[] = []
+    const def = (reset: 'earliest' | 'latest', id: string) =>
+      createApp({ id, autoOffsetReset: reset })
+        .topic('events', { value: Schema.String })
+        .agent('see', { from: 'events' }, async (values) => {
+          for await (const v of values) seen.push(`${id}:${v}`)
+        }).definition
+    const late = await startMemoryRuntime(def('latest', 'late'), { broker, closeBroker: false })
+    const early = await startMemoryRuntime(def('earliest', 'early'), { broker, closeBroker: false })
+    try {
+      await late.topicHandles.events!.send('new')
+      await late.idle()
+      await early.idle()
+      expect(seen.filter((s) => s.startsWith('late:'))).toEqual(['late:new'])
+      expect(seen.filter((s) => s.startsWith('early:')).sort()).toEqual([
+        'early:new',
+        'early:old0',
+        'early:old1',
+      ])
+    } finally {
+      await late.stop()
+      await early.stop()
+      await broker.close()
+    }
+  })
+
+  it('declareTopics false: creates nothing, and one error lists every missing topic', async () => {
+    const broker = new MemoryBroker()
+    const def = createApp({ id: 'nodecl', declareTopics: false })
+      .topic('orders', { value: Schema.Number, partitions: 2 })
+      .table('totals', { default: () => 0 })
+      .agent('sum', { from: 'orders' }, async (orders, ctx) => {
+        for await (const n of orders) ctx.tables.totals.update('all', (v) => v + n)
+      }).definition
+    const err = await startMemoryRuntime(def, { broker, closeBroker: false }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(err).toBeInstanceOf(ConfigError)
+    const msg = (err as Error).message
+    expect(msg.split('\n')).toHaveLength(1)
+    for (const t of [
+      'orders (2 partitions)',
+      'nodecl-totals-changelog (2 partitions, compacted)',
+      'nodecl-__replies',
+      'nodecl-__leader',
+    ])
+      expect(msg).toContain(t)
+    expect(await broker.partitions('orders')).toBeUndefined()
+    // Provisioned by someone else, the same app starts and runs.
+    await broker.ensureTopics([
+      { name: 'orders', partitions: 2 },
+      { name: 'nodecl-totals-changelog', partitions: 2, compacted: true },
+      { name: 'nodecl-__replies', partitions: 1 },
+      { name: 'nodecl-__leader', partitions: 1 },
+    ])
+    const w = await startMemoryRuntime(def, { broker, closeBroker: false })
+    try {
+      await w.topicHandles.orders!.send(5)
+      await w.idle()
+      expect(tablesOf<{ get(k: string): number }>(w).totals!.get('all')).toBe(5)
+    } finally {
+      await w.stop()
       await broker.close()
     }
   })

@@ -266,6 +266,7 @@ export const makeWorker = (
       },
       fatal: (reason) => rt.crash(reason),
       admit: (tps) => partitionWatch.admits(tps),
+      autoOffsetReset: config.production.autoOffsetReset,
       replicas: replicator,
       rebalanced: (kind, tps) => {
         group?.rebalanced(kind, tps)
@@ -282,6 +283,7 @@ export const makeWorker = (
       rebalancer,
       metadata: members.metadata(advertised()),
       readCommitted: config.guarantee === 'exactly_once',
+      autoOffsetReset: config.production.autoOffsetReset,
       instanceId: rt.workerId,
       created: (c) => {
         consumer = c
