@@ -60,6 +60,13 @@ export function healthBody(r: Readiness, now = Date.now()): Record<string, unkno
 export const healthRoute = (rt: WorkerView) => async (c: Context) => {
   const r = rt.readiness()
   const body = healthBody(r)
+  // A handler holding one record past stallTimeout: not ok, and which one, where, for how long.
+  const stalled = rt.sensor.snapshot().stalls?.current ?? []
+  if (stalled.length) {
+    body.status = 'stalled'
+    body.stalled = stalled.map((s) => ({ ...s, seconds: seconds(s.heldMs) }))
+    return c.json(body, 503)
+  }
   if (r.state === 'running') {
     const b = await rt.brokerReachability()
     if (!b.reachable)

@@ -33,6 +33,7 @@ import { Rpc, readReplies } from './rpc.ts'
 import { Runs, startSchedules } from './schedule.ts'
 import { WorkerSensor } from './sensor.ts'
 import { makeOutbox, Sinks } from './sinks.ts'
+import { StallWatch } from './stall.ts'
 import { makeTimekeeper } from './time.ts'
 import { dynamicSubscriptions, resolveTopology } from './topology.ts'
 import { nullConsumer, WorkerRuntime } from './view.ts'
@@ -306,6 +307,16 @@ export const makeWorker = (
     if (broker.shared) yield* Effect.forkScoped(partitionWatch.loop)
     yield* Effect.addFinalizer(() => agents.stop(STOP_TIMEOUT_MS))
     yield* agents.start
+    if (config.production.stallTimeoutMs > 0) {
+      const stalls = new StallWatch({
+        runners: () => runners,
+        timeoutMs: config.production.stallTimeoutMs,
+        time,
+        log,
+      })
+      sensor.stallWatch = stalls
+      yield* Effect.forkScoped(stalls.loop)
+    }
     yield* Effect.addFinalizer(() => Effect.promise(() => runs.settled()))
     yield* startSchedules(
       {
