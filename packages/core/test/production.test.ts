@@ -154,6 +154,30 @@ describe('production settings', () => {
     }
   })
 
+  it('blockingTimeout: an event loop blocked longer is logged with how long', async () => {
+    const warnings: string[] = []
+    const quiet = () => {}
+    const logger = { debug: quiet, info: quiet, warn: (m: string) => warnings.push(m), error: quiet }
+    const app = createApp({ id: 'pblock', logger, blockingTimeout: '50ms' })
+      .topic('in', { value: Schema.Number })
+      .agent('spin', { from: 'in' }, async (values) => {
+        for await (const ms of values) {
+          const end = performance.now() + ms
+          while (performance.now() < end) {}
+        }
+      })
+    const w = await startMemoryRuntime(app.definition)
+    try {
+      await w.topicHandles.in!.send(300)
+      await w.idle()
+      await until('the block to be logged', () => warnings.some((m) => m.startsWith('event loop blocked')))
+      const ms = Number(/blocked for (\d+)ms/.exec(warnings.find((m) => m.startsWith('event loop'))!)![1])
+      expect(ms).toBeGreaterThan(50)
+    } finally {
+      await w.stop()
+    }
+  })
+
   it('rejects bad production settings with one line each', () => {
     const bad: [Record<string, unknown>, RegExp][] = [
       [{ autoOffsetReset: 'newest' }, /autoOffsetReset must be 'earliest' or 'latest'/],

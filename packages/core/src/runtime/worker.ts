@@ -17,6 +17,7 @@ import type { GroupConsumer } from '../ports/index.ts'
 import { BrokerService, StoreService, TracingService, WebService } from '../ports/services.ts'
 import { makeAgents, makeRunners, sourceQueue } from './agents.ts'
 import { Assignment } from './assignment.ts'
+import { watchBlocking } from './blocking.ts'
 import { Channels } from './channels.ts'
 import { Committer } from './commit.ts'
 import { Contexts } from './context.ts'
@@ -307,6 +308,8 @@ export const makeWorker = (
     if (broker.shared) yield* Effect.forkScoped(partitionWatch.loop)
     yield* Effect.addFinalizer(() => agents.stop(STOP_TIMEOUT_MS))
     yield* agents.start
+    if (config.production.blockingTimeoutMs > 0)
+      yield* watchBlocking(config.production.blockingTimeoutMs, log)
     if (config.production.stallTimeoutMs > 0) {
       const stalls = new StallWatch({
         runners: () => runners,
