@@ -22,6 +22,8 @@ const schemaName = (s: AnySchema): string => {
 
 export interface AgentInfo {
   readonly name: string
+  /** What it is for (its `describe`), when the app says. */
+  readonly describe?: string
   readonly from: readonly string[]
   readonly sink: readonly string[]
   readonly concurrency: number
@@ -36,6 +38,8 @@ export interface AgentInfo {
 
 export interface TopicInfo {
   readonly name: string
+  /** What it is for (its `describe`), when the app says. */
+  readonly describe?: string
   readonly partitions: number
   readonly key: string
   readonly value: string
@@ -62,6 +66,8 @@ export interface InternalTopicInfo {
 
 export interface TableInfo {
   readonly name: string
+  /** What it is for (its `describe`), when the app says. */
+  readonly describe?: string
   readonly key: string
   readonly value: string
   readonly global: boolean
@@ -92,6 +98,7 @@ export function listAgents(view: WorkerView): AgentInfo[] {
       state: s?.state ?? 'stopped',
       consumed: s?.consumed ?? 0,
       yielded: s?.yielded ?? 0,
+      ...(a.describe !== undefined ? { describe: a.describe } : {}),
     }
   })
 }
@@ -158,6 +165,7 @@ function declaredTopics(view: WorkerView) {
         agents: consumers.get(t.name) ?? [],
         messagesIn: t.messagesIn,
         messagesOut: t.messagesOut,
+        ...(d.describe !== undefined ? { describe: d.describe } : {}),
       }
     })
 }
@@ -178,6 +186,7 @@ export function listTables(view: WorkerView): TableInfo[] {
       rows: s?.rows ?? 0,
       writes: s?.writes ?? 0,
       recovering: snap.recovering?.table === d.name,
+      ...(d.describe !== undefined ? { describe: d.describe } : {}),
     }
   })
 }
