@@ -32,7 +32,7 @@ export type { SessionOptions, WindowOptions, WindowRange, WindowSpec } from './d
 export { hopping, session, sliding, tumbling } from './definition/windows.ts'
 export type * from './ports/index.ts'
 export { NO_HEADERS } from './ports/index.ts'
-export { murmur2, partitionForKey } from './ports/partitioner.ts'
+export { crc32PartitionForKey, murmur2, partitionForKey } from './ports/partitioner.ts'
 export type * from './ports/sensor.ts'
 export {
   BrokerService,

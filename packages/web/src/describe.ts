@@ -5,6 +5,7 @@
  */
 import type {
   AgentDef,
+  AgentStopped,
   AnySchema,
   OnInvalid,
   TableDef,
@@ -34,6 +35,8 @@ export interface AgentInfo {
   readonly consumed: number
   /** Values the handler yielded. */
   readonly yielded: number
+  /** Why and where it stopped by itself, if it did. */
+  readonly stopped?: AgentStopped
 }
 
 export interface TopicInfo {
@@ -98,6 +101,7 @@ export function listAgents(view: WorkerView): AgentInfo[] {
       state: s?.state ?? 'stopped',
       consumed: s?.consumed ?? 0,
       yielded: s?.yielded ?? 0,
+      ...(s?.stopped ? { stopped: s.stopped } : {}),
       ...(a.describe !== undefined ? { describe: a.describe } : {}),
     }
   })

@@ -1,5 +1,5 @@
 /**
- * stallTimeout over real HTTP: a handler holding one record past the timeout
+ * An agent never stops silently, and stallTimeout, over real HTTP: a handler holding one record past the timeout
  * is logged (agent, partition, offset, how long), counted in /metrics, and
  * /health says 'stalled' with where, until the handler lets go.
  */
@@ -53,6 +53,44 @@ describe('stallTimeout', () => {
       await until(() => w.logs.some((l) => l.includes('agent work resumed')))
     } finally {
       release()
+      await w.stop()
+    }
+  })
+
+  it("says which agent stopped by itself, at which record and why: /health 'agent stopped'", async () => {
+    const app = createApp({ id: 'stopped', stallTimeout: 0 })
+      .topic('jobs', { value: Schema.Number, partitions: 1, onInvalid: 'fail' })
+      .agent('work', { from: 'jobs' }, async (jobs) => {
+        for await (const _ of jobs) {
+        }
+      })
+    const w = await startWeb(app.definition)
+    try {
+      await w.rt.topicHandles.jobs!.send(1)
+      await w.rt.broker
+        .producer()
+        .send([
+          { topic: 'jobs', partition: 0, key: null, value: Buffer.from('not json'), timestamp: Date.now() },
+        ])
+      let body: { status?: string; stoppedAgents?: unknown[] } = {}
+      let status = 0
+      await until(async () => {
+        const res = await fetch(`${w.url}/health`)
+        status = res.status
+        body = (await res.json()) as typeof body
+        return body.status === 'agent stopped'
+      })
+      expect(status).toBe(503)
+      expect(body.stoppedAgents).toEqual([
+        expect.objectContaining({
+          agent: 'work',
+          topic: 'jobs',
+          partition: 0,
+          offset: 1,
+          reason: expect.any(String),
+        }),
+      ])
+    } finally {
       await w.stop()
     }
   })

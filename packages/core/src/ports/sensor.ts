@@ -40,6 +40,16 @@ export interface AgentStats {
   readonly yielded: number
   readonly restarts: number
   readonly state: 'running' | 'stopped' | 'failed'
+  /** Set when the agent stopped by itself: why, and the record it stopped at. */
+  readonly stopped?: AgentStopped
+}
+
+/** An agent that stopped by itself (restarting cannot help): the record stays uncommitted. */
+export interface AgentStopped {
+  readonly reason: string
+  readonly topic?: string
+  readonly partition?: number
+  readonly offset?: number
 }
 
 export interface TableStats {

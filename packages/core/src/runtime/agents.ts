@@ -134,7 +134,8 @@ export const makeAgents = (deps: AgentsDeps): Effect.Effect<Agents, never, Scope
     /** The instance stops at the message it holds, which stays uncommitted (restarting cannot help). */
     const stopHere = (inst: Instance, error: unknown) => {
       const log = deps.log.child(inst.agent)
-      const at = inst.cursor.current?.rec
+      // A record that failed to decode never became current: the error says where it is.
+      const at = error instanceof FatalDecodeError ? error : inst.cursor.current?.rec
       const where = at ? { topic: at.topic, partition: at.partition, offset: at.offset } : {}
       if (error instanceof FatalDecodeError)
         log.error(
@@ -143,6 +144,7 @@ export const makeAgents = (deps: AgentsDeps): Effect.Effect<Agents, never, Scope
         )
       else log.error(`agent ${inst.name} stopped: ${messageOf(error)}; the message stays uncommitted`, where)
       inst.runner.state = 'failed'
+      inst.runner.stoppedBy = { reason: messageOf(error), ...where }
       inst.phase = 'done'
     }
 
@@ -178,6 +180,7 @@ export const makeAgents = (deps: AgentsDeps): Effect.Effect<Agents, never, Scope
           yielded: r.yielded,
           restarts: r.restarts,
           state: r.state,
+          ...(r.stoppedBy ? { stopped: r.stoppedBy } : {}),
         })),
     }
   })

@@ -128,6 +128,9 @@ export async function resolveTopology(d: TopologyDeps): Promise<Topology> {
     // Stored under the changelog's name (<app>-<table>-changelog): unique even in a store shared by apps.
     const rt = new TableRuntime(t, id, partitions, d.store.table(changelog), d.time, host)
     tables.set(t.name, rt)
+    // Key routing follows the source topics' producers when they agree on a partitioner (issue 23).
+    const partitioners = new Set([...sources].map((s) => topics.get(s)!.def.partitioner ?? 'murmur2'))
+    if (partitioners.size === 1) rt.partitioner = [...partitioners][0]!
     if (partitions !== undefined) specs.push(changelogSpec(rt, rf))
     else
       d.log.info(

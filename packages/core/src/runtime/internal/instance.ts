@@ -8,6 +8,7 @@
  */
 import type { AgentDef, TopicDef } from '../../definition/definition.ts'
 import type { Logger } from '../../definition/types.ts'
+import type { AgentStopped } from '../../ports/sensor.ts'
 import type { Tracing } from '../../ports/tracing.ts'
 import type { Timekeeper } from '../time.ts'
 import type { Activity } from './activity.ts'
@@ -217,6 +218,8 @@ export class AgentRunner {
   /** Values the handler yielded. */
   yielded = 0
   state: 'running' | 'stopped' | 'failed' = 'running'
+  /** Why and where the agent stopped by itself (state 'failed'): /health and /agents say so. */
+  stoppedBy: AgentStopped | undefined
 
   constructor(
     readonly def: AgentDef,
