@@ -13,6 +13,7 @@ export type {
   AgentOptions,
   AgentReturn,
   App,
+  ChannelOptions,
   HookFn,
   LayerResource,
   OnError,
@@ -31,6 +32,7 @@ export * from './definition/errors.ts'
 export type { HookDef, HookEvent, OnErrorFn, ServiceDef, TaskDef } from './definition/lifecycle.ts'
 export { HOOK_TIMEOUT_MS } from './definition/lifecycle.ts'
 export type { Platform, Runnable, TestOptions } from './definition/platform.ts'
+export type { ProductionConfig, ResolvedProduction } from './definition/production.ts'
 export type * from './definition/types.ts'
 export {
   DEFAULT_BODY_LIMIT,
@@ -42,7 +44,7 @@ export type { SessionOptions, WindowOptions, WindowRange, WindowSpec } from './d
 export { hopping, session, sliding, tumbling } from './definition/windows.ts'
 export type * from './ports/index.ts'
 export { NO_HEADERS } from './ports/index.ts'
-export { murmur2, partitionForKey } from './ports/partitioner.ts'
+export { crc32PartitionForKey, murmur2, partitionForKey } from './ports/partitioner.ts'
 export type * from './ports/sensor.ts'
 export {
   BrokerService,

@@ -63,7 +63,11 @@ export async function loadKafka(): Promise<KafkaAdapter> {
 }
 
 const logFor = (config: ResolvedConfig, part: string) =>
-  makeLogger({ name: `${config.id}:${part}`, ...(config.logLevel ? { level: config.logLevel } : {}) })
+  makeLogger({
+    name: `${config.id}:${part}`,
+    ...(config.logLevel ? { level: config.logLevel } : {}),
+    ...(config.logger ? { target: config.logger } : {}),
+  })
 
 /** The broker layer a config's URL names. */
 export function brokerFor(config: ResolvedConfig): Layer.Layer<BrokerService, unknown> {

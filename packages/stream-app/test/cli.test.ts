@@ -20,7 +20,11 @@ describe('stream-app CLI', () => {
     expect(topics.out).toMatch(/^numbers\s+2\s+String\s+Number/m)
     // The app's own topics too, with one copy each on a local broker (in-sync does not apply).
     const rows = JSON.parse(cli('topics', MEM, '--json').out) as Record<string, unknown>[]
-    expect(rows.find((t) => t.name === 'numbers')).toMatchObject({ internal: false, replicationFactor: 1 })
+    expect(rows.find((t) => t.name === 'numbers')).toMatchObject({
+      internal: false,
+      replicationFactor: 1,
+      describe: 'Numbers to add up',
+    })
     expect(rows.find((t) => t.name === 'cli-mem-sum-changelog')).toEqual({
       name: 'cli-mem-sum-changelog',
       partitions: null,
@@ -30,9 +34,14 @@ describe('stream-app CLI', () => {
     })
     const agents = JSON.parse(cli('agents', MEM, '--json').out)
     expect(agents.map((a: { name: string }) => a.name)).toEqual(['add', 'double'])
+    expect(agents.map((a: { describe: string | null }) => a.describe)).toEqual([
+      'Adds each number to the total',
+      null,
+    ])
     expect(JSON.parse(cli('tables', MEM, '--json').out)[0]).toMatchObject({
       name: 'sum',
       changelog: 'cli-mem-sum-changelog',
+      describe: 'The running total',
     })
     const routes = cli('routes', MEM).out
     expect(routes).toMatch(/GET\s+\/health/)

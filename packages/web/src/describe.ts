@@ -5,6 +5,7 @@
  */
 import type {
   AgentDef,
+  AgentStopped,
   AnySchema,
   OnInvalid,
   TableDef,
@@ -22,6 +23,8 @@ const schemaName = (s: AnySchema): string => {
 
 export interface AgentInfo {
   readonly name: string
+  /** What it is for (its `describe`), when the app says. */
+  readonly describe?: string
   readonly from: readonly string[]
   readonly sink: readonly string[]
   readonly concurrency: number
@@ -32,10 +35,14 @@ export interface AgentInfo {
   readonly consumed: number
   /** Values the handler yielded. */
   readonly yielded: number
+  /** Why and where it stopped by itself, if it did. */
+  readonly stopped?: AgentStopped
 }
 
 export interface TopicInfo {
   readonly name: string
+  /** What it is for (its `describe`), when the app says. */
+  readonly describe?: string
   readonly partitions: number
   readonly key: string
   readonly value: string
@@ -62,6 +69,8 @@ export interface InternalTopicInfo {
 
 export interface TableInfo {
   readonly name: string
+  /** What it is for (its `describe`), when the app says. */
+  readonly describe?: string
   readonly key: string
   readonly value: string
   readonly global: boolean
@@ -96,6 +105,8 @@ export function listAgents(view: WorkerView): AgentInfo[] {
       state: s?.state ?? 'stopped',
       consumed: s?.consumed ?? 0,
       yielded: s?.yielded ?? 0,
+      ...(s?.stopped ? { stopped: s.stopped } : {}),
+      ...(a.describe !== undefined ? { describe: a.describe } : {}),
     }
   })
 }
@@ -162,6 +173,7 @@ function declaredTopics(view: WorkerView) {
         agents: consumers.get(t.name) ?? [],
         messagesIn: t.messagesIn,
         messagesOut: t.messagesOut,
+        ...(d.describe !== undefined ? { describe: d.describe } : {}),
       }
     })
 }
@@ -184,6 +196,7 @@ export function listTables(view: WorkerView): TableInfo[] {
       rows: s?.rows ?? 0,
       writes: s?.writes ?? 0,
       recovering: snap.recovering?.table === d.name,
+      ...(d.describe !== undefined ? { describe: d.describe } : {}),
     }
   })
 }

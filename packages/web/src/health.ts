@@ -60,6 +60,21 @@ export function healthBody(r: Readiness, now = Date.now()): Record<string, unkno
 export const healthRoute = (rt: WorkerView) => async (c: Context) => {
   const r = rt.readiness()
   const body = healthBody(r)
+  const snap = rt.sensor.snapshot()
+  // An agent that stopped by itself never goes unnoticed: which one, at which record, why.
+  const stopped = snap.agents.filter((a) => a.stopped !== undefined)
+  if (stopped.length && r.state === 'running') {
+    body.status = 'agent stopped'
+    body.stoppedAgents = stopped.map((a) => ({ agent: a.name, ...a.stopped }))
+    return c.json(body, 503)
+  }
+  // A handler holding one record past stallTimeout: not ok, and which one, where, for how long.
+  const stalled = snap.stalls?.current ?? []
+  if (stalled.length) {
+    body.status = 'stalled'
+    body.stalled = stalled.map((s) => ({ ...s, seconds: seconds(s.heldMs) }))
+    return c.json(body, 503)
+  }
   if (r.state === 'running') {
     const b = await rt.brokerReachability()
     if (!b.reachable)

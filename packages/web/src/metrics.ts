@@ -66,6 +66,24 @@ export class WorkerMetrics {
         for (const st of STATES) m.set({ state: st }, s().state === st ? 1 : 0)
       },
     )
+    c(
+      'stream_app_agent_stalls_total',
+      'Times a handler held one record longer than stallTimeout, per agent.',
+      ['agent'],
+      (m) => {
+        for (const [agent, n] of Object.entries(s().stalls?.total ?? {})) m.inc({ agent }, n)
+      },
+    )
+    g(
+      'stream_app_agent_stalled',
+      'Instances of the agent holding one record longer than stallTimeout right now.',
+      ['agent'],
+      (m) => {
+        const now = new Map<string, number>()
+        for (const st of s().stalls?.current ?? []) now.set(st.agent, (now.get(st.agent) ?? 0) + 1)
+        for (const [agent, n] of now) m.set({ agent }, n)
+      },
+    )
     g(
       'stream_app_ready',
       'Whether GET /health says ready: 1 when the worker runs and its group is stable, else 0.',

@@ -29,6 +29,7 @@ h2 { font-size: 13px; text-transform: uppercase; letter-spacing: .05em; color: v
 .col > h2::after { content: " \\2192"; } .col:last-child > h2::after { content: ""; }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 8px 10px; margin-bottom: 8px; }
 .card h3 { margin: 0 0 4px; font-size: 14px; display: flex; justify-content: space-between; gap: 6px; overflow-wrap: anywhere; }
+.card p.describe { margin: 0 0 4px; color: var(--muted, #666); font-size: 12px; }
 .row { display: flex; justify-content: space-between; gap: 8px; font-size: 12.5px; }
 .row .num { font-variant-numeric: tabular-nums; font-weight: 600; }
 .edge { font-size: 12px; color: var(--accent); overflow-wrap: anywhere; }
@@ -72,13 +73,14 @@ function row(label, value, of) {
   r.append(v);
   return r;
 }
-function card(name, kind, badge, badgeClass) {
+function card(name, kind, badge, badgeClass, describe) {
   var c = el('div', 'card');
   c.dataset[kind] = name;
   var h = el('h3');
   h.append(el('span', '', name));
   if (badge) h.append(el('span', 'pill ' + badgeClass, badge));
   c.append(h);
+  if (describe) c.append(el('p', 'describe', describe));
   return c;
 }
 // A worker with web.token: open the page as /#token=<token> (the fragment never leaves the browser).
@@ -103,7 +105,7 @@ function drawFlow(agents, topics, tables, now) {
   var src = [];
   topics.forEach(function (t) {
     if (t.agents.length > 0 || !sinks.has(t.name)) {
-      var c = card(t.name, 'topic', t.partitions + ' part.', 'muted');
+      var c = card(t.name, 'topic', t.partitions + ' part.', 'muted', t.describe);
       c.append(row('in', fmt(t.messagesIn), 'topic.' + t.name + '.in'));
       c.append(row('in rate', rate('ti.' + t.name, t.messagesIn, now)));
       c.append(el('div', 'edge', t.agents.length ? '\\u2192 ' + t.agents.join(', ') : 'no agent reads it'));
@@ -111,7 +113,7 @@ function drawFlow(agents, topics, tables, now) {
     }
   });
   var ags = agents.map(function (a) {
-    var c = card(a.name, 'agent', a.state, a.state);
+    var c = card(a.name, 'agent', a.state, a.state, a.describe);
     c.append(row('consumed', fmt(a.consumed), 'agent.' + a.name + '.consumed'));
     c.append(row('consumed rate', rate('ac.' + a.name, a.consumed, now), 'agent.' + a.name + '.rate'));
     c.append(row('yielded', fmt(a.yielded), 'agent.' + a.name + '.yielded'));
@@ -122,7 +124,7 @@ function drawFlow(agents, topics, tables, now) {
   });
   var tbs = tables.map(function (t) {
     var kind = t.recovering ? 'recovering' : t.global ? 'global' : t.windowed ? 'windowed' : '';
-    var c = card(t.name, 'table', kind, t.recovering ? 'recovering' : 'muted');
+    var c = card(t.name, 'table', kind, t.recovering ? 'recovering' : 'muted', t.describe);
     c.append(row('rows', fmt(t.rows), 'table.' + t.name + '.rows'));
     c.append(row('writes', fmt(t.writes), 'table.' + t.name + '.writes'));
     c.append(row('write rate', rate('tw.' + t.name, t.writes, now)));

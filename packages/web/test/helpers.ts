@@ -25,19 +25,28 @@ export const Order = Schema.Struct({ id: Schema.String, customer: Schema.String,
 
 export const shop = (web: AppConfig['web'] = {}) =>
   createApp({ id: 'web-shop', commitInterval: '50ms', web })
-    .topic('orders', { key: Schema.String, value: Order, partitions: 2 })
+    .topic('orders', {
+      key: Schema.String,
+      value: Order,
+      partitions: 2,
+      describe: 'Orders as the shop takes them',
+    })
     .topic('big-orders', { value: Order, partitions: 1 })
-    .table('revenue', { default: () => 0 })
+    .table('revenue', { default: () => 0, describe: 'Revenue per customer' })
     .table('scores', { key: Schema.Number, value: Schema.Number, default: () => 0 })
     .table('pairs', { key: Schema.Struct({ a: Schema.Number, b: Schema.String }), default: () => 'none' })
     .table('per-minute', { default: () => 0, window: tumbling('1m', { expires: '1h' }) })
-    .agent('track', { from: 'orders', sink: ['big-orders'] }, async function* (orders, ctx) {
-      for await (const o of orders) {
-        ctx.tables.revenue.update(o.customer, (v) => v + o.amount)
-        ctx.tables['per-minute'].update(o.customer, (v) => v + 1)
-        if (o.amount > 100) yield o
-      }
-    })
+    .agent(
+      'track',
+      { from: 'orders', sink: ['big-orders'], describe: 'Sums revenue; passes big orders on' },
+      async function* (orders, ctx) {
+        for await (const o of orders) {
+          ctx.tables.revenue.update(o.customer, (v) => v + o.amount)
+          ctx.tables['per-minute'].update(o.customer, (v) => v + 1)
+          if (o.amount > 100) yield o
+        }
+      },
+    )
     .route('GET', '/revenue/:customer', (c, ctx) =>
       c.json({ revenue: ctx.tables.revenue.get(c.req.param('customer')) }),
     )

@@ -84,6 +84,13 @@ describe('the live page in a headless browser', () => {
     for (const table of ['revenue', 'scores', 'pairs', 'per-minute'])
       expect(dom).toContain(`data-table="${table}"`)
     expect(dom).toContain('data-sink="big-orders"')
+    // What each is for, as the app describes it.
+    for (const d of [
+      'Orders as the shop takes them',
+      'Sums revenue; passes big orders on',
+      'Revenue per customer',
+    ])
+      expect(dom).toContain(`<p class="describe">${d}</p>`)
 
     expect(Number(dataText(dom, 'of', 'agent.track.consumed'))).toBe(4)
     expect(Number(dataText(dom, 'of', 'agent.track.yielded'))).toBe(2)

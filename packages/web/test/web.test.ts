@@ -133,6 +133,7 @@ describe('web server of a running worker', () => {
         state: 'running',
         consumed: 4, // four orders in,
         yielded: 1, // one of them big
+        describe: 'Sums revenue; passes big orders on',
       },
     ])
     const topics = (await get(`${w.url}/topics`)).json() as Record<string, unknown>[]
@@ -146,6 +147,7 @@ describe('web server of a running worker', () => {
       agents: ['track'],
       messagesIn: 4,
       messagesOut: 4,
+      describe: 'Orders as the shop takes them',
       internal: false,
       // One copy on a local broker; in-sync replicas do not apply.
       replicationFactor: 1,
@@ -180,6 +182,7 @@ describe('web server of a running worker', () => {
       rows: 3, // alice, bob, 'a b/c'
       writes: 4,
       recovering: false,
+      describe: 'Revenue per customer',
     })
     expect(tables[3]).toMatchObject({ name: 'per-minute', windowed: true, rows: 3, writes: 4 })
 

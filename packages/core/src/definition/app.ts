@@ -23,6 +23,7 @@ import type { StreamJoinOptions, StreamJoinType } from './stream-join.ts'
 import type {
   Added,
   AgentAdded,
+  ChannelName,
   CommandArg,
   CommandArgs,
   CommandOption,
@@ -34,6 +35,8 @@ import type {
   Registry,
   RouteContext,
   RouteKey,
+  SourceKey,
+  SourceValue,
   Stream,
   TableKey,
   TableName,
@@ -94,6 +97,22 @@ export interface TopicOptions<KS, VS, C extends CodecName> {
   readonly compacted?: boolean
   readonly config?: Readonly<Record<string, string>>
   readonly onInvalid?: OnInvalid
+  /** What the topic is for (shown by `stream-app topics` and the live page). */
+  readonly describe?: string
+  /**
+   * How other producers key records to partitions: 'murmur2' (default, Java's)
+   * or 'crc32' (librdkafka's default for keyed records: confluent-kafka for
+   * Python, Go, .NET). stream-app's own keyed sends and key routing follow it.
+   */
+  readonly partitioner?: 'murmur2' | 'crc32'
+}
+
+export interface ChannelOptions<KS, VS> {
+  readonly key?: KS
+  readonly value?: VS
+  /** Values buffered per reading agent before send() waits (default: the app's streamBufferMaxsize). */
+  readonly maxsize?: number
+  readonly describe?: string
 }
 
 /**
@@ -137,10 +156,12 @@ export interface AgentOptions<F extends string, S extends string, KS, VS> {
   readonly onInvalid?: OnInvalid
   /** Partitions of the agent's own topic. */
   readonly partitions?: number
+  /** What the agent does (shown by `stream-app agents` and the live page). */
+  readonly describe?: string
 }
 
-type AgentKey<R extends Registry, F, KS> = [F] extends [never] ? SchemaType<KS> : TopicKey<R, F>
-type AgentValue<R extends Registry, F, VS> = [F] extends [never] ? SchemaType<VS> : TopicValue<R, F>
+type AgentKey<R extends Registry, F, KS> = [F] extends [never] ? SchemaType<KS> : SourceKey<R, F>
+type AgentValue<R extends Registry, F, VS> = [F] extends [never] ? SchemaType<VS> : SourceValue<R, F>
 type AgentEntryOf<K, V, O> = { readonly key: K; readonly value: V; readonly reply: O }
 type TableEntryOf<K, V, W> = {
   readonly key: K
@@ -189,6 +210,15 @@ export interface TableOptions<V, KS, W> {
    * value }`, sent in the commit that records it as emitted) or to a function.
    */
   readonly final?: string | ((key: SchemaType<KS>, window: WindowValue<V>) => void)
+  /** What the table holds (shown by `stream-app tables` and the live page). */
+  readonly describe?: string
+  /**
+   * Where a row lives: 'key' (default), the partition of its key (murmur2, or
+   * the source topic's partitioner); 'event', the partition of the event that
+   * wrote it, as Faust and Kafka Streams do — for records other producers put
+   * in partitions of their choosing.
+   */
+  readonly partitioning?: 'key' | 'event'
 }
 
 export type AgentReturn<O> = AsyncIterable<O> | Promise<void> | void
@@ -217,7 +247,7 @@ export interface App<R extends Registry = EmptyRegistry> {
 
   agent<
     const N extends string,
-    const F extends TopicName<R> = never,
+    const F extends TopicName<R> | ChannelName<R> = never,
     const S extends TopicName<R> = never,
     KS extends AnySchema = typeof Schema.String,
     VS extends AnySchema = typeof Schema.Unknown,
@@ -309,6 +339,20 @@ export interface App<R extends Registry = EmptyRegistry> {
     name: NotDeclared<N, R['tables']>,
     options?: SetTableOptions<KS, MS>,
   ): App<R & Added<'tables', N, SetEntryOf<SchemaType<KS>, SchemaType<MS>>>>
+
+  /**
+   * An in-process channel: a typed, bounded queue agents read with `from` like
+   * a topic; `ctx.channels.<name>.send(value, { key? })` waits while a reader's
+   * buffer is full. Never on the broker, not durable.
+   */
+  channel<
+    const N extends string,
+    KS extends AnySchema = typeof Schema.String,
+    VS extends AnySchema = typeof Schema.Unknown,
+  >(
+    name: NotDeclared<N, R['channels'] & R['topics'] & R['agents']>,
+    options?: ChannelOptions<KS, VS>,
+  ): App<R & Added<'channels', N, { readonly key: SchemaType<KS>; readonly value: SchemaType<VS> }>>
 
   timer<const N extends string>(
     name: NotDeclared<N, R['timers']>,

@@ -7,6 +7,7 @@
 import { Cron } from 'croner'
 import * as Schema from 'effect/Schema'
 import type { App } from './app.ts'
+import { agentSource, describeOf, makeChannelDef, partitionerOf, partitioningOf } from './channel.ts'
 import { type AnySchema, checkCodec } from './codec.ts'
 import type {
   AgentDef,
@@ -26,6 +27,7 @@ import { type Duration, toMillis } from './duration.ts'
 import { ConfigError } from './errors.ts'
 import { checkOnError, checkTimezone, lifecycleMethods } from './lifecycle.ts'
 import type { Platform, TestOptions } from './platform.ts'
+import { checkProduction } from './production.ts'
 import { addStreamJoin, type StreamJoinOptions } from './stream-join.ts'
 import type { EmptyRegistry, Registry } from './types.ts'
 import { checkWebConfig } from './web-config.ts'
@@ -99,6 +101,7 @@ function freeze(def: Def): AppDefinition {
     services: Object.freeze([...def.services]),
     tasks: Object.freeze({ ...def.tasks }),
     hooks: Object.freeze([...def.hooks]),
+    channels: Object.freeze({ ...def.channels }),
   })
 }
 
@@ -117,6 +120,8 @@ function makeTopicDef(name: string, o: Record<string, unknown>, ownedBy?: string
     config: Object.freeze({ ...((o.config as Record<string, string>) ?? {}) }),
     onInvalid: checkOnInvalid(where, o.onInvalid),
     ownedBy,
+    ...(ownedBy === undefined ? describeOf(where, o.describe) : {}),
+    ...partitionerOf(where, o.partitioner),
   })
 }
 
@@ -134,6 +139,11 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
   const taken = (kind: string, bag: Readonly<Record<string, unknown>>, name: string) => {
     if (Object.hasOwn(bag, name)) fail(`${kind} '${name}' is declared twice`)
   }
+  // Agents read channels and topics with one `from`: a name means one of them.
+  const clash = (name: string, kind: string, bag: Readonly<Record<string, unknown>> | undefined) => {
+    if (bag && Object.hasOwn(bag, name))
+      fail(`'${name}' is already declared as a ${kind} (channels share names with topics and agents)`)
+  }
   const app = {
     id: def.config.id,
     definition: def,
@@ -141,6 +151,7 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
     topic(name: unknown, options: Record<string, unknown> = {}) {
       const n = checkName('topic', name)
       taken('topic', def.topics, n)
+      clash(n, 'channel', def.channels)
       const t = makeTopicDef(n, options)
       return next((d) => {
         d.topics = { ...d.topics, [n]: t }
@@ -150,18 +161,15 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
     agent(name: unknown, options: Record<string, unknown>, handler: unknown) {
       const n = checkName('agent', name)
       taken('agent', def.agents, n)
+      clash(n, 'channel', def.channels)
       if (options === null || typeof options !== 'object') fail(`agent '${n}': options must be an object`)
       if (typeof handler !== 'function') fail(`agent '${n}': handler must be a function`)
       const from = asArray(options.from)
       let ownTopic: TopicDef | undefined
+      const { channel } = agentSource(n, from, def.topics, def.channels ?? {})
       if (from.length === 0) {
         taken('topic', def.topics, n)
         ownTopic = makeTopicDef(n, { ...options, from: undefined, sink: undefined, onError: undefined }, n)
-      } else {
-        for (const f of from) {
-          if (typeof f !== 'string' || !Object.hasOwn(def.topics, f))
-            fail(`agent '${n}': from names an undeclared topic ${JSON.stringify(f)}`)
-        }
       }
       const sink = asArray(options.sink)
       for (const s of sink) {
@@ -176,12 +184,14 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
       const onError = checkOnError(`agent '${n}'`, options.onError)
       const a: AgentDef = Object.freeze({
         name: n,
-        from: Object.freeze(from.length ? (from as string[]) : [n]),
+        from: Object.freeze(channel !== undefined ? [] : from.length ? (from as string[]) : [n]),
         sink: Object.freeze(sink as string[]),
         concurrency: checkPositiveInt(`agent '${n}' concurrency`, options.concurrency) ?? 1,
         supervisor: supervisor as SupervisorStrategy,
         handler: handler as AgentDef['handler'],
         ...(onError ? { onError } : {}),
+        ...describeOf(`agent '${n}'`, options.describe),
+        ...(channel !== undefined ? { channel } : {}),
       })
       return next((d) => {
         d.agents = { ...d.agents, [n]: a }
@@ -225,9 +235,22 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
         partitions: checkPositiveInt(`${where} partitions`, options.partitions),
         window: w,
         global: checkBoolean(`${where} global`, options.global),
+        ...describeOf(where, options.describe),
+        ...partitioningOf(where, options.partitioning),
       })
       return next((d) => {
         d.tables = { ...d.tables, [n]: t }
+      })
+    },
+
+    channel(name: unknown, options?: Record<string, unknown>) {
+      const n = checkName('channel', name)
+      taken('channel', def.channels ?? {}, n)
+      clash(n, 'topic', def.topics)
+      clash(n, 'agent', def.agents)
+      const c = makeChannelDef(n, options)
+      return next((d) => {
+        d.channels = { ...d.channels, [n]: c }
       })
     },
 
@@ -476,6 +499,7 @@ export function makeDefinition(config: AppConfig): AppDefinition {
       !['boolean', 'undefined'].includes(typeof (telemetry as { enabled?: unknown }).enabled))
   )
     fail(`telemetry must be { enabled?: boolean }, got ${JSON.stringify(telemetry)}`)
+  checkProduction(config)
   return freeze({
     config: Object.freeze({ ...config }),
     topics: {},
@@ -488,6 +512,7 @@ export function makeDefinition(config: AppConfig): AppDefinition {
     services: [],
     tasks: {},
     hooks: [],
+    channels: {},
   })
 }
 

@@ -5,12 +5,24 @@
  */
 import type { AnySchema, CodecName } from './codec.ts'
 import type { HookDef, OnErrorFn, ServiceDef, TaskDef } from './lifecycle.ts'
+import type { ProductionConfig } from './production.ts'
 import type { WindowSpec } from './windows.ts'
 
 export type OnInvalid = 'skip' | 'dead-letter' | 'fail'
 export type Guarantee = 'at_least_once' | 'exactly_once'
 /** 'crash': a crash stops the worker (Faust's CrashingSupervisor). */
 export type SupervisorStrategy = 'one_for_one' | 'one_for_all' | 'crash'
+export type Partitioner = 'murmur2' | 'crc32'
+
+/** An in-process, typed, bounded queue (never on the broker, not durable). */
+export interface ChannelDef {
+  readonly name: string
+  readonly keySchema: AnySchema
+  readonly valueSchema: AnySchema
+  /** Values it buffers per reading agent before send() waits (default: the app's streamBufferMaxsize). */
+  readonly maxsize: number | undefined
+  readonly describe?: string
+}
 
 export interface WebConfig {
   readonly enabled?: boolean
@@ -37,7 +49,7 @@ export interface WebConfig {
   readonly records?: boolean
 }
 
-export interface AppConfig {
+export interface AppConfig extends ProductionConfig {
   readonly id: string
   readonly broker?: string
   readonly store?: string
@@ -95,6 +107,14 @@ export interface TopicDef {
   readonly onInvalid: OnInvalid
   /** Declared by an agent without `from` (its own topic). */
   readonly ownedBy: string | undefined
+  /** What the topic is for (the CLI lists and the live page show it). */
+  readonly describe?: string
+  /**
+   * How keyed records of other producers pick partitions: 'murmur2' (Java's
+   * default, what stream-app sends with) or 'crc32' (librdkafka's default,
+   * consistent_random): stream-app's own sends and key routing follow it.
+   */
+  readonly partitioner?: Partitioner
   /**
    * An internal repartition topic (groupBy): a record goes to the partition of its
    * key's text, as a table hashes that key, so the stream and a table keyed the
@@ -113,6 +133,10 @@ export interface AgentDef {
   readonly supervisor: SupervisorStrategy
   readonly handler: AgentHandler
   readonly onError?: OnErrorFn
+  /** What the agent does (the CLI lists and the live page show it). */
+  readonly describe?: string
+  /** The channel it reads instead of topics (`from` is then empty). */
+  readonly channel?: string
 }
 
 export interface TableDef {
@@ -132,6 +156,10 @@ export interface TableDef {
   readonly onLate?: 'skip' | 'dead-letter' | ((event: LateEvent) => void)
   /** Windowed with grace: where each closed window's final value goes, once (a topic, or a callback). */
   readonly final?: string | ((key: unknown, window: { start: number; end: number; value: unknown }) => void)
+  /** What the table holds (the CLI lists and the live page show it). */
+  readonly describe?: string
+  /** 'key' (default): a row lives in its key's partition; 'event': in the partition of the event that wrote it. */
+  readonly partitioning?: 'key' | 'event'
 }
 
 export interface TableJoinDef {
@@ -221,4 +249,6 @@ export interface AppDefinition {
   readonly services: readonly ServiceDef[]
   readonly tasks: Readonly<Record<string, TaskDef>>
   readonly hooks: readonly HookDef[]
+  /** In-process queues agents read (absent: none declared). */
+  readonly channels?: Readonly<Record<string, ChannelDef>>
 }

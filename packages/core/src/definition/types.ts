@@ -4,6 +4,7 @@
  */
 import type { AppConfig, AppDefinition, CommandArgDef, CommandOptionDef, WebConfig } from './definition.ts'
 import type { Duration } from './duration.ts'
+import type { ResolvedProduction } from './production.ts'
 import type { WindowRange } from './windows.ts'
 
 // ---------------------------------------------------------------------------
@@ -17,6 +18,10 @@ export interface TableEntry {
   readonly key: unknown
   readonly value: unknown
   readonly windowed: boolean
+}
+export interface ChannelEntry {
+  readonly key: unknown
+  readonly value: unknown
 }
 export interface AgentEntry {
   readonly key: unknown
@@ -43,6 +48,7 @@ export interface Registry {
   /** Each service's resource type. */
   readonly services: { readonly [name: string]: unknown }
   readonly tasks: { readonly [name: string]: true }
+  readonly channels: { readonly [name: string]: ChannelEntry }
 }
 
 export interface EmptyRegistry {
@@ -55,6 +61,7 @@ export interface EmptyRegistry {
   readonly commands: {}
   readonly services: {}
   readonly tasks: {}
+  readonly channels: {}
 }
 
 type Simplify<T> = { [K in keyof T]: T[K] } & {}
@@ -100,6 +107,18 @@ export type TableName<R extends Registry> = keyof R['tables'] & string
 export type TableKey<R extends Registry, N> = N extends keyof R['tables'] ? R['tables'][N]['key'] : never
 export type TopicValue<R extends Registry, N> = N extends keyof R['topics'] ? R['topics'][N]['value'] : never
 export type TopicKey<R extends Registry, N> = N extends keyof R['topics'] ? R['topics'][N]['key'] : never
+export type ChannelName<R extends Registry> = keyof R['channels'] & string
+/** The value type of what an agent reads: a topic's, or a channel's. */
+export type SourceValue<R extends Registry, N> = N extends keyof R['topics']
+  ? R['topics'][N]['value']
+  : N extends keyof R['channels']
+    ? R['channels'][N]['value']
+    : never
+export type SourceKey<R extends Registry, N> = N extends keyof R['topics']
+  ? R['topics'][N]['key']
+  : N extends keyof R['channels']
+    ? R['channels'][N]['key']
+    : never
 
 // ---------------------------------------------------------------------------
 // Events and streams
@@ -249,6 +268,12 @@ export interface AgentHandle<K, V, R> {
   ask(value: V, options?: { readonly key?: K; readonly timeout?: Duration }): Promise<R>
 }
 
+/** An in-process channel: send() waits while a reading agent's buffer is full. */
+export interface ChannelHandle<K, V> {
+  readonly name: string
+  send(value: V, options?: { readonly key?: K }): Promise<void>
+}
+
 export interface Logger {
   debug(message: string, fields?: Readonly<Record<string, unknown>>): void
   info(message: string, fields?: Readonly<Record<string, unknown>>): void
@@ -264,6 +289,8 @@ export interface ResolvedConfig extends AppConfig {
   readonly guarantee: 'at_least_once' | 'exactly_once'
   readonly commitIntervalMs: number
   readonly standbyReplicas: number
+  /** autoOffsetReset, declareTopics, stall and blocking timeouts, buffer and poll sizes, resolved. */
+  readonly production: ResolvedProduction
   readonly telemetry: { readonly enabled: boolean }
   readonly web: {
     readonly enabled: boolean
@@ -290,6 +317,9 @@ export interface Ctx<R extends Registry> {
       R['agents'][N]['value'],
       R['agents'][N]['reply']
     >
+  }
+  readonly channels: {
+    readonly [N in keyof R['channels']]: ChannelHandle<R['channels'][N]['key'], R['channels'][N]['value']>
   }
   readonly log: Logger
   readonly app: { readonly id: string; readonly config: ResolvedConfig }

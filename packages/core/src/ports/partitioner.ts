@@ -3,6 +3,7 @@
  * the partition count. Every broker adapter uses this, so a key lands on the same
  * partition on memory://, sqlite:// and kafka://, and agrees with the Java client.
  */
+import { crc32 as zlibCrc32 } from 'node:zlib'
 
 /** Kafka's murmur2 (seed 0x9747b28c), as in org.apache.kafka.common.utils.Utils.murmur2. */
 export function murmur2(data: Uint8Array): number {
@@ -41,4 +42,22 @@ export function murmur2(data: Uint8Array): number {
 /** The partition Kafka's Java producer picks for a non-null key. */
 export function partitionForKey(key: Uint8Array, partitions: number): number {
   return (murmur2(key) & 0x7fffffff) % partitions
+}
+
+/**
+ * librdkafka's default for keyed records (`consistent_random`: CRC-32 of the
+ * key bytes modulo the partition count), what confluent-kafka for Python, Go
+ * and .NET producers use unless told otherwise (issue 23).
+ */
+export function crc32PartitionForKey(key: Uint8Array, partitions: number): number {
+  return zlibCrc32(key) % partitions
+}
+
+/** The partition a producer using `partitioner` picks for a non-null key. */
+export function partitionWith(
+  partitioner: 'murmur2' | 'crc32' | undefined,
+  key: Uint8Array,
+  partitions: number,
+): number {
+  return partitioner === 'crc32' ? crc32PartitionForKey(key, partitions) : partitionForKey(key, partitions)
 }

@@ -40,6 +40,16 @@ export interface AgentStats {
   readonly yielded: number
   readonly restarts: number
   readonly state: 'running' | 'stopped' | 'failed'
+  /** Set when the agent stopped by itself: why, and the record it stopped at. */
+  readonly stopped?: AgentStopped
+}
+
+/** An agent that stopped by itself (restarting cannot help): the record stays uncommitted. */
+export interface AgentStopped {
+  readonly reason: string
+  readonly topic?: string
+  readonly partition?: number
+  readonly offset?: number
 }
 
 export interface TableStats {
@@ -57,6 +67,17 @@ export interface TableStats {
   readonly writes: number
 }
 
+/** A handler holding one record longer than stallTimeout. */
+export interface StallInfo {
+  readonly agent: string
+  /** `agent` or `agent#index`. */
+  readonly instance: string
+  readonly topic: string
+  readonly partition: number
+  readonly offset: number
+  readonly heldMs: number
+}
+
 export interface StatsSnapshot {
   readonly state: WorkerState
   readonly topics: readonly TopicStats[]
@@ -71,6 +92,11 @@ export interface StatsSnapshot {
   readonly recoveries: { readonly count: number; readonly records: number; readonly ms: number }
   /** The recovery in progress, if any. */
   readonly recovering: RecoveryProgress | undefined
+  /** Stalls (stallTimeout): those now, and how many were reported per agent since start. */
+  readonly stalls?: {
+    readonly current: readonly StallInfo[]
+    readonly total: Readonly<Record<string, number>>
+  }
 }
 
 export interface PartitionLag extends TopicPartition {

@@ -22,6 +22,7 @@ import { messageOf, NotCopartitionedError, NotOwnedError } from '../definition/e
 import type { Logger } from '../definition/types.ts'
 import type { AgentStats } from '../ports/sensor.ts'
 import type { Assignment } from './assignment.ts'
+import type { Channels } from './channels.ts'
 import { type AgentHost, AgentRunner, type Instance } from './internal/instance.ts'
 import { FatalDecodeError, type InvalidHandler, SourceQueue } from './internal/source.ts'
 import { decodeHeaders, type TopicRuntime } from './internal/topics.ts'
@@ -193,7 +194,8 @@ export const makeAgents = (deps: AgentsDeps): Effect.Effect<Agents, never, Scope
     /** The instance stops at the message it holds, which stays uncommitted (restarting cannot help). */
     const stopHere = (inst: Instance, error: unknown) => {
       const log = deps.log.child(inst.agent)
-      const at = inst.cursor.current?.rec
+      // A record that failed to decode never became current: the error says where it is.
+      const at = error instanceof FatalDecodeError ? error : inst.cursor.current?.rec
       const where = at ? { topic: at.topic, partition: at.partition, offset: at.offset } : {}
       if (error instanceof FatalDecodeError)
         log.error(
@@ -202,6 +204,7 @@ export const makeAgents = (deps: AgentsDeps): Effect.Effect<Agents, never, Scope
         )
       else log.error(`agent ${inst.name} stopped: ${messageOf(error)}; the message stays uncommitted`, where)
       inst.runner.state = 'failed'
+      inst.runner.stoppedBy = { reason: messageOf(error), ...where }
       inst.phase = 'done'
     }
 
@@ -240,6 +243,7 @@ export const makeAgents = (deps: AgentsDeps): Effect.Effect<Agents, never, Scope
           yielded: r.yielded,
           restarts: r.restarts,
           state: r.state,
+          ...(r.stoppedBy ? { stopped: r.stoppedBy } : {}),
         })),
     }
   })
@@ -267,17 +271,18 @@ function eventOf(inst: Instance): unknown {
 const restartable = (e: unknown): boolean =>
   !(e instanceof FatalDecodeError) && !(e instanceof NotOwnedError) && !(e instanceof NotCopartitionedError)
 
-/** Records an agent's source queue holds before the fetch pauses its topics. */
-export const QUEUE_CAPACITY = 10_000
-
-/** An agent's queue of one or more topics, registered with the assignment so fetched records reach it. */
+/**
+ * An agent's queue of one or more topics, registered with the assignment so fetched records reach it;
+ * `capacity` records (streamBufferMaxsize) before the fetch pauses its topics.
+ */
 export function sourceQueue(
   agent: string,
   topics: readonly TopicRuntime[],
   assignment: Assignment,
   invalid: InvalidHandler,
+  capacity: number,
 ): SourceQueue {
-  const q = new SourceQueue(agent, new Map(topics.map((t) => [t.name, t] as const)), QUEUE_CAPACITY, invalid)
+  const q = new SourceQueue(agent, new Map(topics.map((t) => [t.name, t] as const)), capacity, invalid)
   for (const t of topics) assignment.addQueue(t.name, q)
   return q
 }
@@ -291,16 +296,22 @@ export function makeRunners(
     readonly invalid: InvalidHandler
     readonly host: Omit<AgentHost, 'log'>
     readonly log: Logger & { child(name: string): Logger }
+    readonly channels: Channels
+    readonly capacity: number
   },
 ): Map<string, AgentRunner> {
   const runners = new Map<string, AgentRunner>()
   for (const a of Object.values(def.agents) as AgentDef[]) {
-    const q = sourceQueue(
-      a.name,
-      a.from.map((f) => o.topics.get(f)!),
-      o.assignment,
-      o.invalid,
-    )
+    const q =
+      a.channel !== undefined
+        ? o.channels.reader(a.channel)
+        : sourceQueue(
+            a.name,
+            a.from.map((f) => o.topics.get(f)!),
+            o.assignment,
+            o.invalid,
+            o.capacity,
+          )
     runners.set(a.name, new AgentRunner(a, q, { ...o.host, log: o.log.child(a.name) }))
   }
   return runners

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import type { AppConfig } from '../definition/definition.ts'
 import { toMillis } from '../definition/duration.ts'
 import { ConfigError } from '../definition/errors.ts'
+import { resolveProduction } from '../definition/production.ts'
 import type { ResolvedConfig } from '../definition/types.ts'
 import {
   checkWebConfig,
@@ -42,6 +43,7 @@ export function resolveConfig(config: AppConfig, overrides: Partial<AppConfig> =
       'commitInterval',
     ),
     standbyReplicas: c.standbyReplicas ?? 0,
+    production: Object.freeze(resolveProduction(c)),
     ...(workerId !== undefined ? { workerId } : {}),
     telemetry: Object.freeze({ enabled: c.telemetry?.enabled ?? false }),
     web: Object.freeze({

@@ -10,6 +10,7 @@ import { type Duration, toMillis } from '../definition/duration.ts'
 import { ConfigError } from '../definition/errors.ts'
 import type {
   AgentHandle,
+  ChannelHandle,
   Logger,
   ResolvedConfig,
   SendOptions,
@@ -46,6 +47,8 @@ export interface ContextDeps {
   /** ctx.services: the services' resources by name. */
   readonly services: Readonly<Record<string, unknown>>
   readonly signals: Signals
+  /** `ctx.channels` (one set for every ctx: a channel has no trace context to carry). */
+  readonly channels?: Readonly<Record<string, ChannelHandle<unknown, unknown>>>
 }
 
 export class Contexts {
@@ -81,6 +84,7 @@ export class Contexts {
       tables: Object.freeze(tables),
       topics,
       agents,
+      channels: this.d.channels ?? {},
       log: this.d.log,
       app: this.app,
       services: this.d.services,
@@ -121,8 +125,30 @@ export class Contexts {
     }
   }
 
+  /** An agent reading a channel: send() goes to the channel; there is no reply topic to ask through. */
+  private channelAgentHandle(agent: string, channel: string): AgentHandle<unknown, unknown, unknown> {
+    const handle = () => {
+      const h = this.d.channels?.[channel]
+      if (!h) throw new ConfigError(`agent '${agent}': channel '${channel}' is not running`)
+      return h
+    }
+    return {
+      name: agent,
+      send: async (value, o) => {
+        await handle().send(value, o)
+        return { topic: channel, partition: 0, offset: -1, timestamp: this.d.time.now() }
+      },
+      ask: async () => {
+        throw new ConfigError(
+          `agent '${agent}' reads channel '${channel}': ask() needs a topic (send to the channel instead)`,
+        )
+      },
+    }
+  }
+
   private agentHandle(a: AgentDef, cursor?: Cursor): AgentHandle<unknown, unknown, unknown> {
     const { outbox, time, ensureRunning, rpc, topics, tracing } = this.d
+    if (a.channel !== undefined) return this.channelAgentHandle(a.name, a.channel)
     const topic = topics.get(a.from[0]!)!
     const own = topic.def.ownedBy === a.name
     const send = async (

@@ -45,7 +45,19 @@ export interface LaunchOptions {
  * Builds a worker in a ManagedRuntime of the given layers; resolves when it is
  * ready. A start that fails closes everything it opened and rejects with why.
  */
-export async function launch(def: AppDefinition, o: LaunchOptions): Promise<WorkerRuntime> {
+export async function launch(def: AppDefinition, o0: LaunchOptions): Promise<WorkerRuntime> {
+  // The app's own logger (config `logger`) takes every event, whoever made the launch options.
+  const target = o0.config.logger
+  const o: LaunchOptions = target
+    ? {
+        ...o0,
+        log: makeLogger({
+          name: def.config.id,
+          target,
+          ...(o0.config.logLevel ? { level: o0.config.logLevel } : {}),
+        }),
+      }
+    : o0
   let time: TestTime | undefined
   const layer =
     o.testClockAt === undefined

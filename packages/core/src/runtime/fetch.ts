@@ -15,7 +15,6 @@ import type { Activity } from './internal/activity.ts'
 import type { SourceQueue } from './internal/source.ts'
 import { repeatWithBackoff, retrying } from './retry.ts'
 
-const FETCH_MAX_RECORDS = 5_000
 const FETCH_WAIT_MS = 250
 
 export interface FetchDeps {
@@ -25,6 +24,8 @@ export interface FetchDeps {
   readonly activity: Activity
   /** Records fetched per topic (the sensor). */
   readonly fetched: (topic: string, n: number) => void
+  /** Records one fetch returns at most (maxPollRecords). */
+  readonly maxRecords: number
 }
 
 /** Hands each batch to the queues of its topic and notes how far each partition is fetched. */
@@ -83,7 +84,7 @@ export const fetchLoop = (d: FetchDeps): Effect.Effect<never> => {
   const fetchOnce = retrying(
     (signal) => {
       signal.addEventListener('abort', () => d.consumer.wakeup(), { once: true })
-      return d.consumer.fetch({ maxRecords: FETCH_MAX_RECORDS, maxWaitMs: FETCH_WAIT_MS })
+      return d.consumer.fetch({ maxRecords: d.maxRecords, maxWaitMs: FETCH_WAIT_MS })
     },
     (e, delay) => d.log.error(`fetch failed: ${messageOf(e)}; retrying in ${Math.round(delay)}ms`),
   )

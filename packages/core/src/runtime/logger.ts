@@ -15,6 +15,12 @@ export interface LoggerOptions {
   readonly json?: boolean
   readonly name?: string
   readonly write?: (line: string) => void
+  /**
+   * The app's own logger (config `logger`: pino, winston, …): events go to it
+   * as `(message, fields)`, the component's name in `fields.logger`, instead
+   * of lines to stderr. The level still filters first.
+   */
+  readonly target?: Logger
 }
 
 const fmtValue = (v: unknown): string => {
@@ -33,6 +39,7 @@ export function makeLogger(options: LoggerOptions = {}): Logger & { child(name: 
     RANK[options.level ?? (process.env.STREAM_APP_LOG_LEVEL as LogLevel | undefined) ?? 'info'] ?? 20
   const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`))
   const json = options.json ?? process.env.STREAM_APP_JSON_LOGS === '1'
+  const target = options.target
   const make = (name: string | undefined) => {
     const log = (
       lvl: Exclude<LogLevel, 'silent'>,
@@ -40,6 +47,10 @@ export function makeLogger(options: LoggerOptions = {}): Logger & { child(name: 
       fields?: Readonly<Record<string, unknown>>,
     ) => {
       if (RANK[lvl] < level) return
+      if (target !== undefined) {
+        target[lvl](message, name ? { logger: name, ...fields } : fields)
+        return
+      }
       const time = new Date().toISOString()
       if (json) {
         write(

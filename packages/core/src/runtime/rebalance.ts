@@ -60,6 +60,8 @@ export interface RebalanceDeps {
     }
     fire(event: 'partitionsAssigned' | 'partitionsRevoked', tps: readonly TopicPartition[]): Promise<void>
   }
+  /** Where a partition the group never committed starts (config autoOffsetReset; default 'earliest'). */
+  readonly autoOffsetReset?: 'earliest' | 'latest'
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
@@ -122,7 +124,13 @@ export class Rebalancer implements RebalanceListener {
     const committed = await this.d.consumer().committed(tps)
     const have = new Map(committed.map((c) => [tpKey(c.topic, c.partition), c]))
     const missing = tps.filter((tp) => !have.has(tpKey(tp.topic, tp.partition)))
-    const starts = missing.length ? await broker.beginningOffsets(missing) : []
+    const latest = this.d.autoOffsetReset === 'latest'
+    const starts = missing.length
+      ? await (latest ? broker.endOffsets(missing) : broker.beginningOffsets(missing))
+      : []
+    // The Kafka client resolves 'latest' only when it starts fetching: records sent in between
+    // would be skipped. The end as of the assignment is sought explicitly, on every broker alike.
+    if (latest) for (const o of starts) this.d.consumer().seek(o)
     assignment.startAt([...committed, ...starts])
     const before = this.d.state.get()
     // Which table partitions this assignment brought in, and whether a local copy (standby or kept rows) made them warm.
@@ -218,6 +226,7 @@ export const joinGroup = (o: {
   /** This worker's group metadata (its id, and its web URL for table queries). */
   readonly metadata: string
   readonly readCommitted: boolean
+  readonly autoOffsetReset?: 'earliest' | 'latest'
   /** This worker's stable identity (static membership), if it has one. */
   readonly instanceId: string | undefined
   /** Called with the consumer as soon as it exists (the listener runs before start() resolves). */
@@ -233,6 +242,7 @@ export const joinGroup = (o: {
           memberMetadata: o.metadata,
           ...(o.instanceId !== undefined ? { instanceId: o.instanceId } : {}),
           readCommitted: o.readCommitted,
+          ...(o.autoOffsetReset ? { autoOffsetReset: o.autoOffsetReset } : {}),
         })
         o.created(c)
         try {

@@ -19,6 +19,7 @@ import type { Assignment } from './assignment.ts'
 import type { Outbox } from './internal/outbox.ts'
 import type { TableRuntime } from './internal/tables.ts'
 import type { TopicRuntime } from './internal/topics.ts'
+import type { StallWatch } from './stall.ts'
 
 export interface SensorSources {
   readonly state: () => WorkerState
@@ -39,6 +40,8 @@ export class WorkerSensor implements Sensor {
   hooks: SensorHooks[] | undefined
   /** Someone listens to latency samples: agents time every 8th value only then. */
   readonly timing = { on: false }
+  /** Set when stall detection is on (stall.ts). */
+  stallWatch: StallWatch | undefined
 
   constructor(private readonly s: SensorSources) {}
 
@@ -122,6 +125,14 @@ export class WorkerSensor implements Sensor {
       commits: { ...this.commits },
       recoveries: { ...this.recoveries },
       recovering: this.recovering,
+      ...(this.stallWatch
+        ? {
+            stalls: {
+              current: this.stallWatch.current(),
+              total: Object.fromEntries(this.stallWatch.counts),
+            },
+          }
+        : {}),
     }
   }
 

@@ -10,10 +10,12 @@ import type { AppDefinition, TopicDef } from '../definition/definition.ts'
 import { messageOf } from '../definition/errors.ts'
 import type { Logger, ResolvedConfig } from '../definition/types.ts'
 import type { Broker, Store, TopicSpec } from '../ports/index.ts'
+import { declareTopics } from './declare.ts'
 import type { SourceQueue } from './internal/source.ts'
 import { wireTableJoins } from './internal/table-join.ts'
 import { type TableHost, TableRuntime, type WindowEvents } from './internal/tables.ts'
 import { TopicRuntime } from './internal/topics.ts'
+import { membersTopicName } from './internal-topics.ts'
 import type { Timekeeper } from './time.ts'
 
 export interface Topology {
@@ -110,7 +112,7 @@ export async function resolveTopology(d: TopologyDeps): Promise<Topology> {
     windows: d.windows,
     bound: (t) => {
       d.onBound(t)
-      const p = broker.ensureTopics([changelogSpec(t, rf)]).catch((e) => {
+      const p = declareTopics(broker, config, [changelogSpec(t, rf)]).catch((e) => {
         d.log.error(`creating the changelog of table '${t.name}' failed: ${messageOf(e)}`)
         throw e
       })
@@ -129,6 +131,9 @@ export async function resolveTopology(d: TopologyDeps): Promise<Topology> {
     // Stored under the changelog's name (<app>-<table>-changelog): unique even in a store shared by apps.
     const rt = new TableRuntime(t, id, partitions, d.store.table(changelog), d.time, host)
     tables.set(t.name, rt)
+    // Key routing follows the source topics' producers when they agree on a partitioner (issue 23).
+    const partitioners = new Set([...sources].map((s) => topics.get(s)!.def.partitioner ?? 'murmur2'))
+    if (partitioners.size === 1) rt.partitioner = [...partitioners][0]!
     if (partitions !== undefined) specs.push(changelogSpec(rt, rf))
     else
       d.log.info(
@@ -141,7 +146,10 @@ export async function resolveTopology(d: TopologyDeps): Promise<Topology> {
   }
   specs.push(internalSpec({ name: d.replyTopic, partitions: 1, retentionMs: 3_600_000 }, rf))
   specs.push(internalSpec({ name: leaderTopic, partitions: 1 }, rf))
-  await broker.ensureTopics(specs)
+  // Kafka's member registry is created by the consumer as it joins: checked with the rest when nothing may be created.
+  if (!config.production.declareTopics && broker.replication)
+    specs.push(internalSpec({ name: membersTopicName(def), partitions: 1, compacted: true }, rf))
+  await declareTopics(broker, config, specs)
   wireTableJoins(tables)
   return { topics, tables, sources, maxSourcePartitions, leaderTopic, creating }
 }
@@ -173,7 +181,7 @@ export function dynamicSubscriptions(d: {
           topics.set(def.name, rt)
         }
         // A repartition topic (groupBy) is the app's own; a topic passed to through() is the user's.
-        await d.broker.ensureTopics([
+        await declareTopics(d.broker, d.config, [
           def.repartition === true ? internalSpec(rt.spec, d.config.replicationFactor) : rt.spec,
         ])
         const q = d.makeQueue(agent, rt)

@@ -19,6 +19,8 @@ import type { GroupConsumer } from '../ports/index.ts'
 import { BrokerService, StoreService, TracingService, WebService } from '../ports/services.ts'
 import { makeAgents, makeRunners, sourceQueue } from './agents.ts'
 import { Assignment } from './assignment.ts'
+import { watchBlocking } from './blocking.ts'
+import { Channels } from './channels.ts'
 import { Committer } from './commit.ts'
 import { Contexts } from './context.ts'
 import { fetchLoop } from './fetch.ts'
@@ -35,6 +37,7 @@ import { Rpc, readReplies } from './rpc.ts'
 import { Runs, startSchedules } from './schedule.ts'
 import { WorkerSensor } from './sensor.ts'
 import { makeOutbox, Sinks } from './sinks.ts'
+import { StallWatch } from './stall.ts'
 import { makeTimekeeper } from './time.ts'
 import { dynamicSubscriptions, resolveTopology } from './topology.ts'
 import { nullConsumer, WorkerRuntime } from './view.ts'
@@ -127,7 +130,14 @@ export const makeWorker = (
       stopping: () => rt.state === 'stopping' || rt.state === 'stopped',
     })
     let runners = new Map<string, AgentRunner>()
+    const ensureRunning = (what: string) => {
+      if (rt.state === 'stopping' || rt.state === 'stopped')
+        throw new StoppedError(`${what}: the worker is stopped`)
+    }
+    const buffer = config.production.streamBufferMaxsize
+    const channels = new Channels(def.channels, buffer, time, ensureRunning)
     const contexts = new Contexts({
+      channels: channels.handles,
       id,
       config,
       log,
@@ -140,10 +150,7 @@ export const makeWorker = (
       tracing,
       services: lifecycle.services,
       signals: lifecycle.signals,
-      ensureRunning: (what) => {
-        if (rt.state === 'stopping' || rt.state === 'stopped')
-          throw new StoppedError(`${what}: the worker is stopped`)
-      },
+      ensureRunning,
     })
     const committer = new Committer({
       id,
@@ -177,13 +184,15 @@ export const makeWorker = (
       config,
       subscribed: assignment.subscribed,
       subscribe: (ts) => consumer.subscribe(ts),
-      makeQueue: (agent, t) => sourceQueue(agent, [t], assignment, sinks.invalid),
+      makeQueue: (agent, t) => sourceQueue(agent, [t], assignment, sinks.invalid, buffer),
     })
     runners = makeRunners(def, {
       topics,
       assignment,
       invalid: sinks.invalid,
       log,
+      channels,
+      capacity: buffer,
       host: {
         appId: id,
         time,
@@ -217,12 +226,14 @@ export const makeWorker = (
       ...(o.instantRestarts ? { instantRestarts: true } : {}),
     })
     const agentsStats = () => agents.stats()
+    // What other workers forward table queries to: canonicalUrl when set (behind NAT, a proxy, Kubernetes).
+    const advertised = () => config.canonicalUrl ?? rt.url
     const members = new Members(
       () => consumer,
       assignment,
       broker,
       log,
-      () => rt.url,
+      advertised,
       time,
       () => void replicator.update(),
       workerId,
@@ -301,6 +312,7 @@ export const makeWorker = (
       fatal: (reason) => rt.crash(reason),
       admit: (tps) => partitionWatch.admits(tps),
       hooks: { signals: lifecycle.signals, fire: (event, tps) => lifecycle.fire(event, tps) },
+      autoOffsetReset: config.production.autoOffsetReset,
       replicas: replicator,
       rebalanced: (kind, tps) => {
         group?.rebalanced(kind, tps)
@@ -315,8 +327,9 @@ export const makeWorker = (
       groupId: id,
       topics: [...assignment.subscribed],
       rebalancer,
-      metadata: members.metadata(rt.url),
+      metadata: members.metadata(advertised()),
       readCommitted: config.guarantee === 'exactly_once',
+      autoOffsetReset: config.production.autoOffsetReset,
       instanceId: rt.workerId,
       created: (c) => {
         consumer = c
@@ -325,13 +338,32 @@ export const makeWorker = (
     // Released before the consumer leaves the group: what was processed is committed.
     yield* Effect.addFinalizer(() => Effect.promise(() => committer.commit().catch(() => {})))
     yield* Effect.forkScoped(
-      fetchLoop({ consumer, assignment, log, activity, fetched: (t, n) => sensor.fetched(t, n) }),
+      fetchLoop({
+        consumer,
+        assignment,
+        log,
+        activity,
+        fetched: (t, n) => sensor.fetched(t, n),
+        maxRecords: config.production.maxPollRecords,
+      }),
     )
     yield* Effect.forkScoped(replicator.loop)
     // Only a broker other processes use can have its topics changed under the worker.
     if (broker.shared) yield* Effect.forkScoped(partitionWatch.loop)
     yield* Effect.addFinalizer(() => agents.stop(STOP_TIMEOUT_MS))
     yield* agents.start
+    if (config.production.blockingTimeoutMs > 0)
+      yield* watchBlocking(config.production.blockingTimeoutMs, log)
+    if (config.production.stallTimeoutMs > 0) {
+      const stalls = new StallWatch({
+        runners: () => runners,
+        timeoutMs: config.production.stallTimeoutMs,
+        time,
+        log,
+      })
+      sensor.stallWatch = stalls
+      yield* Effect.forkScoped(stalls.loop)
+    }
     yield* Effect.addFinalizer(() =>
       wallClock(
         Effect.promise(() => runs.settled()).pipe(

@@ -26,6 +26,7 @@ export function describeApp(def: AppDefinition) {
       codec: t.codec,
       onInvalid: t.onInvalid,
       agents: consumers(t.name),
+      describe: t.describe ?? null,
     })),
     agents: Object.values(def.agents).map((a) => ({
       name: a.name,
@@ -33,6 +34,7 @@ export function describeApp(def: AppDefinition) {
       sink: [...a.sink],
       concurrency: a.concurrency,
       supervisor: a.supervisor,
+      describe: a.describe ?? null,
     })),
     tables: Object.values(def.tables).map((t) => ({
       name: t.name,
@@ -43,6 +45,7 @@ export function describeApp(def: AppDefinition) {
         : null,
       expires: t.window?.expiresMs ?? null,
       changelog: `${id}-${t.name}-changelog`,
+      describe: t.describe ?? null,
     })),
     routes: [
       ...def.routes.map((r) => ({ method: r.method, path: r.path, builtin: false })),

@@ -8,9 +8,11 @@
  */
 import type { AgentDef, TopicDef } from '../../definition/definition.ts'
 import type { Logger } from '../../definition/types.ts'
+import type { AgentStopped } from '../../ports/sensor.ts'
 import type { Tracing } from '../../ports/tracing.ts'
 import type { Timekeeper } from '../time.ts'
 import type { Activity } from './activity.ts'
+import type { AgentQueue } from './channel-queue.ts'
 import { ackInflight, type Cursor, type Item, newCursor } from './cursor.ts'
 import type { SourceQueue } from './source.ts'
 import { type StreamHost, StreamImpl, sourcePull } from './stream.ts'
@@ -216,10 +218,12 @@ export class AgentRunner {
   /** Values the handler yielded. */
   yielded = 0
   state: 'running' | 'stopped' | 'failed' = 'running'
+  /** Why and where the agent stopped by itself (state 'failed'): /health and /agents say so. */
+  stoppedBy: AgentStopped | undefined
 
   constructor(
     readonly def: AgentDef,
-    readonly queue: SourceQueue,
+    readonly queue: AgentQueue,
     readonly host: AgentHost,
   ) {
     this.instances = Array.from({ length: def.concurrency }, (_, i) => new Instance(this, i))

@@ -11,6 +11,7 @@ import { type Duration, toMillis } from '../../definition/duration.ts'
 import { ConfigError, NotCopartitionedError } from '../../definition/errors.ts'
 import type { Event, Stream, Table } from '../../definition/types.ts'
 import type { Timekeeper } from '../time.ts'
+import type { AgentQueue } from './channel-queue.ts'
 import { ackInflight, ackItem, type Cursor, type Item, newCursor } from './cursor.ts'
 import type { SourceQueue } from './source.ts'
 import { runtimeOf } from './table-views.ts'
@@ -48,7 +49,7 @@ export interface StreamHost {
 /** A handler that never awaits must still let timers, HTTP and heartbeats run: yield this often. */
 const YIELD_EVERY_MS = 10
 
-export function sourcePull(queue: SourceQueue, host: StreamHost): Pull<unknown> {
+export function sourcePull(queue: AgentQueue, host: StreamHost): Pull<unknown> {
   let handed = 0
   let since = performance.now()
   const resume = (cx: Cursor) => new Promise<void>((r) => setImmediate(r)).then(() => pull(cx))

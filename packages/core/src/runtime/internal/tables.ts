@@ -14,7 +14,7 @@ import type { TableDef } from '../../definition/definition.ts'
 import { messageOf, NotOwnedError } from '../../definition/errors.ts'
 import type { Logger, WindowValue } from '../../definition/types.ts'
 import type { BrokerRecord, ProduceRecord, StoreChange, TableStore } from '../../ports/index.ts'
-import { partitionForKey } from '../../ports/partitioner.ts'
+import { crc32PartitionForKey, partitionWith } from '../../ports/partitioner.ts'
 import type { Timekeeper } from '../time.ts'
 import { eachChange } from './changelog.ts'
 import type { Cursor } from './cursor.ts'
@@ -196,9 +196,15 @@ export class TableRuntime {
     return { key, start, base }
   }
 
+  /**
+   * How the producers of the table's source topics key records to partitions (their
+   * `partitioner`, when they all agree): key routing follows it. Set by the topology.
+   */
+  partitioner: 'murmur2' | 'crc32' = 'murmur2'
+
   /** The partition of a key (the table must be bound). */
   keyPartition(base: string): number {
-    return partitionForKey(Buffer.from(base, 'utf8'), this.partitions!)
+    return partitionWith(this.partitioner, Buffer.from(base, 'utf8'), this.partitions!)
   }
 
   /** A CLI command's table: every partition to read, none to write. */
@@ -241,6 +247,17 @@ export class TableRuntime {
       if (n !== undefined) this.bind(n, `partitioned like '${topic}', the topic of its first writer`)
       else this.bind(this.host.defaultPartitions, 'written outside any agent first (the default count)')
     }
+    const cur = cursor.current
+    // partitioning 'event': the row lives where the event that writes it came from (always held here).
+    if (
+      this.def.partitioning === 'event' &&
+      cur !== undefined &&
+      this.partitions === this.host.topicPartitions(cur.rec.topic)
+    ) {
+      const row = this.rows.get(base)
+      if (row !== undefined && !write) return row.partition
+      if (write) return cur.rec.partition
+    }
     const p = this.keyPartition(base)
     // A global table holds every partition: any key reads here, only owned ones write.
     if (!this.owned.has(p) && (write || !this.global)) throw this.notOwned(base, p, cursor)
@@ -253,13 +270,21 @@ export class TableRuntime {
     const mine = [...this.owned].sort((a, b) => a - b).join(',') || 'none'
     const cur = cursor.current
     const where = cur
-      ? `; the event came from ${cur.rec.topic}[${cur.rec.partition}]: make the table co-partitioned with the stream (the same key and partition count), e.g. stream.groupBy(v => <table key>, { name })`
+      ? this.likelyCrc32(base, cur.rec.partition)
+        ? `; the event came from ${cur.rec.topic}[${cur.rec.partition}], the partition librdkafka's CRC32 puts this key in: the producer uses librdkafka's default partitioner (confluent-kafka for Python, Go, .NET): declare the topic with partitioner: 'crc32', or the table with partitioning: 'event'`
+        : `; the event came from ${cur.rec.topic}[${cur.rec.partition}]: make the table co-partitioned with the stream (the same key and partition count), e.g. stream.groupBy(v => <table key>, { name }), or, for records other producers put in partitions of their choosing, partitioning: 'event'`
       : '; a route reading it should be declared with { table, key } so the owner answers'
     return new NotOwnedError(
       `table '${this.name}': key ${JSON.stringify(base)} is in partition ${p} of ${this.partitions}, which another worker holds (this one holds ${mine})${where}`,
       this.name,
       p,
     )
+  }
+
+  /** The key's CRC32 partition is the event's, where murmur2 put it elsewhere: a librdkafka producer. */
+  private likelyCrc32(base: string, eventPartition: number): boolean {
+    if (this.partitioner === 'crc32' || this.partitions === undefined) return false
+    return crc32PartitionForKey(Buffer.from(base, 'utf8'), this.partitions) === eventPartition
   }
 
   /** Reports (once) an agent touching a key outside its event's partition: correct only while one worker holds both. */

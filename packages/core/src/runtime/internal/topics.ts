@@ -14,7 +14,7 @@ import {
 import type { TopicDef } from '../../definition/definition.ts'
 import { ConfigError, EncodeError, messageOf } from '../../definition/errors.ts'
 import { type Headers, NO_HEADERS, type ProduceRecord, type TopicSpec } from '../../ports/index.ts'
-import { partitionForKey } from '../../ports/partitioner.ts'
+import { partitionForKey, partitionWith } from '../../ports/partitioner.ts'
 
 export class TopicRuntime {
   readonly name: string
@@ -59,7 +59,7 @@ export class TopicRuntime {
         throw new ConfigError(`topic '${this.name}' has no partition ${explicit} (it has ${this.partitions})`)
       return explicit
     }
-    if (keyBytes !== null) return partitionForKey(keyBytes, this.partitions)
+    if (keyBytes !== null) return partitionWith(this.def.partitioner, keyBytes, this.partitions)
     this.rr = (this.rr + 1) % this.partitions
     return this.rr
   }
