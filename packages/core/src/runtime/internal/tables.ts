@@ -294,8 +294,13 @@ export class TableRuntime {
     const n = this.host.topicPartitions(cur.rec.topic)
     if (cur.rec.partition === p && n === this.partitions) return
     this.warnedCopartition = true
+    // No topic of that name: the event came through an in-process channel, which has no partitions.
+    const from =
+      n === undefined
+        ? `an event of channel '${cur.rec.topic}' (in-process: not partitioned)`
+        : `an event of partition ${cur.rec.partition} (of ${n})`
     this.host.log.warn(
-      `table '${this.name}' is not co-partitioned with '${cur.rec.topic}': a key of partition ${p} (of ${this.partitions}) was used by an event of partition ${cur.rec.partition} (of ${n}); this works while one worker holds both, and is refused (NotOwnedError) when they are on different workers. Key the stream like the table, e.g. stream.groupBy(v => <table key>, { name })`,
+      `table '${this.name}' is not co-partitioned with '${cur.rec.topic}': a key of partition ${p} (of ${this.partitions}) was used by ${from}; this works while one worker holds both, and is refused (NotOwnedError) when they are on different workers. Key the stream like the table, e.g. stream.groupBy(v => <table key>, { name })`,
     )
   }
 
