@@ -46,6 +46,7 @@ export async function benchKafka(n = 1_000_000): Promise<Result[]> {
   const { bootstrap, stop } = ensureKafka()
   try {
     // Three alternating rounds: hand-written loop, best loop, stream-app; a closing hand-written run.
+    const startRss: number[] = []
     const pass = await benchKafkaPassthrough({
       messages: n,
       partitions: 8,
@@ -56,6 +57,7 @@ export async function benchKafka(n = 1_000_000): Promise<Result[]> {
         reset: () => {
           settle()
           resetPeakRss()
+          startRss.push(rssMb())
         },
         read: peakRssMb,
       },
@@ -79,7 +81,7 @@ export async function benchKafka(n = 1_000_000): Promise<Result[]> {
         best_loop_rate: bestLoop,
         ratio_to_best_loop: sa / bestLoop,
         paired_ratio_median: p.ratio,
-        rounds: `hand-written ${pass.ceiling.join(' ')}; best loop ${pass.best.join(' ')}; stream-app ${pass.streamApp.join(' ')}; peak RSS MB ${pass.streamAppPeakRssMb.join(' ')}`,
+        rounds: `hand-written ${pass.ceiling.join(' ')}; best loop ${pass.best.join(' ')}; stream-app ${pass.streamApp.join(' ')}; peak RSS MB ${pass.streamAppPeakRssMb.join(' ')} (at each run's start ${startRss.join(' ')}: what the preload and the loops before it left)`,
       },
     ]
 
@@ -92,8 +94,9 @@ export async function benchKafka(n = 1_000_000): Promise<Result[]> {
       await preloadWords(admin, words, n)
       settle()
       resetPeakRss()
+      const start = rssMb()
       const { rate } = await runWordCount(bootstrap, words, n, guarantee)
-      return { rate, rss: peakRssMb(), words }
+      return { rate, rss: peakRssMb(), start, words }
     }
     const wc = await wordCount('at_least_once')
     results.push({
@@ -105,6 +108,7 @@ export async function benchKafka(n = 1_000_000): Promise<Result[]> {
       ratio: wc.rate / ceiling,
       target: 1.0,
       rss_mb: wc.rss,
+      rss_at_start_mb: wc.start,
       ratio_to_best_loop: wc.rate / bestLoop,
     })
     const eos = await wordCount('exactly_once')
@@ -117,6 +121,7 @@ export async function benchKafka(n = 1_000_000): Promise<Result[]> {
       ratio: eos.rate / wc.rate,
       target: 0,
       rss_mb: eos.rss,
+      rss_at_start_mb: eos.start,
     })
     await deleteTopics(bootstrap, [wc.words, eos.words])
 
