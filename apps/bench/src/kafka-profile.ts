@@ -5,8 +5,11 @@
  * the threads (Node's main thread, librdkafka's, V8's helpers) and the main
  * thread's samples into the categories of the README's Performance section.
  *
- *   KAFKA_BROKERS=127.0.0.1:19092 node --import tsx apps/bench/src/kafka-profile.ts \
+ *   cd apps/bench && KAFKA_BROKERS=127.0.0.1:19092 node --import tsx src/kafka-profile.ts \
  *     raw|best|sa|wc [messages] [--save file.cpuprofile]
+ *
+ * It also prints the run's peak RSS, the RSS at its start and the peaks of the
+ * V8 heap and of memory outside it (sampled every 50 ms).
  */
 import { randomUUID } from 'node:crypto'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
