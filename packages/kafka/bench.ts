@@ -14,8 +14,10 @@
  *
  *   KAFKA_BROKERS=127.0.0.1:19092 tsx packages/kafka/bench.ts [messages] [partitions]
  */
+import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { pathToFileURL } from 'node:url'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import kafka from '@confluentinc/kafka-javascript'
 import { type Broker, createApp, Schema } from '@stream-app/core'
 import { consumerDefaults } from './src/fetcher.ts'
@@ -35,6 +37,11 @@ export interface PassthroughOptions {
   readonly rounds?: number
   /** Peak RSS of each stream-app run: reset before it, read after it (MB). */
   readonly peakRss?: { readonly reset: () => void; readonly read: () => number }
+  /**
+   * Each stream-app run in a process of its own (as a worker runs), so its
+   * peak RSS is its own and not what the preload and earlier runs left.
+   */
+  readonly streamAppInChild?: boolean
 }
 
 /** msg/s of each run, in order; one ceiling run more than rounds (before and after each stream-app run). */
@@ -343,11 +350,17 @@ export async function benchKafkaPassthrough(o: PassthroughOptions): Promise<Pass
       }
       if (runs.has('streamApp')) {
         const w = watch(broker, out.sa, o.partitions, o.messages, timeoutMs)
-        o.peakRss?.reset()
-        const rt = await streamAppPassthrough(o, input, out.sa)
-        streamApp.push(rate(await w))
-        if (o.peakRss) streamAppPeakRssMb.push(o.peakRss.read())
-        await rt.stop()
+        if (o.streamAppInChild) {
+          const peak = await streamAppInChild(o, input, out.sa)
+          streamApp.push(rate(await w))
+          streamAppPeakRssMb.push(peak)
+        } else {
+          o.peakRss?.reset()
+          const rt = await streamAppPassthrough(o, input, out.sa)
+          streamApp.push(rate(await w))
+          if (o.peakRss) streamAppPeakRssMb.push(o.peakRss.read())
+          await rt.stop()
+        }
       }
     }
     return {
@@ -366,7 +379,55 @@ export async function benchKafkaPassthrough(o: PassthroughOptions): Promise<Pass
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+/** This process's peak RSS in MB (Linux; 0 elsewhere). */
+function ownPeakRssMb(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))
+    return m ? Math.round(Number(m[1]) / 1024) : 0
+  } catch {
+    return 0
+  }
+}
+
+const CHILD_FLAG = '--stream-app-child'
+
+/** Runs streamAppPassthrough in a child process until the output holds every record; returns its peak RSS (MB). */
+async function streamAppInChild(o: PassthroughOptions, input: string, output: string): Promise<number> {
+  const args = [CHILD_FLAG, o.bootstrap, input, output, String(o.messages), String(o.partitions)]
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
+  const code = await new Promise<number | null>((r) => child.on('exit', r))
+  const peak = /peakRssMb=(\d+)/.exec(out)
+  if (code !== 0 || !peak) throw new Error(`the stream-app run's process ended with ${code}: ${out.trim()}`)
+  return Number(peak[1])
+}
+
+async function childMain(argv: readonly string[]): Promise<void> {
+  const [bootstrap = '', input = '', output = '', messages = '0', partitions = '8'] = argv
+  const o: PassthroughOptions = { bootstrap, messages: Number(messages), partitions: Number(partitions) }
+  const broker = await openKafkaBroker({ url: `kafka://${bootstrap}` })
+  try {
+    const rt = await streamAppPassthrough(o, input, output)
+    await watch(broker, output, o.partitions, o.messages, Math.max(120_000, o.messages / 5))
+    await rt.stop()
+  } finally {
+    await broker.close()
+  }
+  process.stdout.write(`peakRssMb=${ownPeakRssMb()}\n`)
+}
+
+if (
+  process.argv[1] &&
+  import.meta.url === pathToFileURL(process.argv[1]).href &&
+  process.argv[2] === CHILD_FLAG
+) {
+  await childMain(process.argv.slice(3))
+} else if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const bootstrap = process.env.KAFKA_BROKERS ?? '127.0.0.1:19092'
   const messages = Number(process.argv[2] ?? 1_000_000)
   const partitions = Number(process.argv[3] ?? 8)

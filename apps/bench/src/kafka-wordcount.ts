@@ -1,11 +1,15 @@
 /**
  * The Kafka word count workload: 1M words pre-keyed by word (10k keys, 8
  * partitions) counted into a table with changelog. Shared by `--only kafka`
- * and the profiling harness.
+ * and the profiling harness; `--only kafka` runs it in a process of its own
+ * (this file with --child), so its peak RSS is the worker's own.
  */
+import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
 import { type Broker, createApp, Schema } from '@stream-app/core'
 import { startKafkaRuntime } from '@stream-app/kafka'
+import { peakRssMb } from './report.ts'
 
 export async function preloadWords(broker: Broker, topic: string, n: number): Promise<void> {
   const producer = broker.producer()
@@ -70,4 +74,36 @@ export async function runWordCount(
   const rate = n / ((performance.now() - t0) / 1000)
   await w.stop()
   return { rate, appId }
+}
+
+/** runWordCount in a child process: its rate and its own peak RSS (MB). */
+export async function runWordCountInChild(
+  bootstrap: string,
+  words: string,
+  n: number,
+  guarantee: 'at_least_once' | 'exactly_once',
+): Promise<{ rate: number; peakRssMb: number }> {
+  const args = ['--child', bootstrap, words, String(n), guarantee]
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
+  const code = await new Promise<number | null>((r) => child.on('exit', r))
+  const m = /rate=([\d.]+) peakRssMb=(\d+)/.exec(out)
+  if (code !== 0 || !m) throw new Error(`the word count's process ended with ${code}: ${out.trim()}`)
+  return { rate: Number(m[1]), peakRssMb: Number(m[2]) }
+}
+
+if (process.argv[2] === '--child' && import.meta.url === `file://${process.argv[1]}`) {
+  const [bootstrap = '', words = '', n = '0', guarantee = 'at_least_once'] = process.argv.slice(3)
+  const { rate } = await runWordCount(
+    bootstrap,
+    words,
+    Number(n),
+    guarantee as 'at_least_once' | 'exactly_once',
+  )
+  process.stdout.write(`rate=${rate} peakRssMb=${peakRssMb()}\n`)
 }

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { type AppDefinition, createApp, Schema } from '@stream-app/core'
 import { openKafkaBroker, startKafkaRuntime } from '@stream-app/kafka'
 import { benchKafkaPassthrough, deleteTopics } from '@stream-app/kafka/bench'
-import { preloadWords, runWordCount } from './kafka-wordcount.ts'
+import { preloadWords, runWordCount, runWordCountInChild } from './kafka-wordcount.ts'
 import { pairedRatio, peakRssMb, type Result, resetPeakRss, rssMb, settle } from './report.ts'
 
 const SCRIPT = fileURLToPath(new URL('../../../scripts/kafka.sh', import.meta.url))
@@ -47,12 +47,15 @@ export async function benchKafka(n = 1_000_000): Promise<Result[]> {
   try {
     // Three alternating rounds: hand-written loop, best loop, stream-app; a closing hand-written run.
     const startRss: number[] = []
+    // Each stream-app run in a process of its own, as a worker runs (BENCH_KAFKA_IN_PROCESS=1: in this one).
+    const inChild = process.env.BENCH_KAFKA_IN_PROCESS !== '1'
     const pass = await benchKafkaPassthrough({
       messages: n,
       partitions: 8,
       bootstrap,
       rounds: 3,
       runs: ['ceiling', 'best', 'streamApp'],
+      streamAppInChild: inChild,
       peakRss: {
         reset: () => {
           settle()
@@ -81,7 +84,7 @@ export async function benchKafka(n = 1_000_000): Promise<Result[]> {
         best_loop_rate: bestLoop,
         ratio_to_best_loop: sa / bestLoop,
         paired_ratio_median: p.ratio,
-        rounds: `hand-written ${pass.ceiling.join(' ')}; best loop ${pass.best.join(' ')}; stream-app ${pass.streamApp.join(' ')}; peak RSS MB ${pass.streamAppPeakRssMb.join(' ')} (at each run's start ${startRss.join(' ')}: what the preload and the loops before it left)`,
+        rounds: `hand-written ${pass.ceiling.join(' ')}; best loop ${pass.best.join(' ')}; stream-app ${pass.streamApp.join(' ')}; peak RSS MB ${pass.streamAppPeakRssMb.join(' ')}${startRss.length ? ` (at each run's start ${startRss.join(' ')}: what the preload and the loops before it left)` : ' (each run in a process of its own)'}`,
       },
     ]
 
@@ -92,6 +95,10 @@ export async function benchKafka(n = 1_000_000): Promise<Result[]> {
       const words = `bench-words-${id}-${guarantee === 'exactly_once' ? 'eos' : 'alo'}`
       await admin.ensureTopics([{ name: words, partitions: 8 }])
       await preloadWords(admin, words, n)
+      if (inChild) {
+        const { rate, peakRssMb: rss } = await runWordCountInChild(bootstrap, words, n, guarantee)
+        return { rate, rss, start: 0, words }
+      }
       settle()
       resetPeakRss()
       const start = rssMb()
@@ -108,7 +115,7 @@ export async function benchKafka(n = 1_000_000): Promise<Result[]> {
       ratio: wc.rate / ceiling,
       target: 1.0,
       rss_mb: wc.rss,
-      rss_at_start_mb: wc.start,
+      ...(inChild ? { own_process: true } : { rss_at_start_mb: wc.start }),
       ratio_to_best_loop: wc.rate / bestLoop,
     })
     const eos = await wordCount('exactly_once')
@@ -121,7 +128,7 @@ export async function benchKafka(n = 1_000_000): Promise<Result[]> {
       ratio: eos.rate / wc.rate,
       target: 0,
       rss_mb: eos.rss,
-      rss_at_start_mb: eos.start,
+      ...(inChild ? { own_process: true } : { rss_at_start_mb: eos.start }),
     })
     await deleteTopics(bootstrap, [wc.words, eos.words])
 
