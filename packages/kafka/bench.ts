@@ -5,6 +5,8 @@
  * cores with the benchmark, whose speed drifts; apps/bench pairs the runs):
  *  - ceiling: a hand-written loop with @confluentinc/kafka-javascript alone
  *    (group consumer, batch consume → produce without awaiting, delivery reports);
+ *  - best: the best loop the client allows, with stream-app's settings and
+ *    batching and no delivery report per record (bestPassthrough);
  *  - stream-app: topic → agent → topic through startRuntime on the kafka:// broker.
  * Throughput is N / (t_last − t_first) where the times are when the output's end
  * offsets first moved and when they reached N (polled every 50 ms), so start-up
@@ -12,11 +14,15 @@
  *
  *   KAFKA_BROKERS=127.0.0.1:19092 tsx packages/kafka/bench.ts [messages] [partitions]
  */
+import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { pathToFileURL } from 'node:url'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import kafka from '@confluentinc/kafka-javascript'
 import { type Broker, createApp, Schema } from '@stream-app/core'
+import { consumerDefaults } from './src/fetcher.ts'
 import { openKafkaBroker, startKafkaRuntime } from './src/index.ts'
+import { producerDefaults } from './src/producer.ts'
 
 export interface PassthroughOptions {
   readonly messages: number
@@ -26,9 +32,16 @@ export interface PassthroughOptions {
   /** value size in bytes (default 100) */
   readonly valueBytes?: number
   /** which runs to do (default all three; fewer for profiling) */
-  readonly runs?: readonly ('ceiling' | 'adapter' | 'streamApp')[]
+  readonly runs?: readonly ('ceiling' | 'best' | 'adapter' | 'streamApp')[]
   /** rounds of the runs, alternating (default 2) */
   readonly rounds?: number
+  /** Peak RSS of each stream-app run: reset before it, read after it (MB). */
+  readonly peakRss?: { readonly reset: () => void; readonly read: () => number }
+  /**
+   * Each stream-app run in a process of its own (as a worker runs), so its
+   * peak RSS is its own and not what the preload and earlier runs left.
+   */
+  readonly streamAppInChild?: boolean
 }
 
 /** msg/s of each run, in order; one ceiling run more than rounds (before and after each stream-app run). */
@@ -39,15 +52,19 @@ export interface PassthroughResult {
   readonly ceiling: number[]
   /** the Broker port alone (GroupConsumer.fetch → Producer.write, no runtime) */
   readonly adapter: number[]
+  /** the best loop the client allows (bestPassthrough) */
+  readonly best: number[]
   /** stream-app topic → agent → topic on kafka:// */
   readonly streamApp: number[]
+  /** peak RSS (MB) of each stream-app run, when peakRss is given */
+  readonly streamAppPeakRssMb: number[]
   readonly preloadMsgsPerSec: number
 }
 
 const sum = (xs: readonly { offset: number }[]) => xs.reduce((a, x) => a + x.offset, 0)
 
 /** Waits until the topic holds n records; returns when its end offsets first moved and when they reached n. */
-async function watch(broker: Broker, topic: string, partitions: number, n: number, timeoutMs: number) {
+export async function watch(broker: Broker, topic: string, partitions: number, n: number, timeoutMs: number) {
   const tps = Array.from({ length: partitions }, (_, partition) => ({ topic, partition }))
   let first = 0
   const deadline = Date.now() + timeoutMs
@@ -61,7 +78,7 @@ async function watch(broker: Broker, topic: string, partitions: number, n: numbe
   }
 }
 
-async function preload(broker: Broker, topic: string, o: PassthroughOptions): Promise<number> {
+export async function preload(broker: Broker, topic: string, o: PassthroughOptions): Promise<number> {
   const value = Buffer.alloc(o.valueBytes ?? 100, 'x')
   const t0 = performance.now()
   const chunk = 50_000
@@ -81,7 +98,7 @@ async function preload(broker: Broker, topic: string, o: PassthroughOptions): Pr
 }
 
 /** The ceiling: librdkafka through the low-level API only, as tight as we can write it. */
-async function rawPassthrough(o: PassthroughOptions, input: string, output: string): Promise<void> {
+export async function rawPassthrough(o: PassthroughOptions, input: string, output: string): Promise<void> {
   const common = { 'bootstrap.servers': o.bootstrap }
   const producer = new kafka.Producer({
     ...common,
@@ -136,6 +153,108 @@ async function rawPassthrough(o: PassthroughOptions, input: string, output: stri
   await new Promise<void>((r) => producer.disconnect(() => r()))
 }
 
+/**
+ * The best loop the client allows: the settings and batching stream-app ends up
+ * using (its prefetch bounds and fetch settings, consume of up to 5,000 records
+ * with a zero timeout woken by librdkafka's queue-non-empty callback, the same
+ * producer settings), and no delivery report per record: librdkafka reports
+ * failures only, and once per commit interval a flush proves everything
+ * produced before it durable, then the consumed offsets are committed.
+ */
+export async function bestPassthrough(o: PassthroughOptions, input: string, output: string): Promise<void> {
+  const common = { 'bootstrap.servers': o.bootstrap }
+  const producer = new kafka.Producer({
+    ...common,
+    ...producerDefaults,
+    'delivery.report.only.error': true,
+    dr_cb: true,
+  } as never)
+  let failure: unknown
+  producer.on('delivery-report', (err) => {
+    if (err) failure = err
+  })
+  await new Promise<void>((res, rej) => producer.connect({}, (e) => (e ? rej(e) : res())))
+  producer.setPollInBackground(true)
+  let nonEmpty = true
+  let wake: (() => void) | undefined
+  const consumer = new kafka.KafkaConsumer({
+    ...common,
+    ...consumerDefaults,
+    'group.id': `bench-best-${randomUUID()}`,
+    'group.protocol': 'consumer',
+    'group.remote.assignor': 'range',
+    'auto.offset.reset': 'earliest',
+    queue_non_empty_cb: () => {
+      nonEmpty = true
+      wake?.()
+    },
+  } as never)
+  await new Promise<void>((res, rej) => consumer.connect({}, (e) => (e ? rej(e) : res())))
+  consumer.setDefaultConsumeTimeout(0)
+  ;(
+    consumer as unknown as { setDefaultIsTimeoutOnlyForFirstMessage(v: boolean): void }
+  ).setDefaultIsTimeoutOnlyForFirstMessage(true)
+  consumer.subscribe([input])
+  const flush = () => new Promise<void>((res, rej) => producer.flush(30_000, (e) => (e ? rej(e) : res())))
+  const next = new Map<number, number>()
+  const commit = () => {
+    if (failure) throw failure
+    if (next.size)
+      consumer.commit([...next].map(([partition, offset]) => ({ topic: input, partition, offset })))
+  }
+  let consumed = 0
+  let lastCommit = Date.now()
+  while (consumed < o.messages) {
+    nonEmpty = false
+    const msgs = await new Promise<kafka.Message[]>((res, rej) =>
+      consumer.consume(5000, (e, m) => (e ? rej(e) : res(m))),
+    )
+    if (msgs.length === 0) {
+      if (!nonEmpty)
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, 100)
+          wake = () => {
+            clearTimeout(t)
+            r()
+          }
+        })
+      wake = undefined
+      continue
+    }
+    for (const m of msgs) {
+      for (;;) {
+        try {
+          producer.produce(output, m.partition, m.value, m.key, m.timestamp)
+          break
+        } catch {
+          await new Promise((r) => setTimeout(r, 2)) // queue full: let librdkafka send
+        }
+      }
+      next.set(m.partition, m.offset + 1)
+    }
+    consumed += msgs.length
+    if (Date.now() - lastCommit >= 1000) {
+      await flush()
+      commit()
+      lastCommit = Date.now()
+    }
+  }
+  await flush()
+  commit()
+  await new Promise<void>((r) => consumer.disconnect(() => r()))
+  await new Promise<void>((r) => producer.disconnect(() => r()))
+}
+
+/** Deletes the run's topics (the broker is shared). */
+export async function deleteTopics(bootstrap: string, topics: readonly string[]): Promise<void> {
+  const admin = kafka.AdminClient.create({ 'bootstrap.servers': bootstrap })
+  try {
+    await Promise.all(topics.map((t) => new Promise<void>((r) => admin.deleteTopic(t, 30_000, () => r()))))
+  } finally {
+    admin.disconnect()
+  }
+}
+
 /** The adapter alone (no runtime): GroupConsumer.fetch → Producer.write through the Broker port (what sinks use). */
 async function adapterPassthrough(o: PassthroughOptions, input: string, output: string): Promise<void> {
   const broker = await openKafkaBroker({ url: `kafka://${o.bootstrap}` })
@@ -172,7 +291,7 @@ async function adapterPassthrough(o: PassthroughOptions, input: string, output: 
 }
 
 /** The same passthrough as a stream-app app on the kafka:// broker. */
-async function streamAppPassthrough(o: PassthroughOptions, input: string, output: string) {
+export async function streamAppPassthrough(o: PassthroughOptions, input: string, output: string) {
   const url = `kafka://${o.bootstrap}`
   const app = createApp({ id: `bench-sa-${randomUUID().slice(0, 8)}`, commitInterval: '1s' })
     // Run-unique names typed as two distinct literals for the typed builder.
@@ -193,12 +312,13 @@ export async function benchKafkaPassthrough(o: PassthroughOptions): Promise<Pass
   const rounds = o.rounds ?? 2
   const outputs = Array.from({ length: rounds + 1 }, (_, i) => ({
     raw: `bench-raw-out-${run}-${i}`,
+    best: `bench-best-out-${run}-${i}`,
     sa: `bench-sa-out-${run}-${i}`,
     port: `bench-port-out-${run}-${i}`,
   }))
   try {
     await broker.ensureTopics(
-      [input, ...outputs.flatMap((x) => [x.raw, x.sa, x.port])].map((name) => ({
+      [input, ...outputs.flatMap((x) => [x.raw, x.best, x.sa, x.port])].map((name) => ({
         name,
         partitions: o.partitions,
       })),
@@ -207,8 +327,10 @@ export async function benchKafkaPassthrough(o: PassthroughOptions): Promise<Pass
 
     const rate = (t: { first: number; last: number }) => o.messages / ((t.last - t.first) / 1000)
     const ceiling: number[] = []
+    const best: number[] = []
     const adapter: number[] = []
     const streamApp: number[] = []
+    const streamAppPeakRssMb: number[] = []
     for (const [i, out] of outputs.entries()) {
       if (runs.has('ceiling')) {
         const w = watch(broker, out.raw, o.partitions, o.messages, timeoutMs)
@@ -216,6 +338,11 @@ export async function benchKafkaPassthrough(o: PassthroughOptions): Promise<Pass
         ceiling.push(rate(await w))
       }
       if (i === rounds) break // the last round is the closing ceiling run
+      if (runs.has('best')) {
+        const w = watch(broker, out.best, o.partitions, o.messages, timeoutMs)
+        await bestPassthrough(o, input, out.best)
+        best.push(rate(await w))
+      }
       if (runs.has('adapter')) {
         const w = watch(broker, out.port, o.partitions, o.messages, timeoutMs)
         await adapterPassthrough(o, input, out.port)
@@ -223,25 +350,84 @@ export async function benchKafkaPassthrough(o: PassthroughOptions): Promise<Pass
       }
       if (runs.has('streamApp')) {
         const w = watch(broker, out.sa, o.partitions, o.messages, timeoutMs)
-        const rt = await streamAppPassthrough(o, input, out.sa)
-        streamApp.push(rate(await w))
-        await rt.stop()
+        if (o.streamAppInChild) {
+          const peak = await streamAppInChild(o, input, out.sa)
+          streamApp.push(rate(await w))
+          streamAppPeakRssMb.push(peak)
+        } else {
+          o.peakRss?.reset()
+          const rt = await streamAppPassthrough(o, input, out.sa)
+          streamApp.push(rate(await w))
+          if (o.peakRss) streamAppPeakRssMb.push(o.peakRss.read())
+          await rt.stop()
+        }
       }
     }
     return {
       messages: o.messages,
       partitions: o.partitions,
       ceiling: ceiling.map(Math.round),
+      best: best.map(Math.round),
       adapter: adapter.map(Math.round),
       streamApp: streamApp.map(Math.round),
+      streamAppPeakRssMb,
       preloadMsgsPerSec: Math.round(preloadMsgsPerSec),
     }
   } finally {
     await broker.close()
+    await deleteTopics(o.bootstrap, [input, ...outputs.flatMap((x) => [x.raw, x.best, x.sa, x.port])])
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+/** This process's peak RSS in MB (Linux; 0 elsewhere). */
+function ownPeakRssMb(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))
+    return m ? Math.round(Number(m[1]) / 1024) : 0
+  } catch {
+    return 0
+  }
+}
+
+const CHILD_FLAG = '--stream-app-child'
+
+/** Runs streamAppPassthrough in a child process until the output holds every record; returns its peak RSS (MB). */
+async function streamAppInChild(o: PassthroughOptions, input: string, output: string): Promise<number> {
+  const args = [CHILD_FLAG, o.bootstrap, input, output, String(o.messages), String(o.partitions)]
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
+  const code = await new Promise<number | null>((r) => child.on('exit', r))
+  const peak = /peakRssMb=(\d+)/.exec(out)
+  if (code !== 0 || !peak) throw new Error(`the stream-app run's process ended with ${code}: ${out.trim()}`)
+  return Number(peak[1])
+}
+
+async function childMain(argv: readonly string[]): Promise<void> {
+  const [bootstrap = '', input = '', output = '', messages = '0', partitions = '8'] = argv
+  const o: PassthroughOptions = { bootstrap, messages: Number(messages), partitions: Number(partitions) }
+  const broker = await openKafkaBroker({ url: `kafka://${bootstrap}` })
+  try {
+    const rt = await streamAppPassthrough(o, input, output)
+    await watch(broker, output, o.partitions, o.messages, Math.max(120_000, o.messages / 5))
+    await rt.stop()
+  } finally {
+    await broker.close()
+  }
+  process.stdout.write(`peakRssMb=${ownPeakRssMb()}\n`)
+}
+
+if (
+  process.argv[1] &&
+  import.meta.url === pathToFileURL(process.argv[1]).href &&
+  process.argv[2] === CHILD_FLAG
+) {
+  await childMain(process.argv.slice(3))
+} else if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const bootstrap = process.env.KAFKA_BROKERS ?? '127.0.0.1:19092'
   const messages = Number(process.argv[2] ?? 1_000_000)
   const partitions = Number(process.argv[3] ?? 8)

@@ -2,6 +2,7 @@
  * One result line per workload: a readable table by default, JSON lines with
  * --json. Every figure is a ratio against a baseline measured in the same run.
  */
+import { readFileSync, writeFileSync } from 'node:fs'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 
@@ -94,6 +95,30 @@ export async function alternatingRounds(
     paired_ratios: paired.map((r) => Math.round(r * 1000) / 1000).join(' '),
     ratio_best_of_each: bestOfEach,
   }
+}
+
+/**
+ * Starts measuring peak RSS afresh (Linux: the kernel's high-water mark of
+ * this process, reset to its current RSS), so a run's peak is its own and not
+ * what an earlier run in this process reached.
+ */
+export function resetPeakRss(): void {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5')
+  } catch {
+    // not Linux: peakRssMb() then reports the process's peak so far
+  }
+}
+
+/** Peak RSS (MB) since the last resetPeakRss(); the current RSS where /proc is not available. */
+export function peakRssMb(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))
+    if (m) return Math.round(Number(m[1]) / 1024)
+  } catch {
+    // fall through
+  }
+  return rssMb()
 }
 
 export const rssMb = (): number => Math.round(process.memoryUsage().rss / 1024 / 1024)

@@ -25,7 +25,8 @@ export type InvalidHandler = (
 ) => boolean
 
 export class SourceQueue {
-  private batches: RecordBatch[] = []
+  /** Fetched batches from index bi on; the slots before bi are emptied as their batches are consumed. */
+  private batches: (RecordBatch | undefined)[] = []
   private bi = 0
   private ri = 0
   size = 0
@@ -89,6 +90,9 @@ export class SourceQueue {
       const index = this.ri
       const rec = batch.records[this.ri++]
       if (this.ri >= batch.records.length) {
+        // Let go of a consumed batch at once: kept until the array was compacted, the last 64
+        // batches (~100k records of a busy topic) stayed reachable and filled the old generation.
+        this.batches[this.bi] = undefined
         this.bi++
         this.ri = 0
         if (this.bi > 64) {
