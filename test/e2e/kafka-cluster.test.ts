@@ -21,7 +21,16 @@ import {
   settled,
   startApps,
 } from './kafka-cluster-loss.ts'
-import { COUNTER_APP, explained, getJson, openBroker, runWorker, tempDir, uniq } from './kafka-helpers.ts'
+import {
+  COUNTER_APP,
+  explained,
+  getJson,
+  openBroker,
+  runWorker,
+  tempDir,
+  uniq,
+  until,
+} from './kafka-helpers.ts'
 import { killAll } from './proc.ts'
 
 const dir = tempDir('kafka-cluster')
@@ -81,7 +90,23 @@ describe('kafka:// on a 3-node cluster', () => {
     })
     expect((await cluster.topicConfigs(`${id}-counts-changelog`))['min.insync.replicas']).toBe('2')
     expect(await worker.stop()).toBe(0)
-  }, 120_000)
+    // It learnt the cluster's default replication factor from a probe topic it created. A worker
+    // that may create nothing (declareTopics false, as under strict ACLs) starts on the topics
+    // that now exist without creating one, the probe included.
+    expect(worker.log()).toMatch(/from a probe topic/)
+    const strict = runWorker(COUNTER_APP, 'strict', dir.path, { ...env, E2E_DECLARE_TOPICS: 'false' })
+    const strictUrl = await explained(strict.url(), [strict])
+    await until(
+      'the declareTopics: false worker to be ready',
+      async () => {
+        const health = await getJson<{ status: string }>(`${strictUrl}/health`)
+        return health.status === 200 ? true : undefined
+      },
+      { timeoutMs: 90_000, everyMs: 250, context: () => strict.log() },
+    )
+    expect(await strict.stop()).toBe(0)
+    expect(strict.log()).not.toMatch(/probe topic|could not learn the default replication factor/)
+  }, 180_000)
 
   let apps: Apps
   it('loses a broker mid-stream: exactly-once stays exact, at-least-once loses nothing', async () => {

@@ -2,13 +2,23 @@
  * `stream-app tail` on real Kafka: every --from form, --partition, --limit,
  * --group (commits what it printed, so the next read in the group goes on
  * from there) and --follow seeing a record sent after it started. Records
- * are written with `send --keyed --timestamp --header`. The real CLI in child
+ * are written with `send --keyed --timestamp --header`; a record that does not
+ * decode is dead-lettered by a real worker and tail shows why. The real CLI in child
  * processes; the app's id (hence its topic names) is new each run.
  */
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
-import { bootstrap, cliAsync, tempDir, uniq, until } from './kafka-helpers.ts'
+import {
+  bootstrap,
+  cliAsync,
+  KAFKA_POLL,
+  openBroker,
+  runWorker,
+  tempDir,
+  uniq,
+  until,
+} from './kafka-helpers.ts'
 
 const BIN = fileURLToPath(new URL('../../packages/stream-app/bin/stream-app.js', import.meta.url))
 const APP = fileURLToPath(new URL('../../packages/stream-app/test/fixtures/tail-app.ts', import.meta.url))
@@ -129,6 +139,46 @@ describe('kafka://: stream-app tail', { timeout: 240_000 }, () => {
       expect(rows(out)[0]).toMatchObject({ key: 'f' })
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL')
+    }
+  })
+
+  it('a dead-letter topic: the worker dead-letters a value that does not decode, tail shows it with its reason', async () => {
+    const worker = runWorker(APP, 'dl-worker', dir.path, env)
+    try {
+      // Written under the schema's nose (not through send, which would refuse it).
+      const broker = await openBroker()
+      try {
+        await broker.producer().send([
+          {
+            topic: NUMBERS,
+            partition: 1,
+            key: Buffer.from('bad'),
+            value: Buffer.from('oops'),
+            timestamp: FEB,
+          },
+        ])
+      } finally {
+        await broker.close()
+      }
+      const dead = await until(
+        'the worker to dead-letter the record that does not decode',
+        async () => {
+          const r = await cli(['tail', APP, `${NUMBERS}.dead-letter`])
+          expect(r.code, r.err).toBe(0)
+          const found = r.out.split('\n').filter((l) => l.trim() !== '')
+          return found.length ? (JSON.parse(found[0]!) as Record<string, unknown>) : undefined
+        },
+        { ...KAFKA_POLL, context: () => worker.log() },
+      )
+      expect(dead).toMatchObject({ topic: `${NUMBERS}.dead-letter`, key: 'bad', timestamp: FEB })
+      expect(dead.headers).toMatchObject({
+        'stream-app.error-topic': NUMBERS,
+        'stream-app.error-partition': '1',
+        'stream-app.error-agent': 'add',
+      })
+      expect((dead.headers as Record<string, string>)['stream-app.error']).toMatch(/\S/)
+    } finally {
+      await worker.stop()
     }
   })
 })

@@ -75,7 +75,8 @@ export { parseFrom, readRecords, TopicReader } from './runtime/records.ts'
 /** For adapters: the runtime's backoff, for code that is promises. */
 export { type RetryPromiseOptions, retryPromise } from './runtime/retry.ts'
 export { CORRELATION_ID, REPLY_TO } from './runtime/sinks.ts'
-export { WorkerRuntime } from './runtime/view.ts'
+/** The running worker, for inspection by the CLI, the web server and benchmarks: a type only (never constructed outside core). */
+export type { WorkerRuntime } from './runtime/view.ts'
 
 /**
  * Creates an app that runs on the in-process memory:// broker. The `stream-app`

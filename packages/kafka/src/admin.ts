@@ -71,6 +71,8 @@ export interface AdminOptions {
   readonly replicationFactor?: number | undefined
   /** How many brokers the cluster has (metadata). */
   readonly brokerCount?: () => Promise<number>
+  /** False: never create a topic to learn something (the replication probe). */
+  readonly createTopics?: boolean
 }
 
 export class Admin {
@@ -90,6 +92,7 @@ export class Admin {
     this.replicas = new Replication({
       ctx,
       replicationFactor: options.replicationFactor,
+      mayProbe: options.createTopics ?? true,
       brokerCount: options.brokerCount ?? (async () => 1),
       createTopic: (topic, partitions, rf) =>
         call((cb) =>

@@ -41,6 +41,11 @@ export interface KafkaBrokerOptions {
   readonly clientId?: string
   /** Replication of the internal topics (the app's replicationFactor); default the cluster's. */
   readonly replicationFactor?: number
+  /**
+   * False (the app's `declareTopics: false`, strict ACLs): the broker creates no topic of its own
+   * either, not even the probe that learns the cluster's default replication factor.
+   */
+  readonly createTopics?: boolean
 }
 
 const REACH_TIMEOUT_MS = 1_500
@@ -73,6 +78,7 @@ export class KafkaBroker implements Broker {
     private readonly native: RdProducer,
     private readonly clientId: string,
     replicationFactor?: number,
+    createTopics = true,
   ) {
     this.description = `Kafka at ${ctx.bootstrap}`
     this.admin = new Admin(
@@ -81,6 +87,7 @@ export class KafkaBroker implements Broker {
       (topic) => call((cb) => native.getMetadata({ topic, timeout: 5_000 }, cb)),
       {
         replicationFactor,
+        createTopics,
         brokerCount: async () =>
           (
             await call<{ brokers: unknown[] }>((cb) =>
@@ -322,5 +329,12 @@ export async function openKafkaBroker(options: KafkaBrokerOptions): Promise<Brok
     options.log,
   )
   const native = await connectProducer(ctx, 'the kafka:// broker')
-  return new KafkaBroker(options.url, ctx, native, clientId, options.replicationFactor)
+  return new KafkaBroker(
+    options.url,
+    ctx,
+    native,
+    clientId,
+    options.replicationFactor,
+    options.createTopics ?? true,
+  )
 }

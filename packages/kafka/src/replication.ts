@@ -8,7 +8,8 @@
  * The low-level admin API cannot read broker configs, so the cluster's default
  * factor, when a number is needed (a changelog's min ISR, the check of an
  * existing topic), is learnt once by creating a probe topic with factor -1 (the
- * broker's default) and counting its replicas. A single broker needs no probe.
+ * broker's default) and counting its replicas. A single broker needs no probe,
+ * and an app that may create no topic (declareTopics false) gets none.
  */
 import type { TopicSpec } from '@stream-app/core'
 import type { ClientContext } from './client.ts'
@@ -17,6 +18,8 @@ export interface ReplicationDeps {
   readonly ctx: ClientContext
   /** The app's replicationFactor (undefined: the cluster's default). */
   readonly replicationFactor: number | undefined
+  /** False (declareTopics false): the cluster's default is never learnt by creating a probe topic. */
+  readonly mayProbe: boolean
   brokerCount(): Promise<number>
   createTopic(name: string, partitions: number, replicationFactor: number): Promise<void>
   deleteTopic(name: string): Promise<void>
@@ -88,6 +91,8 @@ export class Replication {
     const asked = this.asked(spec)
     // A declared topic without `replicas` may well be someone else's, replicated on purpose.
     if (asked === undefined && !spec.internal) return
+    // Only a comparison with the cluster's default: not worth a topic where none may be created.
+    if (asked === undefined && !this.d.mayProbe && this.clusterDefault === undefined) return
     const want = Math.min(asked ?? (await this.defaultFactor()), await this.brokerCount())
     if (replicas >= want) return
     const source =
@@ -114,6 +119,9 @@ export class Replication {
     const brokers = await this.brokerCount()
     if (brokers <= 1) return 1
     const name = `__stream-app-rf-probe-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`
+    this.d.ctx.log?.info(
+      `learning the default replication factor of Kafka at ${this.d.ctx.bootstrap} from a probe topic (${name}, deleted after)`,
+    )
     try {
       await this.d.createTopic(name, 1, -1)
       const deadline = Date.now() + PROBE_WAIT_MS

@@ -45,6 +45,7 @@ export interface KafkaAdapter {
     readonly log: Logger
     readonly clientId: string
     readonly replicationFactor?: number
+    readonly createTopics?: boolean
   }): Promise<Broker>
 }
 
@@ -90,6 +91,7 @@ export function brokerFor(config: ResolvedConfig): Layer.Layer<BrokerService, un
             ...(config.replicationFactor !== undefined
               ? { replicationFactor: config.replicationFactor }
               : {}),
+            createTopics: config.production.declareTopics,
           }),
         catch: asFailure,
       }),

@@ -78,8 +78,6 @@ export const makeWorker = (
     const activity = new Activity()
     const rpc = new Rpc(id, time, activity)
     let consumer: GroupConsumer = nullConsumer
-    // A global table bound by its first write (its sources' counts differ) starts following the
-    // partitions it does not own then; the replicator that does it is built after the topology.
     const workerId = o.client ? undefined : workerIdentity(config, broker.staticMembership === true, log)
     const rt: WorkerRuntime = new WorkerRuntime({ def, config, log, broker, workerId, close: o.close })
     const topology = yield* attempt(() =>
