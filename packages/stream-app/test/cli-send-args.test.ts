@@ -5,15 +5,14 @@
  * as args._ while built-in commands refuse them. The real CLI in child
  * processes (run side by side), one sqlite:// broker directory.
  */
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { openSqliteBroker } from '@stream-app/sqlite'
 import { afterAll, describe, expect, it } from 'vitest'
+import { runCli } from './cli-run.ts'
 
-const BIN = fileURLToPath(new URL('../bin/stream-app.js', import.meta.url))
 const TAIL_APP = fileURLToPath(new URL('./fixtures/tail-app.ts', import.meta.url))
 const ARGS_APP = fileURLToPath(new URL('./fixtures/sqlite-app.ts', import.meta.url))
 
@@ -21,28 +20,8 @@ const dir = mkdtempSync(join(tmpdir(), 'stream-app-send-args-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 /** The CLI in `dir`, to completion. */
-function cli(args: readonly string[], input?: string) {
-  return new Promise<{ code: number | null; out: string; err: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: dir,
-      env: { ...process.env, STREAM_APP_BROKER: '' },
-      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    })
-    let out = ''
-    let err = ''
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')))
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString('utf8')))
-    if (input !== undefined) child.stdin!.end(input)
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`stream-app ${args.join(' ')} did not finish in 90s:\n${err}`))
-    }, 90_000)
-    child.on('exit', (code) => {
-      clearTimeout(timer)
-      resolve({ code, out, err })
-    })
-  })
-}
+const cli = (args: readonly string[], input?: string) =>
+  runCli(dir, args, { timeoutMs: 90_000, ...(input === undefined ? {} : { input }) })
 
 /** How many records the topic holds on the broker in `dir` (0 when it does not exist). */
 async function count(topic: string): Promise<number> {

@@ -13,9 +13,9 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { openSqliteBroker } from '@stream-app/sqlite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { BIN, type CliRun, killStartedClis, runCli } from './cli-run.ts'
 import { app } from './fixtures/tail-app.ts'
 
-const BIN = fileURLToPath(new URL('../bin/stream-app.js', import.meta.url))
 const APP = fileURLToPath(new URL('./fixtures/tail-app.ts', import.meta.url))
 const NUMBERS = 'tail-app-numbers'
 const ORDERS = 'tail-app-orders'
@@ -31,41 +31,15 @@ beforeAll(async () => {
   worker = await app.start({ broker: `sqlite://${BROKER_FILE}`, datadir: join(dir, 'data') })
 }, 120_000)
 afterAll(async () => {
+  killStartedClis()
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL')
   await worker?.stop()
   rmSync(dir, { recursive: true, force: true })
 })
 
-interface Run {
-  readonly code: number | null
-  readonly out: string
-  readonly err: string
-}
-
 /** The CLI in `dir` (the default sqlite:// broker file there), to completion. */
-function cli(args: readonly string[], input?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: dir,
-      env: { ...process.env, STREAM_APP_BROKER: '' },
-      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    })
-    children.push(child)
-    let out = ''
-    let err = ''
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')))
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString('utf8')))
-    if (input !== undefined) child.stdin!.end(input)
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`stream-app ${args.join(' ')} did not finish in 60s:\n${err}`))
-    }, 60_000)
-    child.on('exit', (code) => {
-      clearTimeout(timer)
-      resolve({ code, out, err })
-    })
-  })
-}
+const cli = (args: readonly string[], input?: string): Promise<CliRun> =>
+  runCli(dir, args, input === undefined ? {} : { input })
 
 const jsonLines = (out: string) =>
   out
@@ -188,7 +162,7 @@ describe('send with keys, timestamps and headers; tail and the records endpoint'
       cli(['tail', APP, NUMBERS, '--partition', '7']),
     ])
     expect(jsonLines(rest.out).map((r) => r.value)).toEqual([{ id: 'o2', n: 2 }])
-    const oneLine = (r: Run, pattern: RegExp) => {
+    const oneLine = (r: CliRun, pattern: RegExp) => {
       expect(r.code).toBe(1)
       expect(r.out).toBe('')
       expect(r.err.trim().split('\n')).toHaveLength(1)
