@@ -391,10 +391,18 @@ function ownPeakRssMb(): number {
 
 const CHILD_FLAG = '--stream-app-child'
 
-/** Runs streamAppPassthrough in a child process until the output holds every record; returns its peak RSS (MB). */
-async function streamAppInChild(o: PassthroughOptions, input: string, output: string): Promise<number> {
-  const args = [CHILD_FLAG, o.bootstrap, input, output, String(o.messages), String(o.partitions)]
-  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...args], {
+/**
+ * Runs a bench module (`file`, under this process's loader flags) in a child
+ * process, so its peak RSS is its own; resolves with what it printed once it
+ * exits 0 and `expect` matches its output (its match), rejects otherwise.
+ */
+export async function runInChild(
+  file: string,
+  args: readonly string[],
+  expect: RegExp,
+  what: string,
+): Promise<RegExpExecArray> {
+  const child = spawn(process.execPath, [...process.execArgv, file, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   let out = ''
@@ -402,8 +410,15 @@ async function streamAppInChild(o: PassthroughOptions, input: string, output: st
     out += d.toString()
   })
   const code = await new Promise<number | null>((r) => child.on('exit', r))
-  const peak = /peakRssMb=(\d+)/.exec(out)
-  if (code !== 0 || !peak) throw new Error(`the stream-app run's process ended with ${code}: ${out.trim()}`)
+  const m = expect.exec(out)
+  if (code !== 0 || !m) throw new Error(`${what}'s process ended with ${code}: ${out.trim()}`)
+  return m
+}
+
+/** Runs streamAppPassthrough in a child process until the output holds every record; returns its peak RSS (MB). */
+async function streamAppInChild(o: PassthroughOptions, input: string, output: string): Promise<number> {
+  const args = [CHILD_FLAG, o.bootstrap, input, output, String(o.messages), String(o.partitions)]
+  const peak = await runInChild(fileURLToPath(import.meta.url), args, /peakRssMb=(\d+)/, 'the stream-app run')
   return Number(peak[1])
 }
 

@@ -4,11 +4,11 @@
  * and the profiling harness; `--only kafka` runs it in a process of its own
  * (this file with --child), so its peak RSS is the worker's own.
  */
-import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { type Broker, createApp, Schema } from '@stream-app/core'
 import { startKafkaRuntime } from '@stream-app/kafka'
+import { runInChild } from '@stream-app/kafka/bench'
 import { peakRssMb } from './report.ts'
 
 export async function preloadWords(broker: Broker, topic: string, n: number): Promise<void> {
@@ -84,16 +84,12 @@ export async function runWordCountInChild(
   guarantee: 'at_least_once' | 'exactly_once',
 ): Promise<{ rate: number; peakRssMb: number }> {
   const args = ['--child', bootstrap, words, String(n), guarantee]
-  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  let out = ''
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString()
-  })
-  const code = await new Promise<number | null>((r) => child.on('exit', r))
-  const m = /rate=([\d.]+) peakRssMb=(\d+)/.exec(out)
-  if (code !== 0 || !m) throw new Error(`the word count's process ended with ${code}: ${out.trim()}`)
+  const m = await runInChild(
+    fileURLToPath(import.meta.url),
+    args,
+    /rate=([\d.]+) peakRssMb=(\d+)/,
+    'the word count',
+  )
   return { rate: Number(m[1]), peakRssMb: Number(m[2]) }
 }
 
