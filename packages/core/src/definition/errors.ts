@@ -190,24 +190,16 @@ export const asFailure = (e: unknown): Failure =>
 /** The error to hand back to a caller outside the runtime: an unexpected one as it was thrown. */
 export const unwrapFailure = (e: unknown): unknown => (e instanceof UnexpectedError ? e.cause : e)
 
-/** Whether retrying a failure can help, decided by its tag (brokers and stores say so themselves). */
-export const retriableFailure = (f: Failure): boolean => {
-  switch (f._tag) {
-    case 'BrokerError':
-    case 'StoreError':
-      return f.retriable
-    case 'AskTimeoutError':
-    case 'NotOwnedError':
-      return true
-    default:
-      return false
-  }
-}
+/**
+ * Whether retrying a failure can help: each member of the union says so in its
+ * typed `retriable` (fixed per tag; brokers and stores decide per error).
+ */
+export const retriableFailure = (f: Failure): boolean => f.retriable
 
 /** True when the same operation may succeed later: the one test every retry of the runtime uses. */
 export const isRetriable = (e: unknown): boolean =>
   e instanceof StreamAppError
-    ? retriableFailure(asFailure(e)) || (!TAGS.has(e._tag) && e.retriable)
+    ? e.retriable
     : typeof e === 'object' && e !== null && (e as { retriable?: unknown }).retriable === true
 
 /** An error's message as one line (schema errors span several): the one message helper. */
