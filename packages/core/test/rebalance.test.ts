@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest'
 import {
   type AppDefinition,
+  BrokerError,
   createApp,
   MemoryBroker,
   MemoryStore,
@@ -16,12 +17,13 @@ import {
   type TableStore,
   type WorkerRuntime,
 } from '../src/index.ts'
-import type { TopicSpec } from '../src/ports/index.ts'
+import type { Producer, TopicPartition, TopicPartitionOffset, TopicSpec } from '../src/ports/index.ts'
+import { captureStderr } from './helpers.ts'
 
 const start = (
   def: AppDefinition,
   broker: MemoryBroker,
-  options: { store?: MemoryStore; testClockAt?: number; closeBroker?: boolean } = {},
+  options: { store?: MemoryStore; testClockAt?: number; closeBroker?: boolean; logLevel?: 'warn' } = {},
 ): Promise<WorkerRuntime> => startMemoryRuntime(def, { broker, closeBroker: false, ...options })
 
 /** A key whose partition (of `n`) is `p`: tables hold a key in its own partition. */
@@ -29,10 +31,11 @@ const keyIn = (p: number, n: number) => {
   for (let i = 0; ; i++) if (partitionForKey(Buffer.from(`k${i}`), n) === p) return `k${i}`
 }
 
-const until = async (what: string, check: () => boolean, ms = 5000) => {
+const until = async (what: string, check: () => boolean, ms = 5000, state?: () => unknown) => {
   const deadline = Date.now() + ms
   while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${state ? `: ${JSON.stringify(state())}` : ''}`)
     await new Promise((r) => setTimeout(r, 2))
   }
 }
@@ -155,6 +158,32 @@ describe('state across a rebalance', () => {
   })
 })
 
+/** Refuses changelog sends (for good) and changelog offset reads (for now), as many times as set. */
+class FlakyBroker extends MemoryBroker {
+  refuseChangelogSends = 0
+  unreachableChangelogReads = 0
+  override producer(): Producer {
+    const p = super.producer()
+    return {
+      ...p,
+      send: async (records) => {
+        if (this.refuseChangelogSends > 0 && records.some((r) => r.topic.endsWith('-changelog'))) {
+          this.refuseChangelogSends--
+          throw new BrokerError('injected: the changelog write is refused', false)
+        }
+        return p.send(records)
+      },
+    }
+  }
+  override async endOffsets(tps: readonly TopicPartition[]): Promise<TopicPartitionOffset[]> {
+    if (this.unreachableChangelogReads > 0 && tps.some((tp) => tp.topic.endsWith('-changelog'))) {
+      this.unreachableChangelogReads--
+      throw new BrokerError('injected: the broker is away', true)
+    }
+    return super.endOffsets(tps)
+  }
+}
+
 class FailingStore extends MemoryStore {
   failing = false
   override table(name: string): TableStore {
@@ -173,6 +202,53 @@ class FailingStore extends MemoryStore {
 }
 
 describe('failures', () => {
+  it('a failed commit rewinds: nothing is processed until the tables are rebuilt, waiting out a broker that is away', async () => {
+    const def = createApp({ id: 'rewind', commitInterval: '10ms' })
+      .topic('events', { key: Schema.String, value: Schema.Number, partitions: 2 })
+      .table('sums', { default: () => 0 })
+      .agent('sum', { from: 'events' }, async (events, ctx) => {
+        for await (const e of events.events()) ctx.tables.sums.update(e.key, (v) => v + e.value)
+      }).definition
+    const broker = new FlakyBroker()
+    const store = new MemoryStore()
+    const keys = ['a', 'b', 'c', 'd', 'e', 'f']
+    let w: WorkerRuntime | undefined
+    const log = await captureStderr(async () => {
+      w = await start(def, broker, { store, logLevel: 'warn' })
+      try {
+        for (const k of keys) await w.topicHandles.events!.send(1, { key: k })
+        await w.idle()
+        await w.commit()
+        // The next changelog write is refused for good, and the changelog's offsets cannot be read
+        // for a while: the rewind must wait for them rather than go on with tables half rebuilt.
+        broker.refuseChangelogSends = 1
+        broker.unreachableChangelogReads = 3
+        for (const k of keys) await w.topicHandles.events!.send(10, { key: k })
+        const view = w.ctx.tables as Record<string, { get(k: string): number }>
+        await until(
+          'every key summed once, after the rewind',
+          () => broker.unreachableChangelogReads === 0 && keys.every((k) => view.sums!.get(k) === 11),
+          10_000,
+          () => ({ reads: broker.unreachableChangelogReads, sums: keys.map((k) => view.sums!.get(k)) }),
+        )
+        await w.idle()
+        await w.commit()
+        // Exact: the records of the failed commit were processed again on the rebuilt tables, once.
+        for (const k of keys) expect(view.sums!.get(k)).toBe(11)
+        expect(w.state).toBe('running')
+        // The store holds what the changelog says, as of the last commit.
+        const stored = [0, 1].flatMap((p) => [...w!.tables.get('sums')!.store.scan(p, 100)].flat())
+        expect(stored.map((r) => [r.key, r.value]).sort()).toEqual(keys.map((k) => [k, '11']))
+      } finally {
+        await w?.stop()
+        await broker.close()
+      }
+    })
+    expect(log).toMatch(/commit failed: .*injected: the changelog write is refused/)
+    expect(log).toMatch(/rebuilding after a failed commit: .*injected: the broker is away; retrying in \d+ms/)
+    expect(log).toMatch(/rewound to the last commit after a failed commit/)
+  })
+
   it('a worker whose table state cannot load for new partitions stops itself and says why', async () => {
     const seen: number[] = []
     const k = keyIn(1, 2)

@@ -8,7 +8,7 @@
  */
 
 import { randomUUID } from 'node:crypto'
-import { isRetriable, messageOf } from '../definition/errors.ts'
+import { BrokerError, isRetriable, messageOf } from '../definition/errors.ts'
 import type { Logger, ResolvedConfig } from '../definition/types.ts'
 import type {
   Broker,
@@ -25,8 +25,11 @@ import type { Activity } from './internal/activity.ts'
 import type { Outbox } from './internal/outbox.ts'
 import type { TableRuntime } from './internal/tables.ts'
 import type { Recover } from './recovery.ts'
+import { retryPromise } from './retry.ts'
 import type { Timekeeper } from './time.ts'
 
+/** A rewind retries a broker error that is not said to be retriable this long before stopping the worker. */
+const REBUILD_GIVE_UP_MS = 60_000
 /** An exactly-once commit waits this long for a handler to leave its message, then commits anyway. */
 const QUIESCE_LIMIT_MS = 30_000
 
@@ -52,12 +55,15 @@ export interface CommitDeps {
   readonly busy: () => number
   readonly waitingOnCommit: () => number
   readonly running: () => boolean
+  /** True once the worker is stopping (or stopped): a rewind stops waiting for the broker. */
+  readonly stopping: () => boolean
+  /** Stops the worker with this reason (its tables could not be rebuilt). */
+  readonly crash: (reason: string) => void
   /** Changelogs of tables bound since the last commit, being created. */
   readonly creatingTopics: () => readonly Promise<void>[]
   /** Rebuilds a table's partitions (after a failed exactly-once commit). */
   readonly recover: Recover
   readonly committed: (ms: number, ok: boolean) => void
-  /** The worker's clock (the changelog records' timestamp). */
   /** The worker's clock (the test clock under app.test()). */
   readonly time: Timekeeper
 }
@@ -67,7 +73,9 @@ export class Committer {
   private again = false
   private settleAgain = false
   /** exactly-once: holds back deliveries while a commit waits for handlers to finish their message. */
-  gate: Promise<void> | undefined
+  private quiescing: Promise<void> | undefined
+  /** Holds back deliveries while a failed commit's rewind rebuilds the tables. */
+  private rebuilding: Promise<void> | undefined
   private txProducer: TransactionalProducer | undefined
   /**
    * One transactional id for the worker's lifetime: a producer replaced after a failure opens with
@@ -81,6 +89,11 @@ export class Committer {
 
   constructor(private readonly d: CommitDeps) {
     this.txId = `${d.id}-${d.workerId ?? randomUUID()}`
+  }
+
+  /** Set while no record may be handed out: an exactly-once commit settling, or a rewind rebuilding. */
+  get gate(): Promise<void> | undefined {
+    return this.quiescing ?? this.rebuilding
   }
 
   /** Commits on the next turn of the event loop (once, however often asked meanwhile). */
@@ -131,7 +144,7 @@ export class Committer {
    */
   private async quiesce(): Promise<() => void> {
     let release!: () => void
-    this.gate = new Promise<void>((r) => {
+    this.quiescing = new Promise<void>((r) => {
       release = r
     })
     // On the worker's clock: app.test()'s test clock drives the give-up too.
@@ -157,7 +170,7 @@ export class Committer {
       cancel?.()
     }
     return () => {
-      this.gate = undefined
+      this.quiescing = undefined
       release()
     }
   }
@@ -281,29 +294,72 @@ export class Committer {
   }
 
   /**
-   * After a failed commit the in-memory state is ahead of what is committed:
-   * forget buffered records, seek back to the committed offsets and rebuild
-   * the held table partitions from the store and the changelog.
+   * After a failed commit the in-memory state is ahead of what is committed.
+   * Hands out no record until it is rebuilt: drop what is buffered, seek back to
+   * the committed offsets (the group's, as the broker has them: a commit that
+   * failed on the way back may have committed), and rebuild the held table
+   * partitions from the store (as of the last commit) and the changelog beyond
+   * it. A broker away meanwhile is waited for; a worker stopping stops waiting;
+   * anything else stops the worker, which must not go on with tables it could
+   * not rebuild.
    */
   private async rewind(): Promise<void> {
+    let release!: () => void
+    this.rebuilding = new Promise<void>((r) => {
+      release = r
+    })
+    const { assignment, tables, log } = this.d
+    try {
+      for (const t of tables.values()) {
+        t.discardDirty()
+        t.forgetPartitions([...t.owned])
+      }
+      const since = Date.now()
+      await retryPromise(() => this.rebuild(), {
+        // A broker error that does not say it is retriable gets a while too (a leader moving can
+        // look final to the client); a store that fails does not.
+        retry: (e) =>
+          !this.d.stopping() &&
+          (isRetriable(e) || (e instanceof BrokerError && Date.now() - since < REBUILD_GIVE_UP_MS)),
+        baseMs: 250,
+        maxMs: 5_000,
+        onRetry: (e, delay) =>
+          log.warn(`rebuilding after a failed commit: ${messageOf(e)}; retrying in ${Math.round(delay)}ms`),
+      })
+      log.warn('rewound to the last commit after a failed commit', {
+        partitions: fmtTps([...assignment.partitions.values()]),
+      })
+    } catch (e) {
+      if (!this.d.stopping())
+        this.d.crash(`rebuilding the tables after a failed commit failed: ${messageOf(e)}`)
+    } finally {
+      this.rebuilding = undefined
+      release()
+    }
+  }
+
+  /** One try of the rewind: seek back, then reload the tables (store rows first, then the changelog). */
+  private async rebuild(): Promise<void> {
     const { assignment, tables } = this.d
     const consumer = this.d.consumer()
+    // What is held now: a rebalance may have come meanwhile.
     const tps = [...assignment.partitions.values()]
-    for (const q of assignment.queues()) q.drop(tps)
+    const committed = await consumer.committed(tps)
+    const have = new Set(committed.map((o) => tpKey(o.topic, o.partition)))
+    const local: TopicPartitionOffset[] = []
     for (const tp of tps) {
       const o = assignment.committed.get(tpKey(tp.topic, tp.partition))
-      if (o !== undefined) {
-        consumer.seek({ ...tp, offset: o })
-        assignment.positions.set(tpKey(tp.topic, tp.partition), o)
-      }
+      if (o !== undefined && !have.has(tpKey(tp.topic, tp.partition))) local.push({ ...tp, offset: o })
     }
+    for (const q of assignment.queues()) q.drop(tps)
+    const starts = [...committed, ...local]
+    for (const o of starts) consumer.seek(o)
+    assignment.startAt(starts)
     for (const t of tables.values()) {
       const held = [...t.owned]
-      t.discardDirty()
-      t.dropPartitions(held)
+      t.forgetPartitions(held)
       await this.d.recover(t, held)
     }
-    this.d.log.warn('rewound to the last commit after a failed commit', { partitions: fmtTps(tps) })
   }
 
   /** Per assigned source partition, the offset up to which every consuming queue has processed. */

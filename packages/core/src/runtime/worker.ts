@@ -169,6 +169,8 @@ export const makeWorker = (
       },
       waitingOnCommit: () => rpc.inFlight + outbox.heldAwaited,
       running: () => rt.state === 'running',
+      stopping: () => rt.state === 'stopping' || rt.state === 'stopped',
+      crash: (reason) => rt.crash(reason),
       creatingTopics: () => [...topology.creating],
       recover,
       committed: (ms, ok) => sensor.committed(ms, ok),

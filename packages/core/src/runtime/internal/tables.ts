@@ -525,7 +525,11 @@ export class TableRuntime {
     return eachChange(records, (sk, text, partition) => this.loadRow(sk, text, partition))
   }
 
-  dropPartitions(partitions: readonly number[]): void {
+  /**
+   * Forgets the in-memory rows of partitions (and their pending changes); the
+   * store keeps its copy, so recovering them reads it before the changelog.
+   */
+  forgetPartitions(partitions: readonly number[]): void {
     const gone = new Set(partitions)
     for (const [sk, row] of this.rows) {
       if (gone.has(row.partition)) {
@@ -535,6 +539,5 @@ export class TableRuntime {
       }
     }
     this.closing?.forget(partitions)
-    this.store.dropPartitions(partitions)
   }
 }
