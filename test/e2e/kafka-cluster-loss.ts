@@ -146,14 +146,32 @@ export async function settled(app: App): Promise<number[]> {
   const want = app.produced / KEYS
   const url = await app.workers[0]!.url()
   let last: number[] = []
+  let failure = ''
+  let taken: number[] = []
   await explained(
     until(
-      `${app.id}: every key counted ${want} times (last: ${last.join(',')})`,
+      `${app.id}: every key counted ${want} times`,
       async () => {
-        last = await counts(url).catch(() => last)
-        return last.length === KEYS && last.every((v) => v >= want) ? true : undefined
+        last = await counts(url).then(
+          (c) => {
+            failure = ''
+            return c
+          },
+          (e: unknown) => {
+            failure = String(e)
+            return last
+          },
+        )
+        if (last.length === KEYS && last.every((v) => v >= want)) return true
+        taken = await consumed(app).catch(() => taken)
+        return undefined
       },
-      { timeoutMs: 150_000, everyMs: 500 },
+      {
+        timeoutMs: 150_000,
+        everyMs: 500,
+        context: () =>
+          `last counts: ${last.join(',')}${failure ? `; last read failed: ${failure}` : ''}; messages taken per worker: ${taken.join(',')}`,
+      },
     ),
     app.workers,
   )

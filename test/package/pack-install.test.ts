@@ -168,7 +168,7 @@ describe('packed and installed with npm', () => {
         .join('\n')
       expect(text, file).not.toMatch(/from '@stream-app\/(core|sqlite|web)/)
     }
-    expect(manifestOf(MAIN).bin).toEqual({ 'stream-app': './dist/bin.js' })
+    expect(manifestOf(MAIN).bin).toEqual({ 'stream-app': './bin/stream-app.cjs' })
     for (const side of Object.values(SIDE))
       expect(manifestOf(side).peerDependencies).toEqual({ 'stream-app': VERSION })
   })

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * The `stream-app` command. Published as dist/bin.js (built JavaScript); inside
- * the workspace bin/stream-app.js runs this file through tsx. `init` is handled
+ * The `stream-app` command. Published as dist/bin.js (built JavaScript, run by
+ * bin/stream-app.cjs); inside the workspace bin/stream-app.js runs this file
+ * through tsx. `init` is handled
  * before anything else, as it takes a directory rather than an app file and
  * needs none of the runtime; everything else runs as the CLI's Effect program
  * under runMain (signals, exit codes).

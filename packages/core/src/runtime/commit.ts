@@ -30,6 +30,8 @@ import type { Timekeeper } from './time.ts'
 
 /** A rewind retries a broker error that is not said to be retriable this long before stopping the worker. */
 const REBUILD_GIVE_UP_MS = 60_000
+/** A commit running this long is logged (again every as long) with the step it is at. */
+const COMMIT_SLOW_MS = 15_000
 /** An exactly-once commit waits this long for a handler to leave its message, then commits anyway. */
 const QUIESCE_LIMIT_MS = 30_000
 
@@ -176,12 +178,39 @@ export class Committer {
   }
 
   private async once(settle: boolean): Promise<void> {
-    const open = (this.d.outbox.holding && this.d.running()) || settle ? await this.quiesce() : undefined
+    const stopWatch = this.watch()
     try {
-      await this.unit()
+      this.step = 'waiting for handlers to finish their message'
+      const open = (this.d.outbox.holding && this.d.running()) || settle ? await this.quiesce() : undefined
+      try {
+        await this.unit()
+      } finally {
+        open?.()
+      }
     } finally {
-      open?.()
+      stopWatch()
     }
+  }
+
+  /** What the commit in progress is doing (said when one takes long). */
+  private step = ''
+
+  /**
+   * Says so, every COMMIT_SLOW_MS, while a commit takes that long: while it runs nothing new
+   * is committed (and under exactly-once nothing processed), so a stuck step must show.
+   */
+  private watch(): () => void {
+    const started = this.d.time.now()
+    let cancel = () => {}
+    const arm = () => {
+      cancel = this.d.time.after(COMMIT_SLOW_MS, () => {
+        const secs = Math.round((this.d.time.now() - started) / 1000)
+        this.d.log.warn(`a commit has been running for ${secs}s: ${this.step}`)
+        arm()
+      })
+    }
+    arm()
+    return () => cancel()
   }
 
   private async unit(): Promise<void> {
@@ -190,6 +219,7 @@ export class Committer {
     try {
       // Changelogs of tables bound since the last commit must exist before anything is written to them.
       const creating = this.d.creatingTopics()
+      this.step = 'creating changelog topics'
       if (creating.length) await Promise.all(creating)
       // Snapshot first: everything processed up to here has already queued its sends and table changes.
       const offsets = this.committableOffsets()
@@ -214,14 +244,17 @@ export class Committer {
       if (outbox.holding) await this.transaction(offsets, changelog, applyStore)
       else {
         try {
+          this.step = 'waiting for sends to be acknowledged'
           await outbox.flush()
+          this.step = 'writing the changelog'
           applyStore(changelog.length ? await outbox.transmit(changelog) : [])
         } catch (e) {
           // A send that cannot succeed (retriable ones are retried inside the outbox): what this
           // commit covered may not be in the log, so go back to the last commit and process again.
-          await this.rewind()
+          await this.rewind(e)
           throw e
         }
+        this.step = 'committing consumed offsets'
         if (offsets.length) await this.d.consumer().commit(offsets)
       }
       for (const o of offsets) assignment.committed.set(tpKey(o.topic, o.partition), o.offset)
@@ -261,13 +294,18 @@ export class Committer {
       }
       const txp = (this.txProducer ??= broker.transactionalProducer!(this.txId))
       try {
+        this.step = 'beginning a transaction'
         await txp.begin()
+        this.step = `sending ${records.length} records in the transaction`
         const meta = records.length ? await txp.send(records) : []
+        this.step = 'adding consumed offsets to the transaction'
         if (offsets.length) await txp.sendOffsets(this.d.consumer(), offsets)
+        this.step = 'committing the transaction'
         await txp.commit()
         held.settle(meta)
         applyStore(meta)
       } catch (e) {
+        this.step = 'aborting the transaction'
         const aborted = await txp.abort().then(
           () => true,
           () => false,
@@ -278,9 +316,16 @@ export class Committer {
         if (!aborted || !isRetriable(e)) {
           void txp.close().catch(() => {})
           if (this.txProducer === txp) {
+            this.d.log.warn(`replacing the transactional producer after: ${messageOf(e)}`)
+            this.step = 'opening a new transactional producer'
+
             const next = broker.transactionalProducer!(this.txId)
             this.txProducer = next
-            await next.ready?.().catch(() => {})
+            await next
+              .ready?.()
+              .catch((r: unknown) =>
+                this.d.log.warn(`the new transactional producer is not ready: ${messageOf(r)}`),
+              )
           }
         }
         throw e
@@ -288,7 +333,7 @@ export class Committer {
     } catch (e) {
       held.fail(e)
       // What this commit covered is not in the log: rewind to the last commit and rebuild.
-      await this.rewind()
+      await this.rewind(e)
       throw e
     }
   }
@@ -303,18 +348,20 @@ export class Committer {
    * anything else stops the worker, which must not go on with tables it could
    * not rebuild.
    */
-  private async rewind(): Promise<void> {
+  private async rewind(cause: unknown): Promise<void> {
     let release!: () => void
     this.rebuilding = new Promise<void>((r) => {
       release = r
     })
     const { assignment, tables, log } = this.d
+    log.warn(`rewinding to the last commit after a failed commit: ${messageOf(cause)}`)
     try {
       for (const t of tables.values()) {
         t.discardDirty()
         t.forgetPartitions([...t.owned])
       }
       const since = Date.now()
+      this.step = 'rebuilding the tables after a failed commit'
       await retryPromise(() => this.rebuild(), {
         // A broker error that does not say it is retriable gets a while too (a leader moving can
         // look final to the client); a store that fails does not.
