@@ -28,6 +28,10 @@ const def = createApp({ id: 'inspect', commitInterval: '1h' })
   .table('totals', { default: () => 0 })
   .agent('sum', { from: 'orders' }, async (orders, ctx) => {
     for await (const o of orders) ctx.tables.totals.update(o.id, (n) => n + o.amount)
+  })
+  .agent('regroup', { from: 'lines' }, async (lines) => {
+    for await (const _ of lines.groupBy((text) => text, { name: 'by-text' })) {
+    }
   }).definition
 
 describe('worker.inspect', () => {
@@ -48,7 +52,6 @@ describe('worker.inspect', () => {
       check: undefined,
     })
     expect(w.inspect.topic('lines')).toMatchObject({ codec: 'string', stringKeys: false, partitions: 2 })
-    expect(w.inspect.topic('inspect-totals-changelog')).toBeUndefined()
     expect(w.inspect.topic('nope')).toBeUndefined()
   })
 
@@ -75,5 +78,16 @@ describe('worker.inspect', () => {
     expect(w.table('totals')!.get('c0')).toBe(5)
     expect(w.inspect.agentConsumed('nope')).toBeUndefined()
     expect(w.inspect.tableSize('nope')).toBeUndefined()
+  })
+
+  it("leaves the runtime's own topics out: changelogs, repartition topics", async () => {
+    await w.topicHandles.lines!.send('x', { key: 1 })
+    await w.idle()
+    const own = w.internalTopics()
+    expect(
+      own.filter((t) => t.includes('by-text')),
+      own.join(', '),
+    ).toHaveLength(1)
+    for (const t of own) expect(w.inspect.topic(t), t).toBeUndefined()
   })
 })

@@ -34,7 +34,8 @@ export function makeInspection(parts: () => InspectedParts | undefined): WorkerI
   return {
     topic(name) {
       const t = parts()?.topics.get(name)
-      return t ? topicInspection(t) : undefined
+      // A repartition topic is the runtime's own (its name and serde can change): not inspected.
+      return t && t.def.repartition !== true ? topicInspection(t) : undefined
     },
     tableSize: (name) => parts()?.tables.get(name)?.rows.size,
     agentConsumed: (name) => parts()?.agents.get(name)?.consumed,
