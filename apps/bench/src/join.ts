@@ -114,16 +114,15 @@ async function framework(input: Input): Promise<number> {
   ])
   broker.append(input.customers.map((c) => ({ topic: 'customers', ...c, timestamp: Date.now() })))
   const w = await startMemoryRuntime(appDef(), { broker, logLevel: 'warn', closeBroker: true })
-  while (w.agents.get('load')!.consumed < KEYS) await new Promise((r) => setTimeout(r, 2))
+  while (w.inspect.agentConsumed('load')! < KEYS) await new Promise((r) => setTimeout(r, 2))
   await w.commit() // the table's changelog is written before the clock starts
-  const enrich = w.agents.get('enrich')!
   const now = Date.now()
   const chunks: ProduceRecord[][] = []
   for (let i = 0; i < input.orders.length; i += 10_000)
     chunks.push(input.orders.slice(i, i + 10_000).map((o) => ({ topic: 'orders', ...o, timestamp: now })))
   const t0 = performance.now()
   for (const c of chunks) broker.append(c)
-  while (enrich.consumed < input.orders.length) await new Promise((r) => setTimeout(r, 2))
+  while (w.inspect.agentConsumed('enrich')! < input.orders.length) await new Promise((r) => setTimeout(r, 2))
   await w.commit()
   const s = (performance.now() - t0) / 1000
   const sent = (

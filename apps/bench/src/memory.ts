@@ -90,12 +90,11 @@ export async function framework(messages: readonly Buffer[]): Promise<number> {
   }
   const t0 = performance.now()
   const w = await startMemoryRuntime(def, { broker, logLevel: 'warn', closeBroker: true })
-  const counter = w.agents.get('count')!
-  while (counter.consumed < messages.length) await new Promise((r) => setTimeout(r, 2))
+  while (w.inspect.agentConsumed('count')! < messages.length) await new Promise((r) => setTimeout(r, 2))
   await w.commit()
   const s = (performance.now() - t0) / 1000
-  const counts = w.tables.get('counts')!
-  if (counts.rows.size !== Math.min(10_000, messages.length)) throw new Error('framework miscounted')
+  if (w.inspect.tableSize('counts') !== Math.min(10_000, messages.length))
+    throw new Error('framework miscounted')
   await w.stop()
   return messages.length / s
 }

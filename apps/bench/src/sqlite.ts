@@ -66,8 +66,7 @@ async function runWordCount(n: number, store: Store): Promise<number> {
   await w.idle({ timeout: '5m' })
   await w.commit()
   const s = (performance.now() - t0) / 1000
-  const counts = w.tables.get('counts')!
-  if (counts.rows.size !== 10_000) throw new Error('word count miscounted')
+  if (w.inspect.tableSize('counts') !== 10_000) throw new Error('word count miscounted')
   await w.stop()
   return n / s
 }
@@ -156,7 +155,7 @@ export async function benchRecovery(keys = 1_000_000): Promise<Result[]> {
       const t0 = performance.now()
       const r = await start(store)
       const s = (performance.now() - t0) / 1000
-      if (r.tables.get('big')!.rows.size !== keys) throw new Error('recovery lost keys')
+      if (r.inspect.tableSize('big') !== keys) throw new Error('recovery lost keys')
       await r.stop()
       return keys / s
     }

@@ -44,6 +44,7 @@ export type { SessionOptions, WindowOptions, WindowRange, WindowSpec } from './d
 export { hopping, session, sliding, tumbling } from './definition/windows.ts'
 export type * from './ports/index.ts'
 export { NO_HEADERS } from './ports/index.ts'
+export type * from './ports/inspect.ts'
 export { crc32PartitionForKey, murmur2, partitionForKey } from './ports/partitioner.ts'
 export type * from './ports/sensor.ts'
 export {
@@ -75,8 +76,8 @@ export { parseFrom, readRecords, TopicReader } from './runtime/records.ts'
 /** For adapters: the runtime's backoff, for code that is promises. */
 export { type RetryPromiseOptions, retryPromise } from './runtime/retry.ts'
 export { CORRELATION_ID, REPLY_TO } from './runtime/sinks.ts'
-/** The running worker, for inspection by the CLI, the web server and benchmarks: a type only (never constructed outside core). */
-export type { WorkerRuntime } from './runtime/view.ts'
+/** The running worker, for the CLI, the web server and benchmarks: a type only (never constructed outside core); its `inspect` is the inspection port. */
+export type { WorkerRuntime } from './runtime/worker-runtime.ts'
 
 /**
  * Creates an app that runs on the in-process memory:// broker. The `stream-app`

@@ -15,7 +15,7 @@ import {
   startMemoryRuntime,
   type WorkerRuntime,
 } from '../src/index.ts'
-import { captureStderr } from './helpers.ts'
+import { captureStderr, running } from './helpers.ts'
 
 /** A key whose partition (of n) is p. */
 const keyIn = (p: number, n: number, prefix = 'k') => {
@@ -101,7 +101,7 @@ describe('co-partitioned tables', () => {
       await a.topicHandles.in!.send(onA, { key: eventKey })
       await b.idle()
       expect(seen).toEqual([onA])
-      expect(b.agents.get('count')!.state).toBe('failed')
+      expect(running(b).agents.get('count')!.state).toBe('failed')
       await b.commit()
       // uncommitted: once b is gone, a gets partition 1 and processes the message itself
       await b.stop()
@@ -170,8 +170,8 @@ describe('co-partitioned tables', () => {
         const holder = partitionForKey(Buffer.from(p), 2) === 0 ? a : b
         expect(table(holder, 'per-page').get(p), p).toBe(3)
       }
-      expect(a.agents.get('count')!.state).toBe('running')
-      expect(b.agents.get('count')!.state).toBe('running')
+      expect(running(a).agents.get('count')!.state).toBe('running')
+      expect(running(b).agents.get('count')!.state).toBe('running')
       expect(log).not.toMatch(/co-partitioned|NotOwned/)
     } finally {
       await b.stop()

@@ -14,6 +14,7 @@ import {
   startMemoryRuntime,
   type WorkerRuntime,
 } from '../src/index.ts'
+import { running } from './helpers.ts'
 
 const start = (def: AppDefinition, broker: MemoryBroker, store = new MemoryStore()): Promise<WorkerRuntime> =>
   startMemoryRuntime(def, { broker, store, closeBroker: false })
@@ -140,7 +141,7 @@ describe('at-least-once delivery', () => {
       })),
     )
     const w = await start(def, broker)
-    const agent = w.agents.get('slow')!
+    const agent = running(w).agents.get('slow')!
     let maxBuffered = 0
     while (processed < n) {
       maxBuffered = Math.max(maxBuffered, agent.buffered)

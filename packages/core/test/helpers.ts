@@ -6,6 +6,7 @@
  */
 import type { AppDefinition, MemoryBroker, MemoryRuntimeOptions, WorkerRuntime } from '../src/index.ts'
 import { MemoryStore, startMemoryRuntime } from '../src/index.ts'
+import type { RunningWorker } from '../src/runtime/view.ts'
 
 /** A worker on `broker` that leaves it open on stop, logging nothing but what options say. */
 export const startOn = (def: AppDefinition, broker: MemoryBroker, options: MemoryRuntimeOptions = {}) =>
@@ -27,6 +28,13 @@ export const topicsOf = (w: WorkerRuntime) => w.baseCtx.topics as Record<string,
 
 /** The worker's table views (ctx.tables), as the test reads them. */
 export const tablesOf = <T>(w: WorkerRuntime) => w.baseCtx.tables as Record<string, T>
+
+/**
+ * The worker behind the exported WorkerRuntime, for core's tests that look at
+ * its parts (agent states, standby rows, the store); outside core only the
+ * interface and its inspection port exist.
+ */
+export const running = (w: WorkerRuntime): RunningWorker => w as RunningWorker
 
 /** Runs fn with the process's stderr (where workers log) captured. */
 export async function captureStderr(fn: () => Promise<void>): Promise<string> {

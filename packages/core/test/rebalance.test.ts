@@ -18,7 +18,7 @@ import {
   type WorkerRuntime,
 } from '../src/index.ts'
 import type { Producer, TopicPartition, TopicPartitionOffset, TopicSpec } from '../src/ports/index.ts'
-import { captureStderr } from './helpers.ts'
+import { captureStderr, running } from './helpers.ts'
 
 const start = (
   def: AppDefinition,
@@ -97,10 +97,10 @@ describe('rebalances', () => {
       await clock.advance(1000)
       expect(runs).toBe(1)
       // A rebalance's recovery in progress when the beat comes: skipped, not stopped.
-      w.state = 'recovering'
+      running(w).state = 'recovering'
       await clock.advance(1000)
       expect(runs).toBe(1)
-      w.state = 'running'
+      running(w).state = 'running'
       await clock.advance(1000)
       await clock.advance(1000)
       expect(runs).toBe(3)
@@ -129,7 +129,7 @@ describe('state across a rebalance', () => {
       for (const k of keys) await a.topicHandles.events!.send(1, { key: k })
       await a.idle()
       await a.commit()
-      const sums = a.tables.get('sums')!
+      const sums = running(a).tables.get('sums')!
       b = await start(def, broker)
       await until('partition 1 to move to b', () => !sums.owned.has(1))
       // While b owns partition 1, five of its keys change.
@@ -237,7 +237,7 @@ describe('failures', () => {
         for (const k of keys) expect(view.sums!.get(k)).toBe(11)
         expect(w.state).toBe('running')
         // The store holds what the changelog says, as of the last commit.
-        const stored = [0, 1].flatMap((p) => [...w!.tables.get('sums')!.store.scan(p, 100)].flat())
+        const stored = [0, 1].flatMap((p) => [...running(w!).tables.get('sums')!.store.scan(p, 100)].flat())
         expect(stored.map((r) => [r.key, r.value]).sort()).toEqual(keys.map((k) => [k, '11']))
       } finally {
         await w?.stop()

@@ -14,6 +14,7 @@ import {
   startMemoryRuntime,
   type WorkerRuntime,
 } from '../src/index.ts'
+import { running } from './helpers.ts'
 
 type Tables = Record<string, { get(k: string): number; update(k: string, f: (v: number) => number): void }>
 const table = (w: WorkerRuntime, name: string) => (w.ctx.tables as Tables)[name]!
@@ -108,7 +109,7 @@ describe('standby replicas', () => {
       await a.commit()
       await b.commit()
       const onB = keys.filter((k) => partitionForKey(Buffer.from(k), 2) === 1)
-      const sums = a.tables.get('sums')!
+      const sums = running(a).tables.get('sums')!
       if (standbyReplicas > 0)
         await until(
           "a's standby copy of b's partition",
@@ -149,7 +150,7 @@ describe('standby replicas', () => {
       await b.idle()
       await b.commit()
       const onB = keys.filter((k) => partitionForKey(Buffer.from(k), 2) === 1)
-      const sums = a.tables.get('sums')!
+      const sums = running(a).tables.get('sums')!
       await until("a's standby copy of b's partition", () => (sums.standby.get(1)?.size ?? 0) === onB.length)
       sums.store.dropPartitions([1]) // a's store no longer holds what its standby rows do
       const before = a.sensor.snapshot().recoveries.records

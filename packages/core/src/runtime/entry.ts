@@ -23,8 +23,9 @@ import type { WebServerFactory } from '../ports/view.ts'
 import { resolveConfig } from './config.ts'
 import { makeLogger } from './logger.ts'
 import { type TestTime, testTimeLayer } from './testing.ts'
-import type { WorkerRuntime } from './view.ts'
+import type { RunningWorker } from './view.ts'
 import { makeWorker } from './worker.ts'
+import type { WorkerRuntime } from './worker-runtime.ts'
 
 export type WorkerLayer = Layer.Layer<BrokerService | StoreService, unknown>
 
@@ -99,7 +100,7 @@ export async function launch(def: AppDefinition, o0: LaunchOptions): Promise<Wor
  * turn, letting the worker settle (idle()) after each, so when `advance`
  * returns everything that time made due has run, and what it set off.
  */
-function testClock(rt: WorkerRuntime, time: TestTime): NonNullable<WorkerRuntime['testClock']> {
+function testClock(rt: RunningWorker, time: TestTime): NonNullable<WorkerRuntime['testClock']> {
   const settle = async () => {
     if (rt.state === 'running') await rt.idle()
   }

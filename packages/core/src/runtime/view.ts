@@ -1,8 +1,9 @@
 /**
- * The running worker as the rest of the world sees it: what app.start() and
- * app.test() wrap in the Worker facade, what the web server reads (as a
- * WorkerView), and what tests drive. It holds no logic of its own: each call
- * goes to the module that owns the state.
+ * The running worker: what app.start() and app.test() wrap in the Worker
+ * facade, what the web server reads (as a WorkerView), and what tests drive.
+ * Core exports it only as the WorkerRuntime interface (worker-runtime.ts);
+ * its parts stay here. It holds no logic of its own: each call goes to the
+ * module that owns the state.
  */
 import type { AppDefinition } from '../definition/definition.ts'
 import type { Duration } from '../definition/duration.ts'
@@ -15,12 +16,14 @@ import type {
   GroupConsumer,
   TopicReplication,
 } from '../ports/index.ts'
+import type { WorkerInspection } from '../ports/inspect.ts'
 import type { Sensor, WorkerState } from '../ports/sensor.ts'
-import type { KeyOwner, Readiness, RecordJson, RecordQuery, TableQuery, WorkerView } from '../ports/view.ts'
+import type { KeyOwner, Readiness, RecordJson, RecordQuery, TableQuery } from '../ports/view.ts'
 import type { Assignment } from './assignment.ts'
 import type { Committer } from './commit.ts'
 import type { Contexts } from './context.ts'
 import { decodeRecord, idle } from './inspect.ts'
+import { makeInspection } from './inspection.ts'
 import type { Activity } from './internal/activity.ts'
 import { newCursor } from './internal/cursor.ts'
 import type { AgentRunner } from './internal/instance.ts'
@@ -33,6 +36,7 @@ import { type GroupWatch, readiness } from './readiness.ts'
 import { readRecords } from './records.ts'
 import type { Runs } from './schedule.ts'
 import type { WorkerSensor } from './sensor.ts'
+import type { WorkerRuntime } from './worker-runtime.ts'
 
 /** The parts a worker is made of, each owning its state. */
 export interface WorkerParts {
@@ -52,7 +56,7 @@ export interface WorkerParts {
   readonly group: GroupWatch | undefined
 }
 
-export class WorkerRuntime implements WorkerView {
+export class RunningWorker implements WorkerRuntime {
   state: WorkerState = 'starting'
   url: string | undefined
   /** Set when the worker stopped itself (its state could not be loaded); `done` then resolves. */
@@ -105,6 +109,9 @@ export class WorkerRuntime implements WorkerView {
     return this.parts
   }
 
+  readonly inspect: WorkerInspection = makeInspection(() => this.parts)
+
+  // The parts themselves, for core's own code and tests: not on the exported WorkerRuntime.
   get topics(): ReadonlyMap<string, TopicRuntime> {
     return this.p.topics
   }
@@ -114,6 +121,7 @@ export class WorkerRuntime implements WorkerView {
   get agents(): ReadonlyMap<string, AgentRunner> {
     return this.p.agents
   }
+
   get topicHandles(): Record<string, TopicHandle<unknown, unknown>> {
     return this.p.contexts.topicHandles
   }
@@ -122,9 +130,6 @@ export class WorkerRuntime implements WorkerView {
   }
   get sensor(): Sensor & WorkerSensor {
     return this.p.sensor
-  }
-  get outbox(): Outbox {
-    return this.p.outbox
   }
 
   /** The ctx of timers, cron jobs, routes and commands (no current event). */
@@ -272,12 +277,12 @@ export class WorkerRuntime implements WorkerView {
       ...(this.workerId !== undefined ? { worker: this.workerId } : {}),
     })
     this.log.info(
-      `topics: ${list([...this.topics.values()].map((t) => `${t.name}(${t.partitions})`))}; agents: ${list(Object.keys(this.def.agents))}; tables: ${list(Object.keys(this.def.tables))}; timers: ${list([...Object.keys(this.def.timers), ...Object.keys(this.def.crons)])}`,
+      `topics: ${list([...this.p.topics.values()].map((t) => `${t.name}(${t.partitions})`))}; agents: ${list(Object.keys(this.def.agents))}; tables: ${list(Object.keys(this.def.tables))}; timers: ${list([...Object.keys(this.def.timers), ...Object.keys(this.def.crons)])}`,
     )
   }
 
   /** Decodes records of a topic for inspection (sent(), the CLI). */
-  decode(topic: string, rec: BrokerRecord) {
+  decode(topic: string, rec: BrokerRecord): RecordJson {
     return decodeRecord(this.parts?.topics.get(topic), topic, rec)
   }
 }

@@ -40,7 +40,7 @@ import { makeOutbox, Sinks } from './sinks.ts'
 import { StallWatch } from './stall.ts'
 import { makeTimekeeper } from './time.ts'
 import { dynamicSubscriptions, resolveTopology } from './topology.ts'
-import { nullConsumer, WorkerRuntime } from './view.ts'
+import { nullConsumer, RunningWorker } from './view.ts'
 import { workerIdentity } from './worker-id.ts'
 
 /** A promise's failure as the effect's failure, the error as it was thrown. */
@@ -62,7 +62,7 @@ export interface WorkerOptions {
 
 export const makeWorker = (
   o: WorkerOptions,
-): Effect.Effect<WorkerRuntime, unknown, BrokerService | StoreService | Scope.Scope> =>
+): Effect.Effect<RunningWorker, unknown, BrokerService | StoreService | Scope.Scope> =>
   Effect.gen(function* () {
     const { def, config, log } = o
     const id = def.config.id
@@ -79,7 +79,7 @@ export const makeWorker = (
     const rpc = new Rpc(id, time, activity)
     let consumer: GroupConsumer = nullConsumer
     const workerId = o.client ? undefined : workerIdentity(config, broker.staticMembership === true, log)
-    const rt: WorkerRuntime = new WorkerRuntime({ def, config, log, broker, workerId, close: o.close })
+    const rt: RunningWorker = new RunningWorker({ def, config, log, broker, workerId, close: o.close })
     const topology = yield* attempt(() =>
       resolveTopology({
         def,

@@ -145,12 +145,15 @@ export async function sendLines(
   const client = await startClient(def, o.broker ? { broker: o.broker } : {})
   try {
     const handle = (client.ctx.topics as Record<string, TopicHandle<unknown, unknown>>)[o.topic]!
-    const topic = client.runtime.topics.get(o.topic)!
+    const topic = client.runtime.inspect.topic(o.topic)!
     const where = (i: number) => (lines.length > 1 ? `line ${i + 1}: ` : '')
     const messages = lines.map((text, i) => {
       try {
-        const m = toMessage(text, o, topic.def.codec, topic.stringKeys)
-        topic.record(m.value, m.key, o.timestamp ?? 0, undefined, o.partition)
+        const m = toMessage(text, o, topic.codec, topic.stringKeys)
+        topic.check(m.value, {
+          ...(m.key !== undefined ? { key: m.key } : {}),
+          ...(o.partition !== undefined ? { partition: o.partition } : {}),
+        })
         return m
       } catch (e) {
         throw new ConfigError(`${where(i)}${messageOf(e)}; nothing was sent`)
