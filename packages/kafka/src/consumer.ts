@@ -33,6 +33,7 @@ import { type ClientContext, Code, call, errorCode, KafkaConsumer, type RdConsum
 import { consumerDefaults, Fetcher, takeBatches, toBatches } from './fetcher.ts'
 import { type GroupProtocol, groupSettings, rebalanceSettleMs } from './group-protocol.ts'
 import type { MembersRegistry } from './members.ts'
+import type { Owner } from './owned.ts'
 
 const CONNECT_TIMEOUT_MS = 15_000
 const COMMITTED_TIMEOUT_MS = 15_000
@@ -108,6 +109,8 @@ export class KafkaGroupConsumer implements GroupConsumer {
     private readonly options: GroupConsumerOptions,
     private readonly registry: MembersRegistry,
     clientIdPrefix: string,
+    /** The broker that handed this out: told when the user closes it. */
+    private readonly owner: Owner,
   ) {
     this.clientId = `${clientIdPrefix}-${randomUUID().slice(0, 8)}`
     this.f = new Fetcher(ctx)
@@ -553,6 +556,7 @@ export class KafkaGroupConsumer implements GroupConsumer {
   }
 
   async close(): Promise<void> {
+    this.owner.release(this)
     if (this.closing) return
     this.closing = true
     this.f.closed = true
