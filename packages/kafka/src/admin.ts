@@ -12,6 +12,7 @@
 import {
   BrokerError,
   fmtTps,
+  retryPromise,
   type TopicPartition,
   type TopicPartitionOffset,
   type TopicReplication,
@@ -64,7 +65,15 @@ const TRANSIENT = new Set<number>([
   Code.FENCED_LEADER_EPOCH,
   Code.UNKNOWN_LEADER_EPOCH,
 ])
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** The shared backoff's bounds for these retries: answers come within milliseconds once ready. */
+const RETRY = { baseMs: 50, maxMs: 1_000, forMs: RETRY_FOR_MS } as const
+
+/** A try that found a transient answer: retried until RETRY_FOR_MS, then `final()` is what fails. */
+class Again {
+  constructor(readonly final: () => Error) {}
+}
+/** New topics whose partitions have no leader yet. */
+const NO_LEADERS = new Error('some partitions have no leader yet')
 
 export interface AdminOptions {
   /** The app's replicationFactor for internal topics (undefined: the cluster's default). */
@@ -207,12 +216,16 @@ export class Admin {
 
   /** New topics are usable once every partition has a leader; producing earlier only adds latency. */
   private async waitForLeaders(names: readonly string[]): Promise<void> {
-    const deadline = Date.now() + RETRY_FOR_MS
-    while (Date.now() < deadline) {
-      const d = await this.describe(names)
-      if (names.every((n) => d.get(n)?.partitions.every((p) => p.leader))) return
-      await sleep(50)
-    }
+    await retryPromise(
+      async () => {
+        const d = await this.describe(names)
+        if (!names.every((n) => d.get(n)?.partitions.every((p) => p.leader))) throw NO_LEADERS
+      },
+      { ...RETRY, retry: (e) => e === NO_LEADERS },
+    ).catch((e: unknown) => {
+      // Still leaderless at the deadline: go on (producing waits for them); describe's failures surface.
+      if (e !== NO_LEADERS) throw e
+    })
   }
 
   endOffsets(tps: readonly TopicPartition[], readCommitted = false): Promise<TopicPartitionOffset[]> {
@@ -231,8 +244,10 @@ export class Admin {
     if (!tps.length) return []
     const found = new Map<string, number>()
     let todo = [...tps]
-    const deadline = Date.now() + RETRY_FOR_MS
-    for (;;) {
+    /** Topics whose metadata a retry refreshes first (see refreshMetadata). */
+    let stale: string[] = []
+    const round = async (): Promise<void> => {
+      await Promise.all([...new Set(stale)].map((t) => this.refreshMetadata(t).catch(() => {})))
       let res: OffsetResult[]
       try {
         res = await call<OffsetResult[]>((cb) =>
@@ -246,40 +261,40 @@ export class Admin {
           ),
         )
       } catch (e) {
+        const asked = todo
+        const final = () => this.ctx.error(`reading offsets of ${fmtTps(asked)}`, e)
         // The whole request can answer a transient error too (a leader epoch our metadata has
         // not seen yet, right after another client created the topic): retry it like one result.
         const code = (e as { code?: number }).code
-        if (code !== undefined && TRANSIENT.has(code) && Date.now() < deadline) {
-          await Promise.all(
-            [...new Set(todo.map((tp) => tp.topic))].map((t) => this.refreshMetadata(t).catch(() => {})),
-          )
-          await sleep(50)
-          continue
-        }
-        throw this.ctx.error(`reading offsets of ${fmtTps(todo)}`, e)
+        if (code === undefined || !TRANSIENT.has(code)) throw final()
+        stale = asked.map((tp) => tp.topic)
+        throw new Again(final)
       }
-      const again: TopicPartition[] = []
+      const again: OffsetResult[] = []
       for (const r of res) {
         if (!r.error && r.offset >= 0) found.set(tpKey(r.topic, r.partition), r.offset)
-        else if ((!r.error || TRANSIENT.has(r.error.code)) && Date.now() < deadline) again.push(r)
-        else if (!r.error)
-          // librdkafka answers -1001 ("invalid") without an error when no broker answered in time.
-          throw new BrokerError(
-            `reading offsets of ${r.topic}[${r.partition}]: Kafka at ${this.ctx.bootstrap} gave no offset (unreachable?)`,
-            true,
-          )
+        else if (!r.error || TRANSIENT.has(r.error.code)) again.push(r)
         else throw this.ctx.error(`reading offsets of ${r.topic}[${r.partition}]`, r.error)
       }
-      if (!again.length) break
+      if (!again.length) return
       // No offset and no error: the leader librdkafka has cached did not answer (a broker that
       // died; its partitions have new leaders that only fresh metadata names).
-      const stale = res
-        .filter((r) => (r.error ? TRANSIENT.has(r.error.code) : r.offset < 0))
-        .map((r) => r.topic)
-      await Promise.all([...new Set(stale)].map((t) => this.refreshMetadata(t).catch(() => {})))
+      stale = again.map((r) => r.topic)
       todo = again
-      await sleep(50)
+      const first = again[0]!
+      throw new Again(() =>
+        first.error
+          ? this.ctx.error(`reading offsets of ${first.topic}[${first.partition}]`, first.error)
+          : // librdkafka answers -1001 ("invalid") without an error when no broker answered in time.
+            new BrokerError(
+              `reading offsets of ${first.topic}[${first.partition}]: Kafka at ${this.ctx.bootstrap} gave no offset (unreachable?)`,
+              true,
+            ),
+      )
     }
+    await retryPromise(round, { ...RETRY, retry: (e) => e instanceof Again }).catch((e: unknown) => {
+      throw e instanceof Again ? e.final() : e
+    })
     return tps.map((tp) => ({
       topic: tp.topic,
       partition: tp.partition,

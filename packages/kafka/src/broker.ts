@@ -27,6 +27,7 @@ import { Admin } from './admin.ts'
 import { AdminClient, ClientContext, call, parseKafkaUrl, type RdProducer } from './client.ts'
 import { KafkaGroupConsumer } from './consumer.ts'
 import { MembersRegistry } from './members.ts'
+import { OpenClients, type Owner } from './owned.ts'
 import { connectProducer, KafkaProducer, KafkaTransactionalProducer } from './producer.ts'
 import { KafkaReader } from './reader.ts'
 import { KafkaWriter } from './writer.ts'
@@ -51,10 +52,6 @@ export interface KafkaBrokerOptions {
 const REACH_TIMEOUT_MS = 1_500
 const REACH_CACHE_MS = 1_000
 
-interface Closable {
-  close(): Promise<void>
-}
-
 export class KafkaBroker implements Broker {
   readonly shared = true
   /** A member with group.instance.id keeps its partitions across a quick restart (KIP-345). */
@@ -66,7 +63,8 @@ export class KafkaBroker implements Broker {
   private readonly writer: KafkaWriter
   private readonly runtimeProducer: Producer
   private readonly registry: MembersRegistry
-  private readonly open = new Set<Closable>()
+  /** Consumers, readers and transactional producers handed out and not closed yet. */
+  private readonly clients = new OpenClients()
   private closed = false
   private reach: { at: number; result: Promise<BrokerReachability> } | undefined
   private downSince: number | undefined
@@ -112,16 +110,6 @@ export class KafkaBroker implements Broker {
 
   private check(what: string): void {
     if (this.closed) throw new BrokerError(`${what}: the kafka broker ${this.ctx.bootstrap} is closed`, false)
-  }
-
-  private track<T extends Closable>(c: T): T {
-    this.open.add(c)
-    const close = c.close.bind(c)
-    c.close = async () => {
-      this.open.delete(c)
-      await close()
-    }
-    return c
   }
 
   ensureTopics(specs: readonly TopicSpec[]): Promise<void> {
@@ -197,14 +185,16 @@ export class KafkaBroker implements Broker {
 
   transactionalProducer(transactionalId: string): TransactionalProducer {
     this.check('transactionalProducer')
-    return this.track(
-      new LazyTransactionalProducer(KafkaTransactionalProducer.open(this.ctx, transactionalId)),
+    return this.clients.adopt(
+      new LazyTransactionalProducer(KafkaTransactionalProducer.open(this.ctx, transactionalId), this.clients),
     )
   }
 
   groupConsumer(options: GroupConsumerOptions): GroupConsumer {
     this.check('groupConsumer')
-    return this.track(new KafkaGroupConsumer(this.ctx, options, this.registry, this.clientId))
+    return this.clients.adopt(
+      new KafkaGroupConsumer(this.ctx, options, this.registry, this.clientId, this.clients),
+    )
   }
 
   reader(
@@ -212,18 +202,20 @@ export class KafkaBroker implements Broker {
     options: { readCommitted?: boolean } = {},
   ): PartitionReader {
     this.check('reader')
-    return this.track(
-      new KafkaReader(this.ctx, assignments, {
-        clientId: `${this.clientId}-reader`,
-        ...(options.readCommitted ? { readCommitted: true } : {}),
-      }),
+    return this.clients.adopt(
+      new KafkaReader(
+        this.ctx,
+        assignments,
+        { clientId: `${this.clientId}-reader`, ...(options.readCommitted ? { readCommitted: true } : {}) },
+        this.clients,
+      ),
     )
   }
 
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
-    await Promise.allSettled([...this.open].map((c) => c.close()))
+    await this.clients.closeAll()
     await this.registry.close().catch(() => {})
     await this.writer.close().catch(() => {})
     await this.sharedProducer.flush().catch(() => {})
@@ -281,7 +273,10 @@ class TwoWayProducer implements Producer {
 
 /** broker.transactionalProducer() is synchronous; the producer connects and runs initTransactions behind it. */
 class LazyTransactionalProducer implements TransactionalProducer {
-  constructor(private readonly inner: Promise<KafkaTransactionalProducer>) {
+  constructor(
+    private readonly inner: Promise<KafkaTransactionalProducer>,
+    private readonly owner: Owner,
+  ) {
     inner.catch(() => {})
   }
   async begin() {
@@ -303,6 +298,7 @@ class LazyTransactionalProducer implements TransactionalProducer {
     await this.inner
   }
   async close() {
+    this.owner.release(this)
     const p = await this.inner.catch(() => undefined)
     await p?.close()
   }

@@ -33,6 +33,7 @@ import { type ClientContext, Code, call, errorCode, KafkaConsumer, type RdConsum
 import { consumerDefaults, Fetcher, takeBatches, toBatches } from './fetcher.ts'
 import { type GroupProtocol, groupSettings, rebalanceSettleMs } from './group-protocol.ts'
 import type { MembersRegistry } from './members.ts'
+import type { Owner } from './owned.ts'
 
 const CONNECT_TIMEOUT_MS = 15_000
 const COMMITTED_TIMEOUT_MS = 15_000
@@ -60,7 +61,8 @@ const UNRELEASED = /instance ID is still used/i
 const SOFT_PAUSE_MAX_RECORDS = 20_000
 
 const tick = () => new Promise<void>((r) => setImmediate(r))
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+/** A leaving static member's revoke not served yet (see leaveStatic). */
+const NOT_YET = new Error('not served yet')
 /** A join that found the broker still holding this worker id for its previous process. */
 const STILL_HELD = new Error('the broker still holds this worker id')
 
@@ -108,6 +110,8 @@ export class KafkaGroupConsumer implements GroupConsumer {
     private readonly options: GroupConsumerOptions,
     private readonly registry: MembersRegistry,
     clientIdPrefix: string,
+    /** The broker that handed this out: told when the user closes it. */
+    private readonly owner: Owner,
   ) {
     this.clientId = `${clientIdPrefix}-${randomUUID().slice(0, 8)}`
     this.f = new Fetcher(ctx)
@@ -424,7 +428,7 @@ export class KafkaGroupConsumer implements GroupConsumer {
         const blocked = this.incremental ? undefined : this.rebalancing
         if (blocked || this.pullInFlight) {
           if (left <= 0) return []
-          await Promise.race([blocked ?? this.pullInFlight, sleep(Math.min(left, 50))])
+          await this.f.waitFor((blocked ?? this.pullInFlight)!, left)
           continue
         }
         const got = await this.pull(options.maxRecords)
@@ -518,25 +522,23 @@ export class KafkaGroupConsumer implements GroupConsumer {
     if (!this.started) await this.start()
     const tps = partitions.map((tp) => ({ topic: tp.topic, partition: tp.partition }))
     const what = `reading committed offsets ${fmtTps(partitions)} of group '${this.options.groupId}'`
-    const deadline = Date.now() + COMMITTED_UNSTABLE_FOR_MS
-    let res: TopicPartitionOffset[]
-    for (;;) {
-      try {
-        res = await call<TopicPartitionOffset[]>((cb) => this.native.committed(tps, COMMITTED_TIMEOUT_MS, cb))
-        break
-      } catch (e) {
-        const retry =
-          this.options.readCommitted &&
-          errorCode(e) === Code.TIMED_OUT &&
-          !this.closing &&
-          Date.now() < deadline
-        if (!retry) throw this.ctx.error(what, e)
-        this.ctx.report(
-          'warn',
-          `${what}: no answer yet (a transaction of a member that died may still be open until the broker expires it); still waiting`,
-        )
-      }
-    }
+    // Each try already waits up to COMMITTED_TIMEOUT_MS: the backoff between tries stays short.
+    const res = await retryPromise(
+      () => call<TopicPartitionOffset[]>((cb) => this.native.committed(tps, COMMITTED_TIMEOUT_MS, cb)),
+      {
+        retry: (e) => this.options.readCommitted === true && errorCode(e) === Code.TIMED_OUT && !this.closing,
+        forMs: COMMITTED_UNSTABLE_FOR_MS,
+        baseMs: 50,
+        maxMs: 1_000,
+        onRetry: () =>
+          this.ctx.report(
+            'warn',
+            `${what}: no answer yet (a transaction of a member that died may still be open until the broker expires it); still waiting`,
+          ),
+      },
+    ).catch((e: unknown) => {
+      throw this.ctx.error(what, e)
+    })
     return res
       .filter((r) => r.offset >= 0)
       .map((r) => ({ topic: r.topic, partition: r.partition, offset: r.offset }))
@@ -553,6 +555,7 @@ export class KafkaGroupConsumer implements GroupConsumer {
   }
 
   async close(): Promise<void> {
+    this.owner.release(this)
     if (this.closing) return
     this.closing = true
     this.f.closed = true
@@ -591,15 +594,18 @@ export class KafkaGroupConsumer implements GroupConsumer {
     } catch {
       return
     }
-    // The unsubscribe's revoke comes through consume(); then the leave goes out.
-    const serve = async (until: () => boolean, ms: number) => {
-      const deadline = Date.now() + ms
-      while (Date.now() < deadline && !until()) {
-        await this.f.consumeNow(100).catch(() => [])
-        await this.rebalancing?.catch(() => {})
-        await sleep(10)
-      }
-    }
+    // The unsubscribe's revoke comes through consume(); then the leave goes out. Consumes
+    // (on the shared backoff, from 10 ms) until `until` holds or `ms` have passed.
+    const serve = (until: () => boolean, ms: number) =>
+      retryPromise(
+        async () => {
+          if (until()) return
+          await this.f.consumeNow(100).catch(() => [])
+          await this.rebalancing?.catch(() => {})
+          throw NOT_YET
+        },
+        { retry: (e) => e === NOT_YET, forMs: ms, baseMs: 10, maxMs: 100 },
+      ).catch(() => {})
     await serve(() => this.revokeCallbacks > revokes && !this.rebalancing, LEAVE_WAIT_MS)
     await serve(() => false, LEAVE_FLUSH_MS)
   }

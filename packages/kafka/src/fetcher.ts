@@ -34,6 +34,8 @@ export class Fetcher {
   private nonEmpty = true
   private waiter: (() => void) | undefined
   private woken = false
+  /** Waits of waitFor(), ended by wakeup(). */
+  private readonly wakeWaits = new Set<() => void>()
   closed = false
 
   constructor(protected readonly ctx: ClientContext) {}
@@ -66,6 +68,26 @@ export class Fetcher {
     })
   }
 
+  /**
+   * Waits until `p` settles, wakeup() is called (the flag stays for takeWoken), or ms pass: a
+   * fetch waiting out a rebalance or another pull still answers a wakeup at once.
+   */
+  async waitFor(p: Promise<unknown>, ms: number): Promise<void> {
+    if (this.woken || this.closed || ms <= 0) return
+    let wake!: () => void
+    const woken = new Promise<void>((resolve) => {
+      wake = resolve
+    })
+    this.wakeWaits.add(wake)
+    const timer = setTimeout(wake, ms)
+    try {
+      await Promise.race([p.then(noop, noop), woken])
+    } finally {
+      clearTimeout(timer)
+      this.wakeWaits.delete(wake)
+    }
+  }
+
   /** Takes (and clears) the wakeup flag. */
   takeWoken(): boolean {
     const w = this.woken
@@ -76,8 +98,11 @@ export class Fetcher {
   wakeup(): void {
     this.woken = true
     this.waiter?.()
+    for (const wake of this.wakeWaits) wake()
   }
 }
+
+const noop = (): void => {}
 
 /** Groups consumed messages into per-partition batches, oldest first. */
 export function toBatches(messages: readonly Message[]): RecordBatch[] {

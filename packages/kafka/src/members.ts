@@ -17,11 +17,13 @@
  * (confluent-kafka-javascript#531); a plain read of a topic has neither problem.
  */
 import type { GroupMember, PartitionReader, Producer, TopicPartition, TopicSpec } from '@stream-app/core'
-import { tpKey } from '@stream-app/core'
+import { retryPromise, tpKey } from '@stream-app/core'
 import type { ClientContext } from './client.ts'
 
 const READ_FOR_MS = 5_000
 const POLL_MS = 100
+/** A read of the members topic that came back short of its end (retried until READ_FOR_MS). */
+const BEHIND = new Error('the members topic is not read to its end yet')
 
 export interface MembersDeps {
   readonly ctx: ClientContext
@@ -155,19 +157,26 @@ export class MembersRegistry {
 
   /**
    * Reads up to the topic's end (or, when the broker cannot say, until a poll comes back
-   * empty), for at most READ_FOR_MS.
+   * empty), for at most READ_FOR_MS; a poll that brings nothing short of the end is tried
+   * again after the shared backoff (each poll itself waits up to POLL_MS for records).
    */
   private async catchUp(tail: Tail): Promise<void> {
     const end = await this.deps.endOffset(tail.topic).catch(() => undefined)
-    const deadline = Date.now() + READ_FOR_MS
-    while (Date.now() < deadline && (end === undefined || tail.position < end)) {
-      let batches: Awaited<ReturnType<PartitionReader['fetch']>>
-      try {
-        batches = await tail.reader.fetch({ maxRecords: 10_000, maxWaitMs: POLL_MS })
-      } catch {
-        return
-      }
-      if (end === undefined && !batches.some((b) => b.records.length)) return
+    // Out of time or failing to read: members() answers from what was read so far.
+    await retryPromise(() => this.readOn(tail, end), {
+      retry: (e) => e === BEHIND,
+      forMs: READ_FOR_MS,
+      baseMs: 10,
+      maxMs: 500,
+    }).catch(() => {})
+  }
+
+  /** Polls while the polls bring records and the end is not reached; BEHIND when one brings none. */
+  private async readOn(tail: Tail, end: number | undefined): Promise<void> {
+    while (end === undefined || tail.position < end) {
+      const batches = await tail.reader.fetch({ maxRecords: 10_000, maxWaitMs: POLL_MS })
+      const got = batches.some((b) => b.records.length)
+      if (end === undefined && !got) return
       for (const b of batches) {
         for (const r of b.records) {
           const k = r.key ? Buffer.from(r.key).toString('utf8') : ''
@@ -179,6 +188,9 @@ export class MembersRegistry {
       // Compaction can leave the end past the last record: the reader's position says where it is.
       const pos = tail.reader.position?.({ topic: tail.topic, partition: 0 })
       if (pos !== undefined && pos > tail.position) tail.position = pos
+      if (end !== undefined && tail.position >= end) return
+      // With no end to reach, each further poll waits its turn (bounded by READ_FOR_MS).
+      if (!got || end === undefined) throw BEHIND
     }
   }
 

@@ -14,6 +14,7 @@ import type {
 import { tpKey } from '@stream-app/core'
 import { type ClientContext, call, KafkaConsumer } from './client.ts'
 import { consumerDefaults, Fetcher, takeBatches, toBatches } from './fetcher.ts'
+import type { Owner } from './owned.ts'
 
 const CONNECT_TIMEOUT_MS = 15_000
 
@@ -30,6 +31,8 @@ export class KafkaReader implements PartitionReader {
     private readonly ctx: ClientContext,
     assignments: readonly TopicPartitionOffset[],
     options: { readCommitted?: boolean; clientId: string },
+    /** The broker that handed this out: told when the user closes it. */
+    private readonly owner: Owner,
   ) {
     this.f = new Fetcher(ctx)
     for (const a of assignments) this.positions.set(tpKey(a.topic, a.partition), a)
@@ -133,6 +136,7 @@ export class KafkaReader implements PartitionReader {
   }
 
   async close(): Promise<void> {
+    this.owner.release(this)
     if (this.closed) return
     this.closed = true
     this.f.closed = true

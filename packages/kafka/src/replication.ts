@@ -11,7 +11,7 @@
  * broker's default) and counting its replicas. A single broker needs no probe,
  * and an app that may create no topic (declareTopics false) gets none.
  */
-import type { TopicSpec } from '@stream-app/core'
+import { retryPromise, type TopicSpec } from '@stream-app/core'
 import type { ClientContext } from './client.ts'
 
 export interface ReplicationDeps {
@@ -29,6 +29,7 @@ export interface ReplicationDeps {
 
 const BROKERS_TTL_MS = 30_000
 const PROBE_WAIT_MS = 15_000
+const NOT_SHOWN = new Error('the probe topic did not show up')
 
 export class Replication {
   private clusterDefault: Promise<number> | undefined
@@ -124,13 +125,14 @@ export class Replication {
     )
     try {
       await this.d.createTopic(name, 1, -1)
-      const deadline = Date.now() + PROBE_WAIT_MS
-      for (;;) {
-        const n = await this.d.replicasOf(name)
-        if (n !== undefined && n > 0) return n
-        if (Date.now() > deadline) throw new Error('the probe topic did not show up')
-        await new Promise((r) => setTimeout(r, 50))
-      }
+      return await retryPromise(
+        async () => {
+          const n = await this.d.replicasOf(name)
+          if (n !== undefined && n > 0) return n
+          throw NOT_SHOWN
+        },
+        { retry: (e) => e === NOT_SHOWN, forMs: PROBE_WAIT_MS, baseMs: 50, maxMs: 1_000 },
+      )
     } catch (e) {
       const guess = Math.min(3, brokers)
       this.d.ctx.log?.warn(
