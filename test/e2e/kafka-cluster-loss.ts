@@ -275,8 +275,8 @@ export async function brokerLoss(cluster: Cluster, apps: Apps): Promise<void> {
   await sampler
   // Settle: a duplicate under exactly-once would show up as a count above the expected one.
   await new Promise((r) => setTimeout(r, 1500))
-  await checkOutput(cluster, eos, await counts(await eos.workers[0]!.url()))
-  await checkOutput(cluster, alos, alosTable)
+  await explained(checkOutput(cluster, eos, await counts(await eos.workers[0]!.url())), eos.workers)
+  await explained(checkOutput(cluster, alos, alosTable), alos.workers)
   expect(eosTable.every((v) => v === TOTAL / KEYS)).toBe(true)
   const stall = {
     eos: longestStall(samples.eos, killedAt, Math.min(producedAt, killedAt + LOSS_MS)),
@@ -329,8 +329,8 @@ export async function clusterOutage(cluster: Cluster, apps: Apps): Promise<void>
     expect(r.code, r.err).toBe(0)
   }
   const eosTable = await settled(eos)
-  await checkOutput(cluster, eos, eosTable)
-  await checkOutput(cluster, alos, await settled(alos))
+  await explained(checkOutput(cluster, eos, eosTable), eos.workers)
+  await explained(checkOutput(cluster, alos, await settled(alos)), alos.workers)
   await until(
     'every worker says the brokers are back',
     async () => {

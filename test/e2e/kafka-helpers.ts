@@ -171,7 +171,18 @@ export async function explained<T>(
   try {
     return await p
   } catch (e) {
-    const logs = workers.map((w) => `--- worker pid ${w.pid}:\n${w.log().slice(-chars)}`).join('\n')
+    // Connection failures while brokers are away would fill the budget: what the workers did is the rest.
+    const noise = /Connect to \S+ failed|broker transport failure|all broker connections are down/
+    const logs = workers
+      .map((w) => {
+        const kept = w
+          .log()
+          .split('\n')
+          .filter((l) => !noise.test(l))
+          .join('\n')
+        return `--- worker pid ${w.pid}:\n${kept.slice(-chars)}`
+      })
+      .join('\n')
     throw new Error(`${e instanceof Error ? e.message : String(e)}\n${logs}`)
   }
 }

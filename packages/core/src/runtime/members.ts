@@ -22,6 +22,10 @@ export interface Member {
 
 /** Membership settles just after a rebalance: it is asked again this much later, so late joiners are seen. */
 const SETTLE_MS = 1000
+/** A key whose holder is not known asks for the membership again, at most this often. */
+const ASK_AGAIN_MS = 500
+/** How long a query waits for that answer before it says the holder is unknown. */
+const ASK_WAIT_MS = 1000
 
 export class Members {
   private members: readonly Member[] = []
@@ -49,27 +53,39 @@ export class Members {
 
   /** Learns the group's membership now and once more shortly after. */
   refresh(): void {
-    const load = () =>
-      this.consumer()
-        .members()
-        .then((members) => {
-          const out: Member[] = []
-          for (const m of members) {
-            let meta: { url?: string | null; id?: string }
-            try {
-              meta = JSON.parse(m.metadata) as { url?: string | null; id?: string }
-            } catch {
-              meta = {}
-            }
-            out.push({ id: meta.id ?? m.memberId, url: meta.url ?? undefined, assignment: m.assignment })
-          }
-          this.members = out
-          this.onChange()
-        })
-        .catch((e) => this.log.debug(`group members unavailable: ${messageOf(e)}`))
-    void load()
+    void this.load()
     this.again?.()
-    this.again = this.time.after(SETTLE_MS, () => void load())
+    this.again = this.time.after(SETTLE_MS, () => void this.load())
+  }
+
+  /** When the membership was last asked for (on the worker's clock). */
+  private askedAt = Number.NEGATIVE_INFINITY
+  private loading: Promise<void> | undefined
+
+  private load(): Promise<void> {
+    this.askedAt = this.time.now()
+    const run = this.consumer()
+      .members()
+      .then((members) => {
+        const out: Member[] = []
+        for (const m of members) {
+          let meta: { url?: string | null; id?: string }
+          try {
+            meta = JSON.parse(m.metadata) as { url?: string | null; id?: string }
+          } catch {
+            meta = {}
+          }
+          out.push({ id: meta.id ?? m.memberId, url: meta.url ?? undefined, assignment: m.assignment })
+        }
+        this.members = out
+        this.onChange()
+      })
+      .catch((e) => this.log.debug(`group members unavailable: ${messageOf(e)}`))
+      .finally(() => {
+        if (this.loading === run) this.loading = undefined
+      })
+    this.loading = run
+    return run
   }
 
   close(): void {
@@ -100,13 +116,27 @@ export class Members {
     }
     const partition = t.keyPartition(t.baseKey(key))
     if (t.owned.has(partition)) return { local: true }
+    const holder = this.holderOf(t.partitions!, partition)
+    if (holder !== undefined) return { local: false, url: holder }
+    // Another member's claim can come after both asks that followed this worker's own rebalance
+    // (an incremental rebalance calls back only the members whose partitions move): ask again,
+    // at most every ASK_AGAIN_MS, rather than answer "unknown" until the next rebalance here.
+    const asking = this.loading ?? (this.time.now() - this.askedAt >= ASK_AGAIN_MS ? this.load() : undefined)
+    if (asking !== undefined) {
+      // Bounded: with the brokers away the answer may take long, and a query must not hang on it.
+      let cancel = () => {}
+      await Promise.race([asking, new Promise<void>((r) => (cancel = this.time.after(ASK_WAIT_MS, r)))])
+      cancel()
+    }
+    const now = this.holderOf(t.partitions!, partition)
+    return now !== undefined ? { local: false, url: now } : { local: false, url: undefined }
+  }
+
+  /** The URL of the member holding partition p of a table of n partitions, as last learnt. */
+  private holderOf(n: number, p: number): string | undefined {
     for (const m of this.members)
-      if (
-        m.url !== undefined &&
-        m.url !== this.self() &&
-        this.assignment.memberHolds(m.assignment, t.partitions!, partition)
-      )
-        return { local: false, url: m.url }
-    return { local: false, url: undefined }
+      if (m.url !== undefined && m.url !== this.self() && this.assignment.memberHolds(m.assignment, n, p))
+        return m.url
+    return undefined
   }
 }
