@@ -135,7 +135,10 @@ describe('packed and installed with npm', () => {
   it('ships built JavaScript and declarations only, core, sqlite and web inside stream-app', () => {
     for (const file of [MAIN, ...Object.values(SIDE)]) {
       const entries = execFileSync('tar', ['tzf', file], { encoding: 'utf8' }).trim().split('\n')
-      const code = entries.filter((e) => !/^package\/(package\.json|README\.md|LICENSE)$/.test(e))
+      // The command's launcher is CommonJS on purpose (it sizes libuv's pool before any ES module loads).
+      const code = entries.filter(
+        (e) => !/^package\/(package\.json|README\.md|LICENSE|bin\/stream-app\.cjs)$/.test(e),
+      )
       expect(code.length, file).toBeGreaterThan(0)
       for (const e of code) expect(e, file).toMatch(/^package\/(vendor\/[a-z-]+\/)?dist\/.+\.(js|d\.ts)$/)
       expect(
@@ -169,6 +172,7 @@ describe('packed and installed with npm', () => {
       expect(text, file).not.toMatch(/from '@stream-app\/(core|sqlite|web)/)
     }
     expect(manifestOf(MAIN).bin).toEqual({ 'stream-app': './bin/stream-app.cjs' })
+    expect(execFileSync('tar', ['tzf', MAIN], { encoding: 'utf8' })).toContain('package/bin/stream-app.cjs')
     for (const side of Object.values(SIDE))
       expect(manifestOf(side).peerDependencies).toEqual({ 'stream-app': VERSION })
   })
