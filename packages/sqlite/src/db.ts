@@ -21,8 +21,9 @@ export function openDatabase(path: string, make: ErrorFactory): { db: Db; file: 
   try {
     mkdirSync(dirname(file), { recursive: true })
     db = new Database(file, { timeout: BUSY_TIMEOUT_MS })
+    const opened = db
     // The first statement reads the header: a file that is not a database fails here.
-    db.pragma('journal_mode = WAL')
+    whileBusy(() => opened.pragma('journal_mode = WAL'))
     db.pragma('synchronous = NORMAL')
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
     db.pragma('temp_store = MEMORY')
@@ -37,6 +38,28 @@ export function openDatabase(path: string, make: ErrorFactory): { db: Db; file: 
     throw mapped === e
       ? make(`cannot open ${file}: ${e instanceof Error ? e.message : String(e)}`, false, e)
       : mapped
+  }
+}
+
+/**
+ * Runs a statement SQLite may refuse with SQLITE_BUSY without waiting on the
+ * busy handler (switching the journal mode while another process opens the
+ * same new file, or recovers its WAL): two CLI commands started together in one
+ * directory made one of them fail with "database is locked". Tried again, a
+ * few milliseconds apart, for up to BUSY_TIMEOUT_MS. It blocks, as every call
+ * of this synchronous driver does, and only while the file is being opened.
+ */
+function whileBusy<T>(fn: () => T): T {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS
+  const pause = new Int32Array(new SharedArrayBuffer(4))
+  for (let ms = 2; ; ms = Math.min(ms * 2, 100)) {
+    try {
+      return fn()
+    } catch (e) {
+      const code = String((e as { code?: unknown }).code ?? '')
+      if (!/^SQLITE_(BUSY|LOCKED)/.test(code) || Date.now() > deadline) throw e
+      Atomics.wait(pause, 0, 0, ms)
+    }
   }
 }
 
