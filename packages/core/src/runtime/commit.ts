@@ -318,7 +318,6 @@ export class Committer {
           if (this.txProducer === txp) {
             this.d.log.warn(`replacing the transactional producer after: ${messageOf(e)}`)
             this.step = 'opening a new transactional producer'
-
             const next = broker.transactionalProducer!(this.txId)
             this.txProducer = next
             await next
@@ -356,10 +355,8 @@ export class Committer {
     const { assignment, tables, log } = this.d
     log.warn(`rewinding to the last commit after a failed commit: ${messageOf(cause)}`)
     try {
-      for (const t of tables.values()) {
-        t.discardDirty()
-        t.forgetPartitions([...t.owned])
-      }
+      // Pending changes are of records processed again after the seek; rebuild() forgets the rows.
+      for (const t of tables.values()) t.discardDirty()
       const since = Date.now()
       this.step = 'rebuilding the tables after a failed commit'
       await retryPromise(() => this.rebuild(), {

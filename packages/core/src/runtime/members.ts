@@ -128,8 +128,7 @@ export class Members {
       await Promise.race([asking, new Promise<void>((r) => (cancel = this.time.after(ASK_WAIT_MS, r)))])
       cancel()
     }
-    const now = this.holderOf(t.partitions!, partition)
-    return now !== undefined ? { local: false, url: now } : { local: false, url: undefined }
+    return { local: false, url: this.holderOf(t.partitions!, partition) }
   }
 
   /** The URL of the member holding partition p of a table of n partitions, as last learnt. */
