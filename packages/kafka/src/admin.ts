@@ -265,8 +265,10 @@ export class Admin {
         const final = () => this.ctx.error(`reading offsets of ${fmtTps(asked)}`, e)
         // The whole request can answer a transient error too (a leader epoch our metadata has
         // not seen yet, right after another client created the topic): retry it like one result.
+        // A request that timed out went to a leader that is gone (a broker killed): its partitions'
+        // new leaders are named only by fresh metadata, which the next try asks for first.
         const code = (e as { code?: number }).code
-        if (code === undefined || !TRANSIENT.has(code)) throw final()
+        if (code === undefined || !(TRANSIENT.has(code) || code === Code.TIMED_OUT)) throw final()
         stale = asked.map((tp) => tp.topic)
         throw new Again(final)
       }
