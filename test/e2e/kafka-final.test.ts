@@ -11,11 +11,11 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { partitionForKey } from '../../packages/core/src/ports/partitioner.ts'
 import { partitionKey } from './fixtures/kafka-tabletest.ts'
 import { KAFKA_POLL, openBroker, readTopic, runWorker, tempDir, text, uniq, until } from './kafka-helpers.ts'
-import { killAll } from './proc.ts'
+import { killAll, recentMinute } from './proc.ts'
 import { fixture } from './sqlite-helpers.ts'
 
 const APP = fixture('kafka-final.ts')
-const T0 = Date.UTC(2026, 0, 1)
+const T0 = recentMinute()
 const PARTITIONS = 2
 
 const dir = tempDir('kafka-final')

@@ -146,3 +146,12 @@ export async function until<T>(
     await new Promise((r) => setTimeout(r, options.everyMs ?? 50))
   }
 }
+
+/**
+ * A minute boundary `minutesAgo` minutes before now, for event times. Tests use
+ * recent event times, never a fixed date: a broker deletes records older than
+ * a topic's retention (7 days by default, a day more than the window for a
+ * window's changelog) at its next retention check, which may fall mid-test.
+ */
+export const recentMinute = (minutesAgo = 60): number =>
+  Math.floor(Date.now() / 60_000) * 60_000 - minutesAgo * 60_000

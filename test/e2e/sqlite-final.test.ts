@@ -7,11 +7,11 @@
  */
 import { describe, expect, it } from 'vitest'
 import { openSqliteBroker } from '../../packages/sqlite/src/index.ts'
-import { startWorker } from './proc.ts'
+import { recentMinute, startWorker } from './proc.ts'
 import { brokerFile, fixture, readTopic, tempDir } from './sqlite-helpers.ts'
 
 const APP = fixture('sqlite-final.ts')
-const T0 = Date.UTC(2026, 0, 1)
+const T0 = recentMinute()
 
 describe('final window results across a crash', { timeout: 90_000 }, () => {
   it('a SIGKILL after the window closed: the next worker emits it, exactly once', async () => {

@@ -2,9 +2,9 @@
  * What the stateful e2e apps (fixtures/sqlite-stateful.ts and its Kafka twin)
  * must answer after `produce --base BASE`, and how a test asks a worker.
  */
-import { getJson } from './proc.ts'
+import { getJson, recentMinute } from './proc.ts'
 
-export const BASE = Date.UTC(2026, 0, 1)
+export const BASE = recentMinute()
 
 /** User i's report, followers and sessions; with `tier`, its tier in the global table too. */
 export const expected = (i: number, tier = false) => ({

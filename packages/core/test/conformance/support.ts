@@ -65,6 +65,9 @@ export const text = (u: Uint8Array | null): string | null =>
 export const key = (tp: TopicPartition): string => `${tp.topic}:${tp.partition}`
 export const keys = (tps: readonly TopicPartition[]): string[] => tps.map(key).sort()
 
+/** Recent event times: a broker deletes records older than a topic's retention (7 days by default). */
+const RECENT = Date.now() - 3_600_000
+
 /** `n` records of one partition whose values are `${prefix}${i}`, made fresh for each send. */
 export const records = (topic: string, partition: number, n: number, prefix = 'v'): ProduceRecord[] =>
   Array.from({ length: n }, (_, i) => ({
@@ -72,7 +75,7 @@ export const records = (topic: string, partition: number, n: number, prefix = 'v
     partition,
     key: bytes(`k${i}`),
     value: bytes(`${prefix}${i}`),
-    timestamp: 1_700_000_000_000 + i,
+    timestamp: RECENT + i,
   }))
 
 /** Sends `n` records to each partition of a topic. */
