@@ -30,8 +30,6 @@ export interface Io {
 
 type Args = Readonly<Record<string, unknown>>
 
-const attempt = <A>(fn: () => PromiseLike<A>) => Effect.tryPromise({ try: fn, catch: asFailure })
-
 const logLevel = (a: Args): LogLevel | undefined => {
   if (a['json-logs']) process.env.STREAM_APP_JSON_LOGS = '1'
   return (a['log-level'] as LogLevel | undefined) ?? undefined
@@ -84,10 +82,10 @@ export const run = (def: AppDefinition, a: Args, io: Io): Effect.Effect<number, 
 
 /** `topics|agents|tables|routes`: what the app defines, as a table or JSON (topics with their replication). */
 export const list = (def: AppDefinition, kind: 'topics' | 'agents' | 'tables' | 'routes', a: Args, io: Io) =>
-  attempt(async () => {
+  Effect.gen(function* () {
     const rows =
       kind === 'topics'
-        ? await topicRows(def, a.broker as string | undefined, io.err)
+        ? yield* topicRows(def, a.broker as string | undefined, io.err)
         : describeApp(def)[kind]
     if (a.json) io.out(JSON.stringify(rows, null, 2))
     else printTable(rows as Record<string, unknown>[], io.out)
