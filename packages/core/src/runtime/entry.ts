@@ -87,7 +87,7 @@ function scopedWorker(
     const outer = yield* Scope.Scope
     const own = yield* Scope.fork(outer, 'sequential')
     let time: TestTime | undefined
-    const rt = yield* Effect.gen(function* () {
+    const start = Effect.gen(function* () {
       const clock =
         o.testClockAt === undefined
           ? Context.empty()
@@ -97,20 +97,19 @@ function scopedWorker(
               }),
               own,
             )
-      return yield* Effect.gen(function* () {
-        // stop() is called from promises: it closes the scope in the context the worker was built in.
-        const context = yield* Effect.context<never>()
-        const close = () => Effect.runPromiseWith(context)(Scope.close(stopCloses ?? own, Exit.void))
-        return yield* makeWorker({
-          def,
-          config: o.config,
-          log: o.log,
-          close,
-          ...(o.client ? { client: true } : {}),
-          ...(o.instantRestarts ? { instantRestarts: true } : {}),
-        })
+      // stop() is called from promises: it closes the scope in the context the worker is built in.
+      const context = Context.merge(yield* Effect.context<never>(), clock)
+      const close = () => Effect.runPromiseWith(context)(Scope.close(stopCloses ?? own, Exit.void))
+      return yield* makeWorker({
+        def,
+        config: o.config,
+        log: o.log,
+        close,
+        ...(o.client ? { client: true } : {}),
+        ...(o.instantRestarts ? { instantRestarts: true } : {}),
       }).pipe(Effect.provideContext(clock))
-    }).pipe(
+    })
+    const rt = yield* start.pipe(
       Scope.provide(own),
       Effect.onError(() => Scope.close(own, Exit.void)),
     )
