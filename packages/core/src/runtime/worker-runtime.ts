@@ -1,8 +1,10 @@
 /**
- * The running worker as core exports it (startRuntime, startMemoryRuntime,
- * launch): the WorkerView the web server reads, the handles and ctx the app
- * sees, its lifecycle, and the inspection port. It names no type of
- * runtime/internal: the class behind it (view.ts) keeps its parts to itself.
+ * The running worker as core exports it (worker(), launch(), startRuntime,
+ * startMemoryRuntime): the WorkerView the web server reads, the handles and
+ * ctx the app sees, its lifecycle, and the inspection port. It names no type
+ * of runtime/internal and hands out no adapter: the class behind it (view.ts)
+ * keeps its parts to itself, and whoever needs the broker (the CLI's tail)
+ * builds it from the adapters' layer.
  */
 import type { AppDefinition } from '../definition/definition.ts'
 import type { Duration } from '../definition/duration.ts'
