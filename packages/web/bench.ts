@@ -134,7 +134,7 @@ export async function benchTableLookup(options: TableLookupOptions = {}): Promis
     log,
   })
   try {
-    const table = (rt.baseCtx.tables as Record<string, Table<string, number>>).accounts!
+    const table = (rt.ctx.tables as Record<string, Table<string, number>>).accounts!
     for (let i = 0; i < keys; i++) table.set(`k${i}`, i)
 
     // The same pseudo-random key sequence every run, spread over the whole table.

@@ -146,7 +146,7 @@ export async function benchRecovery(keys = 1_000_000): Promise<Result[]> {
       })
     // fill: a worker writes 1M keys through the table API and commits (changelog + store)
     const w = await start(openSqliteStore({ path: storePath }))
-    const big = (w.baseCtx.tables as Record<string, { set: (k: string, v: number) => void }>).big!
+    const big = (w.ctx.tables as Record<string, { set: (k: string, v: number) => void }>).big!
     for (let i = 0; i < keys; i++) big.set(`key-${i}`, i)
     await w.commit()
     await w.stop()

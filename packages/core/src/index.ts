@@ -59,7 +59,7 @@ export { fmtTps, tpKey } from './ports/topic-partitions.ts'
 export type * from './ports/tracing.ts'
 export type * from './ports/view.ts'
 export { resolveConfig } from './runtime/config.ts'
-export type { LaunchOptions, MemoryRuntimeOptions, WorkerDeps } from './runtime/entry.ts'
+export type { LaunchOptions, MemoryRuntimeOptions, WorkerDeps, WorkerSpec } from './runtime/entry.ts'
 export {
   launch,
   memoryPlatform,
@@ -67,6 +67,7 @@ export {
   startMemoryRuntime,
   startRuntime,
   startTestWorker,
+  worker,
   workerFacade,
 } from './runtime/entry.ts'
 export { internalTopicNames, membersTopicName } from './runtime/internal-topics.ts'

@@ -23,7 +23,7 @@ const keyIn = (p: number, n: number, prefix = 'k') => {
 }
 
 type Tables = Record<string, { get(k: string): number; update(k: string, f: (v: number) => number): void }>
-const table = (w: WorkerRuntime, name: string) => (w.baseCtx.tables as Tables)[name]!
+const table = (w: WorkerRuntime, name: string) => (w.ctx.tables as Tables)[name]!
 
 const Order = Schema.Struct({ customer: Schema.String, amount: Schema.Number })
 

@@ -86,7 +86,7 @@ describe('at-least-once delivery', () => {
     await w1.stop()
     const w2 = await start(def, broker)
     // state came back from the changelog
-    expect((w2.baseCtx.tables as Record<string, { get: (k: string) => number }>).count!.get('all')).toBe(100)
+    expect((w2.ctx.tables as Record<string, { get: (k: string) => number }>).count!.get('all')).toBe(100)
     for (let i = 100; i < 110; i++) await w2.topicHandles.in!.send(i, { key: `k${i}` })
     await w2.idle()
     await w2.stop()
@@ -161,11 +161,11 @@ describe('tables without agents', () => {
       .timer('noop', { every: '1h' }, () => {}).definition
     const broker = new MemoryBroker()
     const w1 = await start(def, broker)
-    const t1 = (w1.baseCtx.tables as Record<string, { set: (k: string, v: string) => void }>).settings!
+    const t1 = (w1.ctx.tables as Record<string, { set: (k: string, v: string) => void }>).settings!
     for (let i = 0; i < 50; i++) t1.set(`k${i}`, `v${i}`)
     await w1.stop()
     const w2 = await start(def, broker)
-    const t2 = (w2.baseCtx.tables as Record<string, { get: (k: string) => string; size: number }>).settings!
+    const t2 = (w2.ctx.tables as Record<string, { get: (k: string) => string; size: number }>).settings!
     expect(t2.size).toBe(50)
     expect(t2.get('k7')).toBe('v7')
     await w2.stop()

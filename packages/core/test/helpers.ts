@@ -24,10 +24,10 @@ export interface TestSend {
 }
 
 /** The worker's topic handles (ctx.topics), untyped. */
-export const topicsOf = (w: WorkerRuntime) => w.baseCtx.topics as Record<string, TestSend>
+export const topicsOf = (w: WorkerRuntime) => w.ctx.topics as Record<string, TestSend>
 
 /** The worker's table views (ctx.tables), as the test reads them. */
-export const tablesOf = <T>(w: WorkerRuntime) => w.baseCtx.tables as Record<string, T>
+export const tablesOf = <T>(w: WorkerRuntime) => w.ctx.tables as Record<string, T>
 
 /**
  * The worker behind the exported WorkerRuntime, for core's tests that look at

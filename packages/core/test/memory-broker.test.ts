@@ -198,7 +198,7 @@ describe('memory:// retention', () => {
     expect(kept.length).toBeLessThan(12_000)
     const w2 = await startMemoryRuntime(def, { broker })
     try {
-      const counts = w2.baseCtx.tables as { counts: { get(k: string): number } }
+      const counts = w2.ctx.tables as { counts: { get(k: string): number } }
       for (let k = 0; k < 2000; k++) expect(counts.counts.get(`w${k}`)).toBe(6)
       // The source topic was consumed and committed: most of it is gone.
       expect((await broker.beginningOffsets([{ topic: 'words', partition: 0 }]))[0]!.offset).toBeGreaterThan(

@@ -78,7 +78,7 @@ describe('rebalances', () => {
     expect(handled).toBe(2)
     const c = await start(def, broker)
     try {
-      expect((c.baseCtx.tables as { counts: { get(k: string): number } }).counts.get(k)).toBe(2)
+      expect((c.ctx.tables as { counts: { get(k: string): number } }).counts.get(k)).toBe(2)
     } finally {
       await c.stop()
     }

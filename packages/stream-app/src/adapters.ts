@@ -70,14 +70,21 @@ const logFor = (config: ResolvedConfig, part: string) =>
     ...(config.logger ? { target: config.logger } : {}),
   })
 
+/** Who opens a broker besides a worker (a CLI command reading topics' facts), and how it logs. */
+export interface BrokerUse {
+  readonly log?: Logger
+  /** Kafka's client.id (default: the app's id). */
+  readonly clientId?: string
+}
+
 /** The broker layer a config's URL names. */
-export function brokerFor(config: ResolvedConfig): Layer.Layer<BrokerService, unknown> {
+export function brokerFor(config: ResolvedConfig, use: BrokerUse = {}): Layer.Layer<BrokerService, unknown> {
   const url = config.broker
   if (url.startsWith('memory://')) return brokerLayer(Effect.sync(() => new MemoryBroker(url)))
   if (url.startsWith('sqlite://'))
     return sqliteBrokerLayer({
       path: sqlitePathFromUrl(url, DEFAULT_BROKER_PATH),
-      log: logFor(config, 'broker'),
+      log: use.log ?? logFor(config, 'broker'),
     })
   if (url.startsWith('kafka://'))
     return brokerLayer(
@@ -86,8 +93,8 @@ export function brokerFor(config: ResolvedConfig): Layer.Layer<BrokerService, un
           (await loadKafka()).openKafkaBroker({
             url,
             brokerOptions: (config.brokerOptions ?? {}) as Record<string, unknown>,
-            log: logFor(config, 'kafka'),
-            clientId: config.id,
+            log: use.log ?? logFor(config, 'kafka'),
+            clientId: use.clientId ?? config.id,
             ...(config.replicationFactor !== undefined
               ? { replicationFactor: config.replicationFactor }
               : {}),

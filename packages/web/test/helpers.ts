@@ -88,6 +88,8 @@ export const shop = (web: AppConfig['web'] = {}) =>
 
 export interface Running {
   readonly rt: WorkerRuntime
+  /** The memory broker the worker runs on (the test's own, or the one made for it). */
+  readonly broker: MemoryBroker
   readonly url: string
   readonly web: WebServerHandle
   readonly logs: string[]
@@ -116,8 +118,9 @@ export async function startWeb(
     await options.onWebStarted?.(rt, h.url)
     return h
   }
+  const broker = options.broker ?? new MemoryBroker()
   const rt = await startRuntime(def, {
-    broker: options.broker ?? new MemoryBroker(),
+    broker,
     store: new MemoryStore(),
     log,
     config: resolveConfig(def.config, {
@@ -129,7 +132,7 @@ export async function startWeb(
     web,
     ...(options.testClockAt !== undefined ? { testClockAt: options.testClockAt } : {}),
   })
-  return { rt, url: rt.url!, web: handle!, logs, stop: () => rt.stop() }
+  return { rt, broker, url: rt.url!, web: handle!, logs, stop: () => rt.stop() }
 }
 
 export interface Sample {

@@ -13,7 +13,7 @@ it('answers a set table key with its members', async () => {
   const w = await startWeb(app.definition)
   try {
     const send = (
-      w.rt.baseCtx.topics as Record<string, { send(v: string, o: { key: string }): Promise<unknown> }>
+      w.rt.ctx.topics as Record<string, { send(v: string, o: { key: string }): Promise<unknown> }>
     ).tags!
     await send.send('red', { key: 'car' })
     await send.send('fast', { key: 'car' })

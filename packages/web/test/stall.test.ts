@@ -67,7 +67,7 @@ describe('stallTimeout', () => {
     const w = await startWeb(app.definition)
     try {
       await w.rt.topicHandles.jobs!.send(1)
-      await w.rt.broker
+      await w.broker
         .producer()
         .send([
           { topic: 'jobs', partition: 0, key: null, value: Buffer.from('not json'), timestamp: Date.now() },

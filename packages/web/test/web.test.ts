@@ -365,7 +365,7 @@ describe('table keys another worker holds', () => {
       })
       expect(bonus.status).toBe(201)
       expect(await bonus.json()).toEqual({ revenue: 109 })
-      expect((b.rt.baseCtx.tables as { revenue: { get(k: string): number } }).revenue.get(onB)).toBe(109)
+      expect((b.rt.ctx.tables as { revenue: { get(k: string): number } }).revenue.get(onB)).toBe(109)
       // A plain route reading a key held elsewhere is refused, never answered with the default.
       const plain = await get(`${a.url}/revenue/${onB}`)
       expect(plain.status).toBe(421)

@@ -1,20 +1,22 @@
 /**
- * Core's entry points, the one place promises meet Effect: a worker is built
- * in a ManagedRuntime made of the adapters' layers, in a Scope of its own;
- * stop() closes the scope and disposes the runtime (closing the adapters). The
- * same for app.test(), on memory:// with Effect's TestClock; and core's
- * platform, which runs memory:// only.
+ * Core's entry points. `worker()` is a worker as a scoped Effect on the
+ * Broker and Store services it is given: a caller that is an Effect program
+ * (the CLI) builds it in its own scope, on adapters built from their Layers in
+ * that scope, and closing the scope stops the worker, then the adapters.
+ * `launch()` is the same Effect for callers that want a promise (app.start(),
+ * app.test(), tests and benchmarks): it builds the adapters' layer and the
+ * worker in one Scope that stop() closes. Core's platform runs memory:// only.
  */
+import * as Context from 'effect/Context'
 import * as Effect from 'effect/Effect'
 import * as Exit from 'effect/Exit'
 import * as Layer from 'effect/Layer'
-import * as ManagedRuntime from 'effect/ManagedRuntime'
 import * as Scope from 'effect/Scope'
 import { MemoryBroker } from '../adapters/memory/broker.ts'
 import { MemoryStore } from '../adapters/memory/store.ts'
 import type { AppConfig, AppDefinition } from '../definition/definition.ts'
 import { type Duration, toMillis } from '../definition/duration.ts'
-import { ConfigError, unwrapFailure } from '../definition/errors.ts'
+import { ConfigError, messageOf, unwrapFailure } from '../definition/errors.ts'
 import type { LogLevel, Platform, TestOptions } from '../definition/platform.ts'
 import type { Logger, Registry, ResolvedConfig, TestWorker, Worker } from '../definition/types.ts'
 import type { Broker, Store } from '../ports/index.ts'
@@ -29,11 +31,10 @@ import type { WorkerRuntime } from './worker-runtime.ts'
 
 export type WorkerLayer = Layer.Layer<BrokerService | StoreService, unknown>
 
-export interface LaunchOptions {
+/** How a worker is built, besides the adapters it runs on. */
+export interface WorkerSpec {
   readonly config: ResolvedConfig
   readonly log: Logger & { child(name: string): Logger }
-  /** The adapters: a Broker and a Store (and a WebService for a web server). */
-  readonly layer: Layer.Layer<BrokerService | StoreService, unknown>
   /** A CLI command's worker (see WorkerOptions.client). */
   readonly client?: boolean
   /** Run on Effect's TestClock, started at this time (ms since the epoch): the worker gets `testClock`. */
@@ -42,55 +43,119 @@ export interface LaunchOptions {
   readonly instantRestarts?: boolean
 }
 
+export interface LaunchOptions extends WorkerSpec {
+  /** The adapters: a Broker and a Store (and a WebService for a web server). */
+  readonly layer: Layer.Layer<BrokerService | StoreService, unknown>
+}
+
 /**
- * Builds a worker in a ManagedRuntime of the given layers; resolves when it is
- * ready. A start that fails closes everything it opened and rejects with why.
+ * A worker in the current scope, on the BrokerService and StoreService (and
+ * WebService, TracingService when given) of the context; it succeeds once the
+ * worker is ready. Closing the enclosing scope stops it (commit, leave the
+ * group) before anything acquired earlier in that scope, such as the adapters
+ * it runs on, is released. Its stop() (or its stopping itself after a fatal
+ * error) closes only the worker's own part of the scope. A start that fails
+ * closes what it opened and fails with why.
+ *
+ * @example
+ * const program = Effect.scoped(
+ *   Effect.gen(function* () {
+ *     const adapters = yield* Layer.build(layer)
+ *     const rt = yield* worker(def, { config, log }).pipe(Effect.provideContext(adapters))
+ *     yield* Effect.promise(() => rt.done)
+ *   }),
+ * )
  */
-export async function launch(def: AppDefinition, o0: LaunchOptions): Promise<WorkerRuntime> {
-  // The app's own logger (config `logger`) takes every event, whoever made the launch options.
-  const target = o0.config.logger
-  const o: LaunchOptions = target
-    ? {
-        ...o0,
-        log: makeLogger({
-          name: def.config.id,
-          target,
-          ...(o0.config.logLevel ? { level: o0.config.logLevel } : {}),
-        }),
-      }
-    : o0
-  let time: TestTime | undefined
-  const layer =
-    o.testClockAt === undefined
-      ? o.layer
-      : Layer.merge(
-          o.layer,
-          testTimeLayer(o.testClockAt, (t) => {
-            time = t
-          }),
-        )
-  const runtime = ManagedRuntime.make(layer as Layer.Layer<BrokerService | StoreService, unknown>)
-  const scope = Scope.makeUnsafe()
-  const close = async () => {
-    await runtime.runPromise(Scope.close(scope, Exit.void))
-    await runtime.dispose()
-  }
-  try {
-    const rt = await runtime.runPromise(
-      makeWorker({
+export const worker = (
+  def: AppDefinition,
+  spec: WorkerSpec,
+): Effect.Effect<WorkerRuntime, unknown, BrokerService | StoreService | Scope.Scope> =>
+  scopedWorker(def, spec, undefined)
+
+/**
+ * worker(), with the scope its stop() closes: by default a scope of the
+ * worker's own inside the current one, or (launch) the scope its adapters were
+ * built in, so that a stop closes them too.
+ */
+function scopedWorker(
+  def: AppDefinition,
+  spec: WorkerSpec,
+  stopCloses: Scope.Closeable | undefined,
+): Effect.Effect<RunningWorker, unknown, BrokerService | StoreService | Scope.Scope> {
+  return Effect.gen(function* () {
+    const o = withAppLogger(def, spec)
+    const outer = yield* Scope.Scope
+    const own = yield* Scope.fork(outer, 'sequential')
+    let time: TestTime | undefined
+    const start = Effect.gen(function* () {
+      const clock =
+        o.testClockAt === undefined
+          ? Context.empty()
+          : yield* Layer.buildWithScope(
+              testTimeLayer(o.testClockAt, (t) => {
+                time = t
+              }),
+              own,
+            )
+      // stop() is called from promises: it closes the scope in the context the worker is built in.
+      const context = Context.merge(yield* Effect.context<never>(), clock)
+      const close = () => Effect.runPromiseWith(context)(Scope.close(stopCloses ?? own, Exit.void))
+      return yield* makeWorker({
         def,
         config: o.config,
         log: o.log,
         close,
         ...(o.client ? { client: true } : {}),
         ...(o.instantRestarts ? { instantRestarts: true } : {}),
-      }).pipe(Scope.provide(scope)),
+      }).pipe(Effect.provideContext(clock))
+    })
+    const rt = yield* start.pipe(
+      Scope.provide(own),
+      Effect.onError(() => Scope.close(own, Exit.void)),
     )
     if (time) rt.testClock = testClock(rt, time)
+    // Closing the caller's scope stops the worker, its state and `done` set as by stop().
+    // (Not under launch, whose stop() is what closes that scope.)
+    if (stopCloses === undefined)
+      yield* Scope.addFinalizer(
+        outer,
+        Effect.promise(() => rt.stop().catch((e) => rt.log.error(`stop failed: ${messageOf(e)}`))),
+      )
     return rt
+  })
+}
+
+/** The app's own logger (config `logger`) takes every event, whoever made the spec. */
+function withAppLogger(def: AppDefinition, spec: WorkerSpec): WorkerSpec {
+  const target = spec.config.logger
+  if (!target) return spec
+  return {
+    ...spec,
+    log: makeLogger({
+      name: def.config.id,
+      target,
+      ...(spec.config.logLevel ? { level: spec.config.logLevel } : {}),
+    }),
+  }
+}
+
+/**
+ * worker() as a promise: the adapters' layer and the worker built in one
+ * Scope, which the worker's stop() closes (the adapters after the worker).
+ * Resolves when the worker is ready; a start that fails closes everything it
+ * opened and rejects with why, as it was thrown.
+ */
+export async function launch(def: AppDefinition, o: LaunchOptions): Promise<WorkerRuntime> {
+  const scope = Scope.makeUnsafe()
+  try {
+    return await Effect.runPromise(
+      Effect.gen(function* () {
+        const adapters = yield* Layer.buildWithScope(o.layer, scope)
+        return yield* scopedWorker(def, o, scope).pipe(Effect.provideContext(adapters))
+      }).pipe(Scope.provide(scope)),
+    )
   } catch (e) {
-    await close().catch(() => {})
-    // What the start failed with, as it was thrown (an app's own error stays its own).
+    await Effect.runPromise(Scope.close(scope, Exit.void)).catch(() => {})
     throw unwrapFailure(e)
   }
 }

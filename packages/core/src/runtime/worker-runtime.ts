@@ -1,14 +1,16 @@
 /**
- * The running worker as core exports it (startRuntime, startMemoryRuntime,
- * launch): the WorkerView the web server reads, the handles and ctx the app
- * sees, its lifecycle, and the inspection port. It names no type of
- * runtime/internal: the class behind it (view.ts) keeps its parts to itself.
+ * The running worker as core exports it (worker(), launch(), startRuntime,
+ * startMemoryRuntime): the WorkerView the web server reads, the handles and
+ * ctx the app sees, its lifecycle, and the inspection port. It names no type
+ * of runtime/internal and hands out no adapter: the class behind it (view.ts)
+ * keeps its parts to itself, and whoever needs the broker (the CLI's tail)
+ * builds it from the adapters' layer.
  */
 import type { AppDefinition } from '../definition/definition.ts'
 import type { Duration } from '../definition/duration.ts'
 import type { WorkerFailedError } from '../definition/errors.ts'
 import type { AgentHandle, Logger, ResolvedConfig, TopicHandle } from '../definition/types.ts'
-import type { Broker, BrokerRecord } from '../ports/index.ts'
+import type { BrokerRecord } from '../ports/index.ts'
 import type { WorkerInspection } from '../ports/inspect.ts'
 import type { Sensor, WorkerState } from '../ports/sensor.ts'
 import type { RecordJson, RecordQuery, WorkerView } from '../ports/view.ts'
@@ -19,7 +21,6 @@ export interface WorkerRuntime extends WorkerView {
   readonly def: AppDefinition
   readonly config: ResolvedConfig
   readonly log: Logger & { child(name: string): Logger }
-  readonly broker: Broker
   /** This worker's stable identity (worker-id.ts), if it has one. */
   readonly workerId: string | undefined
   /** Set when the worker stopped itself (its state could not be loaded); `done` then resolves. */
@@ -37,8 +38,6 @@ export interface WorkerRuntime extends WorkerView {
   readonly agentHandles: Record<string, AgentHandle<unknown, unknown, unknown>>
   /** The ctx of timers, cron jobs, routes and commands (no current event). */
   readonly ctx: Record<string, unknown>
-  /** The same ctx (an older name). */
-  readonly baseCtx: Record<string, unknown>
   records(query: RecordQuery & { readonly limit: number }): Promise<readonly RecordJson[]>
   /** The web URL of the worker that holds a table key, or undefined when it is this one (or unknown). */
   ownerUrl(table: string, key: unknown): Promise<string | undefined>

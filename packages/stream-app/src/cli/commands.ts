@@ -17,7 +17,7 @@ import {
 import { DEFAULT_BROKER_PATH, openSqliteBroker, resetApp, sqlitePathFromUrl } from '@stream-app/sqlite'
 import * as Deferred from 'effect/Deferred'
 import * as Effect from 'effect/Effect'
-import { startClient, startWorker } from '../workers.ts'
+import { runWorker, withClient } from '../workers.ts'
 import { describeApp, printTable } from './describe.ts'
 import { launcherGone, watchesLauncher } from './launcher.ts'
 import { Shutdown } from './main.ts'
@@ -29,8 +29,6 @@ export interface Io {
 }
 
 type Args = Readonly<Record<string, unknown>>
-
-const attempt = <A>(fn: () => PromiseLike<A>) => Effect.tryPromise({ try: fn, catch: asFailure })
 
 const logLevel = (a: Args): LogLevel | undefined => {
   if (a['json-logs']) process.env.STREAM_APP_JSON_LOGS = '1'
@@ -49,24 +47,21 @@ export const run = (def: AppDefinition, a: Args, io: Io): Effect.Effect<number, 
       // From the start: a signal while the worker starts stops it as soon as it is up.
       shutdown.graceful = true
       const level = logLevel(a)
-      const { runtime } = yield* Effect.acquireRelease(
-        attempt(() =>
-          startWorker(def, {
-            ...(level ? { logLevel: level } : {}),
-            ...(a.broker ? { broker: a.broker as string } : {}),
-            ...(a.datadir ? { datadir: a.datadir as string } : {}),
-            ...(a['worker-id'] !== undefined ? { workerId: a['worker-id'] as string } : {}),
-            web: {
-              ...(a['web-port'] !== undefined ? { port: a['web-port'] as number } : {}),
-              ...(a['web-host'] !== undefined ? { host: a['web-host'] as string } : {}),
-              ...(a['without-web'] ? { enabled: false } : {}),
-            },
-          }),
-        ),
-        ({ runtime }) =>
-          Effect.promise(() =>
-            runtime.stop().catch((e) => io.err(`stream-app: stop failed: ${messageOf(e)}`)),
-          ),
+      // The worker and its adapters live in this command's scope: leaving it stops them.
+      const runtime = yield* runWorker(def, {
+        ...(level ? { logLevel: level } : {}),
+        ...(a.broker ? { broker: a.broker as string } : {}),
+        ...(a.datadir ? { datadir: a.datadir as string } : {}),
+        ...(a['worker-id'] !== undefined ? { workerId: a['worker-id'] as string } : {}),
+        web: {
+          ...(a['web-port'] !== undefined ? { port: a['web-port'] as number } : {}),
+          ...(a['web-host'] !== undefined ? { host: a['web-host'] as string } : {}),
+          ...(a['without-web'] ? { enabled: false } : {}),
+        },
+      })
+      // First to run as the scope closes; a stop that fails is said on stderr.
+      yield* Effect.addFinalizer(() =>
+        Effect.promise(() => runtime.stop().catch((e) => io.err(`stream-app: stop failed: ${messageOf(e)}`))),
       )
       const signalled = Deferred.await(shutdown.requested).pipe(Effect.map((s) => `${s} received`))
       const ended = yield* Effect.raceFirst(
@@ -87,10 +82,10 @@ export const run = (def: AppDefinition, a: Args, io: Io): Effect.Effect<number, 
 
 /** `topics|agents|tables|routes`: what the app defines, as a table or JSON (topics with their replication). */
 export const list = (def: AppDefinition, kind: 'topics' | 'agents' | 'tables' | 'routes', a: Args, io: Io) =>
-  attempt(async () => {
+  Effect.gen(function* () {
     const rows =
       kind === 'topics'
-        ? await topicRows(def, a.broker as string | undefined, io.err)
+        ? yield* topicRows(def, a.broker as string | undefined, io.err)
         : describeApp(def)[kind]
     if (a.json) io.out(JSON.stringify(rows, null, 2))
     else printTable(rows as Record<string, unknown>[], io.out)
@@ -147,17 +142,14 @@ function resetTopics(def: AppDefinition, url: string, io: Io): void {
 
 /** One of the app's own commands, with a client worker (sends, asks, table reads). */
 export const appCommand = (def: AppDefinition, name: string, a: Args) =>
-  attempt(async () => {
+  Effect.suspend(() => {
     const c = def.commands[name]!
     const level = logLevel(a)
-    const client = await startClient(def, level ? { logLevel: level } : {})
-    try {
+    return withClient(def, level ? { logLevel: level } : {}, async (client) => {
       const args: Record<string, unknown> = { _: ((a._ as unknown[]) ?? []).slice(1) }
       for (const k of [...Object.keys(c.options), ...Object.keys(c.args)])
         if (a[k] !== undefined) args[k] = a[k]
       await c.fn(args, client.ctx)
       return 0
-    } finally {
-      await client.stop()
-    }
+    })
   })

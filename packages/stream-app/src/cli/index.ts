@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { type AppDefinition, asFailure, BUILTIN_COMMANDS, messageOf, type Runnable } from '@stream-app/core'
+import * as Cause from 'effect/Cause'
 import * as Effect from 'effect/Effect'
 import { appCommand, type Io, list, reset, run } from './commands.ts'
 import { loadApp } from './load.ts'
@@ -191,7 +192,14 @@ export function cliProgram(
                 : parsed.command === 'wait-ready'
                   ? Effect.tryPromise({ try: () => waitReady(def, a, io), catch: asFailure })
                   : appCommand(def, parsed.command, a)
-    return yield* act.pipe(Effect.catch((e) => fail(messageOf(e))))
+    // A failure or a defect (a throw in a promise the worker awaited) is one line; an interruption stays one.
+    return yield* act.pipe(
+      Effect.catchCause((cause) =>
+        Cause.hasInterruptsOnly(cause)
+          ? Effect.failCause(cause as Cause.Cause<never>)
+          : fail(messageOf(Cause.squash(cause))),
+      ),
+    )
   })
 }
 

@@ -17,9 +17,10 @@ import {
   resolveConfig,
   type SentRecord,
   type TopicHandle,
+  type WorkerRuntime,
 } from '@stream-app/core'
 import * as Effect from 'effect/Effect'
-import { startClient } from '../workers.ts'
+import { withClient } from '../workers.ts'
 import type { Io } from './commands.ts'
 
 type Args = Readonly<Record<string, unknown>>
@@ -136,69 +137,70 @@ function toMessage(text: string, o: SendOptions, codec: CodecName, stringKeys: b
   return { key: o.key === undefined ? undefined : keyOf(o.key, stringKeys), value }
 }
 
-/** Encodes every line with the topic's schema, then sends them all; nothing is sent if any line is bad. */
+/**
+ * Encodes every line with the topic's schema, then sends them all through a
+ * client worker; nothing is sent if any line is bad.
+ */
 export async function sendLines(
-  def: AppDefinition,
+  client: WorkerRuntime,
   o: SendOptions,
   lines: readonly string[],
 ): Promise<SentRecord[]> {
-  const client = await startClient(def, o.broker ? { broker: o.broker } : {})
-  try {
-    const handle = (client.ctx.topics as Record<string, TopicHandle<unknown, unknown>>)[o.topic]!
-    const topic = client.runtime.inspect.topic(o.topic)!
-    const where = (i: number) => (lines.length > 1 ? `line ${i + 1}: ` : '')
-    const messages = lines.map((text, i) => {
-      try {
-        const m = toMessage(text, o, topic.codec, topic.stringKeys)
-        topic.check(m.value, {
-          ...(m.key !== undefined ? { key: m.key } : {}),
-          ...(o.partition !== undefined ? { partition: o.partition } : {}),
-        })
-        return m
-      } catch (e) {
-        throw new ConfigError(`${where(i)}${messageOf(e)}; nothing was sent`)
-      }
-    })
-    // Queued in one turn: the outbox writes them in batches, each line's order kept within its partition.
-    return await Promise.all(
-      messages.map((m) =>
-        handle.send(m.value, {
-          ...(m.key !== undefined ? { key: m.key } : {}),
-          ...(o.partition !== undefined ? { partition: o.partition } : {}),
-          ...(o.timestamp !== undefined ? { timestamp: o.timestamp } : {}),
-          ...(o.headers ? { headers: o.headers } : {}),
-        }),
-      ),
+  const handle = (client.ctx.topics as Record<string, TopicHandle<unknown, unknown>>)[o.topic]!
+  const topic = client.inspect.topic(o.topic)!
+  const where = (i: number) => (lines.length > 1 ? `line ${i + 1}: ` : '')
+  const messages = lines.map((text, i) => {
+    try {
+      const m = toMessage(text, o, topic.codec, topic.stringKeys)
+      topic.check(m.value, {
+        ...(m.key !== undefined ? { key: m.key } : {}),
+        ...(o.partition !== undefined ? { partition: o.partition } : {}),
+      })
+      return m
+    } catch (e) {
+      throw new ConfigError(`${where(i)}${messageOf(e)}; nothing was sent`)
+    }
+  })
+  // Queued in one turn: the outbox writes them in batches, each line's order kept within its partition.
+  return await Promise.all(
+    messages.map((m) =>
+      handle.send(m.value, {
+        ...(m.key !== undefined ? { key: m.key } : {}),
+        ...(o.partition !== undefined ? { partition: o.partition } : {}),
+        ...(o.timestamp !== undefined ? { timestamp: o.timestamp } : {}),
+        ...(o.headers ? { headers: o.headers } : {}),
+      }),
+    ),
+  )
+}
+
+/** The options checked and the lines read (the value given, or stdin), before any client starts. */
+async function input(def: AppDefinition, a: Args): Promise<{ o: SendOptions; lines: string[] }> {
+  const o = sendOptions(a)
+  const config = resolveConfig(def.config, o.broker ? { broker: o.broker } : {})
+  if (config.broker.startsWith('memory://'))
+    throw new ConfigError(
+      `cannot send to a memory:// broker from another process: it lives inside the worker (use sqlite:// or kafka://)`,
     )
-  } finally {
-    await client.stop()
-  }
+  if (!Object.hasOwn(def.topics, o.topic)) throw new ConfigError(`unknown topic or agent '${o.topic}'`)
+  const codec = def.topics[o.topic]!.codec ?? 'json'
+  if (o.as === 'raw' && codec !== 'raw')
+    throw new ConfigError(`--raw sends bytes, for a topic of codec 'raw'; '${o.topic}' has codec '${codec}'`)
+  const lines: string[] = []
+  if (a.value !== undefined) lines.push(String(a.value))
+  else
+    for await (const line of createInterface({ input: process.stdin }))
+      if (line.trim() !== '') lines.push(line)
+  return { o, lines }
 }
 
 /** `send`: the options checked, then the value given or the lines of stdin, sent all or nothing. */
 export const send = (def: AppDefinition, a: Args, io: Io): Effect.Effect<number, unknown> =>
-  Effect.tryPromise({
-    try: async () => {
-      const o = sendOptions(a)
-      const config = resolveConfig(def.config, o.broker ? { broker: o.broker } : {})
-      if (config.broker.startsWith('memory://'))
-        throw new ConfigError(
-          `cannot send to a memory:// broker from another process: it lives inside the worker (use sqlite:// or kafka://)`,
-        )
-      if (!Object.hasOwn(def.topics, o.topic)) throw new ConfigError(`unknown topic or agent '${o.topic}'`)
-      const codec = def.topics[o.topic]!.codec ?? 'json'
-      if (o.as === 'raw' && codec !== 'raw')
-        throw new ConfigError(
-          `--raw sends bytes, for a topic of codec 'raw'; '${o.topic}' has codec '${codec}'`,
-        )
-      const lines: string[] = []
-      if (a.value !== undefined) lines.push(String(a.value))
-      else
-        for await (const line of createInterface({ input: process.stdin }))
-          if (line.trim() !== '') lines.push(line)
-      const sent = await sendLines(def, o, lines)
-      if (sent.length) io.out(sent.map((s) => JSON.stringify(s)).join('\n'))
-      return 0
-    },
-    catch: asFailure,
+  Effect.gen(function* () {
+    const { o, lines } = yield* Effect.tryPromise({ try: () => input(def, a), catch: asFailure })
+    const sent = yield* withClient(def, o.broker ? { broker: o.broker } : {}, (client) =>
+      sendLines(client, o, lines),
+    )
+    if (sent.length) io.out(sent.map((s) => JSON.stringify(s)).join('\n'))
+    return 0
   })
