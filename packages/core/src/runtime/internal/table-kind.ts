@@ -20,6 +20,8 @@ export interface TableKind {
   readonly windowed: boolean
   /** Why a stream cannot join this table (stream.join), else undefined. */
   readonly joinRefusal: string | undefined
+  /** How long after its end a row expires (windows with expires), else undefined: nothing to expire. */
+  readonly expiresMs: number | undefined
   /** What an agent's `ctx.tables.<name>` is, bound to its cursor. */
   view(cursor: Cursor): unknown
   /** The key text a store key holds (the part its partition follows). */
@@ -54,6 +56,7 @@ export abstract class BaseKind implements TableKind {
   abstract readonly name: TableKindName
   readonly windowed: boolean = false
   readonly joinRefusal: string | undefined = undefined
+  readonly expiresMs: number | undefined = undefined
 
   constructor(readonly t: TableRuntime) {}
 

@@ -7,7 +7,8 @@
 import type { SetTable } from '../../definition/types.ts'
 import type { Cursor } from './cursor.ts'
 import { BaseKind } from './table-kind.ts'
-import type { Row } from './tables.ts'
+import { TABLE_RUNTIME } from './table-views.ts'
+import type { Row, TableRuntime } from './tables.ts'
 
 /** Between a set member and its key in a store key (JSON text never holds a raw NUL). */
 const SET_SEP = '\u0000'
@@ -130,6 +131,9 @@ class SetView implements SetTable<unknown, unknown> {
     private readonly k: SetKind,
     private readonly cursor: Cursor,
   ) {}
+  get [TABLE_RUNTIME](): TableRuntime {
+    return this.k.t
+  }
   add(key: unknown, member: unknown): void {
     this.k.add(key, member, this.cursor)
   }

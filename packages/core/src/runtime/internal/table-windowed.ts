@@ -13,6 +13,7 @@ import type { ProduceRecord, StoreChange } from '../../ports/index.ts'
 import type { Cursor } from './cursor.ts'
 import { Closing } from './table-close.ts'
 import { BaseKind } from './table-kind.ts'
+import { TABLE_RUNTIME } from './table-views.ts'
 import type { Row, TableRuntime } from './tables.ts'
 
 export abstract class WindowedKind extends BaseKind {
@@ -28,11 +29,13 @@ export abstract class WindowedKind extends BaseKind {
    * whether a closed window's final value went out must survive a restart.
    */
   readonly enveloped: boolean
+  override readonly expiresMs: number | undefined
 
   constructor(t: TableRuntime, enveloped: boolean) {
     super(t)
     const w = t.def.window!
     this.window = w
+    this.expiresMs = w.expiresMs
     this.enveloped = enveloped
     this.closing = w.graceMs !== undefined ? new Closing(w.graceMs, t.def.final !== undefined) : undefined
   }
@@ -107,12 +110,12 @@ export abstract class WindowedKind extends BaseKind {
   }
 
   isExpired(end: number): boolean {
-    const e = this.window.expiresMs
+    const e = this.expiresMs
     return e !== undefined && end + e <= this.t.clock.now()
   }
 
   override expire(): number {
-    if (this.window.expiresMs === undefined) return 0
+    if (this.expiresMs === undefined) return 0
     const t = this.t
     let n = 0
     for (const [sk, row] of t.rows) {
@@ -202,6 +205,10 @@ class WindowedView implements WindowedTable<unknown, unknown> {
     private readonly cursor: Cursor,
     private readonly fixedTs: number | undefined,
   ) {}
+  /** So that a stream join is refused naming the table, not as a table from elsewhere. */
+  get [TABLE_RUNTIME](): TableRuntime {
+    return this.k.t
+  }
   private ts(): number {
     return this.fixedTs ?? this.cursor.current?.rec.timestamp ?? this.k.t.clock.now()
   }
