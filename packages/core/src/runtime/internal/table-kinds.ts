@@ -2,12 +2,13 @@
  * The registration of table kinds: which kind a table definition is, decided
  * here once per table. A new kind is a class in its own file (built on
  * BaseKind or one of the kinds, table-kind.ts) and one entry below. Whether a
- * table is global is not a kind: it is where the rows are held (the core's
- * ownership), and any kind can be.
+ * table is global is not a kind but its placement (table-placement.ts), which
+ * composes with any kind.
  */
 import type { TableDef } from '../../definition/definition.ts'
 import { JoinedKind } from './table-join.ts'
 import type { TableKind, TableKindName } from './table-kind.ts'
+import { global, type Placement, partitioned } from './table-placement.ts'
 import { PlainKind } from './table-plain.ts'
 import { SessionKind } from './table-sessions.ts'
 import { SetKind } from './table-sets.ts'
@@ -34,4 +35,9 @@ export function kindNameOf(def: TableDef): TableKindName {
 
 export function kindOf(def: TableDef, t: TableRuntime): TableKind {
   return KINDS[kindNameOf(def)](t)
+}
+
+/** Where a table's rows are held; any kind may be global. */
+export function placementOf(def: TableDef): Placement {
+  return def.global === true ? global : partitioned
 }

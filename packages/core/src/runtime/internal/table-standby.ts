@@ -129,8 +129,7 @@ export function takeOverFrom(t: TableRuntime, p: number, position: number, base:
   const stored = t.store.persistedOffsets([p]).get(p)
   if (stored !== undefined && stored >= base) return Math.min(stored, position)
   const changes: StoreChange[] = []
-  const rows = t.global ? t.rows : (t.standby.get(p) ?? new Map<string, Row>())
-  for (const [sk, row] of rows)
+  for (const [sk, row] of t.placement.heldRows(t, p))
     if (row.partition === p) changes.push({ partition: p, key: sk, value: t.storedText(row) })
   changes.push(...t.kind.storedOf(p))
   t.store.dropPartitions([p])

@@ -21,7 +21,8 @@ import type { Timekeeper } from '../time.ts'
 import { eachChange } from './changelog.ts'
 import type { Cursor } from './cursor.ts'
 import type { TableKind } from './table-kind.ts'
-import { kindOf } from './table-kinds.ts'
+import { kindOf, placementOf } from './table-kinds.ts'
+import type { Placement } from './table-placement.ts'
 
 export interface Row {
   key: unknown
@@ -82,12 +83,8 @@ export class TableRuntime {
   readOnly = false
   /** Writes of existing rows need a check (read-only, or a global table holding others' rows). */
   guardWrites: boolean
-  /**
-   * A global table: every worker holds every partition's rows (tailing the
-   * changelogs of those it does not own) and reads any key; it writes only keys
-   * of the partitions it owns.
-   */
-  readonly global: boolean
+  /** Where the rows are held: the partitions this worker owns, or every partition (global). */
+  readonly placement: Placement
   /**
    * Standby copies of partitions other workers own, kept current by tailing
    * their changelogs: rows ready to take over without a recovery from zero.
@@ -126,8 +123,8 @@ export class TableRuntime {
     readonly host: TableHost,
   ) {
     this.partitions = partitions
-    this.global = def.global === true
-    this.guardWrites = this.global
+    this.placement = placementOf(def)
+    this.guardWrites = this.placement.global
     this.name = def.name
     this.changelog = `${appId}-${def.name}-changelog`
     this.stringKeys = def.keySchema.ast._tag === 'String'
@@ -143,7 +140,12 @@ export class TableRuntime {
     this.kind = kindOf(def, this)
   }
 
-  /** Rows are per (key, window) (for the view port and stream joins). */
+  /** Every worker holds every partition's rows (table-placement.ts). */
+  get global(): boolean {
+    return this.placement.global
+  }
+
+  /** Rows are per (key, window) (for the view port). */
   get windowed(): boolean {
     return this.kind.windowed
   }
@@ -237,14 +239,11 @@ export class TableRuntime {
       if (write) return cur.rec.partition
     }
     const p = this.keyPartition(base)
-    // A global table holds every partition: any key reads here, only owned ones write.
-    if (!this.owned.has(p) && (write || !this.global)) throw this.notOwned(base, p, cursor)
-    // Reads of a global table are right from any partition: nothing to report.
-    if (write || !this.global) this.checkCopartitioned(p, cursor)
+    this.placement.reach(this, base, p, cursor, write)
     return p
   }
 
-  private notOwned(base: string, p: number, cursor: Cursor): NotOwnedError {
+  notOwned(base: string, p: number, cursor: Cursor): NotOwnedError {
     const mine = [...this.owned].sort((a, b) => a - b).join(',') || 'none'
     const cur = cursor.current
     const where = cur
@@ -289,8 +288,8 @@ export class TableRuntime {
     const row = this.rows.get(base)
     if (row !== undefined) {
       const cur = cursor.current
-      if (cur !== undefined && cur.rec.partition !== row.partition && !this.global)
-        this.checkCopartitioned(row.partition, cursor)
+      if (cur !== undefined && cur.rec.partition !== row.partition)
+        this.placement.readAcross(this, row.partition, cursor)
       return row.value
     }
     this.locate(base, cursor, false)
