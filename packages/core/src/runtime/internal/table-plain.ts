@@ -26,7 +26,17 @@ export class PlainView implements Table<unknown, unknown> {
     return this.t
   }
   get(key: unknown): unknown {
-    return this.t.get(key, this.cursor)
+    const t = this.t
+    const base = t.baseKey(key)
+    const row = t.rows.get(base)
+    if (row !== undefined) {
+      const cur = this.cursor.current
+      if (cur !== undefined && cur.rec.partition !== row.partition)
+        t.placement.readAcross(t, row.partition, this.cursor)
+      return row.value
+    }
+    t.locate(base, this.cursor, false)
+    return t.makeDefaultValue()
   }
   set(key: unknown, value: unknown): void {
     const t = this.t
@@ -78,7 +88,11 @@ export class PlainView implements Table<unknown, unknown> {
     t.remove(base, this.existing(row.partition, base))
   }
   has(key: unknown): boolean {
-    return this.t.has(key, this.cursor)
+    const t = this.t
+    const base = t.baseKey(key)
+    if (t.rows.has(base)) return true
+    t.locate(base, this.cursor, false)
+    return false
   }
   *entries(): IterableIterator<[unknown, unknown]> {
     for (const row of this.t.rows.values()) yield [row.key, row.value]

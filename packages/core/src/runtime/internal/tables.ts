@@ -281,35 +281,15 @@ export class TableRuntime {
     )
   }
 
-  // -- plain table operations ------------------------------------------------
+  // -- rows ------------------------------------------------------------------
 
-  get(key: unknown, cursor: Cursor): unknown {
-    const base = this.baseKey(key)
-    const row = this.rows.get(base)
-    if (row !== undefined) {
-      const cur = cursor.current
-      if (cur !== undefined && cur.rec.partition !== row.partition)
-        this.placement.readAcross(this, row.partition, cursor)
-      return row.value
-    }
-    this.locate(base, cursor, false)
-    return this.makeDefault()
-  }
-
-  /** The value of a key's row, or NO_ROW (one lookup: what a join does per event). */
+  /** The value of a key's row (one per key: plain and joined kinds), or NO_ROW (what a stream join does per event). */
   lookup(key: unknown, cursor: Cursor): unknown {
     const base = this.baseKey(key)
     const row = this.rows.get(base)
     if (row !== undefined) return row.value
     this.locate(base, cursor, false)
     return NO_ROW
-  }
-
-  has(key: unknown, cursor: Cursor): boolean {
-    const base = this.baseKey(key)
-    if (this.rows.has(base)) return true
-    this.locate(base, cursor, false)
-    return false
   }
 
   put(storeKey: string, key: unknown, value: unknown, partition: number, start = 0, end = 0): void {
