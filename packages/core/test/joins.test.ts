@@ -8,7 +8,7 @@
  * that holds its key.
  */
 import { describe, expect, it } from 'vitest'
-import { createApp, MemoryBroker, partitionForKey, Schema } from '../src/index.ts'
+import { createApp, MemoryBroker, partitionForKey, Schema, tumbling } from '../src/index.ts'
 import { captureStderr, startOn, topicsOf } from './helpers.ts'
 
 const Order = Schema.Struct({
@@ -124,5 +124,34 @@ describe('stream–table joins', () => {
       /agent enrich(#0)? stopped: join: topic 'orders' has 4 partitions and table 'customer' 8: a stream–table join needs them co-partitioned/,
     )
     expect(log).toMatch(/the message stays uncommitted/)
+  })
+
+  it('refuses a windowed or a set table, naming it and its kind', async () => {
+    const refusals: string[] = []
+    const t = await createApp({ id: 'joins-kinds', logLevel: 'silent' })
+      .topic('orders', { key: Schema.String, value: Order, partitions: 4 })
+      .setTable('tags', { member: Schema.String, partitions: 4 })
+      .table('recent', { window: tumbling('1m'), default: () => 0, partitions: 4 })
+      .agent('enrich', { from: 'orders' }, async (orders, ctx) => {
+        // Not plain tables: the types refuse them, and the runtime refuses them for untyped callers.
+        for (const table of [ctx.tables.tags, ctx.tables.recent])
+          try {
+            orders.join(table as never)
+          } catch (e) {
+            refusals.push((e as Error).message)
+          }
+        for await (const _ of orders);
+      })
+      .test({ logLevel: 'silent' })
+    try {
+      await t.topics.orders.send(order('1', 'ann'), { key: 'ann' })
+      await t.idle()
+      expect(refusals).toEqual([
+        "join: table 'tags' is a set table; join a plain table",
+        "join: table 'recent' is windowed; join a plain table",
+      ])
+    } finally {
+      await t.stop()
+    }
   })
 })

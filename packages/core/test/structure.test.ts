@@ -2,13 +2,16 @@
  * The structural rules of the runtime that a machine can check (issue 21):
  * parts get their collaborators at construction (no callback field assigned
  * afterwards), core's internals stay inside core, and every failure caught
- * from a promise or a throw becomes a typed Failure (no `catch: (e) => e`).
+ * from a promise or a throw becomes a typed Failure (no `catch: (e) => e`),
+ * and table kinds are registered in one place and decided nowhere else.
  * Each rule reads the sources as git lists them and names the offending lines.
  */
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { createApp, hopping, session, tumbling } from '../src/index.ts'
+import { KINDS, kindNameOf } from '../src/runtime/internal/table-kinds.ts'
 
 const root = join(import.meta.dirname, '../../..')
 const tracked = (...globs: string[]): string[] =>
@@ -67,5 +70,58 @@ describe('structure', () => {
     }
     expect(found).toEqual([])
     expect([...'catch: (e) => e,'.matchAll(/catch:\s*\(?\s*(\w+)\s*\)?\s*=>\s*\1\b(?!\.)/g)]).toHaveLength(1)
+  })
+
+  it('every table kind class is built by the registration, and every definition has a kind', () => {
+    const dir = 'packages/core/src/runtime/internal/'
+    const kinds: string[] = []
+    for (const f of tracked(dir).filter((f) => /\/table-[^/]+\.ts$/.test(f)))
+      for (const m of source(f).matchAll(/^export class (\w+Kind) extends /gm)) kinds.push(m[1]!)
+    expect(kinds.length).toBeGreaterThanOrEqual(5)
+    const registration = source(`${dir}table-kinds.ts`)
+    expect(kinds.filter((k) => !registration.includes(`new ${k}(`))).toEqual([])
+    const app = createApp({ id: 'kinds' })
+      .table('plain')
+      .table('other')
+      .table('range', { window: tumbling('1m') })
+      .table('hops', { window: hopping('1m', '10s', { grace: '5s' }), final: () => {} })
+      .table('sessions', { window: session('1m', { merge: (a: number, b: number) => a + b }) })
+      .setTable('set')
+      .tableJoin('joined', { left: 'plain', right: 'other' }, (a) => a)
+    const names = Object.values(app.definition.tables).map((d) => `${d.name}:${kindNameOf(d)}`)
+    expect(names).toEqual([
+      'plain:plain',
+      'other:plain',
+      'range:windowed',
+      'hops:windowed',
+      'sessions:session',
+      'set:set',
+      'joined:joined',
+    ])
+    expect(Object.keys(KINDS).sort()).toEqual(['joined', 'plain', 'session', 'set', 'windowed'])
+  })
+
+  it("no table kind is decided outside the kind files (the core asks the table's kind)", () => {
+    const found: string[] = []
+    // Kind files own their decisions; the core (tables.ts) and the rest of the runtime do not branch on a kind.
+    const kindFile = /\/internal\/table-(kind|kinds|plain|windowed|windows|sessions|sets|join|close)\.ts$/
+    const flag = /\.(sessions|enveloped|indexed|derived|setTable|closing)\b|\bdef\.(window|set|join|final)\b/g
+    // view.ts (owned by the view port's work) still answers a set table's members from `setTable`.
+    const allowed = new Set(['packages/core/src/runtime/view.ts .setTable'])
+    const runtime = tracked('packages/core/src/runtime/').filter((f) => !kindFile.test(f))
+    for (const f of runtime) {
+      const s = source(f)
+      for (const m of s.matchAll(flag)) {
+        const hit = `${f} ${m[0]}`
+        // The sinks deliver final values and late events, the topology sizes changelogs: not kind decisions.
+        if (allowed.has(hit) || /\/(sinks|topology)\.ts$/.test(f)) continue
+        found.push(`${f}:${lineOf(s, m.index)} ${m[0]}`)
+      }
+    }
+    expect(found).toEqual([])
+    expect([...'if (t.sessions) x; t.def.window!.ranges(ts)'.matchAll(flag)].map((m) => m[0])).toEqual([
+      '.sessions',
+      'def.window',
+    ])
   })
 })

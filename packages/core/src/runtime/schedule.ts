@@ -131,7 +131,7 @@ export const startSchedules = (d: ScheduleDeps, runs: Runs): Effect.Effect<void,
       yield* Effect.forkScoped(onCron(c, zone, d.running, onLeader(c.onLeader, run)))
     }
     for (const t of d.tables.values()) {
-      const expires = t.def.window?.expiresMs
+      const expires = t.kind.expiresMs
       if (expires === undefined) continue
       const expire = Effect.sync(() => {
         const n = t.expire()

@@ -203,7 +203,8 @@ export class StreamImpl<T> implements Stream<T, unknown> {
   ): Stream<[T, unknown], unknown> {
     const t = runtimeOf(table)
     if (t === undefined) throw new ConfigError('join: pass a table of ctx.tables')
-    if (t.windowed) throw new ConfigError(`join: table '${t.name}' is windowed; join a plain table`)
+    const refusal = t.kind.joinRefusal
+    if (refusal !== undefined) throw new ConfigError(`join: table '${t.name}' ${refusal}`)
     const host = this.host
     const checked = new Set<string>()
     let lastChecked: string | undefined

@@ -6,108 +6,154 @@
  */
 import type { SetTable } from '../../definition/types.ts'
 import type { Cursor } from './cursor.ts'
-import { SET_SEP, type TableRuntime } from './tables.ts'
+import { BaseKind } from './table-kind.ts'
+import { TABLE_RUNTIME } from './table-views.ts'
+import type { Row, TableRuntime } from './tables.ts'
 
-const memberKey = (t: TableRuntime, base: string, member: unknown) =>
-  `${t.encodeValueText(member)}${SET_SEP}${base}`
+/** Between a set member and its key in a store key (JSON text never holds a raw NUL). */
+const SET_SEP = '\u0000'
 
-/** The partition of a key with members here (so owned), after the checks a write needs; else undefined. */
-function heldPartition(t: TableRuntime, base: string, cursor: Cursor): number | undefined {
-  const m = t.members.get(base)
-  if (m === undefined || t.readOnly) return undefined
-  for (const sk of m) {
+export class SetKind extends BaseKind {
+  readonly name = 'set'
+  override readonly joinRefusal = 'is a set table; join a plain table'
+  /** base key → the store keys of its members */
+  readonly members = new Map<string, Set<string>>()
+
+  view(cursor: Cursor): SetTable<unknown, unknown> {
+    return new SetView(this, cursor)
+  }
+
+  override baseOf(storeKey: string): string {
+    return storeKey.slice(storeKey.indexOf(SET_SEP) + 1)
+  }
+
+  override added(storeKey: string, _row: Row): void {
+    const base = this.baseOf(storeKey)
+    let m = this.members.get(base)
+    if (!m) this.members.set(base, (m = new Set()))
+    m.add(storeKey)
+  }
+
+  override removed(storeKey: string, _row: Row): void {
+    const base = this.baseOf(storeKey)
+    const m = this.members.get(base)
+    if (!m) return
+    m.delete(storeKey)
+    if (m.size === 0) this.members.delete(base)
+  }
+
+  memberKey(base: string, member: unknown): string {
+    return `${this.t.encodeValueText(member)}${SET_SEP}${base}`
+  }
+
+  /** The partition of a key with members here (so owned), after the checks a write needs; else undefined. */
+  private heldPartition(base: string, cursor: Cursor): number | undefined {
+    const t = this.t
+    const m = this.members.get(base)
+    if (m === undefined || t.readOnly) return undefined
+    for (const sk of m) {
+      const row = t.rows.get(sk)
+      if (row === undefined) continue
+      if (t.guardWrites) t.guardWrite(row.partition, base, cursor)
+      return row.partition
+    }
+    return undefined
+  }
+
+  add(key: unknown, member: unknown, cursor: Cursor): void {
+    const t = this.t
+    const base = t.baseKey(key)
+    const p = this.heldPartition(base, cursor) ?? t.locate(base, cursor, true)
+    const sk = this.memberKey(base, member)
+    if (t.rows.has(sk)) return // already a member: nothing to log
+    t.put(sk, key, member, p)
+  }
+
+  discard(key: unknown, member: unknown, cursor: Cursor): void {
+    const t = this.t
+    const base = t.baseKey(key)
+    const sk = this.memberKey(base, member)
     const row = t.rows.get(sk)
-    if (row === undefined) continue
-    if (t.guardWrites) t.guardWrite(row.partition, base, cursor)
-    return row.partition
-  }
-  return undefined
-}
-
-export function setAdd(t: TableRuntime, key: unknown, member: unknown, cursor: Cursor): void {
-  const base = t.baseKey(key)
-  const p = heldPartition(t, base, cursor) ?? t.locate(base, cursor, true)
-  const sk = memberKey(t, base, member)
-  if (t.rows.has(sk)) return // already a member: nothing to log
-  t.put(sk, key, member, p)
-}
-
-export function setDiscard(t: TableRuntime, key: unknown, member: unknown, cursor: Cursor): void {
-  const base = t.baseKey(key)
-  const sk = memberKey(t, base, member)
-  const row = t.rows.get(sk)
-  if (row === undefined) {
-    t.locate(base, cursor, false)
-    return
-  }
-  if (t.guardWrites) t.guardWrite(row.partition, base, cursor)
-  t.remove(sk, row.partition)
-}
-
-export function setHas(t: TableRuntime, key: unknown, member: unknown, cursor: Cursor): boolean {
-  const base = t.baseKey(key)
-  if (!t.members.has(base)) {
-    t.locate(base, cursor, false)
-    return false
-  }
-  return t.rows.has(memberKey(t, base, member))
-}
-
-export function setMembers(t: TableRuntime, key: unknown, cursor: Cursor): unknown[] {
-  const base = t.baseKey(key)
-  const m = t.members.get(base)
-  if (m === undefined) {
-    t.locate(base, cursor, false)
-    return []
-  }
-  const out: unknown[] = []
-  for (const sk of m) {
-    const row = t.rows.get(sk)
-    if (row !== undefined) out.push(row.value)
-  }
-  return out
-}
-
-export function setClear(t: TableRuntime, key: unknown, cursor: Cursor): void {
-  const base = t.baseKey(key)
-  const m = t.members.get(base)
-  if (m === undefined) {
-    t.locate(base, cursor, false)
-    return
-  }
-  for (const sk of [...m]) {
-    const row = t.rows.get(sk)
-    if (row === undefined) continue
+    if (row === undefined) {
+      t.locate(base, cursor, false)
+      return
+    }
     if (t.guardWrites) t.guardWrite(row.partition, base, cursor)
     t.remove(sk, row.partition)
+  }
+
+  has(key: unknown, member: unknown, cursor: Cursor): boolean {
+    const t = this.t
+    const base = t.baseKey(key)
+    if (!this.members.has(base)) {
+      t.locate(base, cursor, false)
+      return false
+    }
+    return t.rows.has(this.memberKey(base, member))
+  }
+
+  membersOf(key: unknown, cursor: Cursor): unknown[] {
+    const t = this.t
+    const base = t.baseKey(key)
+    const m = this.members.get(base)
+    if (m === undefined) {
+      t.locate(base, cursor, false)
+      return []
+    }
+    const out: unknown[] = []
+    for (const sk of m) {
+      const row = t.rows.get(sk)
+      if (row !== undefined) out.push(row.value)
+    }
+    return out
+  }
+
+  clear(key: unknown, cursor: Cursor): void {
+    const t = this.t
+    const base = t.baseKey(key)
+    const m = this.members.get(base)
+    if (m === undefined) {
+      t.locate(base, cursor, false)
+      return
+    }
+    for (const sk of [...m]) {
+      const row = t.rows.get(sk)
+      if (row === undefined) continue
+      if (t.guardWrites) t.guardWrite(row.partition, base, cursor)
+      t.remove(sk, row.partition)
+    }
   }
 }
 
 /** ctx.tables.<name> of a set table. */
-export class SetView implements SetTable<unknown, unknown> {
+class SetView implements SetTable<unknown, unknown> {
   constructor(
-    private readonly t: TableRuntime,
+    private readonly k: SetKind,
     private readonly cursor: Cursor,
   ) {}
+  get [TABLE_RUNTIME](): TableRuntime {
+    return this.k.t
+  }
   add(key: unknown, member: unknown): void {
-    setAdd(this.t, key, member, this.cursor)
+    this.k.add(key, member, this.cursor)
   }
   discard(key: unknown, member: unknown): void {
-    setDiscard(this.t, key, member, this.cursor)
+    this.k.discard(key, member, this.cursor)
   }
   has(key: unknown, member: unknown): boolean {
-    return setHas(this.t, key, member, this.cursor)
+    return this.k.has(key, member, this.cursor)
   }
   get(key: unknown): ReadonlySet<unknown> {
-    return new Set(setMembers(this.t, key, this.cursor))
+    return new Set(this.k.membersOf(key, this.cursor))
   }
   delete(key: unknown): void {
-    setClear(this.t, key, this.cursor)
+    this.k.clear(key, this.cursor)
   }
   *keys(): IterableIterator<unknown> {
-    for (const m of this.t.members.values())
+    const rows = this.k.t.rows
+    for (const m of this.k.members.values())
       for (const sk of m) {
-        const row = this.t.rows.get(sk)
+        const row = rows.get(sk)
         if (row !== undefined) {
           yield row.key
           break
@@ -115,6 +161,6 @@ export class SetView implements SetTable<unknown, unknown> {
       }
   }
   get size(): number {
-    return this.t.members.size
+    return this.k.members.size
   }
 }

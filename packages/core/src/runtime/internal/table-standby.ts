@@ -11,11 +11,11 @@ import type { Row, TableRuntime } from './tables.ts'
 /** Applies changelog records of partitions this worker stands by for to their standby rows. */
 export function applyStandby(t: TableRuntime, records: readonly BrokerRecord[]): StoreChange[] {
   return eachChange(records, (sk, text, partition) => {
-    if (t.closing?.restored(sk, partition, text)) return
+    if (t.kind.restored(sk, partition, text)) return
     let rows = t.standby.get(partition)
     if (!rows) t.standby.set(partition, (rows = new Map()))
     if (text === undefined) rows.delete(sk)
-    else rows.set(sk, t.rowOf(sk, text, partition))
+    else rows.set(sk, t.kind.rowOf(sk, text, partition))
   })
 }
 
@@ -29,7 +29,7 @@ export function promote(t: TableRuntime, partitions: readonly number[]): number 
     t.standbyAt.delete(p)
     for (const [sk, row] of rows) {
       t.rows.set(sk, row)
-      if (t.indexed) t.indexIn(sk, row.start)
+      t.kind.added(sk, row)
     }
     n += rows.size
   }
@@ -47,7 +47,7 @@ export function demote(t: TableRuntime, partitions: readonly number[]): void {
   for (const [sk, row] of t.rows) {
     if (!gone.has(row.partition)) continue
     t.rows.delete(sk)
-    if (t.indexed) t.indexOut(sk, row.start)
+    t.kind.removed(sk, row)
     t.dirty.delete(sk)
     let rows = t.standby.get(row.partition)
     if (!rows) t.standby.set(row.partition, (rows = new Map()))
@@ -85,7 +85,7 @@ export async function loadStandby(
   const rows = new Map<string, Row>()
   for (const page of t.store.scan(p, pageSize)) {
     for (const r of page)
-      if (!t.closing?.restored(r.key, p, r.value)) rows.set(r.key, t.rowOf(r.key, r.value, p))
+      if (!t.kind.restored(r.key, p, r.value)) rows.set(r.key, t.kind.rowOf(r.key, r.value, p))
     // A large partition is read a page per turn of the event loop.
     await new Promise((resolve) => setImmediate(resolve))
   }
@@ -129,11 +129,9 @@ export function takeOverFrom(t: TableRuntime, p: number, position: number, base:
   const stored = t.store.persistedOffsets([p]).get(p)
   if (stored !== undefined && stored >= base) return Math.min(stored, position)
   const changes: StoreChange[] = []
-  const rows = t.global ? t.rows : (t.standby.get(p) ?? new Map<string, Row>())
-  for (const [sk, row] of rows)
+  for (const [sk, row] of t.placement.heldRows(t, p))
     if (row.partition === p) changes.push({ partition: p, key: sk, value: t.storedText(row) })
-  const time = t.closing?.stored(p)
-  if (time !== undefined) changes.push(time)
+  changes.push(...t.kind.storedOf(p))
   t.store.dropPartitions([p])
   t.store.apply(changes, new Map([[p, position]]))
   t.host.log.info(`table '${t.name}': partition ${p} written to the store from memory`, { position })

@@ -1,8 +1,10 @@
 /**
- * Table state at run time. Reads and writes hit an in-memory Map; changed keys
- * collect in a dirty set that each commit turns into changelog records (one per
- * key, the latest value, a tombstone for deletes) and one store transaction.
- * Windowed tables store one row per (key, window start).
+ * The storage and changelog core every table kind shares. Reads and writes hit
+ * an in-memory Map; changed rows collect in a dirty set that each commit turns
+ * into changelog records (one per store key, the latest value, a tombstone for
+ * deletes) and one store transaction. What differs by kind (store keys, a row's
+ * stored form, indexes, windows, the agent's view) is the table's `kind`
+ * (table-kind.ts), chosen once in table-kinds.ts.
  *
  * A row lives in its key's partition (murmur2 of the key over the table's
  * partitions), the partition queries are routed by. A worker holds the
@@ -18,13 +20,15 @@ import { crc32PartitionForKey, partitionWith } from '../../ports/partitioner.ts'
 import type { Timekeeper } from '../time.ts'
 import { eachChange } from './changelog.ts'
 import type { Cursor } from './cursor.ts'
-import { Closing } from './table-close.ts'
+import type { TableKind } from './table-kind.ts'
+import { kindOf, placementOf } from './table-kinds.ts'
+import type { Placement } from './table-placement.ts'
 
 export interface Row {
   key: unknown
   value: unknown
   partition: number
-  /** window start/end for windowed tables */
+  /** window start/end (windowed kinds; 0 otherwise) */
   start: number
   end: number
   /** In the dirty set (so an update of a dirty row costs no second Map lookup). */
@@ -36,8 +40,6 @@ export interface Row {
 const TOMBSTONE = Symbol('tombstone')
 /** What lookup() answers for a key without a row. */
 export const NO_ROW: unique symbol = Symbol('no row')
-/** Between a set member and its key in a set table's store key (JSON text never holds a raw NUL). */
-export const SET_SEP = '\u0000'
 
 /** What a table needs from its worker. */
 export interface TableHost {
@@ -58,7 +60,7 @@ export interface WindowEvents {
   lateEvent(t: TableRuntime, cursor: Cursor, streamTime: number): void
 }
 
-/** A table derived from others (tableJoin, table-join.ts): recomputes a key that changed in a source. */
+/** A table derived from others (the joined kind, table-join.ts): recomputes a key that changed in a source. */
 export interface DerivedTable {
   recompute(key: unknown, partition: number): void
 }
@@ -66,7 +68,8 @@ export interface DerivedTable {
 export class TableRuntime {
   readonly name: string
   readonly changelog: string
-  readonly windowed: boolean
+  /** What kind of table this is: everything that differs by kind goes through it. */
+  readonly kind: TableKind
   readonly rows = new Map<string, Row>()
   /**
    * The table's partition count: declared, else that of the agents' source topics when they
@@ -80,12 +83,8 @@ export class TableRuntime {
   readOnly = false
   /** Writes of existing rows need a check (read-only, or a global table holding others' rows). */
   guardWrites: boolean
-  /**
-   * A global table: every worker holds every partition's rows (tailing the
-   * changelogs of those it does not own) and reads any key; it writes only keys
-   * of the partitions it owns.
-   */
-  readonly global: boolean
+  /** Where the rows are held: the partitions this worker owns, or every partition (global). */
+  readonly placement: Placement
   /**
    * Standby copies of partitions other workers own, kept current by tailing
    * their changelogs: rows ready to take over without a recovery from zero.
@@ -101,24 +100,8 @@ export class TableRuntime {
   readonly standbyAt = new Map<number, number>()
   /** A write or read outside the event's partition was reported (once per table). */
   warnedCopartition = false
-  /** A set table: one row per (key, member), keyed `<member JSON>\0<key>`; its changelog is of adds and discards. */
-  readonly setTable: boolean
-  /** Session windows: each row's end is its own (stored with its value). */
-  readonly sessions: boolean
-  /** Rows stored as [value, end, emitted]: session windows, and tables emitting final values. */
-  readonly enveloped: boolean
-  /** Closing windows (a window with grace): see table-close.ts. */
-  readonly closing: Closing | undefined
   /** Tables derived from this one (tableJoin): each recomputes a key when it changes here. */
   readonly derivedFrom: DerivedTable[] = []
-  /** Derived by tableJoin: written only by the join, never by agents. */
-  readonly derived: boolean
-  /** Windowed or set: rows are found by key through an index. */
-  readonly indexed: boolean
-  /** set tables only: base key → the store keys of its members */
-  readonly members = new Map<string, Set<string>>()
-  /** windowed only: base key → window start → store key */
-  readonly index = new Map<string, Map<number, string>>()
   /** @internal */
   dirty = new Map<string, Row | typeof TOMBSTONE>()
   private dirtyPartition = new Map<string, number>()
@@ -140,18 +123,10 @@ export class TableRuntime {
     readonly host: TableHost,
   ) {
     this.partitions = partitions
-    this.global = def.global === true
-    this.guardWrites = this.global
+    this.placement = placementOf(def)
+    this.guardWrites = this.placement.global
     this.name = def.name
     this.changelog = `${appId}-${def.name}-changelog`
-    this.windowed = def.window !== undefined
-    this.setTable = def.set === true
-    this.sessions = def.window?.kind === 'session'
-    this.derived = def.join !== undefined
-    this.enveloped = this.sessions || def.final !== undefined
-    this.closing =
-      def.window?.graceMs !== undefined ? new Closing(def.window.graceMs, def.final !== undefined) : undefined
-    this.indexed = this.windowed || this.setTable
     this.stringKeys = def.keySchema.ast._tag === 'String'
     const k = schemaCodec(def.keySchema)
     const v = schemaCodec(def.valueSchema)
@@ -161,6 +136,23 @@ export class TableRuntime {
     this.decodeValue = v.decode
     const d = def.default
     this.makeDefault = d ?? (() => undefined)
+    // Last: a kind reads the codecs above as it is built.
+    this.kind = kindOf(def, this)
+  }
+
+  /** Every worker holds every partition's rows (table-placement.ts). */
+  get global(): boolean {
+    return this.placement.global
+  }
+
+  /** Rows are per (key, window) (for the view port). */
+  get windowed(): boolean {
+    return this.kind.windowed
+  }
+
+  /** A set table (the view port answers with its members). */
+  get setTable(): boolean {
+    return this.kind.name === 'set'
   }
 
   /** The value of an absent key. */
@@ -179,21 +171,9 @@ export class TableRuntime {
     }
   }
 
-  windowKey(base: string, start: number): string {
-    return `${start}:${base}`
-  }
-
-  private parseStoreKey(storeKey: string): { key: unknown; start: number; base: string } {
-    let base = storeKey
-    let start = 0
-    if (this.setTable) base = storeKey.slice(storeKey.indexOf(SET_SEP) + 1)
-    else if (this.windowed) {
-      const i = storeKey.indexOf(':')
-      start = Number(storeKey.slice(0, i))
-      base = storeKey.slice(i + 1)
-    }
-    const key = this.stringKeys ? base : this.decodeKey(JSON.parse(base))
-    return { key, start, base }
+  /** The key a base key stands for. */
+  keyOf(base: string): unknown {
+    return this.stringKeys ? base : this.decodeKey(JSON.parse(base))
   }
 
   /**
@@ -259,14 +239,11 @@ export class TableRuntime {
       if (write) return cur.rec.partition
     }
     const p = this.keyPartition(base)
-    // A global table holds every partition: any key reads here, only owned ones write.
-    if (!this.owned.has(p) && (write || !this.global)) throw this.notOwned(base, p, cursor)
-    // Reads of a global table are right from any partition: nothing to report.
-    if (write || !this.global) this.checkCopartitioned(p, cursor)
+    this.placement.reach(this, base, p, cursor, write)
     return p
   }
 
-  private notOwned(base: string, p: number, cursor: Cursor): NotOwnedError {
+  notOwned(base: string, p: number, cursor: Cursor): NotOwnedError {
     const mine = [...this.owned].sort((a, b) => a - b).join(',') || 'none'
     const cur = cursor.current
     const where = cur
@@ -304,35 +281,15 @@ export class TableRuntime {
     )
   }
 
-  // -- plain table operations ------------------------------------------------
+  // -- rows ------------------------------------------------------------------
 
-  get(key: unknown, cursor: Cursor): unknown {
-    const base = this.baseKey(key)
-    const row = this.rows.get(base)
-    if (row !== undefined) {
-      const cur = cursor.current
-      if (cur !== undefined && cur.rec.partition !== row.partition && !this.global)
-        this.checkCopartitioned(row.partition, cursor)
-      return row.value
-    }
-    this.locate(base, cursor, false)
-    return this.makeDefault()
-  }
-
-  /** The value of a key's row, or NO_ROW (one lookup: what a join does per event). */
+  /** The value of a key's row (one per key: plain and joined kinds), or NO_ROW (what a stream join does per event). */
   lookup(key: unknown, cursor: Cursor): unknown {
     const base = this.baseKey(key)
     const row = this.rows.get(base)
     if (row !== undefined) return row.value
     this.locate(base, cursor, false)
     return NO_ROW
-  }
-
-  has(key: unknown, cursor: Cursor): boolean {
-    const base = this.baseKey(key)
-    if (this.rows.has(base)) return true
-    this.locate(base, cursor, false)
-    return false
   }
 
   put(storeKey: string, key: unknown, value: unknown, partition: number, start = 0, end = 0): void {
@@ -345,7 +302,7 @@ export class TableRuntime {
     } else {
       row = { key, value, partition, start, end, dirty: false }
       this.rows.set(storeKey, row)
-      if (this.indexed) this.indexIn(storeKey, start)
+      this.kind.added(storeKey, row)
     }
     this.touch(storeKey, row)
   }
@@ -371,64 +328,16 @@ export class TableRuntime {
     const row = this.rows.get(storeKey)
     if (row === undefined) return
     this.rows.delete(storeKey)
-    if (this.indexed) this.indexOut(storeKey, row.start)
+    this.kind.removed(storeKey, row)
     this.dirty.set(storeKey, TOMBSTONE)
     this.dirtyPartition.set(storeKey, row.partition ?? partition)
     this.writes++
     for (const d of this.derivedFrom) d.recompute(row.key, row.partition)
   }
 
-  /** Indexes a row of a windowed table (by window start) or of a set table (by member). */
-  indexIn(storeKey: string, start: number): void {
-    if (this.closing?.tracks) this.closing.track(storeKey, this.rows.get(storeKey))
-    if (this.setTable) {
-      const base = storeKey.slice(storeKey.indexOf(SET_SEP) + 1)
-      let m = this.members.get(base)
-      if (!m) this.members.set(base, (m = new Set()))
-      m.add(storeKey)
-      return
-    }
-    const base = storeKey.slice(storeKey.indexOf(':') + 1)
-    let m = this.index.get(base)
-    if (!m) this.index.set(base, (m = new Map()))
-    m.set(start, storeKey)
-  }
-
-  indexOut(storeKey: string, start: number): void {
-    this.closing?.untrack(storeKey)
-    if (this.setTable) {
-      const base = storeKey.slice(storeKey.indexOf(SET_SEP) + 1)
-      const m = this.members.get(base)
-      if (!m) return
-      m.delete(storeKey)
-      if (m.size === 0) this.members.delete(base)
-      return
-    }
-    const base = storeKey.slice(storeKey.indexOf(':') + 1)
-    const m = this.index.get(base)
-    if (!m) return
-    m.delete(start)
-    if (m.size === 0) this.index.delete(base)
-  }
-
-  // -- windows ---------------------------------------------------------------
-
-  isExpired(end: number): boolean {
-    const e = this.def.window?.expiresMs
-    return e !== undefined && end + e <= this.clock.now()
-  }
-
-  /** Drops expired windows from memory; the next commit removes them from store and changelog. */
+  /** Drops expired rows (windowed kinds); the next commit removes them from store and changelog. */
   expire(): number {
-    if (!this.windowed || this.def.window?.expiresMs === undefined) return 0
-    let n = 0
-    for (const [sk, row] of this.rows) {
-      if (this.isExpired(row.end)) {
-        this.remove(sk, row.partition)
-        n++
-      }
-    }
-    return n
+    return this.kind.expire()
   }
 
   // -- commit and recovery -----------------------------------------------------
@@ -464,19 +373,14 @@ export class TableRuntime {
         changes.push({ partition: row.partition, key: sk, value: text })
       }
     }
-    this.closing?.drain(this.changelog, timestamp, records, changes)
+    this.kind.drained(timestamp, records, changes)
     this.clearDirty()
     return { records, changes }
   }
 
-  /**
-   * A row's stored form (store and changelog): its value, or for sessions and closing windows
-   * [value, end(, 1 once emitted)]: a session's end moves with its events, and whether a closed
-   * window's final value went out must survive a restart.
-   */
+  /** A row's stored form (store and changelog), as its kind writes it. */
   storedText(row: Row): string {
-    const v = this.encodeValueText(row.value)
-    return this.enveloped ? `[${v},${row.end}${row.emitted ? ',1' : ''}]` : v
+    return this.kind.text(row)
   }
 
   encodeValueText(value: unknown): string {
@@ -484,41 +388,38 @@ export class TableRuntime {
     return text === undefined ? 'null' : text
   }
 
+  decodeValueText(text: string): unknown {
+    return this.decodeValue(JSON.parse(text))
+  }
+
+  /** Decodes an already parsed stored value (a kind's envelope holds it parsed). */
+  decodeValueOf(parsed: unknown): unknown {
+    return this.decodeValue(parsed)
+  }
+
   /** Loads a row from its stored form (store row or changelog record). */
   loadRow(storeKey: string, valueText: string | undefined, partition: number): void {
-    if (this.closing?.restored(storeKey, partition, valueText)) return
+    if (this.kind.restored(storeKey, partition, valueText)) return
     if (valueText === undefined) {
       const row = this.rows.get(storeKey)
       if (row) {
         this.rows.delete(storeKey)
-        if (this.indexed) this.indexOut(storeKey, row.start)
+        this.kind.removed(storeKey, row)
       }
       return
     }
     const existing = this.rows.get(storeKey)
     if (existing) {
-      const r = this.rowOf(storeKey, valueText, partition)
+      const r = this.kind.rowOf(storeKey, valueText, partition)
       existing.value = r.value
       existing.end = r.end
       existing.emitted = r.emitted
       existing.partition = partition
       return
     }
-    const row = this.rowOf(storeKey, valueText, partition)
+    const row = this.kind.rowOf(storeKey, valueText, partition)
     this.rows.set(storeKey, row)
-    if (this.indexed) this.indexIn(storeKey, row.start)
-  }
-
-  /** A row from its stored form. */
-  rowOf(storeKey: string, valueText: string, partition: number): Row {
-    const { key, start } = this.parseStoreKey(storeKey)
-    if (this.enveloped) {
-      const [v, end, emitted] = JSON.parse(valueText) as [unknown, number, number?]
-      return { key, value: this.decodeValue(v), partition, start, end, dirty: false, emitted: emitted === 1 }
-    }
-    const value = this.decodeValue(JSON.parse(valueText))
-    const end = this.windowed ? start + this.def.window!.sizeMs : 0
-    return { key, value, partition, start, end, dirty: false }
+    this.kind.added(storeKey, row)
   }
 
   applyChangelog(records: readonly BrokerRecord[]): StoreChange[] {
@@ -534,10 +435,10 @@ export class TableRuntime {
     for (const [sk, row] of this.rows) {
       if (gone.has(row.partition)) {
         this.rows.delete(sk)
-        if (this.indexed) this.indexOut(sk, row.start)
+        this.kind.removed(sk, row)
         this.dirty.delete(sk)
       }
     }
-    this.closing?.forget(partitions)
+    this.kind.forget(partitions)
   }
 }
