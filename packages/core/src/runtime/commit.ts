@@ -270,7 +270,7 @@ export class Committer {
         this.step = 'committing consumed offsets'
         if (offsets.length) await this.d.consumer.current.commit(offsets)
       }
-      for (const o of offsets) assignment.committed.set(tpKey(o.topic, o.partition), o.offset)
+      assignment.committedAt(offsets)
       this.d.sensor.committed(performance.now() - started, true)
     } catch (e) {
       this.d.sensor.committed(performance.now() - started, false)

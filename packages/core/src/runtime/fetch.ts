@@ -35,7 +35,7 @@ export function deliver(batches: readonly RecordBatch[], d: FetchDeps): void {
   for (const b of batches) {
     const n = b.records.length
     if (n === 0) continue
-    assignment.positions.set(tpKey(b.topic, b.partition), b.records[n - 1]!.offset + 1)
+    assignment.fetched(tpKey(b.topic, b.partition), b.records[n - 1]!.offset + 1)
     d.sensor.fetched(b.topic, n)
     const queues = assignment.queuesByTopic.get(b.topic)
     if (queues) for (const q of queues) q.push(b)

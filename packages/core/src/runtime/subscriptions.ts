@@ -19,7 +19,7 @@ export interface SubscriptionDeps {
   readonly topology: Topology
   readonly broker: Broker
   readonly config: ResolvedConfig
-  /** Where the new queue is registered, and the topics the group consumer follows. */
+  /** Where the new queue is registered, and the topics the group consumer follows (the new one too). */
   readonly assignment: Assignment
   /** The group consumer, subscribed to the new topic. */
   readonly consumer: ConsumerSlot
@@ -34,7 +34,6 @@ export function dynamicSubscriptions(
 ): (agent: string, def: TopicDef) => Promise<SourceQueue> {
   const made = new Map<string, Promise<SourceQueue>>()
   const { topics, maxSourcePartitions } = d.topology
-  const subscribed = d.assignment.subscribed
   return (agent, def) => {
     const k = `${agent}\u0000${def.name}`
     let p = made.get(k)
@@ -51,10 +50,7 @@ export function dynamicSubscriptions(
           def.repartition === true ? internalSpec(rt.spec, d.config.replicationFactor) : rt.spec,
         ])
         const q = sourceQueue(agent, [rt], d.assignment, d.sinks.invalid, d.capacity)
-        if (!subscribed.has(def.name)) {
-          subscribed.add(def.name)
-          await d.consumer.current.subscribe([...subscribed])
-        }
+        if (d.assignment.follow(def.name)) await d.consumer.current.subscribe([...d.assignment.subscribed])
         return q
       })()
       made.set(k, p)

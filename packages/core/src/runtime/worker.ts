@@ -8,6 +8,9 @@
  * the scope; a start that fails half way closes what it opened. The app's
  * services are acquired before the web server (so released after it), and
  * the last finalizer (the first to run) is the 'stopping' hooks and ctx.signal.
+ * Parts are made in dependency order and handed objects, not closures: the
+ * running worker (WorkerStatus, worker-state.ts), the ConsumerSlot, the sensor,
+ * the runners map; the few callbacks left are those the structure test counts.
  */
 import * as Effect from 'effect/Effect'
 import * as Option from 'effect/Option'
@@ -260,7 +263,7 @@ export const makeWorker = (
       log.info(`web server listening on ${rt.url} (503 on /health until ready)`)
     }
     yield* readReplies(rpc, broker, log)
-    for (const s of [...topology.sources, topology.leaderTopic]) assignment.subscribed.add(s)
+    for (const s of [...topology.sources, topology.leaderTopic]) assignment.follow(s)
     const partitionWatch = new PartitionWatch({
       topics,
       sources: topology.sources,
