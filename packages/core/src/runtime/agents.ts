@@ -20,16 +20,22 @@ import type * as Scope from 'effect/Scope'
 import type { AgentDef, AppDefinition } from '../definition/definition.ts'
 import { messageOf, NotCopartitionedError, NotOwnedError } from '../definition/errors.ts'
 import type { Logger } from '../definition/types.ts'
-import type { AgentStats } from '../ports/sensor.ts'
+import type { Tracing } from '../ports/tracing.ts'
 import type { Assignment } from './assignment.ts'
 import type { Channels } from './channels.ts'
+import type { Committer } from './commit.ts'
+import type { Contexts } from './context.ts'
+import type { Activity } from './internal/activity.ts'
 import { type AgentHost, AgentRunner, type Instance } from './internal/instance.ts'
+import type { Outbox } from './internal/outbox.ts'
 import { FatalDecodeError, type InvalidHandler, SourceQueue } from './internal/source.ts'
 import { decodeHeaders, type TopicRuntime } from './internal/topics.ts'
-import type { Signals } from './lifecycle.ts'
-import { ackHeld, wallClock } from './lifecycle.ts'
+import { ackHeld, type Lifecycle, wallClock } from './lifecycle.ts'
 import { BACKOFF_BASE_MS, backoff } from './retry.ts'
+import type { WorkerSensor } from './sensor.ts'
+import type { Sinks } from './sinks.ts'
 import type { Timekeeper } from './time.ts'
+import type { WorkerStatus } from './worker-state.ts'
 
 /** A run that lasted this long starts the backoff afresh. */
 const HEALTHY_MS = 60_000
@@ -50,14 +56,14 @@ export interface AgentsDeps {
   readonly runners: ReadonlyMap<string, AgentRunner>
   readonly log: Logger & { child(name: string): Logger }
   readonly time: Timekeeper
-  /** Told of every crash (the sensor). */
-  readonly crashed: (agent: string, error: unknown) => void
-  /** ctx.signal of each record: a handler failing once its signal aborted did not crash. */
-  readonly signals: Signals
-  /** An agent's onError, told of a crash with the ctx and the event the handler held. */
-  readonly onError: (inst: Instance, error: unknown, event: unknown) => Promise<void>
-  /** Stops the worker from the inside (supervisor 'crash'). */
-  readonly crashWorker: (reason: string) => void
+  /** Told of every crash. */
+  readonly sensor: Pick<WorkerSensor, 'crashed'>
+  /** ctx.signal of each record (a handler failing once its signal aborted did not crash), and the agents' onError. */
+  readonly lifecycle: Pick<Lifecycle, 'signals' | 'onError'>
+  /** The ctx an agent's onError is told of a crash with. */
+  readonly contexts: Pick<Contexts, 'make'>
+  /** Stopped from the inside by a crash under supervisor 'crash'. */
+  readonly worker: Pick<WorkerStatus, 'crash'>
   /** app.test(): a restart does not wait out its backoff (idle() then covers restarting agents). */
   readonly instantRestarts?: boolean
 }
@@ -70,7 +76,6 @@ export interface Agents {
    * to finish the value in hand, then interrupts what is left.
    */
   stop(timeoutMs: number): Effect.Effect<void>
-  stats(): AgentStats[]
 }
 
 /** Unwraps what a rejected handler promise was rejected with. */
@@ -81,6 +86,7 @@ export const makeAgents = (deps: AgentsDeps): Effect.Effect<Agents, never, Scope
   Effect.gen(function* () {
     const fibers = yield* FiberMap.make<string>()
     const keyOf = (inst: Instance) => `${inst.agent}#${inst.index}`
+    const signals = deps.lifecycle.signals
     let stopping = false
 
     const supervise = (inst: Instance): Effect.Effect<void> => {
@@ -108,7 +114,7 @@ export const makeAgents = (deps: AgentsDeps): Effect.Effect<Agents, never, Scope
           ...(c.error instanceof Error && c.error.stack ? { stack: c.error.stack } : {}),
         })
         inst.phase = 'backoff'
-        deps.crashed(inst.agent, c.error)
+        deps.sensor.crashed(inst.agent, c.error)
       })
       const schedule = deps.instantRestarts
         ? delays.pipe(Schedule.modifyDelay(() => Effect.succeed(0)))
@@ -127,7 +133,7 @@ export const makeAgents = (deps: AgentsDeps): Effect.Effect<Agents, never, Scope
             return
           }
           if (ended.value === 'aborted') {
-            if (stopping || deps.signals.worker.aborted) {
+            if (stopping || signals.worker.aborted) {
               inst.phase = 'done'
               return
             }
@@ -149,14 +155,22 @@ export const makeAgents = (deps: AgentsDeps): Effect.Effect<Agents, never, Scope
     /** The signal of the record in hand aborted: nothing of a revoked partition is acknowledged. */
     const aborted = (inst: Instance): Effect.Effect<void> =>
       Effect.sync(() => {
-        ackHeld(inst.cursor, (rec) => !deps.signals.of(rec.topic, rec.partition).aborted)
+        ackHeld(inst.cursor, (rec) => !signals.of(rec.topic, rec.partition).aborted)
       })
 
     /** A crash: onError hears of it; acknowledge its message, count it, restart the siblings under one_for_all. */
     const crashed = (inst: Instance, error: unknown): Effect.Effect<void> =>
       Effect.suspend(() => {
         const told = inst.runner.def.onError
-          ? Effect.promise(() => deps.onError(inst, error, eventOf(inst)))
+          ? Effect.promise(() =>
+              deps.lifecycle.onError(
+                `agent '${inst.agent}'`,
+                inst.runner.def.onError!,
+                error,
+                deps.contexts.make(inst.cursor),
+                eventOf(inst),
+              ),
+            )
           : Effect.void
         if (crashes(inst))
           return told.pipe(
@@ -164,7 +178,7 @@ export const makeAgents = (deps: AgentsDeps): Effect.Effect<Agents, never, Scope
               Effect.sync(() => {
                 inst.runner.state = 'failed'
                 inst.phase = 'done'
-                deps.crashWorker(`agent '${inst.agent}' crashed (supervisor 'crash'): ${messageOf(error)}`)
+                deps.worker.crash(`agent '${inst.agent}' crashed (supervisor 'crash'): ${messageOf(error)}`)
               }),
             ),
           )
@@ -174,8 +188,8 @@ export const makeAgents = (deps: AgentsDeps): Effect.Effect<Agents, never, Scope
 
     const heldAborted = (inst: Instance): boolean => {
       const rec = inst.cursor.current?.rec
-      if (deps.signals.worker.aborted) return true
-      return rec !== undefined && deps.signals.of(rec.topic, rec.partition).aborted
+      if (signals.worker.aborted) return true
+      return rec !== undefined && signals.of(rec.topic, rec.partition).aborted
     }
 
     const restartSiblings = (inst: Instance): Effect.Effect<void> =>
@@ -236,15 +250,6 @@ export const makeAgents = (deps: AgentsDeps): Effect.Effect<Agents, never, Scope
           }
           for (const r of deps.runners.values()) if (r.state === 'running') r.state = 'stopped'
         }),
-      stats: () =>
-        [...deps.runners.values()].map((r) => ({
-          name: r.def.name,
-          consumed: r.consumed,
-          yielded: r.yielded,
-          restarts: r.restarts,
-          state: r.state,
-          ...(r.stoppedBy ? { stopped: r.stoppedBy } : {}),
-        })),
     }
   })
 
@@ -287,32 +292,61 @@ export function sourceQueue(
   return q
 }
 
-/** A runner per agent of the definition, each with its source queue; `host` is what they share. */
-export function makeRunners(
-  def: AppDefinition,
-  o: {
-    readonly topics: ReadonlyMap<string, TopicRuntime>
-    readonly assignment: Assignment
-    readonly invalid: InvalidHandler
-    readonly host: Omit<AgentHost, 'log'>
-    readonly log: Logger & { child(name: string): Logger }
-    readonly channels: Channels
-    readonly capacity: number
-  },
-): Map<string, AgentRunner> {
-  const runners = new Map<string, AgentRunner>()
+/** What the runners share: the parts a handler's records and yields pass through. */
+export interface RunnersDeps {
+  readonly appId: string
+  readonly topics: ReadonlyMap<string, TopicRuntime>
+  readonly assignment: Assignment
+  readonly log: Logger & { child(name: string): Logger }
+  readonly time: Timekeeper
+  readonly activity: Activity
+  readonly channels: Channels
+  /** Records per source queue before the fetch pauses its topics (streamBufferMaxsize). */
+  readonly capacity: number
+  /** The agent's queue for a topic, created and subscribed on demand (groupBy, through). */
+  readonly subscribe: AgentHost['subscribe']
+  /** Where yields, forwards and undecodable records go. */
+  readonly sinks: Pick<Sinks, 'emit' | 'forward' | 'invalid'>
+  readonly contexts: Pick<Contexts, 'make'>
+  /** Holds records back while an exactly-once commit settles or a rewind rebuilds. */
+  readonly committer: Pick<Committer, 'gate'>
+  /** Holds records back while the producer is behind. */
+  readonly outbox: Pick<Outbox, 'pressure'>
+  readonly sensor: Pick<WorkerSensor, 'timing' | 'latency'>
+  readonly tracing: Tracing | undefined
+}
+
+/**
+ * A runner per agent of the definition, each with its source queue, put into
+ * `runners` (the map the committer, the sensor and the stall watch read).
+ */
+export function makeRunners(def: AppDefinition, o: RunnersDeps, runners: Map<string, AgentRunner>): void {
+  const { topics, sinks, contexts, committer, outbox, sensor } = o
+  const host: Omit<AgentHost, 'log'> = {
+    appId: o.appId,
+    time: o.time,
+    activity: o.activity,
+    topic: (name) => topics.get(name),
+    subscribe: o.subscribe,
+    forward: sinks.forward,
+    emit: sinks.emit,
+    makeContext: (cursor) => contexts.make(cursor),
+    gate: () => committer.gate ?? outbox.pressure(),
+    timing: sensor.timing,
+    latency: (agent, s) => sensor.latency(agent, s),
+    tracing: o.tracing,
+  }
   for (const a of Object.values(def.agents) as AgentDef[]) {
     const q =
       a.channel !== undefined
         ? o.channels.reader(a.channel)
         : sourceQueue(
             a.name,
-            a.from.map((f) => o.topics.get(f)!),
+            a.from.map((f) => topics.get(f)!),
             o.assignment,
-            o.invalid,
+            sinks.invalid,
             o.capacity,
           )
-    runners.set(a.name, new AgentRunner(a, q, { ...o.host, log: o.log.child(a.name) }))
+    runners.set(a.name, new AgentRunner(a, q, { ...host, log: o.log.child(a.name) }))
   }
-  return runners
 }

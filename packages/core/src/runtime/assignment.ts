@@ -3,7 +3,8 @@
  * assigned partitions, how far each is fetched and committed, the source
  * queues records go to, the subscribed and paused topics, and which table
  * partitions that makes this worker hold. The modules that change it (fetch,
- * rebalance, commit) take it as an argument; none of them owns another.
+ * rebalance, commit) take it as an argument and tell it what changed through
+ * its methods: it is the one writer of its maps; none of them owns another.
  */
 import type { TopicPartition, TopicPartitionOffset } from '../ports/index.ts'
 import { tpKey } from '../ports/topic-partitions.ts'
@@ -14,14 +15,12 @@ import type { TopicRuntime } from './internal/topics.ts'
 export class Assignment {
   /** Partitions the group gave this worker (kept here: consumers differ on when assignment() changes). */
   readonly partitions = new Map<string, TopicPartition>()
-  /** Next offset to fetch, per partition. */
-  readonly positions = new Map<string, number>()
-  /** Last committed offset, per partition. */
-  readonly committed = new Map<string, number>()
+  private readonly fetchedTo = new Map<string, number>()
+  private readonly committedTo = new Map<string, number>()
+  private readonly followed = new Set<string>()
   /** The queues records of a topic go to (one per consuming agent). */
   readonly queuesByTopic = new Map<string, SourceQueue[]>()
-  /** Topics the group consumer follows: agents' sources, repartition topics, the leader topic. */
-  readonly subscribed = new Set<string>()
+  /** Topics whose partitions the fetch loop paused (their queues are full): the fetch loop's own. */
   readonly pausedTopics = new Set<string>()
 
   constructor(
@@ -29,6 +28,38 @@ export class Assignment {
     readonly leaderTopic: string,
     private readonly topics: ReadonlyMap<string, TopicRuntime>,
   ) {}
+
+  /** Next offset to fetch, per partition. */
+  get positions(): ReadonlyMap<string, number> {
+    return this.fetchedTo
+  }
+
+  /** Last committed offset, per partition. */
+  get committed(): ReadonlyMap<string, number> {
+    return this.committedTo
+  }
+
+  /** Topics the group consumer follows: agents' sources, repartition topics, the leader topic. */
+  get subscribed(): ReadonlySet<string> {
+    return this.followed
+  }
+
+  /** The group consumer is to follow a topic too; false when it already does. */
+  follow(topic: string): boolean {
+    if (this.followed.has(topic)) return false
+    this.followed.add(topic)
+    return true
+  }
+
+  /** A fetch returned records of a partition up to `next` (exclusive). */
+  fetched(key: string, next: number): void {
+    this.fetchedTo.set(key, next)
+  }
+
+  /** A commit made these offsets the committed ones. */
+  committedAt(offsets: Iterable<TopicPartitionOffset>): void {
+    for (const o of offsets) this.committedTo.set(tpKey(o.topic, o.partition), o.offset)
+  }
 
   add(tps: readonly TopicPartition[]): void {
     for (const tp of tps) this.partitions.set(tpKey(tp.topic, tp.partition), tp)
@@ -39,8 +70,8 @@ export class Assignment {
     for (const tp of tps) {
       const k = tpKey(tp.topic, tp.partition)
       this.partitions.delete(k)
-      this.positions.delete(k)
-      this.committed.delete(k)
+      this.fetchedTo.delete(k)
+      this.committedTo.delete(k)
     }
   }
 
@@ -48,8 +79,8 @@ export class Assignment {
   startAt(offsets: Iterable<TopicPartitionOffset>): void {
     for (const o of offsets) {
       const k = tpKey(o.topic, o.partition)
-      this.positions.set(k, o.offset)
-      this.committed.set(k, o.offset)
+      this.fetchedTo.set(k, o.offset)
+      this.committedTo.set(k, o.offset)
     }
   }
 

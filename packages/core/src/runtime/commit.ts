@@ -12,7 +12,6 @@ import { BrokerError, isRetriable, messageOf } from '../definition/errors.ts'
 import type { Logger, ResolvedConfig } from '../definition/types.ts'
 import type {
   Broker,
-  GroupConsumer,
   ProduceRecord,
   RecordMetadata,
   Store,
@@ -22,11 +21,15 @@ import type {
 import { fmtTps, tpKey } from '../ports/topic-partitions.ts'
 import type { Assignment } from './assignment.ts'
 import type { Activity } from './internal/activity.ts'
+import type { AgentRunner } from './internal/instance.ts'
 import type { Outbox } from './internal/outbox.ts'
 import type { TableRuntime } from './internal/tables.ts'
 import type { Recover } from './recovery.ts'
 import { retryPromise } from './retry.ts'
+import type { Rpc } from './rpc.ts'
+import type { WorkerSensor } from './sensor.ts'
 import type { Timekeeper } from './time.ts'
+import { type ConsumerSlot, isRunning, isStopping, type WorkerStatus } from './worker-state.ts'
 
 /** A rewind retries a broker error that is not said to be retriable this long before stopping the worker. */
 const REBUILD_GIVE_UP_MS = 60_000
@@ -48,24 +51,26 @@ export interface CommitDeps {
   readonly log: Logger
   readonly broker: Broker
   readonly store: Store
-  readonly consumer: () => GroupConsumer
+  readonly consumer: ConsumerSlot
   readonly assignment: Assignment
   readonly tables: ReadonlyMap<string, TableRuntime>
   readonly outbox: Outbox
   readonly activity: Activity
-  /** Handlers inside a message, and those of them waiting for something only this commit brings. */
-  readonly busy: () => number
-  readonly waitingOnCommit: () => number
-  readonly running: () => boolean
-  /** True once the worker is stopping (or stopped): a rewind stops waiting for the broker. */
-  readonly stopping: () => boolean
-  /** Stops the worker with this reason (its tables could not be rebuilt). */
-  readonly crash: (reason: string) => void
+  /** The agents' runners: how many handlers are inside a message. */
+  readonly agents: ReadonlyMap<string, AgentRunner>
+  /** Asks in flight: handlers waiting for something only this commit brings (with the outbox's held sends awaited). */
+  readonly rpc: Pick<Rpc, 'inFlight'>
+  /**
+   * Commits only while running; once stopping (or stopped) a rewind stops waiting for the
+   * broker; crashed when its tables could not be rebuilt.
+   */
+  readonly worker: WorkerStatus
   /** Changelogs of tables bound since the last commit, being created. */
-  readonly creatingTopics: () => readonly Promise<void>[]
+  readonly creating: ReadonlySet<Promise<void>>
   /** Rebuilds a table's partitions (after a failed exactly-once commit). */
   readonly recover: Recover
-  readonly committed: (ms: number, ok: boolean) => void
+  /** Told each commit's duration and outcome. */
+  readonly sensor: Pick<WorkerSensor, 'committed'>
   /** The worker's clock (the test clock under app.test()). */
   readonly time: Timekeeper
 }
@@ -93,6 +98,13 @@ export class Committer {
     this.txId = `${d.id}-${d.workerId ?? randomUUID()}`
   }
 
+  /** Handlers inside a message. */
+  private busy(): number {
+    let n = 0
+    for (const r of this.d.agents.values()) n += r.busyCount
+    return n
+  }
+
   /** Set while no record may be handed out: an exactly-once commit settling, or a rewind rebuilding. */
   get gate(): Promise<void> | undefined {
     return this.quiescing ?? this.rebuilding
@@ -104,7 +116,7 @@ export class Committer {
     this.soon = true
     setImmediate(() => {
       this.soon = false
-      if (this.d.running()) this.commit().catch(() => {})
+      if (isRunning(this.d.worker)) this.commit().catch(() => {})
     })
   }
 
@@ -154,7 +166,7 @@ export class Committer {
     const { activity } = this.d
     for (;;) {
       const seen = activity.current
-      if (this.d.busy() <= this.d.waitingOnCommit()) break
+      if (this.busy() <= this.d.rpc.inFlight + this.d.outbox.heldAwaited) break
       const left = deadline - this.d.time.now()
       if (left <= 0) {
         this.d.log.warn(
@@ -181,7 +193,8 @@ export class Committer {
     const stopWatch = this.watch()
     try {
       this.step = 'waiting for handlers to finish their message'
-      const open = (this.d.outbox.holding && this.d.running()) || settle ? await this.quiesce() : undefined
+      const open =
+        (this.d.outbox.holding && isRunning(this.d.worker)) || settle ? await this.quiesce() : undefined
       try {
         await this.unit()
       } finally {
@@ -218,7 +231,7 @@ export class Committer {
     const started = performance.now()
     try {
       // Changelogs of tables bound since the last commit must exist before anything is written to them.
-      const creating = this.d.creatingTopics()
+      const creating = [...this.d.creating]
       this.step = 'creating changelog topics'
       if (creating.length) await Promise.all(creating)
       // Snapshot first: everything processed up to here has already queued its sends and table changes.
@@ -255,12 +268,12 @@ export class Committer {
           throw e
         }
         this.step = 'committing consumed offsets'
-        if (offsets.length) await this.d.consumer().commit(offsets)
+        if (offsets.length) await this.d.consumer.current.commit(offsets)
       }
-      for (const o of offsets) assignment.committed.set(tpKey(o.topic, o.partition), o.offset)
-      this.d.committed(performance.now() - started, true)
+      assignment.committedAt(offsets)
+      this.d.sensor.committed(performance.now() - started, true)
     } catch (e) {
-      this.d.committed(performance.now() - started, false)
+      this.d.sensor.committed(performance.now() - started, false)
       this.d.log.error(`commit failed: ${messageOf(e)}`)
       throw e
     }
@@ -299,7 +312,7 @@ export class Committer {
         this.step = `sending ${records.length} records in the transaction`
         const meta = records.length ? await txp.send(records) : []
         this.step = 'adding consumed offsets to the transaction'
-        if (offsets.length) await txp.sendOffsets(this.d.consumer(), offsets)
+        if (offsets.length) await txp.sendOffsets(this.d.consumer.current, offsets)
         this.step = 'committing the transaction'
         await txp.commit()
         held.settle(meta)
@@ -363,7 +376,7 @@ export class Committer {
         // A broker error that does not say it is retriable gets a while too (a leader moving can
         // look final to the client); a store that fails does not.
         retry: (e) =>
-          !this.d.stopping() &&
+          !isStopping(this.d.worker) &&
           (isRetriable(e) || (e instanceof BrokerError && Date.now() - since < REBUILD_GIVE_UP_MS)),
         baseMs: 250,
         maxMs: 5_000,
@@ -374,8 +387,8 @@ export class Committer {
         partitions: fmtTps([...assignment.partitions.values()]),
       })
     } catch (e) {
-      if (!this.d.stopping())
-        this.d.crash(`rebuilding the tables after a failed commit failed: ${messageOf(e)}`)
+      if (!isStopping(this.d.worker))
+        this.d.worker.crash(`rebuilding the tables after a failed commit failed: ${messageOf(e)}`)
     } finally {
       this.rebuilding = undefined
       release()
@@ -385,7 +398,7 @@ export class Committer {
   /** One try of the rewind: seek back, then reload the tables (store rows first, then the changelog). */
   private async rebuild(): Promise<void> {
     const { assignment, tables } = this.d
-    const consumer = this.d.consumer()
+    const consumer = this.d.consumer.current
     // What is held now: a rebalance may have come meanwhile.
     const tps = [...assignment.partitions.values()]
     const committed = await consumer.committed(tps)

@@ -14,6 +14,7 @@ import type { Assignment } from './assignment.ts'
 import type { Activity } from './internal/activity.ts'
 import type { SourceQueue } from './internal/source.ts'
 import { repeatWithBackoff, retrying } from './retry.ts'
+import type { WorkerSensor } from './sensor.ts'
 
 const FETCH_WAIT_MS = 250
 
@@ -22,8 +23,8 @@ export interface FetchDeps {
   readonly assignment: Assignment
   readonly log: Logger
   readonly activity: Activity
-  /** Records fetched per topic (the sensor). */
-  readonly fetched: (topic: string, n: number) => void
+  /** Told the records fetched per topic. */
+  readonly sensor: Pick<WorkerSensor, 'fetched'>
   /** Records one fetch returns at most (maxPollRecords). */
   readonly maxRecords: number
 }
@@ -34,8 +35,8 @@ export function deliver(batches: readonly RecordBatch[], d: FetchDeps): void {
   for (const b of batches) {
     const n = b.records.length
     if (n === 0) continue
-    assignment.positions.set(tpKey(b.topic, b.partition), b.records[n - 1]!.offset + 1)
-    d.fetched(b.topic, n)
+    assignment.fetched(tpKey(b.topic, b.partition), b.records[n - 1]!.offset + 1)
+    d.sensor.fetched(b.topic, n)
     const queues = assignment.queuesByTopic.get(b.topic)
     if (queues) for (const q of queues) q.push(b)
   }

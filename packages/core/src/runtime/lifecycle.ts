@@ -27,6 +27,12 @@ import { ackItem, type Cursor } from './internal/cursor.ts'
 export const wallClock = <A, E, R>(e: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.provideService(e, Clock.Clock, Clock.Clock.defaultValue())
 
+/** Closes a part when the current scope closes (in reverse order of acquisition, like every finalizer). */
+export const closeOnRelease = (part: {
+  close(): void | Promise<void>
+}): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.addFinalizer(() => Effect.promise(async () => part.close()))
+
 /** Acknowledges what a handler pulled for the value in hand, except records `keep` refuses. */
 export function ackHeld(cursor: Cursor, keep: (rec: BrokerRecord) => boolean): void {
   for (const item of cursor.inflight) if (keep(item.rec)) ackItem(item)
@@ -104,8 +110,8 @@ export class StopSignal extends StreamAppError {
 export interface LifecycleDeps {
   readonly def: AppDefinition
   readonly log: Logger
-  /** The ctx of services, tasks and hooks (no current event). */
-  readonly ctx: () => Record<string, unknown>
+  /** The running worker: its ctx is that of services, tasks and hooks (no current event). */
+  readonly worker: { readonly ctx: Record<string, unknown> }
 }
 
 export interface Lifecycle {
@@ -163,12 +169,12 @@ export const makeLifecycle = (d: LifecycleDeps): Effect.Effect<Lifecycle, never,
           ),
         )
       return Effect.acquireRelease(
-        Effect.tryPromise({ try: async () => s.start!(d.ctx()), catch: failed }),
+        Effect.tryPromise({ try: async () => s.start!(d.worker.ctx), catch: failed }),
         (resource) =>
           Effect.suspend(() =>
             s.stop === undefined
               ? Effect.void
-              : guarded(`service '${s.name}' stop`, HOOK_TIMEOUT_MS, () => s.stop!(resource, d.ctx())),
+              : guarded(`service '${s.name}' stop`, HOOK_TIMEOUT_MS, () => s.stop!(resource, d.worker.ctx)),
           ).pipe(Effect.andThen(Effect.sync(() => log.info(`service '${s.name}' stopped`)))),
       ).pipe(
         Effect.flatMap((resource) =>
@@ -199,7 +205,7 @@ export const makeLifecycle = (d: LifecycleDeps): Effect.Effect<Lifecycle, never,
         for (const h of hooks)
           await run(
             guarded(`on('${event}') hook`, h.timeoutMs, () =>
-              list === undefined ? h.fn(d.ctx()) : h.fn(Object.freeze(list), d.ctx()),
+              list === undefined ? h.fn(d.worker.ctx) : h.fn(Object.freeze(list), d.worker.ctx),
             ),
           ).catch(() => {})
       },
@@ -210,13 +216,16 @@ export const makeLifecycle = (d: LifecycleDeps): Effect.Effect<Lifecycle, never,
         (t) =>
           FiberSet.run(
             tasks,
-            Effect.tryPromise({ try: async () => t.fn(d.ctx()), catch: (e) => new UserCodeFailure(e) }).pipe(
+            Effect.tryPromise({
+              try: async () => t.fn(d.worker.ctx),
+              catch: (e) => new UserCodeFailure(e),
+            }).pipe(
               Effect.catch(({ error: e }) =>
                 Effect.gen(function* () {
                   log.error(`task '${t.name}' failed: ${messageOf(e)}`)
                   if (t.onError !== undefined && !signals.worker.aborted)
                     yield* guarded(`task '${t.name}' onError`, HOOK_TIMEOUT_MS, () =>
-                      t.onError!(e, d.ctx(), undefined),
+                      t.onError!(e, d.worker.ctx, undefined),
                     )
                 }),
               ),
@@ -228,7 +237,7 @@ export const makeLifecycle = (d: LifecycleDeps): Effect.Effect<Lifecycle, never,
         Effect.gen(function* () {
           for (const h of def.hooks)
             if (h.event === 'stopping')
-              yield* guarded(`on('stopping') hook`, h.timeoutMs, () => h.fn(d.ctx()))
+              yield* guarded(`on('stopping') hook`, h.timeoutMs, () => h.fn(d.worker.ctx))
           signals.stop()
           // Tasks see their signal abort; one that ignores it is interrupted (left behind) after the grace.
           yield* FiberSet.awaitEmpty(tasks).pipe(

@@ -6,11 +6,12 @@
 import { randomUUID } from 'node:crypto'
 import { messageOf } from '../definition/errors.ts'
 import type { Logger } from '../definition/types.ts'
-import type { Broker, GroupConsumer, TopicPartition } from '../ports/index.ts'
+import type { Broker, TopicPartition } from '../ports/index.ts'
 import type { KeyOwner } from '../ports/view.ts'
 import type { Assignment } from './assignment.ts'
 import type { TableRuntime } from './internal/tables.ts'
 import type { Timekeeper } from './time.ts'
+import type { ConsumerSlot } from './worker-state.ts'
 
 export interface Member {
   /** The worker's own id (from its group metadata): stable for its lifetime, the same on every member. */
@@ -27,35 +28,63 @@ const ASK_AGAIN_MS = 500
 /** How long a query waits for that answer before it says the holder is unknown. */
 const ASK_WAIT_MS = 1000
 
-export class Members {
-  private members: readonly Member[] = []
-  private again: (() => void) | undefined
+/**
+ * The group's members as last learnt, and this worker's id among them. Its
+ * one writer is Members (which loads it); the Replicator reads it, so it
+ * exists before both.
+ */
+export class Membership {
+  /** Written by Members after each load. */
+  members: readonly Member[] = []
   /**
    * This worker's id in the group metadata: its stable worker id when it has
    * one, so the group's order (which standby duties follow) survives restarts.
    */
   readonly selfId: string
 
-  constructor(
-    private readonly consumer: () => GroupConsumer,
-    private readonly assignment: Assignment,
-    private readonly broker: Broker,
-    private readonly log: Logger,
-    /** This worker's URL (a member never forwards to itself). */
-    private readonly self: () => string | undefined,
-    private readonly time: Timekeeper,
-    /** Called after each refresh of the membership (standby replicas follow it). */
-    private readonly onChange: () => void,
-    workerId?: string,
-  ) {
+  constructor(workerId: string | undefined) {
     this.selfId = workerId ?? randomUUID()
+  }
+
+  /** The members, ordered by id (the same order on every worker). */
+  list(): readonly Member[] {
+    return [...this.members].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  }
+}
+
+export interface MembersDeps {
+  readonly consumer: ConsumerSlot
+  readonly assignment: Assignment
+  readonly broker: Broker
+  readonly log: Logger
+  /** This worker's advertised URL (a member never forwards to itself). */
+  readonly worker: { readonly advertisedUrl: string | undefined }
+  readonly time: Timekeeper
+  /** Where the membership learnt is kept. */
+  readonly membership: Membership
+  /** Worked out again after each refresh of the membership (standby replicas follow it). */
+  readonly replicas: { update(): Promise<void> }
+}
+
+export class Members {
+  private again: (() => void) | undefined
+
+  constructor(private readonly d: MembersDeps) {}
+
+  get selfId(): string {
+    return this.d.membership.selfId
+  }
+
+  /** A rebalance reached this worker: who holds what changed. */
+  rebalanced(): void {
+    this.refresh()
   }
 
   /** Learns the group's membership now and once more shortly after. */
   refresh(): void {
     void this.load()
     this.again?.()
-    this.again = this.time.after(SETTLE_MS, () => void this.load())
+    this.again = this.d.time.after(SETTLE_MS, () => void this.load())
   }
 
   /** When the membership was last asked for (on the worker's clock). */
@@ -63,8 +92,8 @@ export class Members {
   private loading: Promise<void> | undefined
 
   private load(): Promise<void> {
-    this.askedAt = this.time.now()
-    const run = this.consumer()
+    this.askedAt = this.d.time.now()
+    const run = this.d.consumer.current
       .members()
       .then((members) => {
         const out: Member[] = []
@@ -77,10 +106,10 @@ export class Members {
           }
           out.push({ id: meta.id ?? m.memberId, url: meta.url ?? undefined, assignment: m.assignment })
         }
-        this.members = out
-        this.onChange()
+        this.d.membership.members = out
+        void this.d.replicas.update()
       })
-      .catch((e) => this.log.debug(`group members unavailable: ${messageOf(e)}`))
+      .catch((e) => this.d.log.debug(`group members unavailable: ${messageOf(e)}`))
       .finally(() => {
         if (this.loading === run) this.loading = undefined
       })
@@ -92,14 +121,14 @@ export class Members {
     this.again?.()
   }
 
-  /** This worker's group metadata: its id and web URL. */
-  metadata(url: string | undefined): string {
-    return JSON.stringify({ url: url ?? null, id: this.selfId })
+  /** This worker's group metadata: its id and advertised web URL. */
+  metadata(): string {
+    return JSON.stringify({ url: this.d.worker.advertisedUrl ?? null, id: this.selfId })
   }
 
   /** The members as last learnt, ordered by id (the same order on every worker). */
   list(): readonly Member[] {
-    return [...this.members].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    return this.d.membership.list()
   }
 
   /**
@@ -110,7 +139,7 @@ export class Members {
   async ownerOf(t: TableRuntime, key: unknown): Promise<KeyOwner> {
     if (t.partitions === undefined) {
       // Unbound here: bound elsewhere if its changelog exists, else nothing is stored anywhere.
-      const n = await this.broker.partitions(t.changelog)
+      const n = await this.d.broker.partitions(t.changelog)
       if (n === undefined) return { local: true }
       t.bind(n, `its changelog has ${n}`)
     }
@@ -121,11 +150,12 @@ export class Members {
     // Another member's claim can come after both asks that followed this worker's own rebalance
     // (an incremental rebalance calls back only the members whose partitions move): ask again,
     // at most every ASK_AGAIN_MS, rather than answer "unknown" until the next rebalance here.
-    const asking = this.loading ?? (this.time.now() - this.askedAt >= ASK_AGAIN_MS ? this.load() : undefined)
+    const asking =
+      this.loading ?? (this.d.time.now() - this.askedAt >= ASK_AGAIN_MS ? this.load() : undefined)
     if (asking !== undefined) {
       // Bounded: with the brokers away the answer may take long, and a query must not hang on it.
       let cancel = () => {}
-      await Promise.race([asking, new Promise<void>((r) => (cancel = this.time.after(ASK_WAIT_MS, r)))])
+      await Promise.race([asking, new Promise<void>((r) => (cancel = this.d.time.after(ASK_WAIT_MS, r)))])
       cancel()
     }
     return { local: false, url: this.holderOf(t.partitions!, partition) }
@@ -133,8 +163,9 @@ export class Members {
 
   /** The URL of the member holding partition p of a table of n partitions, as last learnt. */
   private holderOf(n: number, p: number): string | undefined {
-    for (const m of this.members)
-      if (m.url !== undefined && m.url !== this.self() && this.assignment.memberHolds(m.assignment, n, p))
+    const self = this.d.worker.advertisedUrl
+    for (const m of this.d.membership.members)
+      if (m.url !== undefined && m.url !== self && this.d.assignment.memberHolds(m.assignment, n, p))
         return m.url
     return undefined
   }

@@ -17,6 +17,7 @@ import type { Logger } from '../definition/types.ts'
 import type { Broker, TopicPartition } from '../ports/index.ts'
 import type { TableRuntime } from './internal/tables.ts'
 import type { TopicRuntime } from './internal/topics.ts'
+import { isRunning, type WorkerStatus } from './worker-state.ts'
 
 /** How often source topics' partition counts are read (a describe per check, cheap). */
 export const PARTITION_CHECK_MS = 10_000
@@ -27,9 +28,8 @@ export interface PartitionWatchDeps {
   readonly tables: ReadonlyMap<string, TableRuntime>
   readonly broker: Broker
   readonly log: Logger
-  readonly running: () => boolean
-  /** Stops the worker, saying why. */
-  readonly crash: (reason: string) => void
+  /** Checked only while it runs; stopped (saying why) when a partition count changes. */
+  readonly worker: WorkerStatus
 }
 
 export class PartitionWatch {
@@ -57,7 +57,7 @@ export class PartitionWatch {
       this.logged.add(topic)
       return false
     }
-    this.d.crash(
+    this.d.worker.crash(
       `source topic '${topic}' went from ${was} to ${now} partitions while the app runs: the keys of ` +
         `table${tables.length > 1 ? 's' : ''} ${tables.map((t) => `'${t.def.name}'`).join(', ')} (partitioned ` +
         `like it) would move to other partitions, so stream-app refuses to go on rather than re-hash them; ` +
@@ -84,7 +84,7 @@ export class PartitionWatch {
   /** Reads every source topic's partition count once. */
   async check(): Promise<void> {
     for (const topic of this.d.sources) {
-      if (!this.d.running()) return
+      if (!isRunning(this.d.worker)) return
       // A broker that is away is someone else's to report; the next check tries again.
       const now = await this.d.broker.partitions(topic).catch(() => undefined)
       if (now !== undefined && this.grew(topic, now)) return

@@ -7,6 +7,7 @@
 import type { TopicPartition } from '../ports/index.ts'
 import type { RecoveryProgress, WorkerState } from '../ports/sensor.ts'
 import type { GroupState, Readiness } from '../ports/view.ts'
+import type { ConsumerSlot } from './worker-state.ts'
 
 /**
  * How long after the last assignment change (or joining) the group counts as
@@ -30,10 +31,20 @@ export class GroupWatch {
   private last: (Change & { readonly at: number }) | undefined
 
   constructor(
-    private readonly now: () => number,
-    /** The settle period (the group consumer may ask for a longer one than GROUP_SETTLE_MS). */
-    readonly settleMs: () => number = () => GROUP_SETTLE_MS,
+    /** The worker's clock. */
+    private readonly time: { now(): number },
+    /** The group consumer, which may ask for a longer settle period than GROUP_SETTLE_MS. */
+    private readonly consumer?: ConsumerSlot,
   ) {}
+
+  /** The settle period. */
+  settleMs(): number {
+    return Math.max(GROUP_SETTLE_MS, this.consumer?.current.rebalanceSettleMs ?? 0)
+  }
+
+  private now(): number {
+    return this.time.now()
+  }
 
   /** Before the worker joins, its group is about to change (partitions move onto it): not stable. */
   private joined = false

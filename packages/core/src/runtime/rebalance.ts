@@ -23,6 +23,7 @@ import { demote, promote, releaseStandby } from './internal/table-standby.ts'
 import type { TableRuntime } from './internal/tables.ts'
 import type { Recover } from './recovery.ts'
 import type { Timekeeper } from './time.ts'
+import type { ConsumerSlot, WorkerStatus } from './worker-state.ts'
 
 /** How long the state of newly assigned partitions may fail to load (retriably) before the worker gives up. */
 const ASSIGN_GIVE_UP_MS = 90_000
@@ -32,7 +33,7 @@ export interface RebalanceDeps {
   /** The worker's clock: how long loading may keep failing is measured on it. */
   readonly time: Timekeeper
   readonly broker: Broker
-  readonly consumer: () => GroupConsumer
+  readonly consumer: ConsumerSlot
   readonly assignment: Assignment
   readonly tables: ReadonlyMap<string, TableRuntime>
   readonly recover: Recover
@@ -40,18 +41,18 @@ export interface RebalanceDeps {
   readonly replicas: {
     /** Stops tailing a partition assigned here; its position, if it was tailed. */
     takeOver(t: TableRuntime, partition: number): number | undefined
-    /** Works out what to tail again. */
-    update(): Promise<void>
   }
-  /** Commits what is processed, letting handlers finish the record they hold first. */
-  readonly settleAndCommit: () => Promise<void>
-  /** The worker's state, and the 'recovering' it shows while a rebalance recovers tables. */
-  readonly state: { get(): string; set(s: 'recovering' | 'running'): void }
-  /** Stops the worker from the inside, with the reason. */
-  readonly fatal: (reason: string) => void
-  readonly rebalanced: (kind: 'assigned' | 'revoked', partitions: readonly TopicPartition[]) => void
-  /** False when the assignment must be refused (it stops the worker itself: see partition-watch.ts). */
-  readonly admit?: (partitions: readonly TopicPartition[]) => Promise<boolean>
+  /** Commits what is processed (`commit(true)`: letting handlers finish the record they hold first). */
+  readonly committer: { commit(settle: boolean): Promise<void> }
+  /**
+   * The worker: its state, the 'recovering' it shows while a rebalance recovers tables,
+   * whether its start has finished, and its crash when state fails to load.
+   */
+  readonly worker: WorkerStatus & { recovering(on: boolean): void }
+  /** Told of each assignment change once it is done, in this order. */
+  readonly observers: readonly RebalanceObserver[]
+  /** Refuses an assignment holding partitions its topics did not have (it stops the worker itself). */
+  readonly partitionWatch?: { admits(partitions: readonly TopicPartition[]): Promise<boolean> }
   /** The app's hooks and ctx.signal (lifecycle.ts); hooks never throw and have a deadline. */
   readonly hooks?: {
     readonly signals: {
@@ -62,6 +63,11 @@ export interface RebalanceDeps {
   }
   /** Where a partition the group never committed starts (config autoOffsetReset; default 'earliest'). */
   readonly autoOffsetReset?: 'earliest' | 'latest'
+}
+
+/** A part that follows assignment changes (readiness, the sensor, the membership, the replicas). */
+export interface RebalanceObserver {
+  rebalanced(kind: 'assigned' | 'revoked', partitions: readonly TopicPartition[]): void
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
@@ -84,13 +90,10 @@ export class Rebalancer implements RebalanceListener {
   private readonly loadedGlobal = new Set<TableRuntime>()
   /** An assignment whose state failed to load while starting (the start fails with it). */
   startFailure: unknown
-  /** The start has finished: from here on failures are the worker's to handle. */
-  started = false
-
   constructor(private readonly d: RebalanceDeps) {}
 
   onAssign = async (tps: readonly TopicPartition[]): Promise<void> => {
-    if (this.d.admit && !(await this.d.admit(tps)))
+    if (this.d.partitionWatch && !(await this.d.partitionWatch.admits(tps)))
       throw new Error(`assignment refused: ${fmtTps(tps)} holds partitions its topics did not have`)
     try {
       await this.assign(tps)
@@ -99,20 +102,20 @@ export class Rebalancer implements RebalanceListener {
     } catch (e) {
       // While starting, start() fails with it: not every consumer (Kafka's) fails its start
       // when the listener does, and none of it may be processed with tables that did not load.
-      if (!this.started) {
+      if (!this.d.worker.started) {
         this.startFailure = e
         throw e
       }
       // Never process partitions whose tables did not load. A broker that is briefly away is
       // retried by the consumer; anything else, or a failure that lasts, stops the worker.
       const since = (this.failingSince ??= this.d.time.now())
-      const state = this.d.state.get()
+      const state = this.d.worker.state
       if (
         state !== 'stopping' &&
         state !== 'stopped' &&
         (!isRetriable(e) || this.d.time.now() - since > ASSIGN_GIVE_UP_MS)
       )
-        this.d.fatal(`loading the state of ${fmtTps(tps)} failed: ${messageOf(e)}`)
+        this.d.worker.crash(`loading the state of ${fmtTps(tps)} failed: ${messageOf(e)}`)
       throw e
     }
   }
@@ -121,7 +124,7 @@ export class Rebalancer implements RebalanceListener {
     const { assignment, broker, tables } = this.d
     this.d.hooks?.signals.assigned(tps)
     assignment.add(tps)
-    const committed = await this.d.consumer().committed(tps)
+    const committed = await this.d.consumer.current.committed(tps)
     const have = new Map(committed.map((c) => [tpKey(c.topic, c.partition), c]))
     const missing = tps.filter((tp) => !have.has(tpKey(tp.topic, tp.partition)))
     const latest = this.d.autoOffsetReset === 'latest'
@@ -130,9 +133,9 @@ export class Rebalancer implements RebalanceListener {
       : []
     // The Kafka client resolves 'latest' only when it starts fetching: records sent in between
     // would be skipped. The end as of the assignment is sought explicitly, on every broker alike.
-    if (latest) for (const o of starts) this.d.consumer().seek(o)
+    if (latest) for (const o of starts) this.d.consumer.current.seek(o)
     assignment.startAt([...committed, ...starts])
-    const before = this.d.state.get()
+    const before = this.d.worker.state
     // Which table partitions this assignment brought in, and whether a local copy (standby or kept rows) made them warm.
     const warm: string[] = []
     const cold: string[] = []
@@ -159,13 +162,13 @@ export class Rebalancer implements RebalanceListener {
       const extra =
         t.global && !this.loadedGlobal.has(t) ? range(t.partitions!).filter((p) => !next.has(p)) : []
       if (added.length || extra.length) {
-        if (before === 'running') this.d.state.set('recovering')
+        if (before === 'running') this.d.worker.recovering(true)
         await this.d.recover(t, [...added, ...extra], from)
       }
       if (t.global) this.loadedGlobal.add(t)
       t.owned = next
     }
-    if (before === 'running' && this.d.state.get() === 'recovering') this.d.state.set('running')
+    if (before === 'running' && this.d.worker.state === 'recovering') this.d.worker.recovering(false)
     // `held`: everything this worker processes now (incremental rebalances hand out only what moves).
     this.d.log.info('partitions assigned', {
       partitions: fmtTps(tps),
@@ -174,7 +177,7 @@ export class Rebalancer implements RebalanceListener {
       ...(cold.length ? { cold: cold.join(',') } : {}),
     })
     await this.d.hooks?.fire('partitionsAssigned', tps)
-    this.d.rebalanced('assigned', tps)
+    for (const o of this.d.observers) o.rebalanced('assigned', tps)
   }
 
   onRevoke = async (tps: readonly TopicPartition[]): Promise<void> => {
@@ -185,12 +188,12 @@ export class Rebalancer implements RebalanceListener {
     // changelog partition another worker already holds.
     this.d.hooks?.signals.revoked(tps)
     for (const q of assignment.queues()) q.dropBuffered(tps)
-    const state = this.d.state.get()
-    if (state === 'running' || state === 'recovering') await this.d.settleAndCommit().catch(() => {})
+    const state = this.d.worker.state
+    if (state === 'running' || state === 'recovering') await this.d.committer.commit(true).catch(() => {})
     await this.d.hooks?.fire('partitionsRevoked', tps)
     for (const q of assignment.queues()) q.drop(tps)
     assignment.remove(tps)
-    const now = this.d.state.get()
+    const now = this.d.worker.state
     if (now === 'stopping' || now === 'stopped') return
     for (const t of tables.values()) {
       const next = assignment.heldPartitions(t)
@@ -209,7 +212,7 @@ export class Rebalancer implements RebalanceListener {
       partitions: fmtTps(tps),
       held: fmtTps([...assignment.partitions.values()]),
     })
-    this.d.rebalanced('revoked', tps)
+    for (const o of this.d.observers) o.rebalanced('revoked', tps)
   }
 }
 
@@ -229,8 +232,8 @@ export const joinGroup = (o: {
   readonly autoOffsetReset?: 'earliest' | 'latest'
   /** This worker's stable identity (static membership), if it has one. */
   readonly instanceId: string | undefined
-  /** Called with the consumer as soon as it exists (the listener runs before start() resolves). */
-  readonly created: (c: GroupConsumer) => void
+  /** Holds the consumer as soon as it exists (the listener runs before start() resolves). */
+  readonly slot: ConsumerSlot
 }): Effect.Effect<GroupConsumer, unknown, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.tryPromise({
@@ -244,7 +247,7 @@ export const joinGroup = (o: {
           readCommitted: o.readCommitted,
           ...(o.autoOffsetReset ? { autoOffsetReset: o.autoOffsetReset } : {}),
         })
-        o.created(c)
+        o.slot.hold(c)
         try {
           await c.start()
           if (o.rebalancer.startFailure !== undefined) throw o.rebalancer.startFailure

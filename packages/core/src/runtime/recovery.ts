@@ -9,6 +9,8 @@ import type { Logger, ResolvedConfig } from '../definition/types.ts'
 import type { Broker, Store, StoreChange, TopicPartitionOffset } from '../ports/index.ts'
 import type { RecoveryProgress } from '../ports/sensor.ts'
 import type { TableRuntime } from './internal/tables.ts'
+import type { WorkerSensor } from './sensor.ts'
+import { isStopping, type WorkerStatus } from './worker-state.ts'
 
 /** Rows loaded from the store per page, and changelog records per fetch. */
 const PAGE = 2_000
@@ -20,10 +22,10 @@ export interface RecoveryDeps {
   readonly store: Store
   readonly config: ResolvedConfig
   readonly log: Logger
-  /** Progress while recovering (undefined when done), and the totals when finished. */
-  readonly report: (p: RecoveryProgress | undefined, finished?: { records: number; ms: number }) => void
-  /** True once the worker is stopping: recovery stops where it is. */
-  readonly stopping: () => boolean
+  /** Told the progress while recovering (undefined when done), and the totals when finished. */
+  readonly sensor: Pick<WorkerSensor, 'recovery'>
+  /** Once the worker is stopping, recovery stops where it is. */
+  readonly worker: WorkerStatus
 }
 
 /** Recovers partitions of a table (from positions already held in memory, if given). */
@@ -61,7 +63,7 @@ export async function recoverTable(
     changelogTotal: 0,
     startedAt: Date.now(),
   }
-  d.report(progress)
+  d.sensor.recovery(progress)
   let slice = performance.now()
   const breathe = async () => {
     if (performance.now() - slice < SLICE_MS) return
@@ -82,7 +84,7 @@ export async function recoverTable(
           }
         }
         progress.storeRows += page.length & 255
-        if (d.stopping()) return
+        if (isStopping(d.worker)) return
       }
     }
     const persisted = t.store.persistedOffsets(mine)
@@ -143,14 +145,14 @@ export async function recoverTable(
           lastReport = now
         }
         await breathe()
-        if (d.stopping()) break
+        if (isStopping(d.worker)) break
       }
     } finally {
       await reader.close()
     }
   } finally {
     const ms = Math.round(performance.now() - started)
-    d.report(undefined, { records: done, ms })
+    d.sensor.recovery(undefined, { records: done, ms })
     if (done) d.log.info('recovery finished', { table: t.name, records: done, ms })
   }
 }

@@ -22,7 +22,7 @@ import {
   takeOverFrom,
 } from './internal/table-standby.ts'
 import type { TableRuntime } from './internal/tables.ts'
-import type { Members } from './members.ts'
+import type { Member, Membership } from './members.ts'
 import { repeatWithBackoff } from './retry.ts'
 
 interface Followed {
@@ -48,7 +48,8 @@ export interface ReplicaDeps {
   readonly log: Logger
   readonly tables: ReadonlyMap<string, TableRuntime>
   readonly assignment: Assignment
-  readonly members: Members
+  /** Who is in the group (the standby duties follow its order). */
+  readonly members: Pick<Membership, 'list' | 'selfId'>
 }
 
 export class Replicator {
@@ -79,23 +80,22 @@ export class Replicator {
   }
 
   /** The index of the member that owns partition p of a table, or -1 while nobody is known to. */
-  private ownerOf(t: TableRuntime, p: number, members: ReturnType<Members['list']>): number {
+  private ownerOf(t: TableRuntime, p: number, members: readonly Member[]): number {
     return members.findIndex((m) => this.d.assignment.memberHolds(m.assignment, t.partitions!, p))
   }
 
   /** This worker is among the n members after partition p's owner, in the group's order. */
-  private standsBy(
-    t: TableRuntime,
-    p: number,
-    members: ReturnType<Members['list']>,
-    self: number,
-    n: number,
-  ): boolean {
+  private standsBy(t: TableRuntime, p: number, members: readonly Member[], self: number, n: number): boolean {
     const owner = this.ownerOf(t, p, members)
     if (owner < 0 || owner === self) return false
     for (let k = 1; k <= Math.min(n, members.length - 1); k++)
       if ((owner + k) % members.length === self) return true
     return false
+  }
+
+  /** A rebalance reached this worker: what it owns changed. */
+  rebalanced(): void {
+    void this.update()
   }
 
   /** Works out what to follow again (after a rebalance or a membership change) and re-aims the reader. */

@@ -17,8 +17,11 @@ import type { AppDefinition, CronDef, TimerDef } from '../definition/definition.
 import { messageOf } from '../definition/errors.ts'
 import type { OnErrorFn } from '../definition/lifecycle.ts'
 import type { Logger, ResolvedConfig } from '../definition/types.ts'
+import type { Assignment } from './assignment.ts'
 import type { Activity } from './internal/activity.ts'
 import type { TableRuntime } from './internal/tables.ts'
+import { type Lifecycle, wallClock } from './lifecycle.ts'
+import { isRunning, type WorkerStatus } from './worker-state.ts'
 
 export interface ScheduleDeps {
   readonly def: AppDefinition
@@ -26,13 +29,16 @@ export interface ScheduleDeps {
   readonly log: Logger
   readonly tables: ReadonlyMap<string, TableRuntime>
   readonly activity: Activity
-  readonly running: () => boolean
-  readonly isLeader: () => boolean
-  /** The ctx of timers and cron jobs. */
-  readonly ctx: () => unknown
-  readonly commit: () => Promise<void>
+  /** Runs happen only while it runs; its ctx is that of timers and cron jobs. */
+  readonly worker: Pick<WorkerStatus, 'state'> & { readonly ctx: unknown }
+  /** onLeader timers and cron jobs run on the leader only. */
+  readonly assignment: Pick<Assignment, 'isLeader'>
+  /** Commits every commitInterval. */
+  readonly committer: { commit(): Promise<void> }
   /** Tells a timer's or cron job's onError of a failed run. */
-  readonly onError: (what: string, fn: OnErrorFn, error: unknown, ctx: unknown) => Promise<void>
+  readonly lifecycle: Pick<Lifecycle, 'onError'>
+  /** How long a stop waits for the runs in progress (real time, also under app.test()). */
+  readonly stopTimeoutMs: number
 }
 
 /** Timer and cron runs in progress (idle() and stop() wait for them). */
@@ -104,31 +110,46 @@ const onCron = (c: CronDef, timezone: string, running: () => boolean, body: Effe
     ),
   )
 
-/** Forks every scheduled fiber into the current scope. */
+/**
+ * Forks every scheduled fiber into the current scope; closing it waits (up to
+ * stopTimeoutMs) for the runs in progress, whose fibers it has interrupted.
+ */
 export const startSchedules = (d: ScheduleDeps, runs: Runs): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const { def, log } = d
-    const commit = Effect.promise(() => d.commit().catch(() => {}))
-    yield* Effect.forkScoped(every(d.config.commitIntervalMs, d.running, commit))
+    const { def, log, worker } = d
+    yield* Effect.addFinalizer(() =>
+      wallClock(
+        Effect.promise(() => runs.settled()).pipe(
+          Effect.timeoutOrElse({
+            duration: d.stopTimeoutMs,
+            orElse: () =>
+              Effect.sync(() => log.warn(`timer or cron runs still running after ${d.stopTimeoutMs}ms`)),
+          }),
+        ),
+      ),
+    )
+    const running = () => isRunning(worker)
+    const commit = Effect.promise(() => d.committer.commit().catch(() => {}))
+    yield* Effect.forkScoped(every(d.config.commitIntervalMs, running, commit))
     const failed = (what: string, onError: OnErrorFn | undefined) =>
-      onError === undefined ? undefined : (e: unknown) => d.onError(what, onError, e, d.ctx())
+      onError === undefined ? undefined : (e: unknown) => d.lifecycle.onError(what, onError, e, worker.ctx)
     const onLeader = (yes: boolean | undefined, run: Effect.Effect<void>) =>
-      yes ? Effect.suspend(() => (d.isLeader() ? run : Effect.void)) : run
+      yes ? Effect.suspend(() => (d.assignment.isLeader() ? run : Effect.void)) : run
     for (const t of Object.values(def.timers) as TimerDef[]) {
       const run = runs.guarded(
         'timer',
         t.name,
-        () => t.fn(d.ctx()),
+        () => t.fn(worker.ctx),
         log,
         failed(`timer '${t.name}'`, t.onError),
       )
-      yield* Effect.forkScoped(every(t.everyMs, d.running, onLeader(t.onLeader, run)))
+      yield* Effect.forkScoped(every(t.everyMs, running, onLeader(t.onLeader, run)))
     }
     const zone = d.config.timezone ?? 'UTC'
     for (const c of Object.values(def.crons) as CronDef[]) {
       const what = `cron job '${c.name}'`
-      const run = runs.guarded('cron job', c.name, () => c.fn(d.ctx()), log, failed(what, c.onError))
-      yield* Effect.forkScoped(onCron(c, zone, d.running, onLeader(c.onLeader, run)))
+      const run = runs.guarded('cron job', c.name, () => c.fn(worker.ctx), log, failed(what, c.onError))
+      yield* Effect.forkScoped(onCron(c, zone, running, onLeader(c.onLeader, run)))
     }
     for (const t of d.tables.values()) {
       const expires = t.kind.expiresMs
@@ -137,6 +158,6 @@ export const startSchedules = (d: ScheduleDeps, runs: Runs): Effect.Effect<void,
         const n = t.expire()
         if (n) log.debug(`table '${t.name}': ${n} expired windows dropped`)
       })
-      yield* Effect.forkScoped(every(Math.max(1000, Math.min(expires, 30_000)), d.running, expire))
+      yield* Effect.forkScoped(every(Math.max(1000, Math.min(expires, 30_000)), running, expire))
     }
   })

@@ -12,23 +12,39 @@ import type {
   Sensor,
   SensorHooks,
   StatsSnapshot,
-  WorkerState,
 } from '../ports/sensor.ts'
 import { tpKey } from '../ports/topic-partitions.ts'
 import type { Assignment } from './assignment.ts'
+import type { AgentRunner } from './internal/instance.ts'
 import type { Outbox } from './internal/outbox.ts'
 import type { TableRuntime } from './internal/tables.ts'
 import type { TopicRuntime } from './internal/topics.ts'
 import type { StallWatch } from './stall.ts'
+import type { WorkerStatus } from './worker-state.ts'
 
 export interface SensorSources {
-  readonly state: () => WorkerState
+  readonly worker: Pick<WorkerStatus, 'state'>
   readonly topics: ReadonlyMap<string, TopicRuntime>
   readonly tables: ReadonlyMap<string, TableRuntime>
-  readonly agents: () => readonly AgentStats[]
+  /** The agents' runners (filled as the worker builds them). */
+  readonly agents: ReadonlyMap<string, AgentRunner>
   readonly outbox: Outbox
   readonly assignment: Assignment
   readonly broker: Broker
+  /** Present when stall detection is on (stall.ts). */
+  readonly stallWatch: StallWatch | undefined
+}
+
+/** What each agent counted. */
+export function agentStats(runners: ReadonlyMap<string, AgentRunner>): AgentStats[] {
+  return [...runners.values()].map((r) => ({
+    name: r.def.name,
+    consumed: r.consumed,
+    yielded: r.yielded,
+    restarts: r.restarts,
+    state: r.state,
+    ...(r.stoppedBy ? { stopped: r.stoppedBy } : {}),
+  }))
 }
 
 export class WorkerSensor implements Sensor {
@@ -40,9 +56,6 @@ export class WorkerSensor implements Sensor {
   hooks: SensorHooks[] | undefined
   /** Someone listens to latency samples: agents time every 8th value only then. */
   readonly timing = { on: false }
-  /** Set when stall detection is on (stall.ts). */
-  stallWatch: StallWatch | undefined
-
   constructor(private readonly s: SensorSources) {}
 
   subscribe(hooks: SensorHooks): () => void {
@@ -97,14 +110,14 @@ export class WorkerSensor implements Sensor {
     const out = this.s.outbox.perTopic
     const names = new Set([...this.s.topics.keys(), ...out.keys(), ...this.messagesIn.keys()])
     return {
-      state: this.s.state(),
+      state: this.s.worker.state,
       topics: [...names].map((name) => ({
         name,
         partitions: this.s.topics.get(name)?.partitions,
         messagesIn: this.messagesIn.get(name) ?? 0,
         messagesOut: out.get(name) ?? 0,
       })),
-      agents: this.s.agents(),
+      agents: agentStats(this.s.agents),
       tables: [...this.s.tables.values()].map((t) => {
         const owned = [...t.owned].sort((a, b) => a - b)
         // A global table holds every partition: those it does not own it follows (tails their changelogs).
@@ -125,11 +138,11 @@ export class WorkerSensor implements Sensor {
       commits: { ...this.commits },
       recoveries: { ...this.recoveries },
       recovering: this.recovering,
-      ...(this.stallWatch
+      ...(this.s.stallWatch
         ? {
             stalls: {
-              current: this.stallWatch.current(),
-              total: Object.fromEntries(this.stallWatch.counts),
+              current: this.s.stallWatch.current(),
+              total: Object.fromEntries(this.s.stallWatch.counts),
             },
           }
         : {}),

@@ -30,7 +30,8 @@ export class StallWatch {
 
   constructor(
     private readonly d: {
-      readonly runners: () => ReadonlyMap<string, AgentRunner>
+      /** The agents' runners (filled as the worker builds them). */
+      readonly runners: ReadonlyMap<string, AgentRunner>
       readonly timeoutMs: number
       readonly time: Timekeeper
       readonly log: Logger
@@ -41,7 +42,7 @@ export class StallWatch {
   scan(): void {
     const now = this.d.time.now()
     const seen = new Set<Instance>()
-    for (const r of this.d.runners().values())
+    for (const r of this.d.runners.values())
       for (const inst of r.instances) {
         const item = inst.phase === 'busy' ? inst.cursor.current : undefined
         if (item === undefined) continue

@@ -11,7 +11,6 @@ import { messageOf } from '../definition/errors.ts'
 import type { Logger, ResolvedConfig } from '../definition/types.ts'
 import type { Broker, Store, TopicSpec } from '../ports/index.ts'
 import { declareTopics } from './declare.ts'
-import type { SourceQueue } from './internal/source.ts'
 import { wireTableJoins } from './internal/table-join.ts'
 import { type TableHost, TableRuntime, type WindowEvents } from './internal/tables.ts'
 import { TopicRuntime } from './internal/topics.ts'
@@ -152,47 +151,4 @@ export async function resolveTopology(d: TopologyDeps): Promise<Topology> {
   await declareTopics(broker, config, specs)
   wireTableJoins(tables)
   return { topics, tables, sources, maxSourcePartitions, leaderTopic, creating }
-}
-
-/**
- * Queues created at run time (groupBy, through): the topic is resolved and
- * ensured, the agent gets its own queue of it, and the group consumer follows
- * it. Once per agent and topic.
- */
-export function dynamicSubscriptions(d: {
-  readonly topology: Topology
-  readonly broker: Broker
-  readonly config: ResolvedConfig
-  readonly subscribed: Set<string>
-  readonly subscribe: (topics: readonly string[]) => Promise<void>
-  readonly makeQueue: (agent: string, topic: TopicRuntime) => SourceQueue
-}): (agent: string, def: TopicDef) => Promise<SourceQueue> {
-  const made = new Map<string, Promise<SourceQueue>>()
-  const { topics, maxSourcePartitions } = d.topology
-  return (agent, def) => {
-    const k = `${agent}\u0000${def.name}`
-    let p = made.get(k)
-    if (!p) {
-      p = (async () => {
-        let rt = topics.get(def.name)
-        if (!rt) {
-          const existing = def.partitions === undefined ? await d.broker.partitions(def.name) : undefined
-          rt = new TopicRuntime(def, def.partitions ?? existing ?? maxSourcePartitions)
-          topics.set(def.name, rt)
-        }
-        // A repartition topic (groupBy) is the app's own; a topic passed to through() is the user's.
-        await declareTopics(d.broker, d.config, [
-          def.repartition === true ? internalSpec(rt.spec, d.config.replicationFactor) : rt.spec,
-        ])
-        const q = d.makeQueue(agent, rt)
-        if (!d.subscribed.has(def.name)) {
-          d.subscribed.add(def.name)
-          await d.subscribe([...d.subscribed])
-        }
-        return q
-      })()
-      made.set(k, p)
-    }
-    return p
-  }
 }

@@ -9,13 +9,7 @@ import type { AppDefinition } from '../definition/definition.ts'
 import type { Duration } from '../definition/duration.ts'
 import { StoppedError, WorkerFailedError } from '../definition/errors.ts'
 import type { AgentHandle, Logger, ResolvedConfig, TopicHandle, WindowedTable } from '../definition/types.ts'
-import type {
-  Broker,
-  BrokerReachability,
-  BrokerRecord,
-  GroupConsumer,
-  TopicReplication,
-} from '../ports/index.ts'
+import type { Broker, BrokerReachability, BrokerRecord, TopicReplication } from '../ports/index.ts'
 import type { WorkerInspection } from '../ports/inspect.ts'
 import type { Sensor, WorkerState } from '../ports/sensor.ts'
 import type { KeyOwner, Readiness, RecordJson, RecordQuery, TableQuery } from '../ports/view.ts'
@@ -37,6 +31,7 @@ import { readRecords } from './records.ts'
 import type { Runs } from './schedule.ts'
 import type { WorkerSensor } from './sensor.ts'
 import type { WorkerRuntime } from './worker-runtime.ts'
+import type { ConsumerSlot, WorkerStatus } from './worker-state.ts'
 
 /** The parts a worker is made of, each owning its state. */
 export interface WorkerParts {
@@ -51,12 +46,13 @@ export interface WorkerParts {
   readonly outbox: Outbox
   readonly runs: Runs
   readonly activity: Activity
-  readonly consumer: () => GroupConsumer
+  readonly consumer: ConsumerSlot
   /** When the group last changed (a client worker joins none). */
   readonly group: GroupWatch | undefined
 }
 
-export class RunningWorker implements WorkerRuntime {
+export class RunningWorker implements WorkerRuntime, WorkerStatus {
+  /** Written here only (tests aside): parts read it through WorkerStatus. */
   state: WorkerState = 'starting'
   url: string | undefined
   /** Set when the worker stopped itself (its state could not be loaded); `done` then resolves. */
@@ -102,6 +98,28 @@ export class RunningWorker implements WorkerRuntime {
 
   attach(parts: WorkerParts): void {
     this.parts = parts
+  }
+
+  /** Tables are being recovered (while starting, or a rebalance brought partitions), or that is over. */
+  recovering(on: boolean): void {
+    this.state = on ? 'recovering' : 'running'
+  }
+
+  /** The start finished: running, and failures from here on are the worker's to handle. */
+  ready(): void {
+    this.state = 'running'
+    this.started = true
+  }
+
+  /** Throws when the worker is stopping: what a user's call on a stopped worker gets. */
+  readonly ensureRunning = (what: string): void => {
+    if (this.state === 'stopping' || this.state === 'stopped')
+      throw new StoppedError(`${what}: the worker is stopped`)
+  }
+
+  /** What other workers forward table queries to: canonicalUrl when set (behind NAT, a proxy, Kubernetes). */
+  get advertisedUrl(): string | undefined {
+    return this.config.canonicalUrl ?? this.url
   }
 
   private get p(): WorkerParts {
@@ -227,7 +245,7 @@ export class RunningWorker implements WorkerRuntime {
     return idle(
       {
         broker: this.broker,
-        consumer: p.consumer,
+        consumer: () => p.consumer.current,
         assignment: p.assignment,
         agents: p.agents,
         outbox: p.outbox,
@@ -285,20 +303,4 @@ export class RunningWorker implements WorkerRuntime {
   decode(topic: string, rec: BrokerRecord): RecordJson {
     return decodeRecord(this.parts?.topics.get(topic), topic, rec)
   }
-}
-
-/** The consumer of a client worker: member of no group. */
-export const nullConsumer: GroupConsumer = {
-  start: async () => {},
-  subscribe: async () => {},
-  fetch: async () => [],
-  pause: () => {},
-  resume: () => {},
-  seek: () => {},
-  assignment: () => [],
-  commit: async () => {},
-  committed: async () => [],
-  members: async () => [],
-  wakeup: () => {},
-  close: async () => {},
 }

@@ -8,16 +8,18 @@
  * the scope; a start that fails half way closes what it opened. The app's
  * services are acquired before the web server (so released after it), and
  * the last finalizer (the first to run) is the 'stopping' hooks and ctx.signal.
+ * Parts are made in dependency order and handed objects, not closures: the
+ * running worker (WorkerStatus, worker-state.ts), the ConsumerSlot, the sensor,
+ * the runners map; the few callbacks left are those the structure test counts.
  */
 import * as Effect from 'effect/Effect'
 import * as Option from 'effect/Option'
 import type * as Scope from 'effect/Scope'
 import type { AgentDef, AppDefinition } from '../definition/definition.ts'
-import { asFailure, messageOf, StoppedError } from '../definition/errors.ts'
+import { asFailure, messageOf } from '../definition/errors.ts'
 import type { Logger, ResolvedConfig } from '../definition/types.ts'
-import type { GroupConsumer } from '../ports/index.ts'
 import { BrokerService, StoreService, TracingService, WebService } from '../ports/services.ts'
-import { makeAgents, makeRunners, sourceQueue } from './agents.ts'
+import { makeAgents, makeRunners } from './agents.ts'
 import { Assignment } from './assignment.ts'
 import { watchBlocking } from './blocking.ts'
 import { Channels } from './channels.ts'
@@ -26,10 +28,10 @@ import { Contexts } from './context.ts'
 import { fetchLoop } from './fetch.ts'
 import { Activity } from './internal/activity.ts'
 import type { AgentRunner } from './internal/instance.ts'
-import { makeLifecycle, wallClock } from './lifecycle.ts'
-import { Members } from './members.ts'
+import { closeOnRelease, makeLifecycle, wallClock } from './lifecycle.ts'
+import { Members, Membership } from './members.ts'
 import { PartitionWatch } from './partition-watch.ts'
-import { GROUP_SETTLE_MS, GroupWatch } from './readiness.ts'
+import { GroupWatch } from './readiness.ts'
 import { joinGroup, Rebalancer } from './rebalance.ts'
 import { recoverer, recoverReadOnly } from './recovery.ts'
 import { Replicator } from './replicas.ts'
@@ -38,10 +40,12 @@ import { Runs, startSchedules } from './schedule.ts'
 import { WorkerSensor } from './sensor.ts'
 import { makeOutbox, Sinks } from './sinks.ts'
 import { StallWatch } from './stall.ts'
+import { dynamicSubscriptions } from './subscriptions.ts'
 import { makeTimekeeper } from './time.ts'
-import { dynamicSubscriptions, resolveTopology } from './topology.ts'
-import { nullConsumer, RunningWorker } from './view.ts'
+import { resolveTopology } from './topology.ts'
+import { RunningWorker } from './view.ts'
 import { workerIdentity } from './worker-id.ts'
+import { ConsumerSlot } from './worker-state.ts'
 
 /** A promise's failure as the effect's failure, the error as it was thrown. */
 const attempt = <A>(fn: () => PromiseLike<A>) => Effect.tryPromise({ try: fn, catch: asFailure })
@@ -77,7 +81,8 @@ export const makeWorker = (
     const time = yield* makeTimekeeper
     const activity = new Activity()
     const rpc = new Rpc(id, time, activity)
-    let consumer: GroupConsumer = nullConsumer
+    // Made first and handed to the parts: the consumer once joined, the worker's state (its one writer is rt).
+    const consumer = new ConsumerSlot()
     const workerId = o.client ? undefined : workerIdentity(config, broker.staticMembership === true, log)
     const rt: RunningWorker = new RunningWorker({ def, config, log, broker, workerId, close: o.close })
     const topology = yield* attempt(() =>
@@ -104,36 +109,31 @@ export const makeWorker = (
       }),
     )
     const { topics, tables } = topology
-    const lifecycle = yield* makeLifecycle({ def, log, ctx: () => rt.ctx })
+    const lifecycle = yield* makeLifecycle({ def, log, worker: rt })
     const assignment = new Assignment(topology.leaderTopic, topics)
     // Someone awaits a held send (exactly_once: a user send, an ask): commit soon, not at the interval.
     const outbox = yield* makeOutbox(broker, config, log, activity, () => committer.commitSoon())
     yield* Effect.addFinalizer(() => Effect.sync(() => rpc.rejectAll()))
     const sinks = new Sinks(topics, outbox, time, log, tracing)
+    // The agents' runners, filled by makeRunners below; the committer, the sensor and the stall watch read them.
+    const runners = new Map<string, AgentRunner>()
+    const stallWatch =
+      !o.client && config.production.stallTimeoutMs > 0
+        ? new StallWatch({ runners, timeoutMs: config.production.stallTimeoutMs, time, log })
+        : undefined
     const sensor = new WorkerSensor({
-      state: () => rt.state,
+      worker: rt,
       topics,
       tables,
-      agents: () => agentsStats(),
+      agents: runners,
       outbox,
       assignment,
       broker,
+      stallWatch,
     })
-    const recover = recoverer({
-      broker,
-      store,
-      config,
-      log,
-      report: (p, finished) => sensor.recovery(p, finished),
-      stopping: () => rt.state === 'stopping' || rt.state === 'stopped',
-    })
-    let runners = new Map<string, AgentRunner>()
-    const ensureRunning = (what: string) => {
-      if (rt.state === 'stopping' || rt.state === 'stopped')
-        throw new StoppedError(`${what}: the worker is stopped`)
-    }
+    const recover = recoverer({ broker, store, config, log, sensor, worker: rt })
     const buffer = config.production.streamBufferMaxsize
-    const channels = new Channels(def.channels, buffer, time, ensureRunning)
+    const channels = new Channels(def.channels, buffer, time, rt.ensureRunning)
     const contexts = new Contexts({
       channels: channels.handles,
       id,
@@ -148,7 +148,7 @@ export const makeWorker = (
       tracing,
       services: lifecycle.services,
       signals: lifecycle.signals,
-      ensureRunning,
+      ensureRunning: rt.ensureRunning,
     })
     const committer = new Committer({
       id,
@@ -157,97 +157,76 @@ export const makeWorker = (
       log,
       broker,
       store,
-      consumer: () => consumer,
+      consumer,
       assignment,
       tables,
       outbox,
       activity,
-      busy: () => {
-        let n = 0
-        for (const r of runners.values()) n += r.busyCount
-        return n
-      },
-      waitingOnCommit: () => rpc.inFlight + outbox.heldAwaited,
-      running: () => rt.state === 'running',
-      stopping: () => rt.state === 'stopping' || rt.state === 'stopped',
-      crash: (reason) => rt.crash(reason),
-      creatingTopics: () => [...topology.creating],
+      agents: runners,
+      rpc,
+      worker: rt,
+      creating: topology.creating,
       recover,
-      committed: (ms, ok) => sensor.committed(ms, ok),
+      sensor,
       time,
     })
-    yield* Effect.addFinalizer(() => Effect.promise(() => committer.close()))
-
+    yield* closeOnRelease(committer)
     const subscribe = dynamicSubscriptions({
       topology,
       broker,
       config,
-      subscribed: assignment.subscribed,
-      subscribe: (ts) => consumer.subscribe(ts),
-      makeQueue: (agent, t) => sourceQueue(agent, [t], assignment, sinks.invalid, buffer),
-    })
-    runners = makeRunners(def, {
-      topics,
       assignment,
-      invalid: sinks.invalid,
-      log,
-      channels,
+      consumer,
+      sinks,
       capacity: buffer,
-      host: {
+    })
+    makeRunners(
+      def,
+      {
         appId: id,
+        topics,
+        assignment,
+        log,
         time,
         activity,
-        topic: (name) => topics.get(name),
+        channels,
+        capacity: buffer,
         subscribe,
-        forward: sinks.forward,
-        emit: sinks.emit,
-        makeContext: (cursor) => contexts.make(cursor),
-        gate: () => committer.gate ?? outbox.pressure(),
-        timing: sensor.timing,
-        latency: (agent, s) => sensor.latency(agent, s),
+        sinks,
+        contexts,
+        committer,
+        outbox,
+        sensor,
         tracing,
       },
-    })
+      runners,
+    )
     const agents = yield* makeAgents({
       runners,
       log,
       time,
-      crashed: (a, e) => sensor.crashed(a, e),
-      signals: lifecycle.signals,
-      onError: (inst, error, event) =>
-        lifecycle.onError(
-          `agent '${inst.agent}'`,
-          inst.runner.def.onError!,
-          error,
-          contexts.make(inst.cursor),
-          event,
-        ),
-      crashWorker: (reason) => rt.crash(reason),
+      sensor,
+      lifecycle,
+      contexts,
+      worker: rt,
       ...(o.instantRestarts ? { instantRestarts: true } : {}),
     })
-    const agentsStats = () => agents.stats()
-    // What other workers forward table queries to: canonicalUrl when set (behind NAT, a proxy, Kubernetes).
-    const advertised = () => config.canonicalUrl ?? rt.url
-    const members = new Members(
-      () => consumer,
+    const membership = new Membership(workerId)
+    const replicator = new Replicator({ broker, store, config, log, tables, assignment, members: membership })
+    const members = new Members({
+      consumer,
       assignment,
       broker,
       log,
-      advertised,
+      worker: rt,
       time,
-      () => void replicator.update(),
-      workerId,
-    )
-    yield* Effect.addFinalizer(() => Effect.sync(() => members.close()))
-    const replicator = new Replicator({ broker, store, config, log, tables, assignment, members })
-    yield* Effect.addFinalizer(() => Effect.sync(() => replicator.close()))
+      membership,
+      replicas: replicator,
+    })
+    yield* closeOnRelease(members)
+    yield* closeOnRelease(replicator)
     const runs = new Runs(activity)
-    const group = o.client
-      ? undefined
-      : new GroupWatch(
-          () => time.now(),
-          () => Math.max(GROUP_SETTLE_MS, consumer.rebalanceSettleMs ?? 0),
-        )
+    const group = o.client ? undefined : new GroupWatch(time, consumer)
     rt.attach({
       topics,
       tables,
@@ -260,16 +239,16 @@ export const makeWorker = (
       outbox,
       runs,
       activity,
-      consumer: () => consumer,
+      consumer,
       group,
     })
 
-    rt.state = 'recovering'
+    rt.recovering(true)
     yield* lifecycle.startServices
     if (o.client) {
       yield* attempt(() => recoverReadOnly(tables, recover))
       yield* readReplies(rpc, broker, log)
-      rt.state = 'running'
+      rt.recovering(false)
       return rt
     }
     // The web server answers (503 on /health) while the worker joins the group and recovers,
@@ -284,66 +263,53 @@ export const makeWorker = (
       log.info(`web server listening on ${rt.url} (503 on /health until ready)`)
     }
     yield* readReplies(rpc, broker, log)
-    for (const s of [...topology.sources, topology.leaderTopic]) assignment.subscribed.add(s)
+    for (const s of [...topology.sources, topology.leaderTopic]) assignment.follow(s)
     const partitionWatch = new PartitionWatch({
       topics,
       sources: topology.sources,
       tables,
       broker,
       log,
-      running: () => rt.state === 'running',
-      crash: (reason) => rt.crash(reason),
+      worker: rt,
     })
     const rebalancer = new Rebalancer({
       log,
       time,
       broker,
-      consumer: () => consumer,
+      consumer,
       assignment,
       tables,
       recover,
-      settleAndCommit: () => committer.commit(true),
-      state: {
-        get: () => rt.state,
-        set: (s) => {
-          rt.state = s
-        },
-      },
-      fatal: (reason) => rt.crash(reason),
-      admit: (tps) => partitionWatch.admits(tps),
-      hooks: { signals: lifecycle.signals, fire: (event, tps) => lifecycle.fire(event, tps) },
+      committer,
+      worker: rt,
+      partitionWatch,
+      hooks: lifecycle,
       autoOffsetReset: config.production.autoOffsetReset,
       replicas: replicator,
-      rebalanced: (kind, tps) => {
-        group?.rebalanced(kind, tps)
-        sensor.rebalanced(kind, tps)
-        members.refresh()
-        void replicator.update()
-      },
+      // In this order: readiness, the sensor's hooks, then the membership and the replicas that follow it.
+      observers: group ? [group, sensor, members, replicator] : [sensor, members, replicator],
     })
     group?.joining()
-    consumer = yield* joinGroup({
+    yield* joinGroup({
       broker,
       groupId: id,
       topics: [...assignment.subscribed],
       rebalancer,
-      metadata: members.metadata(advertised()),
+      metadata: members.metadata(),
       readCommitted: config.guarantee === 'exactly_once',
       autoOffsetReset: config.production.autoOffsetReset,
       instanceId: rt.workerId,
-      created: (c) => {
-        consumer = c
-      },
+      slot: consumer,
     })
     // Released before the consumer leaves the group: what was processed is committed.
     yield* Effect.addFinalizer(() => Effect.promise(() => committer.commit().catch(() => {})))
     yield* Effect.forkScoped(
       fetchLoop({
-        consumer,
+        consumer: consumer.current,
         assignment,
         log,
         activity,
-        fetched: (t, n) => sensor.fetched(t, n),
+        sensor,
         maxRecords: config.production.maxPollRecords,
       }),
     )
@@ -354,27 +320,7 @@ export const makeWorker = (
     yield* agents.start
     if (config.production.blockingTimeoutMs > 0)
       yield* watchBlocking(config.production.blockingTimeoutMs, log)
-    if (config.production.stallTimeoutMs > 0) {
-      const stalls = new StallWatch({
-        runners: () => runners,
-        timeoutMs: config.production.stallTimeoutMs,
-        time,
-        log,
-      })
-      sensor.stallWatch = stalls
-      yield* Effect.forkScoped(stalls.loop)
-    }
-    yield* Effect.addFinalizer(() =>
-      wallClock(
-        Effect.promise(() => runs.settled()).pipe(
-          Effect.timeoutOrElse({
-            duration: STOP_TIMEOUT_MS,
-            orElse: () =>
-              Effect.sync(() => log.warn(`timer or cron runs still running after ${STOP_TIMEOUT_MS}ms`)),
-          }),
-        ),
-      ),
-    )
+    if (stallWatch) yield* Effect.forkScoped(stallWatch.loop)
     yield* startSchedules(
       {
         def,
@@ -382,19 +328,17 @@ export const makeWorker = (
         log,
         tables,
         activity,
-        running: () => rt.state === 'running',
-        isLeader: () => assignment.isLeader(),
-        ctx: () => rt.ctx,
-        commit: () => committer.commit(),
-        onError: lifecycle.onError,
+        worker: rt,
+        assignment,
+        committer,
+        lifecycle,
+        stopTimeoutMs: STOP_TIMEOUT_MS,
       },
       runs,
     )
     // The last finalizer, so the first step of a stop: 'stopping' hooks, then ctx.signal aborts.
     yield* Effect.addFinalizer(() => wallClock(lifecycle.stopping(STOP_TIMEOUT_MS)))
-    rt.state = 'running'
-    rebalancer.started = true
-    rt.started = true
+    rt.ready()
     rt.banner()
     yield* Effect.promise(() => lifecycle.fire('ready'))
     yield* lifecycle.startTasks
