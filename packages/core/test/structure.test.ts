@@ -159,15 +159,12 @@ const elsewhere = () => 1
     // Kind files own their decisions; the core (tables.ts) and the rest of the runtime do not branch on a kind.
     const kindFile = /\/internal\/table-(kind|kinds|plain|windowed|windows|sessions|sets|join|close)\.ts$/
     const flag = /\.(sessions|enveloped|indexed|derived|setTable|closing)\b|\bdef\.(window|set|join|final)\b/g
-    // view.ts (owned by the view port's work) still answers a set table's members from `setTable`.
-    const allowed = new Set(['packages/core/src/runtime/view.ts .setTable'])
     const runtime = tracked('packages/core/src/runtime/').filter((f) => !kindFile.test(f))
     for (const f of runtime) {
       const s = source(f)
       for (const m of s.matchAll(flag)) {
-        const hit = `${f} ${m[0]}`
         // The sinks deliver final values and late events, the topology sizes changelogs: not kind decisions.
-        if (allowed.has(hit) || /\/(sinks|topology)\.ts$/.test(f)) continue
+        if (/\/(sinks|topology)\.ts$/.test(f)) continue
         found.push(`${f}:${lineOf(s, m.index)} ${m[0]}`)
       }
     }

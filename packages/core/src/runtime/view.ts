@@ -154,9 +154,6 @@ export class RunningWorker implements WorkerRuntime, WorkerStatus {
   get ctx(): Record<string, unknown> {
     return (this.base ??= this.p.contexts.make(newCursor()))
   }
-  get baseCtx(): Record<string, unknown> {
-    return this.ctx
-  }
 
   readiness(): Readiness {
     const p = this.parts
@@ -203,18 +200,10 @@ export class RunningWorker implements WorkerRuntime, WorkerStatus {
     return {
       name,
       keySchema: t.def.keySchema,
-      windowed: t.windowed,
-      get: (key) => {
-        const v = view[name] as { get?(k: unknown): unknown; current?(k: unknown): unknown }
-        if (t.setTable) return [...(v.get!(key) as ReadonlySet<unknown>)]
-        return t.windowed ? (v as WindowedTable<unknown, unknown>).current(key) : v.get!(key)
-      },
+      windowed: t.kind.windowed,
+      get: (key) => t.kind.answer(view[name], key),
       windows: (key) => (view[name] as WindowedTable<unknown, unknown>).windows(key),
-      // A set table's value is its members: a JSON array.
-      encodeValue: (v) =>
-        t.setTable
-          ? `[${(v as unknown[]).map((m) => t.encodeValueText(m)).join(',')}]`
-          : t.encodeValueText(v),
+      encodeValue: (v) => t.kind.answerText(v),
     }
   }
 

@@ -24,6 +24,10 @@ export interface TableKind {
   readonly expiresMs: number | undefined
   /** What an agent's `ctx.tables.<name>` is, bound to its cursor. */
   view(cursor: Cursor): unknown
+  /** What a key query (GET /tables/:name/:key) answers, read through a view of this table. */
+  answer(view: unknown, key: unknown): unknown
+  /** An answer as JSON text, in the value's codec. */
+  answerText(answer: unknown): string
   /** The key text a store key holds (the part its partition follows). */
   baseOf(storeKey: string): string
   /** The window start a store key holds (0 for kinds without windows). */
@@ -61,6 +65,13 @@ export abstract class BaseKind implements TableKind {
   constructor(readonly t: TableRuntime) {}
 
   abstract view(cursor: Cursor): unknown
+
+  answer(view: unknown, key: unknown): unknown {
+    return (view as { get(k: unknown): unknown }).get(key)
+  }
+  answerText(answer: unknown): string {
+    return this.t.encodeValueText(answer)
+  }
 
   baseOf(storeKey: string): string {
     return storeKey

@@ -23,6 +23,14 @@ export class SetKind extends BaseKind {
     return new SetView(this, cursor)
   }
 
+  /** A set table's value is its members: a JSON array. */
+  override answer(view: unknown, key: unknown): unknown {
+    return [...(view as SetTable<unknown, unknown>).get(key)]
+  }
+  override answerText(answer: unknown): string {
+    return `[${(answer as unknown[]).map((m) => this.t.encodeValueText(m)).join(',')}]`
+  }
+
   override baseOf(storeKey: string): string {
     return storeKey.slice(storeKey.indexOf(SET_SEP) + 1)
   }

@@ -51,6 +51,11 @@ export abstract class WindowedKind extends BaseKind {
     return new WindowedView(this, cursor, undefined)
   }
 
+  /** A key query on a windowed table answers the current window's value. */
+  override answer(view: unknown, key: unknown): unknown {
+    return (view as WindowedTable<unknown, unknown>).current(key)
+  }
+
   windowKey(base: string, start: number): string {
     return `${start}:${base}`
   }

@@ -145,16 +145,6 @@ export class TableRuntime {
     return this.placement.global
   }
 
-  /** Rows are per (key, window) (for the view port). */
-  get windowed(): boolean {
-    return this.kind.windowed
-  }
-
-  /** A set table (the view port answers with its members). */
-  get setTable(): boolean {
-    return this.kind.name === 'set'
-  }
-
   /** The value of an absent key. */
   makeDefaultValue(): unknown {
     return this.makeDefault()
