@@ -7,8 +7,20 @@
 import { Cron } from 'croner'
 import * as Schema from 'effect/Schema'
 import type { App } from './app.ts'
-import { agentSource, describeOf, makeChannelDef, partitionerOf, partitioningOf } from './channel.ts'
-import { type AnySchema, checkCodec } from './codec.ts'
+import {
+  asArray,
+  checkBoolean,
+  checkName,
+  checkPositiveInt,
+  checkSchema,
+  type Def,
+  fail,
+  freeze,
+  makeDefinition,
+  makeTopicDef,
+} from './builder-checks.ts'
+import { agentSource, describeOf, makeChannelDef, partitioningOf } from './channel.ts'
+import type { AnySchema } from './codec.ts'
 import type {
   AgentDef,
   AppConfig,
@@ -17,23 +29,20 @@ import type {
   CommandDef,
   CommandOptionDef,
   HttpMethod,
-  OnInvalid,
   RouteDef,
   SupervisorStrategy,
   TableDef,
   TopicDef,
 } from './definition.ts'
 import { type Duration, toMillis } from './duration.ts'
-import { ConfigError } from './errors.ts'
 import { checkOnError, checkTimezone, lifecycleMethods } from './lifecycle.ts'
 import type { Platform, TestOptions } from './platform.ts'
-import { checkProduction } from './production.ts'
 import { addStreamJoin, type StreamJoinOptions } from './stream-join.ts'
 import type { EmptyRegistry, Registry } from './types.ts'
-import { checkWebConfig } from './web-config.ts'
 import type { WindowSpec } from './windows.ts'
 
-const NAME = /^[a-zA-Z0-9._-]+$/
+export { makeDefinition }
+
 export const BUILTIN_COMMANDS = [
   'run',
   'send',
@@ -50,84 +59,6 @@ const METHODS: readonly HttpMethod[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE',
 
 // ---------------------------------------------------------------------------
 // Implementation (untyped: the facade above carries the types)
-
-type Def = { -readonly [K in keyof AppDefinition]: AppDefinition[K] }
-
-const fail = (msg: string): never => {
-  throw new ConfigError(msg)
-}
-
-function checkName(kind: string, name: unknown): string {
-  if (typeof name !== 'string' || !NAME.test(name) || name.length > 200)
-    fail(`${kind} name ${JSON.stringify(name)} is invalid: use 1-200 characters of [a-zA-Z0-9._-]`)
-  return name as string
-}
-
-function checkPositiveInt(what: string, n: unknown): number | undefined {
-  if (n === undefined) return undefined
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1)
-    fail(`${what} must be a positive integer, got ${JSON.stringify(n)}`)
-  return n as number
-}
-
-function checkBoolean(what: string, v: unknown): boolean {
-  if (v === undefined) return false
-  if (typeof v !== 'boolean') fail(`${what} must be true or false, got ${JSON.stringify(v)}`)
-  return v as boolean
-}
-
-function checkSchema(what: string, s: unknown, fallback: AnySchema): AnySchema {
-  if (s === undefined) return fallback
-  if (!Schema.isSchema(s)) fail(`${what} must be an Effect Schema`)
-  return s as AnySchema
-}
-
-function checkOnInvalid(what: string, v: unknown): OnInvalid {
-  if (v === undefined) return 'skip'
-  if (v === 'skip' || v === 'dead-letter' || v === 'fail') return v
-  return fail(`${what}: onInvalid must be 'skip', 'dead-letter' or 'fail', got ${JSON.stringify(v)}`)
-}
-
-function freeze(def: Def): AppDefinition {
-  return Object.freeze({
-    ...def,
-    topics: Object.freeze({ ...def.topics }),
-    agents: Object.freeze({ ...def.agents }),
-    tables: Object.freeze({ ...def.tables }),
-    timers: Object.freeze({ ...def.timers }),
-    crons: Object.freeze({ ...def.crons }),
-    routes: Object.freeze([...def.routes]),
-    commands: Object.freeze({ ...def.commands }),
-    services: Object.freeze([...def.services]),
-    tasks: Object.freeze({ ...def.tasks }),
-    hooks: Object.freeze([...def.hooks]),
-    channels: Object.freeze({ ...def.channels }),
-  })
-}
-
-function makeTopicDef(name: string, o: Record<string, unknown>, ownedBy?: string): TopicDef {
-  const where = `topic '${name}'`
-  return Object.freeze({
-    name,
-    keySchema: checkSchema(`${where} key`, o.key, Schema.String as AnySchema),
-    valueSchema: checkSchema(`${where} value`, o.value, Schema.Unknown as AnySchema),
-    codec: checkCodec(o.codec, where),
-    partitions: checkPositiveInt(`${where} partitions`, o.partitions),
-    replicas: checkPositiveInt(`${where} replicas`, o.replicas),
-    retentionMs:
-      o.retention === undefined ? undefined : toMillis(o.retention as Duration, `${where} retention`),
-    compacted: o.compacted === true,
-    config: Object.freeze({ ...((o.config as Record<string, string>) ?? {}) }),
-    onInvalid: checkOnInvalid(where, o.onInvalid),
-    ownedBy,
-    ...(ownedBy === undefined ? describeOf(where, o.describe) : {}),
-    ...partitionerOf(where, o.partitioner),
-  })
-}
-
-function asArray(v: unknown): unknown[] {
-  return v === undefined ? [] : Array.isArray(v) ? v : [v]
-}
 
 /** Creates the App facade over a definition; `platform` picks adapters when it runs. */
 export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
@@ -466,54 +397,6 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
     main: (argv?: readonly string[]) => platform.main(app, argv ?? process.argv.slice(2)),
   }
   return Object.freeze(app) as unknown as App<Registry>
-}
-
-/** Validates the config and returns an empty definition. */
-export function makeDefinition(config: AppConfig): AppDefinition {
-  if (config === null || typeof config !== 'object') fail('createApp: config must be an object with an id')
-  if (typeof config.id !== 'string' || !NAME.test(config.id))
-    fail(
-      `createApp: app id ${JSON.stringify(config.id)} is invalid: use 1 or more characters of [a-zA-Z0-9._-]`,
-    )
-  if (config.commitInterval !== undefined) toMillis(config.commitInterval as Duration, 'commitInterval')
-  checkPositiveInt('topicPartitions', config.topicPartitions)
-  if (
-    config.standbyReplicas !== undefined &&
-    (!Number.isInteger(config.standbyReplicas) || config.standbyReplicas < 0)
-  )
-    fail(`standbyReplicas must be a whole number, 0 or more, got ${JSON.stringify(config.standbyReplicas)}`)
-  checkPositiveInt('replicationFactor', config.replicationFactor)
-  if (
-    config.guarantee !== undefined &&
-    config.guarantee !== 'at_least_once' &&
-    config.guarantee !== 'exactly_once'
-  )
-    fail(`guarantee must be 'at_least_once' or 'exactly_once', got ${JSON.stringify(config.guarantee)}`)
-  checkWebConfig(config.web)
-  checkTimezone('createApp', config.timezone)
-  const telemetry: unknown = config.telemetry
-  if (
-    telemetry !== undefined &&
-    (telemetry === null ||
-      typeof telemetry !== 'object' ||
-      !['boolean', 'undefined'].includes(typeof (telemetry as { enabled?: unknown }).enabled))
-  )
-    fail(`telemetry must be { enabled?: boolean }, got ${JSON.stringify(telemetry)}`)
-  checkProduction(config)
-  return freeze({
-    config: Object.freeze({ ...config }),
-    topics: {},
-    agents: {},
-    tables: {},
-    timers: {},
-    crons: {},
-    routes: [],
-    commands: {},
-    services: [],
-    tasks: {},
-    hooks: [],
-    channels: {},
-  })
 }
 
 /** createApp bound to a platform (the adapters it can run on). */
