@@ -5,7 +5,7 @@
  * line and exit code 1 with nothing sent, started or printed.
  */
 import { readFileSync } from 'node:fs'
-import { type AppDefinition, asFailure, BUILTIN_COMMANDS, messageOf, type Runnable } from '@stream-app/core'
+import { type AppDefinition, BUILTIN_COMMANDS, messageOf, type Runnable } from '@stream-app/core'
 import * as Cause from 'effect/Cause'
 import * as Effect from 'effect/Effect'
 import { appCommand, type Io, list, reset, run } from './commands.ts'
@@ -190,7 +190,7 @@ export function cliProgram(
               : parsed.command === 'reset'
                 ? reset(def, a, io)
                 : parsed.command === 'wait-ready'
-                  ? Effect.tryPromise({ try: () => waitReady(def, a, io), catch: asFailure })
+                  ? waitReady(def, a, io)
                   : appCommand(def, parsed.command, a)
     // A failure or a defect (a throw in a promise the worker awaited) is one line; an interruption stays one.
     return yield* act.pipe(

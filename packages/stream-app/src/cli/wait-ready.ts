@@ -5,7 +5,9 @@
  * group stable, saying on stderr what the worker is doing whenever that
  * changes; on timeout, one line with the last state and exit code 1.
  */
-import { type AppDefinition, ConfigError, messageOf, resolveConfig, toMillis } from '@stream-app/core'
+import { type AppDefinition, asFailure, ConfigError, messageOf, resolveConfig, toMillis } from '@stream-app/core'
+import * as Clock from 'effect/Clock'
+import * as Effect from 'effect/Effect'
 import type { Io } from './commands.ts'
 
 const POLL_MS = 500
@@ -89,37 +91,45 @@ async function probe(url: string): Promise<{ ready: true; body: string } | { rea
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)}s`
 
-/** Polls until ready (0) or the timeout (throws, with the last state). Ready: the /health JSON on stdout. */
-export async function waitReady(def: AppDefinition, a: Args, io: Io): Promise<number> {
-  const timeout = String(a.timeout ?? '120s')
-  // A bare number would be milliseconds as a Duration: almost surely not what a script meant.
-  if (/^\s*\d+(\.\d+)?\s*$/.test(timeout))
-    throw new ConfigError(`--timeout: give a unit, e.g. ${timeout.trim()}s (got ${JSON.stringify(timeout)})`)
-  const timeoutMs = toMillis(timeout, '--timeout')
-  const base = healthBase(def, a)
-  const url = `${base}/health`
-  const started = Date.now()
-  let shown: string | undefined
-  let shownAt = 0
-  let last = 'no answer yet'
-  for (;;) {
-    const p = await probe(url)
-    const elapsed = Date.now() - started
-    if (p.ready) {
-      io.err(`stream-app wait-ready: ${base} is ready, group stable (after ${secs(elapsed)})`)
-      io.out(p.body)
-      return 0
+/**
+ * Polls until ready (0) or the timeout (fails, with the last state). Ready: the /health JSON on
+ * stdout. The pauses and the deadline are Effect's clock, in the CLI's one program.
+ */
+export const waitReady = (def: AppDefinition, a: Args, io: Io): Effect.Effect<number, unknown> =>
+  Effect.gen(function* () {
+    const timeout = String(a.timeout ?? '120s')
+    // A bare number would be milliseconds as a Duration: almost surely not what a script meant.
+    if (/^\s*\d+(\.\d+)?\s*$/.test(timeout))
+      return yield* Effect.fail(
+        new ConfigError(`--timeout: give a unit, e.g. ${timeout.trim()}s (got ${JSON.stringify(timeout)})`),
+      )
+    const timeoutMs = yield* Effect.try({ try: () => toMillis(timeout, '--timeout'), catch: asFailure })
+    const base = yield* Effect.try({ try: () => healthBase(def, a), catch: asFailure })
+    const url = `${base}/health`
+    const started = yield* Clock.currentTimeMillis
+    let shown: string | undefined
+    let shownAt = 0
+    let last = 'no answer yet'
+    for (;;) {
+      const p = yield* Effect.promise(() => probe(url))
+      const elapsed = (yield* Clock.currentTimeMillis) - started
+      if (p.ready) {
+        io.err(`stream-app wait-ready: ${base} is ready, group stable (after ${secs(elapsed)})`)
+        io.out(p.body)
+        return 0
+      }
+      last = p.line
+      // The line without its numbers says whether anything changed; progress alone repeats slowly.
+      const gist = p.line.replace(/\d+/g, '#')
+      if (gist !== shown || elapsed - shownAt >= REPEAT_MS) {
+        io.err(`stream-app wait-ready: ${base}: ${p.line} [${secs(elapsed)}]`)
+        shown = gist
+        shownAt = elapsed
+      }
+      if (elapsed >= timeoutMs)
+        return yield* Effect.fail(
+          new Error(`wait-ready: ${base} not ready after ${secs(timeoutMs)}; last: ${last}`),
+        )
+      yield* Effect.sleep(Math.min(POLL_MS, Math.max(0, timeoutMs - elapsed)))
     }
-    last = p.line
-    // The line without its numbers says whether anything changed; progress alone repeats slowly.
-    const gist = p.line.replace(/\d+/g, '#')
-    if (gist !== shown || elapsed - shownAt >= REPEAT_MS) {
-      io.err(`stream-app wait-ready: ${base}: ${p.line} [${secs(elapsed)}]`)
-      shown = gist
-      shownAt = elapsed
-    }
-    if (elapsed >= timeoutMs)
-      throw new Error(`wait-ready: ${base} not ready after ${secs(timeoutMs)}; last: ${last}`)
-    await new Promise((r) => setTimeout(r, Math.min(POLL_MS, Math.max(0, timeoutMs - elapsed))))
-  }
-}
+  })
