@@ -154,24 +154,4 @@ describe('stream–table joins', () => {
       await t.stop()
     }
   })
-
-  it('an agent whose join is refused stops with the reason instead of restarting for ever', async () => {
-    const log = await captureStderr(async () => {
-      const t = await createApp({ id: 'joins-refused' })
-        .topic('orders', { key: Schema.String, value: Order, partitions: 4 })
-        .setTable('tags', { member: Schema.String, partitions: 4 })
-        .agent('enrich', { from: 'orders' }, async (orders, ctx) => {
-          for await (const _ of orders.join(ctx.tables.tags as never));
-        })
-        .test({ logLevel: 'error' })
-      try {
-        await t.topics.orders.send(order('1', 'ann'), { key: 'ann' })
-        // Restarted at once under app.test(), the refusal came back for ever and idle() never returned.
-        await t.idle()
-      } finally {
-        await t.stop()
-      }
-    })
-    expect(log).toMatch(/agent enrich(#0)? stopped: join: table 'tags' is a set table; join a plain table/)
-  })
 })

@@ -6,9 +6,8 @@
  * acknowledged, and the handler restarts after the shared backoff (Effect.retry).
  * `one_for_all` restarts the agent's other instances by running them again
  * under their keys, which interrupts the old fibers. A run that lasted a minute
- * starts the backoff afresh. Decode failures under onInvalid 'fail', table
- * keys another worker holds and code the runtime refuses (a ConfigError) stop
- * the instance where it is, uncommitted.
+ * starts the backoff afresh. Decode failures under onInvalid 'fail' and table
+ * keys another worker holds stop the instance where it is, uncommitted.
  * A handler that throws once its ctx.signal aborted (a stop, or a revoke of
  * the record's partition) did not crash: its record stays unacknowledged and
  * nobody is told. Otherwise the agent's onError hears of the crash, and under
@@ -19,7 +18,7 @@ import * as FiberMap from 'effect/FiberMap'
 import * as Schedule from 'effect/Schedule'
 import type * as Scope from 'effect/Scope'
 import type { AgentDef, AppDefinition } from '../definition/definition.ts'
-import { ConfigError, messageOf, NotCopartitionedError, NotOwnedError } from '../definition/errors.ts'
+import { messageOf, NotCopartitionedError, NotOwnedError } from '../definition/errors.ts'
 import type { Logger } from '../definition/types.ts'
 import type { Tracing } from '../ports/tracing.ts'
 import type { Assignment } from './assignment.ts'
@@ -273,16 +272,9 @@ function eventOf(inst: Instance): unknown {
   })
 }
 
-/**
- * Restarting helps unless the message cannot be decoded (onInvalid 'fail'), its table key is held
- * elsewhere, or the handler's code is refused (a ConfigError, e.g. a join of a set table: it would
- * throw again on every restart, and app.test()'s instant restarts would never end).
- */
+/** Restarting helps unless the message cannot be decoded (onInvalid 'fail') or its table key is held elsewhere. */
 const restartable = (e: unknown): boolean =>
-  !(e instanceof FatalDecodeError) &&
-  !(e instanceof NotOwnedError) &&
-  !(e instanceof NotCopartitionedError) &&
-  !(e instanceof ConfigError)
+  !(e instanceof FatalDecodeError) && !(e instanceof NotOwnedError) && !(e instanceof NotCopartitionedError)
 
 /**
  * An agent's queue of one or more topics, registered with the assignment so fetched records reach it;
