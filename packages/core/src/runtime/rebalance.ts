@@ -23,7 +23,7 @@ import { demote, promote, releaseStandby } from './internal/table-standby.ts'
 import type { TableRuntime } from './internal/tables.ts'
 import type { Recover } from './recovery.ts'
 import type { Timekeeper } from './time.ts'
-import type { ConsumerSlot, WorkerStatus } from './worker-state.ts'
+import { type ConsumerSlot, isStopping, type WorkerStatus } from './worker-state.ts'
 
 /** How long the state of newly assigned partitions may fail to load (retriably) before the worker gives up. */
 const ASSIGN_GIVE_UP_MS = 90_000
@@ -193,8 +193,7 @@ export class Rebalancer implements RebalanceListener {
     await this.d.hooks?.fire('partitionsRevoked', tps)
     for (const q of assignment.queues()) q.drop(tps)
     assignment.remove(tps)
-    const now = this.d.worker.state
-    if (now === 'stopping' || now === 'stopped') return
+    if (isStopping(this.d.worker)) return
     for (const t of tables.values()) {
       const next = assignment.heldPartitions(t)
       const gone = [...t.owned].filter((p) => !next.has(p))

@@ -31,7 +31,7 @@ import { readRecords } from './records.ts'
 import type { Runs } from './schedule.ts'
 import type { WorkerSensor } from './sensor.ts'
 import type { WorkerRuntime } from './worker-runtime.ts'
-import type { ConsumerSlot, WorkerStatus } from './worker-state.ts'
+import { type ConsumerSlot, isStopping, type WorkerStatus } from './worker-state.ts'
 
 /** The parts a worker is made of, each owning its state. */
 export interface WorkerParts {
@@ -113,8 +113,7 @@ export class RunningWorker implements WorkerRuntime, WorkerStatus {
 
   /** Throws when the worker is stopping: what a user's call on a stopped worker gets. */
   readonly ensureRunning = (what: string): void => {
-    if (this.state === 'stopping' || this.state === 'stopped')
-      throw new StoppedError(`${what}: the worker is stopped`)
+    if (isStopping(this)) throw new StoppedError(`${what}: the worker is stopped`)
   }
 
   /** What other workers forward table queries to: canonicalUrl when set (behind NAT, a proxy, Kubernetes). */
