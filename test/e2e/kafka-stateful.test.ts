@@ -24,7 +24,7 @@ import {
 } from './kafka-helpers.ts'
 import { killAll, type WorkerProcess } from './proc.ts'
 import { fixture } from './sqlite-helpers.ts'
-import { answers, BASE, distinctPairs, expected, pairs } from './stateful-expected.ts'
+import { answers, BASE, customersIn, distinctPairs, expected, pairs } from './stateful-expected.ts'
 
 const APP = fixture('kafka-stateful.ts')
 const N = 12
@@ -47,6 +47,14 @@ describe('stateful features across worker processes on kafka://', { timeout: 240
     await b.url()
     await b.waitFor(/partitions assigned/, 60_000)
     const logs = () => a.log().slice(-6000) + b.log().slice(-6000)
+    const customers = await cliAsync(['customers', APP, '--n', String(N)], { env, cwd: dir.path })
+    expect(customers.err).toBe('')
+    expect(customers.code).toBe(0)
+    const aUrl = await a.url()
+    await until('the customer table to hold every customer', () => customersIn(aUrl, N), {
+      ...KAFKA_POLL,
+      context: logs,
+    })
     const produce = await cliAsync(['produce', APP, '--n', String(N), '--base', String(BASE)], {
       env,
       cwd: dir.path,

@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest'
 import { cli, startWorker, type WorkerProcess } from './proc.ts'
 import { brokerFile, fixture, logsOf, readTopic, tempDir, until } from './sqlite-helpers.ts'
-import { answers, BASE, distinctPairs, expected, pairs } from './stateful-expected.ts'
+import { answers, BASE, customersIn, distinctPairs, expected, pairs } from './stateful-expected.ts'
 
 const APP = fixture('sqlite-stateful.ts')
 const N = 20
@@ -37,6 +37,13 @@ describe('stateful features across worker processes on sqlite://', { timeout: 12
     const b = startWorker(['run', APP], {}, dir)
     await b.url()
     await b.waitFor(/partitions assigned/)
+    const c = cli(['customers', APP, '--n', String(N)], { cwd: dir })
+    expect(c.err).toBe('')
+    const aUrl = await a.url()
+    await until('the customer table to hold every customer', () => customersIn(aUrl, N), {
+      context: logsOf(a, b),
+      timeoutMs: 60_000,
+    })
     const p = cli(['produce', APP, '--n', String(N), '--base', String(BASE)], { cwd: dir })
     expect(p.err).toBe('')
     const want = Array.from({ length: N }, (_, i) => expected(i))

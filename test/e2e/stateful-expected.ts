@@ -45,3 +45,15 @@ export const pairs = (users: readonly number[]) =>
 /** The distinct pairs among the stream–stream join's results (a redelivery may repeat one). */
 export const distinctPairs = (values: readonly { id: string; paid: number }[]) =>
   [...new Set(values.map((v) => `${v.id} ${v.paid}`))].sort()
+
+/**
+ * Whether the worker at `url` answers every customer u0..u<n-1> (table-routed: the holder
+ * answers): the stream–table join drops an order whose customer is not in the table yet.
+ */
+export async function customersIn(url: string, n: number): Promise<boolean> {
+  for (let i = 0; i < n; i++) {
+    const r = await getJson<{ value: { name: string } | null }>(`${url}/tables/customer/u${i}`)
+    if (r.status !== 200 || r.body.value?.name !== `U${i}`) return false
+  }
+  return true
+}
