@@ -42,6 +42,12 @@ export interface PassthroughOptions {
    * peak RSS is its own and not what the preload and earlier runs left.
    */
   readonly streamAppInChild?: boolean
+  /**
+   * Other passthroughs run in each round after stream-app's, on the same input
+   * (e.g. Kafka Streams): each copies `input` to `output` and resolves; its
+   * rate is measured on the output topic like the others'.
+   */
+  readonly others?: Readonly<Record<string, (input: string, output: string) => Promise<void>>>
 }
 
 /** msg/s of each run, in order; one ceiling run more than rounds (before and after each stream-app run). */
@@ -58,6 +64,8 @@ export interface PassthroughResult {
   readonly streamApp: number[]
   /** peak RSS (MB) of each stream-app run, when peakRss is given */
   readonly streamAppPeakRssMb: number[]
+  /** msg/s of each of `others`' runs, by name */
+  readonly others: Record<string, number[]>
   readonly preloadMsgsPerSec: number
 }
 
@@ -315,10 +323,11 @@ export async function benchKafkaPassthrough(o: PassthroughOptions): Promise<Pass
     best: `bench-best-out-${run}-${i}`,
     sa: `bench-sa-out-${run}-${i}`,
     port: `bench-port-out-${run}-${i}`,
+    others: Object.keys(o.others ?? {}).map((name) => `bench-${name}-out-${run}-${i}`),
   }))
   try {
     await broker.ensureTopics(
-      [input, ...outputs.flatMap((x) => [x.raw, x.best, x.sa, x.port])].map((name) => ({
+      [input, ...outputs.flatMap((x) => [x.raw, x.best, x.sa, x.port, ...x.others])].map((name) => ({
         name,
         partitions: o.partitions,
       })),
@@ -331,6 +340,7 @@ export async function benchKafkaPassthrough(o: PassthroughOptions): Promise<Pass
     const adapter: number[] = []
     const streamApp: number[] = []
     const streamAppPeakRssMb: number[] = []
+    const others: Record<string, number[]> = {}
     for (const [i, out] of outputs.entries()) {
       if (runs.has('ceiling')) {
         const w = watch(broker, out.raw, o.partitions, o.messages, timeoutMs)
@@ -362,6 +372,11 @@ export async function benchKafkaPassthrough(o: PassthroughOptions): Promise<Pass
           await rt.stop()
         }
       }
+      for (const [j, [name, copy]] of Object.entries(o.others ?? {}).entries()) {
+        const w = watch(broker, out.others[j]!, o.partitions, o.messages, timeoutMs)
+        await copy(input, out.others[j]!)
+        ;(others[name] ??= []).push(Math.round(rate(await w)))
+      }
     }
     return {
       messages: o.messages,
@@ -371,11 +386,15 @@ export async function benchKafkaPassthrough(o: PassthroughOptions): Promise<Pass
       adapter: adapter.map(Math.round),
       streamApp: streamApp.map(Math.round),
       streamAppPeakRssMb,
+      others,
       preloadMsgsPerSec: Math.round(preloadMsgsPerSec),
     }
   } finally {
     await broker.close()
-    await deleteTopics(o.bootstrap, [input, ...outputs.flatMap((x) => [x.raw, x.best, x.sa, x.port])])
+    await deleteTopics(o.bootstrap, [
+      input,
+      ...outputs.flatMap((x) => [x.raw, x.best, x.sa, x.port, ...x.others]),
+    ])
   }
 }
 

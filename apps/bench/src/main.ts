@@ -2,11 +2,13 @@
  * `pnpm bench [--json] [--only name[,name]]`: runs every workload, each next to
  * its baseline in the same run, and prints a table or one JSON object per line.
  * Workloads: memory, join, sqlite, broker, recovery, failover, web, kafka,
- * rebalance (in a full run only when a Kafka broker answers).
+ * rebalance (in a full run only when a Kafka broker answers), kstreams (Kafka
+ * Streams side by side: only when asked for by name, it needs Java and Maven).
  */
 import { benchFailover } from './failover.ts'
 import { benchJoin } from './join.ts'
 import { benchKafka } from './kafka.ts'
+import { benchKStreams } from './kafka-streams.ts'
 import { benchMemory } from './memory.ts'
 import { benchRebalance, kafkaReachable } from './rebalance-bench.ts'
 import { printResult, type Result } from './report.ts'
@@ -27,11 +29,13 @@ const workloads: [string, () => Promise<Result | Result[]>][] = [
   ['web', () => benchWeb()],
   ['kafka', () => benchKafka()],
   ['rebalance', () => benchRebalance()],
+  ['kstreams', () => benchKStreams()],
 ]
 
 for (const [name, run] of workloads) {
   if (only && !only.includes(name)) continue
   // minutes of three worker processes against a broker: asked for by name, or run when one answers
+  if (name === 'kstreams' && !only) continue
   if (name === 'rebalance' && !only && !(await kafkaReachable())) {
     process.stderr.write('bench rebalance skipped: no Kafka broker answers (set KAFKA_BROKERS)\n')
     continue
