@@ -40,7 +40,7 @@ describe('a handler that throws before taking a record, under app.test()', () =>
     expect(err).toBeInstanceOf(IdleTimeoutError)
     const message = (err as Error).message
     expect(message).toMatch(
-      /^idle\(\): still busy after 300ms: agent 'bad' waits out its restart backoff after a crash \(no table to join with\) with 1 records buffered/,
+      /^idle\(\): still busy after 300ms: agent 'bad' waits out its restart backoff after a crash \(no table to join with\) with 1 record buffered/,
     )
     expect(message).not.toContain('\n')
     expect({ starts, reported }).toEqual({ starts: 1, reported: ['no table to join with'] })

@@ -35,6 +35,8 @@ export interface IdleDeps {
   readonly backoffIsQuiet?: boolean
 }
 
+const records = (n: number): string => (n === 1 ? '1 record' : `${n} records`)
+
 /** What is still to happen without new input (for idle()'s timeout message), or undefined. */
 function busy(d: IdleDeps): string | undefined {
   const { outbox } = d
@@ -53,8 +55,8 @@ function busy(d: IdleDeps): string | undefined {
     if (!a.quiet) return `agent '${name}' is inside its handler`
     // An agent restarting after a crash takes its buffered input once its backoff is over.
     if (a.restarting && a.buffered > 0 && d.backoffIsQuiet !== true)
-      return `agent '${name}' waits out its restart backoff after a crash (${a.lastCrash ?? 'unknown error'}) with ${a.buffered} records buffered; under app.test() t.advance() moves it`
-    if (a.consuming && a.buffered > 0) return `agent '${name}' has ${a.buffered} records buffered`
+      return `agent '${name}' waits out its restart backoff after a crash (${a.lastCrash ?? 'unknown error'}) with ${records(a.buffered)} buffered; under app.test() t.advance() moves it`
+    if (a.consuming && a.buffered > 0) return `agent '${name}' has ${records(a.buffered)} buffered`
   }
   return undefined
 }
