@@ -175,10 +175,17 @@ class FlakyBroker extends MemoryBroker {
       },
     }
   }
+  /** Changelog offsets fail with a broker error that does not say it is retriable (counted). */
+  lostChangelog = false
+  lostChangelogReads = 0
   override async endOffsets(tps: readonly TopicPartition[]): Promise<TopicPartitionOffset[]> {
     if (this.unreachableChangelogReads > 0 && tps.some((tp) => tp.topic.endsWith('-changelog'))) {
       this.unreachableChangelogReads--
       throw new BrokerError('injected: the broker is away', true)
+    }
+    if (this.lostChangelog && tps.some((tp) => tp.topic.endsWith('-changelog'))) {
+      this.lostChangelogReads++
+      throw new BrokerError('injected: the changelog is gone', false)
     }
     return super.endOffsets(tps)
   }
@@ -247,6 +254,59 @@ describe('failures', () => {
     expect(log).toMatch(/commit failed: .*injected: the changelog write is refused/)
     expect(log).toMatch(/rebuilding after a failed commit: .*injected: the broker is away; retrying in \d+ms/)
     expect(log).toMatch(/rewound to the last commit after a failed commit/)
+  })
+
+  it('a rewind gives up on a broker error not said to be retriable after a minute of the worker clock', async () => {
+    const def = createApp({ id: 'give-up', commitInterval: '1h' })
+      .table('counts', { default: () => 0, partitions: 1 })
+      .timer('bump', { every: '1h' }, (ctx) => void ctx.tables.counts.update('a', (v) => v + 1)).definition
+    const broker = new FlakyBroker()
+    let w: WorkerRuntime | undefined
+    let failed: Promise<string> | undefined
+    const log = await captureStderr(async () => {
+      w = await start(def, broker, { testClockAt: 0, logLevel: 'warn' })
+      try {
+        const clock = w.testClock!
+        await clock.advance(3_600_000)
+        await w.commit()
+        broker.refuseChangelogSends = 1
+        broker.lostChangelog = true
+        await clock.advance(3_600_000)
+        failed = w.commit().then(
+          () => 'committed',
+          (e: unknown) => String(e),
+        )
+        await until(
+          'the rewind to retry',
+          () => broker.lostChangelogReads > 0,
+          5000,
+          () => w!.state,
+        )
+        // The backoff and the give-up run on the test clock: still trying after 50 s of it.
+        await clock.advance(50_000)
+        expect(w.state).toBe('running')
+        const tries = broker.lostChangelogReads
+        expect(tries).toBeGreaterThan(5)
+        await clock.advance(15_000)
+        await until(
+          'the worker to stop itself',
+          () => w!.state === 'stopped',
+          5000,
+          () => w!.state,
+        )
+        await expect(w.idle()).rejects.toThrow(
+          /rebuilding the tables after a failed commit failed: injected: the changelog is gone/,
+        )
+        // The commit that failed says why; the clock moved 65 s, the real one hardly at all.
+        expect(await failed).toMatch(/injected: the changelog write is refused/)
+      } finally {
+        await w?.stop()
+        await broker.close()
+      }
+    })
+    expect(log).toMatch(
+      /rebuilding after a failed commit: injected: the changelog is gone; retrying in \d+ms/,
+    )
   })
 
   it('a worker whose table state cannot load for new partitions stops itself and says why', async () => {

@@ -3,7 +3,8 @@
  * parts get their collaborators at construction (no callback field assigned
  * afterwards), core's internals stay inside core, and every failure caught
  * from a promise or a throw becomes a typed Failure (no `catch: (e) => e`),
- * and table kinds are registered in one place and decided nowhere else.
+ * table kinds are registered in one place and decided nowhere else, and a
+ * table's owned partitions are written by the Assignment alone.
  * Each rule reads the sources as git lists them and names the offending lines.
  */
 import { execFileSync } from 'node:child_process'
@@ -152,6 +153,20 @@ const elsewhere = () => 1
       'joined:joined',
     ])
     expect(Object.keys(KINDS).sort()).toEqual(['joined', 'plain', 'session', 'set', 'windowed'])
+  })
+
+  it("a table's owned partitions have one writer: the Assignment", () => {
+    const found: string[] = []
+    const write = /\.owned\s*=(?!=)/g
+    for (const f of tracked('packages/core/src/')) {
+      if (f === 'packages/core/src/runtime/assignment.ts') continue
+      const s = source(f)
+      for (const m of s.matchAll(write)) found.push(`${f}:${lineOf(s, m.index)}`)
+    }
+    expect(found).toEqual([])
+    const assignment = source('packages/core/src/runtime/assignment.ts')
+    expect([...assignment.matchAll(write)]).toHaveLength(1)
+    expect([...'t.owned = next; if (t.owned === x) t.owned.has(1)'.matchAll(write)]).toHaveLength(1)
   })
 
   it("no table kind is decided outside the kind files (the core asks the table's kind)", () => {

@@ -75,6 +75,8 @@ export interface BrokerUse {
   readonly log?: Logger
   /** Kafka's client.id (default: the app's id). */
   readonly clientId?: string
+  /** sqlite://: background retention and compaction (default on; a short command turns it off). */
+  readonly maintenance?: boolean
 }
 
 /** The broker layer a config's URL names. */
@@ -85,6 +87,7 @@ export function brokerFor(config: ResolvedConfig, use: BrokerUse = {}): Layer.La
     return sqliteBrokerLayer({
       path: sqlitePathFromUrl(url, DEFAULT_BROKER_PATH),
       log: use.log ?? logFor(config, 'broker'),
+      ...(use.maintenance === false ? { maintenanceIntervalMs: 0 } : {}),
     })
   if (url.startsWith('kafka://'))
     return brokerLayer(

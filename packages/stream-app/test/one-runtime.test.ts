@@ -28,6 +28,8 @@ describe('one runtime', () => {
     const cli = sources(join(src, 'cli'))
     expect(cli.length).toBeGreaterThan(8)
     expect(matching(all, /ManagedRuntime/)).toEqual([])
+    // Adapters come from their layers (adapters.ts): no command opens a broker or store inline.
+    expect(matching(cli, /\bopenSqlite(Broker|Store)\b|\bopenKafkaBroker\b|new MemoryBroker\b/)).toEqual([])
     expect(matching(cli, /\blaunch\s*\(|\bstartWorker\b|\bstartClient\b|\bstartRuntime\b/)).toEqual([])
     // The one place the CLI's program is run inside another process (runMain is the edge otherwise).
     expect(matching(cli, /Effect\.run\w*\s*\(/)).toEqual(['cli/index.ts'])

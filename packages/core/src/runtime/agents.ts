@@ -47,6 +47,8 @@ class Crash {
     readonly lastedMs: number,
     /** Thrown once the signal of the record in hand had aborted: a stop or a revoke, not a crash. */
     readonly aborted: boolean,
+    /** The run took a record before it threw (a run that took none would throw again at once). */
+    readonly tookRecord: boolean,
   ) {}
 }
 /** The handler returned; a sibling's one_for_all restart ends a run this way too. */
@@ -97,7 +99,13 @@ export const makeAgents = (deps: AgentsDeps): Effect.Effect<Agents, never, Scope
         const started = deps.time.now()
         return Effect.tryPromise({
           try: (signal) => inst.run(signal),
-          catch: (e) => new Crash(reason(e), deps.time.now() - started, stopping || heldAborted(inst)),
+          catch: (e) =>
+            new Crash(
+              reason(e),
+              deps.time.now() - started,
+              stopping || heldAborted(inst),
+              inst.cursor.current !== undefined,
+            ),
         }).pipe(
           Effect.as<Ended>('returned'),
           Effect.tapError((c) => (c.aborted ? aborted(inst) : crashed(inst, c.error))),
@@ -114,10 +122,17 @@ export const makeAgents = (deps: AgentsDeps): Effect.Effect<Agents, never, Scope
           ...(c.error instanceof Error && c.error.stack ? { stack: c.error.stack } : {}),
         })
         inst.phase = 'backoff'
+        runner.lastCrash = messageOf(c.error)
         deps.sensor.crashed(inst.agent, c.error)
       })
+      // app.test() restarts at once a handler that crashed on a record (the record is acknowledged,
+      // so the next run takes the next one). One that threw before taking any would throw again at
+      // once, in a loop that never lets the event loop turn (idle() would hang): it waits out its
+      // backoff on the test clock, which t.advance() moves.
       const schedule = deps.instantRestarts
-        ? delays.pipe(Schedule.modifyDelay(() => Effect.succeed(0)))
+        ? delays.pipe(
+            Schedule.modifyDelay(({ input, duration }) => Effect.succeed(input.tookRecord ? 0 : duration)),
+          )
         : delays
       const retried = once.pipe(
         Effect.retry({ schedule, while: (c) => restartable(c.error) && !stopping && !crashes(inst) }),

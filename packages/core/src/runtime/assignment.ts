@@ -5,6 +5,9 @@
  * partitions that makes this worker hold. The modules that change it (fetch,
  * rebalance, commit) take it as an argument and tell it what changed through
  * its methods: it is the one writer of its maps; none of them owns another.
+ * It is also the one writer of each table's `owned` partitions (`settle`):
+ * the rebalancer, a table's first write and a CLI command's recovery ask it
+ * to settle a table, and the hot path only reads the set.
  */
 import type { TopicPartition, TopicPartitionOffset } from '../ports/index.ts'
 import { tpKey } from '../ports/topic-partitions.ts'
@@ -27,6 +30,8 @@ export class Assignment {
     /** One partition, assigned to one member: the leader (timers with onLeader, tables like no source). */
     readonly leaderTopic: string,
     private readonly topics: ReadonlyMap<string, TopicRuntime>,
+    /** A CLI command's worker: in no group, it holds every partition of every table (to read them). */
+    private readonly whole = false,
   ) {}
 
   /** Next offset to fetch, per partition. */
@@ -113,6 +118,10 @@ export class Assignment {
     const n = t.partitions
     const out = new Set<number>()
     if (n === undefined) return out
+    if (this.whole) {
+      for (let p = 0; p < n; p++) out.add(p)
+      return out
+    }
     const drivers = this.driversOf(n)
     if (drivers.size === 0) {
       if (this.isLeader()) for (let p = 0; p < n; p++) out.add(p)
@@ -120,6 +129,18 @@ export class Assignment {
     }
     for (const tp of this.partitions.values()) if (drivers.has(tp.topic)) out.add(tp.partition)
     return out
+  }
+
+  /**
+   * A table's owned partitions become those this worker holds now (after an
+   * assignment's tables are recovered, a revoke, the first write that binds
+   * the table). Returns the partitions it no longer owns.
+   */
+  settle(t: TableRuntime): number[] {
+    const next = this.heldPartitions(t)
+    const gone = [...t.owned].filter((p) => !next.has(p))
+    t.owned = next
+    return gone
   }
 
   /**

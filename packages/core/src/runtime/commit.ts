@@ -8,7 +8,7 @@
  */
 
 import { randomUUID } from 'node:crypto'
-import { BrokerError, isRetriable, messageOf } from '../definition/errors.ts'
+import { BrokerError, isRetriable, messageOf, unwrapFailure } from '../definition/errors.ts'
 import type { Logger, ResolvedConfig } from '../definition/types.ts'
 import type {
   Broker,
@@ -25,13 +25,16 @@ import type { AgentRunner } from './internal/instance.ts'
 import type { Outbox } from './internal/outbox.ts'
 import type { TableRuntime } from './internal/tables.ts'
 import type { Recover } from './recovery.ts'
-import { retryPromise } from './retry.ts'
+import { retryUntil } from './retry.ts'
 import type { Rpc } from './rpc.ts'
 import type { WorkerSensor } from './sensor.ts'
 import type { Timekeeper } from './time.ts'
 import { type ConsumerSlot, isRunning, isStopping, type WorkerStatus } from './worker-state.ts'
 
-/** A rewind retries a broker error that is not said to be retriable this long before stopping the worker. */
+/**
+ * A rewind retries a broker error that is not said to be retriable this long (on the worker's
+ * clock) before stopping the worker.
+ */
 const REBUILD_GIVE_UP_MS = 60_000
 /** A commit running this long is logged (again every as long) with the step it is at. */
 const COMMIT_SLOW_MS = 15_000
@@ -370,19 +373,27 @@ export class Committer {
     try {
       // Pending changes are of records processed again after the seek; rebuild() forgets the rows.
       for (const t of tables.values()) t.discardDirty()
-      const since = Date.now()
       this.step = 'rebuilding the tables after a failed commit'
-      await retryPromise(() => this.rebuild(), {
-        // A broker error that does not say it is retriable gets a while too (a leader moving can
-        // look final to the client); a store that fails does not.
-        retry: (e) =>
-          !isStopping(this.d.worker) &&
-          (isRetriable(e) || (e instanceof BrokerError && Date.now() - since < REBUILD_GIVE_UP_MS)),
-        baseMs: 250,
-        maxMs: 5_000,
-        onRetry: (e, delay) =>
-          log.warn(`rebuilding after a failed commit: ${messageOf(e)}; retrying in ${Math.round(delay)}ms`),
-      })
+      // An Effect on the worker's clock: the test clock drives the backoff and the give-up.
+      await this.d.time
+        .run(
+          retryUntil(() => this.rebuild(), {
+            // A broker error that does not say it is retriable gets a while too (a leader moving can
+            // look final to the client); a store that fails does not.
+            retry: (e, elapsedMs) =>
+              !isStopping(this.d.worker) &&
+              (isRetriable(e) || (e instanceof BrokerError && elapsedMs < REBUILD_GIVE_UP_MS)),
+            baseMs: 250,
+            maxMs: 5_000,
+            onRetry: (e, delay) =>
+              log.warn(
+                `rebuilding after a failed commit: ${messageOf(e)}; retrying in ${Math.round(delay)}ms`,
+              ),
+          }),
+        )
+        .catch((e: unknown) => {
+          throw unwrapFailure(e)
+        })
       log.warn('rewound to the last commit after a failed commit', {
         partitions: fmtTps([...assignment.partitions.values()]),
       })

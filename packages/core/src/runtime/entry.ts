@@ -166,8 +166,9 @@ export async function launch(def: AppDefinition, o: LaunchOptions): Promise<Work
  * returns everything that time made due has run, and what it set off.
  */
 function testClock(rt: RunningWorker, time: TestTime): NonNullable<WorkerRuntime['testClock']> {
+  // An agent waiting out a restart backoff waits for this clock: settled until its restart falls due.
   const settle = async () => {
-    if (rt.state === 'running') await rt.idle()
+    if (rt.state === 'running') await rt.idle({ backoffIsQuiet: true })
   }
   return {
     now: () => time.now(),

@@ -28,27 +28,37 @@ export interface IdleDeps {
   readonly failure?: () => Error | undefined
   /** Asks for a commit now (exactly-once: held records become visible only when committed). */
   readonly commitSoon: () => void
+  /**
+   * The test clock's advance() settling: an agent waiting out a restart backoff waits for the
+   * clock, like a timer, and is quiet until advance() makes its restart due.
+   */
+  readonly backoffIsQuiet?: boolean
 }
 
-/** Something is still to happen without new input. */
-function busy(d: IdleDeps): boolean {
+const records = (n: number): string => (n === 1 ? '1 record' : `${n} records`)
+
+/** What is still to happen without new input (for idle()'s timeout message), or undefined. */
+function busy(d: IdleDeps): string | undefined {
   const { outbox } = d
   if (outbox.held > 0) {
     d.commitSoon()
-    return true
+    return 'sends held for the next commit'
   }
   if (outbox.pending > 0) {
     // Someone waits for it all to land: written records need not wait for the producer's own sync.
     outbox.sync()
-    return true
+    return 'sends in flight'
   }
-  if (d.runs.active > 0) return true
+  if (d.runs.active > 0) return 'timer or cron runs in progress'
   for (const a of d.agents.values()) {
-    if (!a.quiet) return true
+    const name = a.def.name
+    if (!a.quiet) return `agent '${name}' is inside its handler`
     // An agent restarting after a crash takes its buffered input once its backoff is over.
-    if ((a.consuming || a.restarting) && a.buffered > 0) return true
+    if (a.restarting && a.buffered > 0 && d.backoffIsQuiet !== true)
+      return `agent '${name}' waits out its restart backoff after a crash (${a.lastCrash ?? 'unknown error'}) with ${records(a.buffered)} buffered; under app.test() t.advance() moves it`
+    if (a.consuming && a.buffered > 0) return `agent '${name}' has ${records(a.buffered)} buffered`
   }
-  return false
+  return undefined
 }
 
 /** Every assigned source partition is fetched to its end. */
@@ -78,8 +88,12 @@ export async function idle(d: IdleDeps, options: { timeout?: Duration } = {}): P
       return
     }
     const seen = d.activity.current
-    const quiet = !busy(d) && (await caughtUp(d)) && !busy(d)
-    if (Date.now() > deadline) throw new IdleTimeoutError(`idle(): still busy after ${timeoutMs}ms`)
+    let why = busy(d)
+    if (why === undefined && !(await caughtUp(d))) why = 'source partitions not yet fetched to their end'
+    why ??= busy(d)
+    const quiet = why === undefined
+    if (!quiet && Date.now() > deadline)
+      throw new IdleTimeoutError(`idle(): still busy after ${timeoutMs}ms: ${why}`)
     if (quiet) {
       // Quiet twice in a row, one turn of the event loop apart.
       stable++

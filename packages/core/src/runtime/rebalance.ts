@@ -166,7 +166,7 @@ export class Rebalancer implements RebalanceListener {
         await this.d.recover(t, [...added, ...extra], from)
       }
       if (t.global) this.loadedGlobal.add(t)
-      t.owned = next
+      assignment.settle(t)
     }
     if (before === 'running' && this.d.worker.state === 'recovering') this.d.worker.recovering(false)
     // `held`: everything this worker processes now (incremental rebalances hand out only what moves).
@@ -195,9 +195,7 @@ export class Rebalancer implements RebalanceListener {
     assignment.remove(tps)
     if (isStopping(this.d.worker)) return
     for (const t of tables.values()) {
-      const next = assignment.heldPartitions(t)
-      const gone = [...t.owned].filter((p) => !next.has(p))
-      t.owned = next
+      const gone = assignment.settle(t)
       if (!gone.length) continue
       // A global table keeps every partition's rows (tailed from now on). Other rows stay, in
       // memory and in the store, as of the commit just made: a partition that comes back (an

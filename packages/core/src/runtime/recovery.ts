@@ -8,6 +8,7 @@
 import type { Logger, ResolvedConfig } from '../definition/types.ts'
 import type { Broker, Store, StoreChange, TopicPartitionOffset } from '../ports/index.ts'
 import type { RecoveryProgress } from '../ports/sensor.ts'
+import type { Assignment } from './assignment.ts'
 import type { TableRuntime } from './internal/tables.ts'
 import type { WorkerSensor } from './sensor.ts'
 import { isStopping, type WorkerStatus } from './worker-state.ts'
@@ -157,16 +158,19 @@ export async function recoverTable(
   }
 }
 
-/** A CLI command reads every partition of every table and writes none: the workers own them. */
+/**
+ * A CLI command reads every partition of every table and writes none: the workers own them.
+ * Its assignment holds every partition (it is in no group); it settles each table once loaded.
+ */
 export async function recoverReadOnly(
   tables: ReadonlyMap<string, TableRuntime>,
   recover: Recover,
+  assignment: Pick<Assignment, 'heldPartitions' | 'settle'>,
 ): Promise<void> {
   for (const t of tables.values()) {
     t.markReadOnly()
     if (t.partitions === undefined) continue
-    const all = Array.from({ length: t.partitions }, (_, i) => i)
-    await recover(t, all)
-    t.owned = new Set(all)
+    await recover(t, [...assignment.heldPartitions(t)])
+    assignment.settle(t)
   }
 }

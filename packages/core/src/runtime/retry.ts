@@ -5,6 +5,7 @@
  * step), at most 30 s apart. It runs on the worker's clock, so app.test()'s
  * test clock drives it.
  */
+import * as Clock from 'effect/Clock'
 import * as Duration from 'effect/Duration'
 import * as Effect from 'effect/Effect'
 import * as FiberSet from 'effect/FiberSet'
@@ -73,6 +74,42 @@ export const retryPromise = <A>(
   ).catch((e: unknown) => {
     throw unwrapFailure(e)
   })
+
+export interface RetryUntilOptions extends BackoffBounds {
+  /**
+   * Whether this failure is worth another try, `elapsedMs` after the first try began,
+   * measured on Effect's clock (the test clock under app.test()).
+   */
+  readonly retry: (error: unknown, elapsedMs: number) => boolean
+  /** Hears each failure that is retried, with the pause before the next try. */
+  readonly onRetry?: (error: unknown, delayMs: number) => void
+}
+
+/**
+ * Runs `op` with the shared backoff until it succeeds, or fails with what a try
+ * failed with once `retry` says no. Deadlines (`elapsedMs`) and pauses are on
+ * Effect's clock, so the test clock drives a give-up as it drives the backoff.
+ */
+export const retryUntil = <A>(op: () => PromiseLike<A>, o: RetryUntilOptions): Effect.Effect<A, Failure> =>
+  Effect.flatMap(Clock.currentTimeMillis, (since) =>
+    Effect.tryPromise({ try: op, catch: asFailure }).pipe(
+      Effect.retry(
+        Schedule.exponential(Duration.millis(o.baseMs ?? BACKOFF_BASE_MS), 2).pipe(
+          Schedule.jittered,
+          Schedule.setInputType<Failure>(),
+          // Decided before the delay is told: a failure that is not retried is not said to be.
+          Schedule.while(({ input, now }) => o.retry(unwrapFailure(input), now - since)),
+          Schedule.modifyDelay(({ duration, input }) =>
+            Effect.sync(() => {
+              const delay = Duration.min(duration, Duration.millis(o.maxMs ?? BACKOFF_MAX_MS))
+              o.onRetry?.(unwrapFailure(input), Duration.toMillis(delay))
+              return delay
+            }),
+          ),
+        ),
+      ),
+    ),
+  )
 
 /**
  * Runs `step` again and again until interrupted. A failing step is told to

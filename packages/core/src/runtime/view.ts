@@ -228,7 +228,7 @@ export class RunningWorker implements WorkerRuntime, WorkerStatus {
   }
 
   /** Resolves when everything sent so far has been processed. */
-  idle(options: { timeout?: Duration } = {}): Promise<void> {
+  idle(options: { timeout?: Duration; backoffIsQuiet?: boolean } = {}): Promise<void> {
     const p = this.p
     return idle(
       {
@@ -244,6 +244,7 @@ export class RunningWorker implements WorkerRuntime, WorkerStatus {
         commitSoon: () => {
           if (this.state === 'running') p.committer.commit().catch(() => {})
         },
+        ...(options.backoffIsQuiet ? { backoffIsQuiet: true } : {}),
       },
       options,
     )

@@ -100,9 +100,7 @@ export const makeWorker = (
           lateEvent: (t, cursor, streamTime) => sinks.lateEvent(t, cursor, streamTime),
         },
         onBound: (t) => {
-          t.owned = o.client
-            ? new Set(Array.from({ length: t.partitions! }, (_, i) => i))
-            : assignment.heldPartitions(t)
+          assignment.settle(t)
           // A global table bound by its first write (after start) follows its other partitions at once.
           if (t.global) void replicator.update()
         },
@@ -110,7 +108,7 @@ export const makeWorker = (
     )
     const { topics, tables } = topology
     const lifecycle = yield* makeLifecycle({ def, log, worker: rt })
-    const assignment = new Assignment(topology.leaderTopic, topics)
+    const assignment = new Assignment(topology.leaderTopic, topics, o.client === true)
     // Someone awaits a held send (exactly_once: a user send, an ask): commit soon, not at the interval.
     const outbox = yield* makeOutbox(broker, config, log, activity, () => committer.commitSoon())
     yield* Effect.addFinalizer(() => Effect.sync(() => rpc.rejectAll()))
@@ -246,7 +244,7 @@ export const makeWorker = (
     rt.recovering(true)
     yield* lifecycle.startServices
     if (o.client) {
-      yield* attempt(() => recoverReadOnly(tables, recover))
+      yield* attempt(() => recoverReadOnly(tables, recover, assignment))
       yield* readReplies(rpc, broker, log)
       rt.recovering(false)
       return rt

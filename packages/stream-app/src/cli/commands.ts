@@ -9,14 +9,17 @@ import { resolve } from 'node:path'
 import {
   type AppDefinition,
   asFailure,
+  BrokerService,
   ConfigError,
   type LogLevel,
   messageOf,
+  type ResolvedConfig,
   resolveConfig,
 } from '@stream-app/core'
-import { DEFAULT_BROKER_PATH, openSqliteBroker, resetApp, sqlitePathFromUrl } from '@stream-app/sqlite'
+import { resetApp, SqliteBroker } from '@stream-app/sqlite'
 import * as Deferred from 'effect/Deferred'
 import * as Effect from 'effect/Effect'
+import { brokerFor } from '../adapters.ts'
 import { runWorker, withClient } from '../workers.ts'
 import { describeApp, printTable } from './describe.ts'
 import { launcherGone, watchesLauncher } from './launcher.ts'
@@ -99,45 +102,60 @@ export const list = (def: AppDefinition, kind: 'topics' | 'agents' | 'tables' | 
  * alive it refuses, and nothing is deleted.
  */
 export const reset = (def: AppDefinition, a: Args, io: Io) =>
-  Effect.try({
-    try: () => {
-      const overrides = {
-        ...(a.datadir ? { datadir: a.datadir as string } : {}),
-        ...(a.broker ? { broker: a.broker as string } : {}),
-      }
-      const config = resolveConfig(def.config, overrides)
-      if (a.topics) resetTopics(def, config.broker, io)
-      const dir = resolve(config.datadir)
-      if (!existsSync(dir)) {
-        io.out(`nothing to reset: ${config.datadir} does not exist`)
+  Effect.gen(function* () {
+    const overrides = {
+      ...(a.datadir ? { datadir: a.datadir as string } : {}),
+      ...(a.broker ? { broker: a.broker as string } : {}),
+    }
+    const config = yield* Effect.try({ try: () => resolveConfig(def.config, overrides), catch: asFailure })
+    if (a.topics) yield* resetTopics(def, config, io)
+    return yield* Effect.try({
+      try: () => {
+        const dir = resolve(config.datadir)
+        if (!existsSync(dir)) {
+          io.out(`nothing to reset: ${config.datadir} does not exist`)
+          return 0
+        }
+        rmSync(dir, { recursive: true, force: true })
+        io.out(
+          `removed ${config.datadir} (the table store of '${config.id}': its tables rebuild from their changelogs)`,
+        )
         return 0
-      }
-      rmSync(dir, { recursive: true, force: true })
-      io.out(
-        `removed ${config.datadir} (the table store of '${config.id}': its tables rebuild from their changelogs)`,
-      )
-      return 0
-    },
-    catch: asFailure,
+      },
+      catch: asFailure,
+    })
   })
 
-function resetTopics(def: AppDefinition, url: string, io: Io): void {
+/**
+ * The broker part of `reset --topics`, on the broker built from its layer as a
+ * worker's is (closed when done), without its background maintenance.
+ */
+const resetTopics = (def: AppDefinition, config: ResolvedConfig, io: Io): Effect.Effect<void, unknown> => {
+  const url = config.broker
+  // Said before any broker is opened: another URL's layer would connect to it.
   if (!url.startsWith('sqlite://'))
-    throw new ConfigError(
-      `reset --topics deletes topics on the embedded sqlite:// broker only; the app's broker is ${url}`,
+    return Effect.fail(
+      new ConfigError(
+        `reset --topics deletes topics on the embedded sqlite:// broker only; the app's broker is ${url}`,
+      ),
     )
-  const broker = openSqliteBroker({
-    path: sqlitePathFromUrl(url, DEFAULT_BROKER_PATH),
-    maintenanceIntervalMs: 0,
-  })
-  try {
-    const r = resetApp(broker, def.config.id, Object.keys(def.topics))
+  return Effect.gen(function* () {
+    const broker = yield* BrokerService
+    // The layer of a sqlite:// URL is the embedded broker: its file is what a reset deletes from.
+    if (!(broker instanceof SqliteBroker))
+      return yield* Effect.fail(new ConfigError(`reset --topics: ${url} did not open the embedded broker`))
+    const r = yield* Effect.try({
+      try: () => resetApp(broker, def.config.id, Object.keys(def.topics)),
+      catch: asFailure,
+    })
     for (const t of r.topics) io.out(`deleted topic ${t.name} (${t.records} records)`)
     if (!r.topics.length) io.out(`no topics of '${def.config.id}' on ${url}`)
     if (r.group) io.out(`deleted consumer group ${r.group} (its members and committed offsets)`)
-  } finally {
-    void broker.close()
-  }
+  }).pipe(
+    Effect.provide(
+      brokerFor(config, { log: { debug() {}, info() {}, warn() {}, error() {} }, maintenance: false }),
+    ),
+  )
 }
 
 /** One of the app's own commands, with a client worker (sends, asks, table reads). */

@@ -215,6 +215,8 @@ export class AgentRunner {
   readonly instances: Instance[]
   readonly extraQueues = new Set<SourceQueue>()
   restarts = 0
+  /** What the last crash said (idle() names it when an instance is still waiting to restart). */
+  lastCrash: string | undefined
   /** Values the handler yielded. */
   yielded = 0
   state: 'running' | 'stopped' | 'failed' = 'running'

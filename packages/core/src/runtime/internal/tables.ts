@@ -77,7 +77,7 @@ export class TableRuntime {
    * to the writer's topic ("partitioned like the topic its agent consumes").
    */
   partitions: number | undefined
-  /** The partitions this worker holds (the runtime sets it on every assignment). */
+  /** The partitions this worker holds: written only by the Assignment (`settle`), read here. */
   owned: ReadonlySet<number> = new Set()
   /** A CLI command's view: it holds every partition to read, but owns none to write. */
   readOnly = false
