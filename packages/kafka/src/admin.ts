@@ -11,14 +11,12 @@
  */
 import {
   BrokerError,
-  fmtTps,
-  retryPromise,
   type TopicPartition,
   type TopicPartitionOffset,
   type TopicReplication,
   type TopicSpec,
-  tpKey,
 } from '@stream-app/core'
+import { fmtTps, retryPromise, tpKey } from '@stream-app/core/runtime'
 import {
   type ClientContext,
   Code,

@@ -9,7 +9,8 @@
 
 import type { LibrdKafkaError, MessageHeader } from '@confluentinc/kafka-javascript'
 import kafka from '@confluentinc/kafka-javascript'
-import { BrokerError, type Logger, NO_HEADERS, type ProduceRecord } from '@stream-app/core'
+import { BrokerError, type Logger, type ProduceRecord } from '@stream-app/core'
+import { NO_HEADERS } from '@stream-app/core/runtime'
 
 export const { KafkaConsumer, Producer, AdminClient, OffsetSpec, IsolationLevel } = kafka
 export type RdConsumer = InstanceType<typeof KafkaConsumer>

@@ -28,7 +28,7 @@ import type {
   TopicPartition,
   TopicPartitionOffset,
 } from '@stream-app/core'
-import { fmtTps, isRetriable, retryPromise, tpKey } from '@stream-app/core'
+import { fmtTps, isRetriable, retryPromise, tpKey } from '@stream-app/core/runtime'
 import { type ClientContext, Code, call, errorCode, KafkaConsumer, type RdConsumer } from './client.ts'
 import { consumerDefaults, Fetcher, takeBatches, toBatches } from './fetcher.ts'
 import { type GroupProtocol, groupSettings, rebalanceSettleMs } from './group-protocol.ts'

@@ -8,7 +8,7 @@
 
 import type { Message, MessageHeader } from '@confluentinc/kafka-javascript'
 import type { BrokerRecord, Headers, RecordBatch } from '@stream-app/core'
-import { NO_HEADERS, tpKey } from '@stream-app/core'
+import { NO_HEADERS, tpKey } from '@stream-app/core/runtime'
 import type { ClientContext, RdConsumer } from './client.ts'
 
 /**

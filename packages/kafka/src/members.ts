@@ -17,7 +17,7 @@
  * (confluent-kafka-javascript#531); a plain read of a topic has neither problem.
  */
 import type { GroupMember, PartitionReader, Producer, TopicPartition, TopicSpec } from '@stream-app/core'
-import { retryPromise, tpKey } from '@stream-app/core'
+import { retryPromise, tpKey } from '@stream-app/core/runtime'
 import type { ClientContext } from './client.ts'
 
 const READ_FOR_MS = 5_000

@@ -11,7 +11,7 @@ import type {
   TopicPartition,
   TopicPartitionOffset,
 } from '@stream-app/core'
-import { tpKey } from '@stream-app/core'
+import { tpKey } from '@stream-app/core/runtime'
 import { type ClientContext, call, KafkaConsumer } from './client.ts'
 import { consumerDefaults, Fetcher, takeBatches, toBatches } from './fetcher.ts'
 import type { Owner } from './owned.ts'

@@ -11,7 +11,8 @@
  * broker's default) and counting its replicas. A single broker needs no probe,
  * and an app that may create no topic (declareTopics false) gets none.
  */
-import { retryPromise, type TopicSpec } from '@stream-app/core'
+import type { TopicSpec } from '@stream-app/core'
+import { retryPromise } from '@stream-app/core/runtime'
 import type { ClientContext } from './client.ts'
 
 export interface ReplicationDeps {

@@ -3,16 +3,15 @@
  * for tests and benchmarks that drive the runtime directly (users run apps
  * through the stream-app package, which picks adapters by URL).
  */
+import type { AppDefinition, Store } from '@stream-app/core'
 import {
-  type AppDefinition,
   type LogLevel,
   MemoryStore,
   makeLogger,
   resolveConfig,
-  type Store,
   startRuntime,
   type WorkerRuntime,
-} from '@stream-app/core'
+} from '@stream-app/core/runtime'
 import { openKafkaBroker } from './broker.ts'
 
 export async function startKafkaRuntime(
