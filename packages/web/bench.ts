@@ -10,15 +10,8 @@
  */
 import { pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
-import {
-  createApp,
-  MemoryBroker,
-  MemoryStore,
-  makeLogger,
-  resolveConfig,
-  startRuntime,
-  type Table,
-} from '@stream-app/core'
+import { createApp, type Table } from '@stream-app/core'
+import { MemoryBroker, MemoryStore, makeLogger, resolveConfig, startRuntime } from '@stream-app/core/runtime'
 import { Hono } from 'hono'
 import { DEFAULT_TIMEOUTS, serveFetch, startWebServer } from './src/index.ts'
 

@@ -12,8 +12,8 @@
 import { writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { BrokerRecord } from '@stream-app/core'
 import { afterAll, describe, expect, it } from 'vitest'
-import type { BrokerRecord } from '../../packages/core/src/index.ts'
 import { partitionKey } from './fixtures/kafka-tabletest.ts'
 import {
   cliAsync,

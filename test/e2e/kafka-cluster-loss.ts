@@ -7,8 +7,9 @@
  * the workers stopped making progress. clusterOutage kills every node for 15 s
  * while the workers keep answering HTTP, then checks they resume alone.
  */
+
+import type { BrokerRecord } from '@stream-app/core'
 import { expect } from 'vitest'
-import type { BrokerRecord } from '../../packages/core/src/index.ts'
 import type { Cluster } from './kafka-cluster.ts'
 import {
   type AppEnv,

@@ -6,8 +6,9 @@
  * ids are a permutation of the inputs), the table's per-key counts are exact,
  * and the changelog (read_committed) replays to the same counts.
  */
+
+import type { BrokerRecord } from '@stream-app/core'
 import { afterAll, describe, expect, it } from 'vitest'
-import type { BrokerRecord } from '../../packages/core/src/index.ts'
 import {
   COUNTER_APP,
   cliAsync,

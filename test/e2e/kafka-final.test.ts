@@ -7,8 +7,9 @@
  * group moves with its partition (recovered from the changelog) and is emitted
  * once, with every count of both workers in it.
  */
+
+import { partitionForKey } from '@stream-app/core/runtime'
 import { afterAll, describe, expect, it } from 'vitest'
-import { partitionForKey } from '../../packages/core/src/ports/partitioner.ts'
 import { partitionKey } from './fixtures/kafka-tabletest.ts'
 import { KAFKA_POLL, openBroker, readTopic, runWorker, tempDir, text, uniq, until } from './kafka-helpers.ts'
 import { killAll, recentMinute } from './proc.ts'

@@ -13,8 +13,10 @@
  * 500 ms); and the restarted worker replays no changelog record (its store
  * and its commit at the stop are the state).
  */
+
+import type { BrokerRecord } from '@stream-app/core'
+import { partitionForKey } from '@stream-app/core/runtime'
 import { afterAll, describe, expect, it } from 'vitest'
-import { type BrokerRecord, partitionForKey } from '../../packages/core/src/index.ts'
 import {
   COUNTER_APP,
   explained,

@@ -8,8 +8,8 @@
  */
 
 import { spawn } from 'node:child_process'
+import { GROUP_SETTLE_MS } from '@stream-app/core/runtime'
 import { describe, expect, it } from 'vitest'
-import { GROUP_SETTLE_MS } from '../../packages/core/src/index.ts'
 import { BIN, startWorker } from './proc.ts'
 import { COUNTER, getJson, logsOf, tempDir, until } from './sqlite-helpers.ts'
 

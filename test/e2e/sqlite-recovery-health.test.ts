@@ -7,8 +7,8 @@
  */
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
+import { partitionForKey } from '@stream-app/core/runtime'
 import { describe, expect, it } from 'vitest'
-import { partitionForKey } from '../../packages/core/src/index.ts'
 import { openSqliteStore } from '../../packages/sqlite/src/index.ts'
 import { startWorker } from './proc.ts'
 import { fixture, getJson, logsOf, metrics, storeFile, tempDir, until } from './sqlite-helpers.ts'

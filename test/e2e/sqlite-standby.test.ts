@@ -8,8 +8,9 @@
  * there instead of deleting them, and the store stays a snapshot of the
  * partition as of its offset throughout.
  */
+
+import { partitionForKey } from '@stream-app/core/runtime'
 import { describe, expect, it } from 'vitest'
-import { partitionForKey } from '../../packages/core/src/index.ts'
 import { openSqliteBroker, openSqliteStore } from '../../packages/sqlite/src/index.ts'
 import { startWorker } from './proc.ts'
 import { brokerFile, fixture, getJson, logsOf, storeFile, tempDir, until } from './sqlite-helpers.ts'

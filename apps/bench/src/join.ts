@@ -6,16 +6,8 @@
  * lookup, JSON.stringify to bytes. The table is loaded (through its own agent)
  * before the clock starts; the run measures the join alone.
  */
-import {
-  type AppDefinition,
-  compileSchema,
-  createApp,
-  MemoryBroker,
-  type ProduceRecord,
-  partitionForKey,
-  Schema,
-  startMemoryRuntime,
-} from '@stream-app/core'
+import { type AppDefinition, createApp, type ProduceRecord, Schema } from '@stream-app/core'
+import { compileSchema, MemoryBroker, partitionForKey, startMemoryRuntime } from '@stream-app/core/runtime'
 import { alternatingRounds, type Result } from './report.ts'
 
 const Order = Schema.Struct({

@@ -4,14 +4,8 @@
  * in-memory table and yields to a sink — next to the same work written by hand
  * (a plain loop over the same pre-encoded buffers), in the same process and run.
  */
-import {
-  type AppDefinition,
-  compileSchema,
-  createApp,
-  MemoryBroker,
-  Schema,
-  startMemoryRuntime,
-} from '@stream-app/core'
+import { type AppDefinition, createApp, Schema } from '@stream-app/core'
+import { compileSchema, MemoryBroker, startMemoryRuntime } from '@stream-app/core/runtime'
 import { alternatingRounds, type Result } from './report.ts'
 
 const Order = Schema.Struct({

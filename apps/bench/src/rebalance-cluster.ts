@@ -8,7 +8,8 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { type Broker, type ProduceRecord, partitionForKey } from '@stream-app/core'
+import type { Broker, ProduceRecord } from '@stream-app/core'
+import { partitionForKey } from '@stream-app/core/runtime'
 
 const BIN = fileURLToPath(new URL('../../../packages/stream-app/bin/stream-app.js', import.meta.url))
 const APP = fileURLToPath(new URL('./fixtures/rebalance-app.ts', import.meta.url))

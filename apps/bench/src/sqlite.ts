@@ -10,16 +10,8 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import {
-  createApp,
-  MemoryBroker,
-  MemoryStore,
-  makeLogger,
-  resolveConfig,
-  Schema,
-  type Store,
-  startRuntime,
-} from '@stream-app/core'
+import { createApp, Schema, type Store } from '@stream-app/core'
+import { MemoryBroker, MemoryStore, makeLogger, resolveConfig, startRuntime } from '@stream-app/core/runtime'
 import { openSqliteStore } from '@stream-app/sqlite'
 import { benchBrokerThroughput } from '@stream-app/sqlite/bench'
 import Database from 'better-sqlite3'

@@ -1,18 +1,16 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { AppDefinition } from '../src/definition/definition.ts'
 import type { Registry } from '../src/definition/types.ts'
+import { createApp, Schema, type TestWorker } from '../src/index.ts'
+import { portsLayer } from '../src/runtime/entry.ts'
 import {
-  createApp,
   launch,
   MemoryBroker,
   MemoryStore,
   makeLogger,
-  portsLayer,
   resolveConfig,
-  Schema,
   startRuntime,
-  type TestWorker,
-} from '../src/index.ts'
+} from '../src/runtime/index.ts'
 
 const workers: TestWorker<Registry>[] = []
 const track = <W extends TestWorker<Registry>>(w: W): W => {

@@ -2,7 +2,7 @@
  * The memory:// adapters run the Broker and Store conformance suites (the
  * contract every adapter passes; see test/conformance).
  */
-import { MemoryBroker, MemoryStore } from '../src/index.ts'
+import { MemoryBroker, MemoryStore } from '../src/runtime/index.ts'
 import { brokerConformance, storeConformance } from './conformance/index.ts'
 
 let broker: MemoryBroker | undefined

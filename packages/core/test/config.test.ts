@@ -1,6 +1,7 @@
 /** The broker a worker uses: an override, else STREAM_APP_BROKER, else the app's config, else sqlite://. */
 import { afterEach, describe, expect, it } from 'vitest'
-import { createApp, resolveConfig } from '../src/index.ts'
+import { createApp } from '../src/index.ts'
+import { resolveConfig } from '../src/runtime/index.ts'
 
 const saved = process.env.STREAM_APP_BROKER
 afterEach(() => {

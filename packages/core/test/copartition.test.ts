@@ -6,15 +6,13 @@
  * instead of answering or writing a silent default.
  */
 import { describe, expect, it } from 'vitest'
+import { createApp, NotOwnedError, Schema } from '../src/index.ts'
 import {
-  createApp,
   MemoryBroker,
-  NotOwnedError,
   partitionForKey,
-  Schema,
   startMemoryRuntime,
   type WorkerRuntime,
-} from '../src/index.ts'
+} from '../src/runtime/index.ts'
 import { captureStderr, running } from './helpers.ts'
 
 /** A key whose partition (of n) is p. */

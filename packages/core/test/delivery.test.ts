@@ -8,12 +8,9 @@ import {
   createApp,
   type GroupConsumer,
   type GroupConsumerOptions,
-  MemoryBroker,
-  MemoryStore,
   Schema,
-  startMemoryRuntime,
-  type WorkerRuntime,
 } from '../src/index.ts'
+import { MemoryBroker, MemoryStore, startMemoryRuntime, type WorkerRuntime } from '../src/runtime/index.ts'
 import { running } from './helpers.ts'
 
 const start = (def: AppDefinition, broker: MemoryBroker, store = new MemoryStore()): Promise<WorkerRuntime> =>

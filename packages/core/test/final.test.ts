@@ -7,15 +7,8 @@
  * rebalance in the middle of a window neither lose nor repeat an emission.
  */
 import { describe, expect, it } from 'vitest'
-import {
-  createApp,
-  type LateEvent,
-  MemoryBroker,
-  partitionForKey,
-  Schema,
-  tumbling,
-  type WorkerRuntime,
-} from '../src/index.ts'
+import { createApp, type LateEvent, Schema, tumbling } from '../src/index.ts'
+import { MemoryBroker, partitionForKey, type WorkerRuntime } from '../src/runtime/index.ts'
 import { startFromChangelog, startOn, topicsOf } from './helpers.ts'
 
 const T0 = Date.UTC(2026, 0, 1)

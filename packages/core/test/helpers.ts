@@ -4,8 +4,9 @@
  * changelogs), their topics and tables as the tests use them, and the
  * process's stderr captured while workers log.
  */
-import type { AppDefinition, MemoryBroker, MemoryRuntimeOptions, WorkerRuntime } from '../src/index.ts'
-import { MemoryStore, startMemoryRuntime } from '../src/index.ts'
+import type { AppDefinition } from '../src/index.ts'
+import type { MemoryBroker, MemoryRuntimeOptions, WorkerRuntime } from '../src/runtime/index.ts'
+import { MemoryStore, startMemoryRuntime } from '../src/runtime/index.ts'
 import type { RunningWorker } from '../src/runtime/view.ts'
 
 /** A worker on `broker` that leaves it open on stop, logging nothing but what options say. */

@@ -5,15 +5,8 @@
  * type-check) the exported WorkerRuntime hands out none of the runtime's parts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  ConfigError,
-  createApp,
-  EncodeError,
-  partitionForKey,
-  Schema,
-  startMemoryRuntime,
-  type WorkerRuntime,
-} from '../src/index.ts'
+import { ConfigError, createApp, EncodeError, Schema } from '../src/index.ts'
+import { partitionForKey, startMemoryRuntime, type WorkerRuntime } from '../src/runtime/index.ts'
 
 /** The runtime's own objects stay off the exported type: naming one here fails the type-check. */
 const sealed: Extract<keyof WorkerRuntime, 'tables' | 'agents' | 'topics' | 'outbox'> extends never

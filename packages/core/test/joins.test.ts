@@ -8,7 +8,8 @@
  * that holds its key.
  */
 import { describe, expect, it } from 'vitest'
-import { createApp, MemoryBroker, partitionForKey, Schema, tumbling } from '../src/index.ts'
+import { createApp, Schema, tumbling } from '../src/index.ts'
+import { MemoryBroker, partitionForKey } from '../src/runtime/index.ts'
 import { captureStderr, startOn, topicsOf } from './helpers.ts'
 
 const Order = Schema.Struct({

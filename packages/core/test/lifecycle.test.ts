@@ -10,20 +10,17 @@ import * as Effect from 'effect/Effect'
 import * as Layer from 'effect/Layer'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Registry } from '../src/definition/types.ts'
+import { type AppDefinition, createApp, Schema, type TestWorker } from '../src/index.ts'
+import { portsLayer } from '../src/runtime/entry.ts'
 import {
-  type AppDefinition,
-  createApp,
   launch,
   MemoryBroker,
   MemoryStore,
   makeLogger,
-  portsLayer,
   resolveConfig,
-  Schema,
   startMemoryRuntime,
-  type TestWorker,
   type WorkerRuntime,
-} from '../src/index.ts'
+} from '../src/runtime/index.ts'
 
 const stops: (() => Promise<void>)[] = []
 const track = <W extends { stop(): Promise<void> }>(w: W): W => {

@@ -4,8 +4,9 @@
  * worker restarted on the same broker still recovers its table exactly.
  */
 import { describe, expect, it } from 'vitest'
-import { createApp, MemoryBroker, Schema, startMemoryRuntime } from '../src/index.ts'
+import { createApp, Schema } from '../src/index.ts'
 import type { ProduceRecord } from '../src/ports/index.ts'
+import { MemoryBroker, startMemoryRuntime } from '../src/runtime/index.ts'
 
 const records = (topic: string, n: number, key: (i: number) => string | null = () => null): ProduceRecord[] =>
   Array.from({ length: n }, (_, i) => {

@@ -4,8 +4,8 @@
  * too many unacknowledged records hold producers back until half are acked.
  */
 import { describe, expect, it } from 'vitest'
-import { MemoryBroker } from '../src/index.ts'
 import type { ProduceRecord, Producer, RecordMetadata } from '../src/ports/index.ts'
+import { MemoryBroker } from '../src/runtime/index.ts'
 import { Outbox } from '../src/runtime/internal/outbox.ts'
 
 /** The memory broker's producer, acknowledging each batch only after `ms`. */

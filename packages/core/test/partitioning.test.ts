@@ -8,15 +8,14 @@
  * with explicit partitions).
  */
 import { describe, expect, it } from 'vitest'
+import { createApp, Schema } from '../src/index.ts'
+import { crc32PartitionForKey } from '../src/ports/partitioner.ts'
 import {
-  crc32PartitionForKey,
-  createApp,
   MemoryBroker,
   partitionForKey,
-  Schema,
   startMemoryRuntime,
   type WorkerRuntime,
-} from '../src/index.ts'
+} from '../src/runtime/index.ts'
 import { tablesOf } from './helpers.ts'
 
 const N = 4

@@ -4,7 +4,8 @@
  * values fail at definition time with one line each.
  */
 import { describe, expect, it } from 'vitest'
-import { ConfigError, createApp, MemoryBroker, Schema, startMemoryRuntime } from '../src/index.ts'
+import { ConfigError, createApp, Schema } from '../src/index.ts'
+import { MemoryBroker, startMemoryRuntime } from '../src/runtime/index.ts'
 import { tablesOf } from './helpers.ts'
 
 const until = async (what: string, check: () => boolean | Promise<boolean>, ms = 10_000) => {

@@ -5,19 +5,15 @@
  * load stops itself, and a start that fails half way closes what it opened.
  */
 import { describe, expect, it } from 'vitest'
+import { type AppDefinition, BrokerError, createApp, Schema, type TableStore } from '../src/index.ts'
+import type { Producer, TopicPartition, TopicPartitionOffset, TopicSpec } from '../src/ports/index.ts'
 import {
-  type AppDefinition,
-  BrokerError,
-  createApp,
   MemoryBroker,
   MemoryStore,
   partitionForKey,
-  Schema,
   startMemoryRuntime,
-  type TableStore,
   type WorkerRuntime,
-} from '../src/index.ts'
-import type { Producer, TopicPartition, TopicPartitionOffset, TopicSpec } from '../src/ports/index.ts'
+} from '../src/runtime/index.ts'
 import { captureStderr, running } from './helpers.ts'
 
 const start = (

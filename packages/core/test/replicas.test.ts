@@ -5,15 +5,13 @@
  * takes a partition over resumes from instead of recovering it from zero.
  */
 import { describe, expect, it } from 'vitest'
+import { createApp, NotOwnedError, Schema } from '../src/index.ts'
 import {
-  createApp,
   MemoryBroker,
-  NotOwnedError,
   partitionForKey,
-  Schema,
   startMemoryRuntime,
   type WorkerRuntime,
-} from '../src/index.ts'
+} from '../src/runtime/index.ts'
 import { running } from './helpers.ts'
 
 type Tables = Record<string, { get(k: string): number; update(k: string, f: (v: number) => number): void }>

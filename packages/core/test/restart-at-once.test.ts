@@ -8,7 +8,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Registry } from '../src/definition/types.ts'
-import { ConfigError, createApp, IdleTimeoutError, messageOf, Schema, type TestWorker } from '../src/index.ts'
+import { ConfigError, createApp, IdleTimeoutError, Schema, type TestWorker } from '../src/index.ts'
+import { messageOf } from '../src/runtime/index.ts'
 
 const workers: TestWorker<Registry>[] = []
 afterEach(async () => {

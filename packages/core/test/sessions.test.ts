@@ -7,7 +7,8 @@
  * sessions go.
  */
 import { describe, expect, it } from 'vitest'
-import { createApp, MemoryBroker, Schema, session } from '../src/index.ts'
+import { createApp, Schema, session } from '../src/index.ts'
+import { MemoryBroker } from '../src/runtime/index.ts'
 import { startFromChangelog, startOn, tablesOf, topicsOf } from './helpers.ts'
 
 const T0 = Date.UTC(2026, 0, 1)

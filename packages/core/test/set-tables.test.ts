@@ -5,7 +5,8 @@
  * from that changelog alone.
  */
 import { describe, expect, it } from 'vitest'
-import { createApp, MemoryBroker, Schema } from '../src/index.ts'
+import { createApp, Schema } from '../src/index.ts'
+import { MemoryBroker } from '../src/runtime/index.ts'
 import { startFromChangelog, startOn, tablesOf, topicsOf } from './helpers.ts'
 
 const app = () =>

@@ -7,7 +7,8 @@
  * when its partition's stream time is past its window.
  */
 import { describe, expect, expectTypeOf, it } from 'vitest'
-import { createApp, MemoryBroker, Schema } from '../src/index.ts'
+import { createApp, Schema } from '../src/index.ts'
+import { MemoryBroker } from '../src/runtime/index.ts'
 import { captureStderr, startFromChangelog, startOn, topicsOf } from './helpers.ts'
 
 const T0 = Date.UTC(2026, 0, 1)

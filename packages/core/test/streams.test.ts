@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import { makeSerde } from '../src/definition/codec.ts'
 import type { Registry } from '../src/definition/types.ts'
-import { type AnySchema, createApp, makeSerde, messageOf, Schema, type TestWorker } from '../src/index.ts'
+import { type AnySchema, createApp, Schema, type TestWorker } from '../src/index.ts'
+import { messageOf } from '../src/runtime/index.ts'
 
 const workers: TestWorker<Registry>[] = []
 const track = <W extends TestWorker<Registry>>(w: W): W => {

@@ -3,8 +3,9 @@
  * parts get their collaborators at construction (no callback field assigned
  * afterwards), core's internals stay inside core, and every failure caught
  * from a promise or a throw becomes a typed Failure (no `catch: (e) => e`),
- * table kinds are registered in one place and decided nowhere else, and a
- * table's owned partitions are written by the Assignment alone.
+ * table kinds are registered in one place and decided nowhere else, a
+ * table's owned partitions are written by the Assignment alone, and the main
+ * entry exports the documented API only (the runtime has its own entry).
  * Each rule reads the sources as git lists them and names the offending lines.
  */
 import { execFileSync } from 'node:child_process'
@@ -12,7 +13,9 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import ts from 'typescript'
 import { describe, expect, it } from 'vitest'
+import * as main from '../src/index.ts'
 import { createApp, hopping, session, tumbling } from '../src/index.ts'
+import * as runtimePort from '../src/runtime/index.ts'
 import { KINDS, kindNameOf } from '../src/runtime/internal/table-kinds.ts'
 
 const root = join(import.meta.dirname, '../../..')
@@ -54,6 +57,37 @@ function functionsInside(file: string, text: string, name: string): string[] {
 
 /** Down from 76 when the parts took their callbacks (issue 21); it may shrink, never grow. */
 const MAKE_WORKER_FUNCTIONS = 19
+
+/** The README's sections for users (quick start to the Faust table): the API of API.md, as the repository documents it. */
+const userDocs = (): string => {
+  const readme = source('README.md')
+  return readme.slice(readme.indexOf('## Quick start'), readme.indexOf('## Layout'))
+}
+
+/**
+ * Values of the main entry the user sections do not name, and why they are public all the same.
+ * Everything else a package of the workspace needs goes through `@stream-app/core/runtime`.
+ */
+const ALLOWED_UNDOCUMENTED: Readonly<Record<string, string>> = Object.fromEntries(
+  [
+    'AskTimeoutError',
+    'BrokerError',
+    'ConfigError',
+    'DecodeError',
+    'IdleTimeoutError',
+    'StoppedError',
+    'StoreError',
+    'StreamAppError',
+    'UnexpectedError',
+    'WorkerFailedError',
+  ].map((name) => [name, 'an error users meet and match by class or _tag; stream-app re-exports it']),
+)
+
+/** The names among `exported` that neither the user docs name (as a word) nor the allow-list excuses. */
+const undocumented = (exported: readonly string[]): string[] => {
+  const docs = userDocs()
+  return exported.filter((n) => !(n in ALLOWED_UNDOCUMENTED) && !new RegExp(`\\b${n}\\b`).test(docs))
+}
 
 describe('structure', () => {
   it(`makeWorker hands its parts objects, not callbacks: at most ${MAKE_WORKER_FUNCTIONS} functions in it`, () => {
@@ -188,5 +222,18 @@ const elsewhere = () => 1
       '.sessions',
       'def.window',
     ])
+  })
+
+  it('the main entry exports the documented API and the allowed errors, nothing of the runtime', () => {
+    expect(undocumented(Object.keys(main)).sort()).toEqual([])
+    const stale = Object.keys(ALLOWED_UNDOCUMENTED).filter((n) => !(n in main))
+    expect(stale, 'allow-listed names the main entry no longer exports').toEqual([])
+  })
+
+  it('the check above catches a runtime value on the main entry', () => {
+    expect(undocumented(Object.keys(runtimePort))).toEqual(
+      expect.arrayContaining(['startRuntime', 'MemoryBroker']),
+    )
+    expect(undocumented(['createApp', 'tumbling', 'ConfigError'])).toEqual([])
   })
 })

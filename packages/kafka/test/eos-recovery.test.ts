@@ -4,7 +4,8 @@
  * aborted. A worker that then recovers the table must read the changelog with
  * read_committed, or it takes the aborted values and counts their messages twice.
  */
-import { createApp, workerFacade } from '@stream-app/core'
+import { createApp } from '@stream-app/core'
+import { workerFacade } from '@stream-app/core/runtime'
 import { describe, expect, it } from 'vitest'
 import { startKafkaRuntime } from '../src/index.ts'
 import { buf, kafkaUrl, openBroker, uniq } from './helpers.ts'

@@ -3,7 +3,8 @@
  * the outbox's ordering) and the partitioner against the Java client; the record fields, order
  * and the partition reader are in the conformance suite.
  */
-import { BrokerError, partitionForKey } from '@stream-app/core'
+import { BrokerError } from '@stream-app/core'
+import { partitionForKey } from '@stream-app/core/runtime'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buf, drain, javaProbe, openBroker, text, uniq } from './helpers.ts'
 

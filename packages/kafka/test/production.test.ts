@@ -4,7 +4,8 @@
  * client first fetches, which would skip what is sent in between), and
  * declareTopics false creates nothing and names every missing topic at once.
  */
-import { ConfigError, createApp, Schema, workerFacade } from '@stream-app/core'
+import { ConfigError, createApp, Schema } from '@stream-app/core'
+import { workerFacade } from '@stream-app/core/runtime'
 import { describe, expect, it } from 'vitest'
 import { startKafkaRuntime } from '../src/index.ts'
 import { buf, eventually, kafkaUrl, openBroker, uniq } from './helpers.ts'

@@ -1,12 +1,6 @@
 /** The whole core runtime on the kafka:// broker: a word-count app, its sink topic, and table recovery after a restart. */
-import {
-  type AppDefinition,
-  createApp,
-  MemoryStore,
-  Schema,
-  type TableStore,
-  workerFacade,
-} from '@stream-app/core'
+import { type AppDefinition, createApp, Schema, type TableStore } from '@stream-app/core'
+import { MemoryStore, workerFacade } from '@stream-app/core/runtime'
 import { describe, expect, it } from 'vitest'
 import { startKafkaRuntime } from '../src/index.ts'
 import { drain, kafkaUrl, openBroker, text, uniq } from './helpers.ts'

@@ -1,5 +1,6 @@
 /** Kafka transactions beyond the conformance suite: a foreign consumer, and taking over from a member that died inside one. */
-import { type Broker, BrokerError, MemoryBroker } from '@stream-app/core'
+import { type Broker, BrokerError } from '@stream-app/core'
+import { MemoryBroker } from '@stream-app/core/runtime'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buf, drain, openBroker, uniq } from './helpers.ts'
 

@@ -27,8 +27,8 @@ import {
   type TopicPartition,
   type TopicPartitionOffset,
   type TopicSpec,
-  tpKey,
 } from '@stream-app/core'
+import { tpKey } from '@stream-app/core/runtime'
 import type { Statement } from 'better-sqlite3'
 import { type Db, guard, openDatabase } from './db.ts'
 import { brokerError } from './errors.ts'

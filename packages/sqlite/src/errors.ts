@@ -3,7 +3,8 @@
  * names the file and says what was being done, and `retriable` true only when
  * waiting can help (another connection holds the lock).
  */
-import { BrokerError, messageOf, StoreError, StreamAppError } from '@stream-app/core'
+import { BrokerError, StoreError, StreamAppError } from '@stream-app/core'
+import { messageOf } from '@stream-app/core/runtime'
 
 export type ErrorFactory = (message: string, retriable: boolean, cause: unknown) => StreamAppError
 

@@ -17,15 +17,14 @@ import { hostname } from 'node:os'
 import {
   BrokerError,
   type FetchOptions,
-  fmtTps,
   type GroupConsumer,
   type GroupConsumerOptions,
   type GroupMember,
   type RecordBatch,
   type TopicPartition,
   type TopicPartitionOffset,
-  tpKey,
 } from '@stream-app/core'
+import { fmtTps, tpKey } from '@stream-app/core/runtime'
 import type { BrokerFile, PollOwner } from './file.ts'
 
 const HOST = hostname()

@@ -3,7 +3,8 @@
  * u16 count, then per header u16 name length, name (UTF-8), u32 value length,
  * value. No headers → NULL, so the common case costs nothing.
  */
-import { type Headers, NO_HEADERS } from '@stream-app/core'
+import type { Headers } from '@stream-app/core'
+import { NO_HEADERS } from '@stream-app/core/runtime'
 
 export function encodeHeaders(headers: Headers | undefined): Buffer | null {
   if (headers === undefined) return null

@@ -2,7 +2,7 @@
  * The sqlite:// adapters as Effect layers: the broker and the store a worker
  * is built on, opened when the worker starts and closed with its scope.
  */
-import { asFailure, brokerLayer, storeLayer } from '@stream-app/core'
+import { asFailure, brokerLayer, storeLayer } from '@stream-app/core/runtime'
 import * as Effect from 'effect/Effect'
 import { openSqliteBroker, type SqliteBrokerOptions } from './broker.ts'
 import { openSqliteStore } from './store.ts'

@@ -4,7 +4,8 @@
  * default) at the beginning.
  */
 import { join } from 'node:path'
-import { createApp, MemoryStore, makeLogger, resolveConfig, Schema, startRuntime } from '@stream-app/core'
+import { createApp, Schema } from '@stream-app/core'
+import { MemoryStore, makeLogger, resolveConfig, startRuntime } from '@stream-app/core/runtime'
 import { describe, expect, it } from 'vitest'
 import { openSqliteBroker } from '../src/index.ts'
 import { bytes, tempDir } from './helpers.ts'

@@ -7,18 +7,14 @@
  */
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
+import { type App, createApp, Schema, type Store, type Worker } from '@stream-app/core'
 import {
-  type App,
-  createApp,
   makeLogger,
   resolveConfig,
-  Schema,
-  type Store,
   startRuntime,
-  type Worker,
   type WorkerRuntime,
   workerFacade,
-} from '@stream-app/core'
+} from '@stream-app/core/runtime'
 import { afterEach, describe, expect, it } from 'vitest'
 import { openSqliteBroker, openSqliteStore, type SqliteBroker } from '../src/index.ts'
 import { tempDir, text } from './helpers.ts'

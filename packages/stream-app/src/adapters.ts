@@ -8,23 +8,19 @@
  * telemetry on.
  */
 import { join } from 'node:path'
+import { type Broker, ConfigError, type Logger, type ResolvedConfig, type Store } from '@stream-app/core'
 import {
   asFailure,
-  type Broker,
   BrokerService,
   brokerLayer,
-  ConfigError,
-  type Logger,
   MemoryBroker,
   MemoryStore,
   makeLogger,
-  type ResolvedConfig,
-  type Store,
   type StoreService,
   storeLayer,
   TracingService,
   WebService,
-} from '@stream-app/core'
+} from '@stream-app/core/runtime'
 import {
   DEFAULT_BROKER_PATH,
   openSqliteStore,

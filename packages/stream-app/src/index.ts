@@ -2,7 +2,7 @@
  * stream-app: what users import. Re-exports the API and wires the default
  * adapters (chosen by URL scheme) into createApp.
  */
-import { createAppWith } from '@stream-app/core'
+import { createAppWith } from '@stream-app/core/runtime'
 import { nodePlatform } from './platform.ts'
 
 export {

@@ -2,7 +2,8 @@
  * The node platform: app.start() on the adapters a config names, app.test()
  * on memory://, and app.main() through the CLI.
  */
-import { type Platform, startTestWorker } from '@stream-app/core'
+import type { Platform } from '@stream-app/core'
+import { startTestWorker } from '@stream-app/core/runtime'
 import { cliProgram } from './cli/index.ts'
 import { runMain } from './cli/main.ts'
 import { startWorker } from './workers.ts'

@@ -6,19 +6,17 @@
  * closing that scope stops the worker and then closes the adapters.
  * app.start() wants a promise, and gets the same worker through launch().
  */
+import type { AppConfig, AppDefinition, ResolvedConfig } from '@stream-app/core'
 import {
-  type AppConfig,
-  type AppDefinition,
   asFailure,
   launch,
   makeLogger,
-  type ResolvedConfig,
   resolveConfig,
   type WorkerRuntime,
   type WorkerSpec,
   worker,
   workerFacade,
-} from '@stream-app/core'
+} from '@stream-app/core/runtime'
 import * as Effect from 'effect/Effect'
 import * as Layer from 'effect/Layer'
 import type * as Scope from 'effect/Scope'

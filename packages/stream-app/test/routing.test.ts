@@ -8,11 +8,9 @@ import {
   type GroupConsumer,
   type GroupConsumerOptions,
   type GroupMember,
-  MemoryBroker,
   Schema,
-  startMemoryRuntime,
-  type WorkerRuntime,
 } from '@stream-app/core'
+import { MemoryBroker, startMemoryRuntime, type WorkerRuntime } from '@stream-app/core/runtime'
 import { startWebServer } from '@stream-app/web'
 import { afterAll, describe, expect, it } from 'vitest'
 

@@ -5,7 +5,7 @@
  * BodyTooLargeError as soon as it passes the limit, so no route, JSON parse
  * or forward ever holds more than the limit in memory.
  */
-import { formatBytes } from '@stream-app/core'
+import { formatBytes } from '@stream-app/core/runtime'
 import { jsonHeaders } from './tables.ts'
 
 /** Reading a request body went past `web.bodyLimit`: answered 413. */

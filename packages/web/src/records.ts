@@ -5,7 +5,8 @@
  * Anyone who reaches the port could read every topic, so the route is on by
  * default only for a loopback bind; `web.records` turns it on or off.
  */
-import { ConfigError, messageOf, parseFrom, type RecordsFrom, type WorkerView } from '@stream-app/core'
+import { ConfigError, type RecordsFrom, type WorkerView } from '@stream-app/core'
+import { messageOf, parseFrom } from '@stream-app/core/runtime'
 import type { Context } from 'hono'
 import { jsonHeaders } from './tables.ts'
 

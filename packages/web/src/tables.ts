@@ -6,7 +6,8 @@
  * worker holding the key's partition (its web URL is in the group's
  * membership), so every worker answers every key.
  */
-import { type AnySchema, NotOwnedError, schemaCodec, type WorkerView } from '@stream-app/core'
+import { type AnySchema, NotOwnedError, type WorkerView } from '@stream-app/core'
+import { schemaCodec } from '@stream-app/core/runtime'
 import type { Context } from 'hono'
 import { addForwardToken } from './access.ts'
 import { BodyTooLargeError } from './body-limit.ts'

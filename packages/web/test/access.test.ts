@@ -4,7 +4,8 @@
  * token, how the token and body limit resolve (the environment over code, an
  * override given to start() over both), and the headers a forward carries.
  */
-import { createApp, makeLogger, resolveConfig, type WebConfig } from '@stream-app/core'
+import { createApp, type WebConfig } from '@stream-app/core'
+import { makeLogger, resolveConfig } from '@stream-app/core/runtime'
 import { afterEach, describe, expect, it } from 'vitest'
 import { addForwardToken, authorized, isLoopback, TOKEN_HEADER, warnIfExposed } from '../src/access.ts'
 

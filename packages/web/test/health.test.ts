@@ -5,7 +5,7 @@
  * clock (memory broker and store, real HTTP), so the settle period is crossed
  * by moving time, never by sleeping.
  */
-import { GROUP_SETTLE_MS, MemoryBroker } from '@stream-app/core'
+import { GROUP_SETTLE_MS, MemoryBroker } from '@stream-app/core/runtime'
 import { describe, expect, it } from 'vitest'
 import { parsePrometheus, type Running, sampleValue, shop, startWeb } from './helpers.ts'
 

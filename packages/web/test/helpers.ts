@@ -7,18 +7,20 @@ import {
   type AppConfig,
   type AppDefinition,
   createApp,
+  Schema,
+  tumbling,
+  type WebServerHandle,
+  type WorkerView,
+} from '@stream-app/core'
+import {
   MemoryBroker,
   MemoryStore,
   makeLogger,
   resolveConfig,
-  Schema,
   startRuntime,
-  tumbling,
-  type WebServerHandle,
   type WorkerDeps,
   type WorkerRuntime,
-  type WorkerView,
-} from '@stream-app/core'
+} from '@stream-app/core/runtime'
 import { startWebServer, type WebServerOptions } from '../src/index.ts'
 
 export const Order = Schema.Struct({ id: Schema.String, customer: Schema.String, amount: Schema.Number })

@@ -5,7 +5,7 @@
  * lookups to the key's owner.
  */
 import { connect } from 'node:net'
-import { MemoryBroker, partitionForKey } from '@stream-app/core'
+import { MemoryBroker, partitionForKey } from '@stream-app/core/runtime'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startWebServer } from '../src/index.ts'
 import { type Running, shop, startWeb, until } from './helpers.ts'

@@ -6,16 +6,8 @@
  */
 import { existsSync, rmSync } from 'node:fs'
 import { resolve } from 'node:path'
-import {
-  type AppDefinition,
-  asFailure,
-  BrokerService,
-  ConfigError,
-  type LogLevel,
-  messageOf,
-  type ResolvedConfig,
-  resolveConfig,
-} from '@stream-app/core'
+import { type AppDefinition, ConfigError, type ResolvedConfig } from '@stream-app/core'
+import { asFailure, BrokerService, type LogLevel, messageOf, resolveConfig } from '@stream-app/core/runtime'
 import { resetApp, SqliteBroker } from '@stream-app/sqlite'
 import * as Deferred from 'effect/Deferred'
 import * as Effect from 'effect/Effect'

@@ -5,7 +5,8 @@
  * line and exit code 1 with nothing sent, started or printed.
  */
 import { readFileSync } from 'node:fs'
-import { type AppDefinition, BUILTIN_COMMANDS, messageOf, type Runnable } from '@stream-app/core'
+import type { AppDefinition, Runnable } from '@stream-app/core'
+import { BUILTIN_COMMANDS, messageOf } from '@stream-app/core/runtime'
 import * as Cause from 'effect/Cause'
 import * as Effect from 'effect/Effect'
 import { appCommand, type Io, list, reset, run } from './commands.ts'

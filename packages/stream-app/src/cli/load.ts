@@ -5,7 +5,8 @@
  */
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { type App, ConfigError, messageOf, type Registry } from '@stream-app/core'
+import { type App, ConfigError, type Registry } from '@stream-app/core'
+import { messageOf } from '@stream-app/core/runtime'
 import { importAppModule } from '../app-module.ts'
 
 const isApp = (v: unknown): v is App<Registry> =>

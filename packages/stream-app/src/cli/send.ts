@@ -10,15 +10,12 @@
 import { createInterface } from 'node:readline'
 import {
   type AppDefinition,
-  asFailure,
   type CodecName,
   ConfigError,
-  messageOf,
-  resolveConfig,
   type SentRecord,
   type TopicHandle,
-  type WorkerRuntime,
 } from '@stream-app/core'
+import { asFailure, messageOf, resolveConfig, type WorkerRuntime } from '@stream-app/core/runtime'
 import * as Effect from 'effect/Effect'
 import { withClient } from '../workers.ts'
 import type { Io } from './commands.ts'

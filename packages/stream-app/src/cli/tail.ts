@@ -5,16 +5,8 @@
  * --follow it stops at the ends the partitions had when it started; with it,
  * it waits for more until SIGINT/SIGTERM (then exits 0).
  */
-import {
-  type AppDefinition,
-  asFailure,
-  BrokerService,
-  ConfigError,
-  parseFrom,
-  type RecordQuery,
-  resolveConfig,
-  TopicReader,
-} from '@stream-app/core'
+import { type AppDefinition, ConfigError, type RecordQuery } from '@stream-app/core'
+import { asFailure, BrokerService, parseFrom, resolveConfig, TopicReader } from '@stream-app/core/runtime'
 import * as Context from 'effect/Context'
 import * as Deferred from 'effect/Deferred'
 import * as Effect from 'effect/Effect'

@@ -7,17 +7,15 @@
  * is) for this one read, quietly: a broker that cannot be reached is one
  * warning line and the rows without replication.
  */
+import type { AppDefinition, ResolvedConfig, TopicReplication } from '@stream-app/core'
 import {
-  type AppDefinition,
   asFailure,
   BrokerService,
   internalTopicNames,
   membersTopicName,
   messageOf,
-  type ResolvedConfig,
   resolveConfig,
-  type TopicReplication,
-} from '@stream-app/core'
+} from '@stream-app/core/runtime'
 import * as Cause from 'effect/Cause'
 import * as Effect from 'effect/Effect'
 import { brokerFor } from '../adapters.ts'

@@ -5,14 +5,8 @@
  * group stable, saying on stderr what the worker is doing whenever that
  * changes; on timeout, one line with the last state and exit code 1.
  */
-import {
-  type AppDefinition,
-  asFailure,
-  ConfigError,
-  messageOf,
-  resolveConfig,
-  toMillis,
-} from '@stream-app/core'
+import { type AppDefinition, ConfigError } from '@stream-app/core'
+import { asFailure, messageOf, resolveConfig, toMillis } from '@stream-app/core/runtime'
 import * as Clock from 'effect/Clock'
 import * as Effect from 'effect/Effect'
 import type { Io } from './commands.ts'
