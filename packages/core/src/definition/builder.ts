@@ -4,7 +4,8 @@
  * leaves the receiver untouched. The registry type parameter accumulates the
  * declared topics, tables and agents so handlers are typed end to end.
  */
-import { Cron } from 'croner'
+
+import * as Result from 'effect/Result'
 import * as Schema from 'effect/Schema'
 import type { App } from './app.ts'
 import {
@@ -21,6 +22,7 @@ import {
 } from './builder-checks.ts'
 import { agentSource, describeOf, makeChannelDef, partitioningOf } from './channel.ts'
 import type { AnySchema } from './codec.ts'
+import { parseCron } from './cron.ts'
 import type {
   AgentDef,
   AppConfig,
@@ -287,16 +289,11 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
       const timezone = checkTimezone(`cron job '${n}'`, options?.timezone)
       if (typeof schedule !== 'string') fail(`cron job '${n}': schedule must be a cron expression string`)
       const onError = checkOnError(`cron job '${n}'`, options.onError)
-      try {
-        const zone = timezone ?? def.config.timezone ?? 'UTC'
-        const c = new Cron(schedule as string, { paused: true, timezone: zone })
-        c.nextRun()
-        c.stop()
-      } catch (e) {
+      const parsed = parseCron(schedule as string, timezone ?? def.config.timezone ?? 'UTC')
+      if (Result.isFailure(parsed))
         fail(
-          `cron job '${n}': invalid schedule ${JSON.stringify(schedule)} or timezone: ${(e as Error).message}`,
+          `cron job '${n}': invalid schedule ${JSON.stringify(schedule)} or timezone: ${parsed.failure.message}`,
         )
-      }
       const c = Object.freeze({
         name: n,
         schedule: schedule as string,
