@@ -24,7 +24,7 @@ import {
   type TopicPartition,
   type TopicPartitionOffset,
 } from '@stream-app/core'
-import { fmtTps, tpKey } from '@stream-app/core/runtime'
+import { fmtTps, retryPromise, tpKey } from '@stream-app/core/runtime'
 import type { BrokerFile, PollOwner } from './file.ts'
 
 const HOST = hostname()
@@ -52,6 +52,9 @@ function pidAlive(pid: number): boolean {
     return (e as { code?: string }).code === 'EPERM'
   }
 }
+
+/** A settling try that left partitions held by another member (retried until they are let go). */
+const NOT_SETTLED = new Error('partitions still held by another member')
 
 /** The listener could not take partitions it was given (their table state failed to load, say). */
 class AssignFailed extends Error {
@@ -177,28 +180,38 @@ export class SqliteGroupConsumer implements GroupConsumer, PollOwner {
 
   /**
    * Reconciles until this member owns its whole target (the others may first
-   * have to let go). Rejects with the listener's error if onAssign fails: a
-   * worker whose state cannot be loaded must not start.
+   * have to let go), through the shared retry: a try that leaves partitions held
+   * elsewhere fails, the next waits for the group to change (or 100 ms, for a
+   * heartbeat going stale), with no backoff on top, for a session timeout + 5 s
+   * (then the heartbeat takes over). Rejects with the listener's error if
+   * onAssign fails: a worker whose state cannot be loaded must not start.
    */
   private async settle(): Promise<void> {
-    const deadline = Date.now() + this.broker.sessionTimeoutMs + 5_000
     this.settling = true
     this.assignFailure = undefined
     try {
-      for (;;) {
-        const done = await this.reconcileSoon()
-        // Set by the reconciliation just awaited (TypeScript cannot see that).
-        const failure = this.assignFailure as AssignFailed | undefined
-        if (failure) throw failure.error
-        if (done || this.closed) return
-        if (Date.now() > deadline) {
+      await retryPromise(
+        async (attempt) => {
+          if (attempt > 0) await this.broker.waitForChange(100).promise
+          const done = await this.reconcileSoon()
+          // Set by the reconciliation just awaited (TypeScript cannot see that).
+          const failure = this.assignFailure as AssignFailed | undefined
+          if (failure) throw failure.error
+          if (!done && !this.closed) throw NOT_SETTLED
+        },
+        {
+          retry: (e) => e === NOT_SETTLED && !this.closed,
+          forMs: this.broker.sessionTimeoutMs + 5_000,
+          baseMs: 0,
+          maxMs: 0,
+        },
+      ).catch((e: unknown) => {
+        if (e !== NOT_SETTLED) throw e
+        if (!this.closed)
           this.broker.logger?.warn(
             `${this.where}: some partitions are still held by another member; waiting in the background`,
           )
-          return
-        }
-        await this.broker.waitForChange(100).promise
-      }
+      })
     } finally {
       this.settling = false
       this.assignFailure = undefined

@@ -2,7 +2,8 @@
  * Consumer groups on one broker file, members in this process (each on its
  * own connection, as separate processes would be): committed offsets survive
  * reopening, partitions are shared co-partitioned, and a partition moves only
- * after its old owner's onRevoke finished.
+ * after its old owner's onRevoke finished (a member kept waiting for one
+ * starts after its session timeout + 5 s and takes it later).
  */
 import { join } from 'node:path'
 import type { GroupConsumer, RebalanceListener, TopicPartition } from '@stream-app/core'
@@ -229,5 +230,59 @@ describe('sqlite consumer groups', () => {
     const got = await c.fetch({ maxRecords: 10, maxWaitMs: 0 })
     expect(got.map((x) => x.partition).sort()).toEqual([0, 1])
     await c.close()
+  })
+
+  it('a member whose partitions stay held starts after the session timeout + 5 s, then takes them when let go', async () => {
+    const path = join(tempDir(), 'b.sqlite')
+    const warned: string[] = []
+    const log = { debug() {}, info() {}, warn: (m: string) => void warned.push(m), error() {} }
+    const open1 = (o: { log?: typeof log } = {}) => {
+      const b = openSqliteBroker({
+        path,
+        maintenanceIntervalMs: 0,
+        heartbeatMs: 100,
+        sessionTimeoutMs: 1000,
+        ...o,
+      })
+      open.push(b)
+      return b
+    }
+    const a = open1()
+    const b = open1({ log })
+    await a.ensureTopics([{ name: 't', partitions: 2 }])
+    let letGo!: () => void
+    const holding = new Promise<void>((r) => {
+      letGo = r
+    })
+    const ca = a.groupConsumer({
+      groupId: 'g',
+      topics: ['t'],
+      listener: { onAssign: async () => {}, onRevoke: () => holding },
+    })
+    await ca.start()
+    // A's revoke hangs, and so would its heartbeat: keep its row fresh, as a live but slow member's.
+    const fresh = a.db.prepare('UPDATE group_members SET heartbeat_at = ? WHERE grp = ?')
+    const beat = setInterval(() => fresh.run(Date.now(), 'g'), 50)
+    try {
+      const cb = b.groupConsumer({
+        groupId: 'g',
+        topics: ['t'],
+        listener: { onAssign: async () => {}, onRevoke: async () => {} },
+      })
+      const since = performance.now()
+      await cb.start()
+      expect(performance.now() - since).toBeGreaterThanOrEqual(5_900)
+      expect(cb.assignment()).toEqual([])
+      expect(warned.filter((w) => w.includes('still held by another member'))).toHaveLength(1)
+      letGo()
+      for (let i = 0; i < 250 && cb.assignment().length === 0; i++)
+        await new Promise((r) => setTimeout(r, 20))
+      expect(fmt(cb.assignment()), `A holds ${fmt(ca.assignment())}`).toBe('t:1')
+      await cb.close()
+    } finally {
+      clearInterval(beat)
+      letGo()
+    }
+    await ca.close()
   })
 })
