@@ -50,31 +50,6 @@ describe('timers and cron on the test clock', () => {
     ])
   })
 
-  it('takes six fields (seconds first), nicknames and ?, and names a schedule it cannot run', async () => {
-    const at: string[] = []
-    let t!: TestWorker<Registry>
-    const stamp = (name: string) => () =>
-      void at.push(`${name} ${new Date(t.now()).toISOString().slice(11, 19)}`)
-    const app = createApp({ id: 'cron6' })
-      .cron('half-minute', { schedule: '*/30 * * * * *' }, stamp('30s'))
-      .cron('hourly', { schedule: '@hourly' }, stamp('@hourly'))
-      .cron('any-day', { schedule: '15 12 ? * *' }, stamp('?'))
-    t = track(await app.test({ startTime: T0 }))
-    const of = (name: string) => at.filter((a) => a.startsWith(`${name} `))
-    await t.advance('30s')
-    await t.advance('30s')
-    expect(at).toEqual(['30s 12:00:30', '30s 12:01:00'])
-    await t.advance('13m')
-    expect(of('?')).toEqual([])
-    await t.advance('1m')
-    expect(of('?')).toEqual(['? 12:15:00'])
-    await t.advance('45m')
-    expect([of('30s').length, of('@hourly'), of('?')]).toEqual([120, ['@hourly 13:00:00'], ['? 12:15:00']])
-    expect(() => createApp({ id: 'bad' }).cron('last', { schedule: '0 0 L * *' }, () => {})).toThrow(
-      /cron job 'last': invalid schedule "0 0 L \* \*"/,
-    )
-  })
-
   it('stamps sends without a timestamp with the test clock', async () => {
     const app = createApp({ id: 'stamp' }).topic('t')
     const t = track(await app.test({ startTime: T0 }))

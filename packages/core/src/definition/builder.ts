@@ -4,8 +4,7 @@
  * leaves the receiver untouched. The registry type parameter accumulates the
  * declared topics, tables and agents so handlers are typed end to end.
  */
-
-import * as Result from 'effect/Result'
+import { Cron } from 'croner'
 import * as Schema from 'effect/Schema'
 import type { App } from './app.ts'
 import {
@@ -22,7 +21,6 @@ import {
 } from './builder-checks.ts'
 import { agentSource, describeOf, makeChannelDef, partitioningOf } from './channel.ts'
 import type { AnySchema } from './codec.ts'
-import { parseCron } from './cron.ts'
 import type {
   AgentDef,
   AppConfig,
@@ -289,11 +287,16 @@ export function makeApp(def: AppDefinition, platform: Platform): App<Registry> {
       const timezone = checkTimezone(`cron job '${n}'`, options?.timezone)
       if (typeof schedule !== 'string') fail(`cron job '${n}': schedule must be a cron expression string`)
       const onError = checkOnError(`cron job '${n}'`, options.onError)
-      const parsed = parseCron(schedule as string, timezone ?? def.config.timezone ?? 'UTC')
-      if (Result.isFailure(parsed))
+      try {
+        const zone = timezone ?? def.config.timezone ?? 'UTC'
+        const c = new Cron(schedule as string, { paused: true, timezone: zone })
+        c.nextRun()
+        c.stop()
+      } catch (e) {
         fail(
-          `cron job '${n}': invalid schedule ${JSON.stringify(schedule)} or timezone: ${parsed.failure.message}`,
+          `cron job '${n}': invalid schedule ${JSON.stringify(schedule)} or timezone: ${(e as Error).message}`,
         )
+      }
       const c = Object.freeze({
         name: n,
         schedule: schedule as string,

@@ -8,11 +8,11 @@
  * zone runs in the app's (default UTC); one with onLeader, as a timer with it,
  * only on the worker that holds the group's leader partition.
  */
+import { Cron } from 'croner'
+import * as Clock from 'effect/Clock'
 import * as Effect from 'effect/Effect'
-import * as Result from 'effect/Result'
 import * as Schedule from 'effect/Schedule'
 import type * as Scope from 'effect/Scope'
-import { parseCron } from '../definition/cron.ts'
 import type { AppDefinition, CronDef, TimerDef } from '../definition/definition.ts'
 import { messageOf } from '../definition/errors.ts'
 import type { OnErrorFn } from '../definition/lifecycle.ts'
@@ -89,27 +89,26 @@ const every = (ms: number, running: () => boolean, body: Effect.Effect<void>) =>
     ),
   )
 
-/**
- * Runs `body` at each time the cron expression names, on the worker's clock:
- * Schedule.cron waits from now to the next match after each run, so runs
- * missed while one was running are skipped, not caught up.
- */
-const onCron = (
-  c: CronDef,
-  timezone: string,
-  running: () => boolean,
-  body: Effect.Effect<void>,
-  log: Logger,
-) => {
-  // The builder has parsed it already (a bad one never reaches a worker).
-  const cron = parseCron(c.schedule, c.timezone ?? timezone)
-  if (Result.isFailure(cron))
-    return Effect.sync(() => log.error(`cron job '${c.name}' not scheduled: ${cron.failure.message}`))
-  return Effect.schedule(
-    Effect.suspend(() => (running() ? body : Effect.void)),
-    Schedule.cron(cron.success),
-  ).pipe(Effect.catch((e) => Effect.sync(() => log.error(`cron job '${c.name}' stopped: ${e.message}`))))
-}
+/** Runs `body` at each time the cron expression names, on the worker's clock. */
+const onCron = (c: CronDef, timezone: string, running: () => boolean, body: Effect.Effect<void>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => new Cron(c.schedule, { paused: true, timezone: c.timezone ?? timezone })),
+    (cron) => Effect.sync(() => cron.stop()),
+  ).pipe(
+    Effect.flatMap((cron) =>
+      Effect.gen(function* () {
+        let from = yield* Clock.currentTimeMillis
+        for (;;) {
+          const next = cron.nextRun(new Date(from))?.getTime()
+          if (next === undefined) return
+          const now = yield* Clock.currentTimeMillis
+          if (next > now) yield* Effect.sleep(next - now)
+          if (running()) yield* body
+          from = Math.max(next, yield* Clock.currentTimeMillis)
+        }
+      }),
+    ),
+  )
 
 /**
  * Forks every scheduled fiber into the current scope; closing it waits (up to
@@ -150,7 +149,7 @@ export const startSchedules = (d: ScheduleDeps, runs: Runs): Effect.Effect<void,
     for (const c of Object.values(def.crons) as CronDef[]) {
       const what = `cron job '${c.name}'`
       const run = runs.guarded('cron job', c.name, () => c.fn(worker.ctx), log, failed(what, c.onError))
-      yield* Effect.forkScoped(onCron(c, zone, running, onLeader(c.onLeader, run), log))
+      yield* Effect.forkScoped(onCron(c, zone, running, onLeader(c.onLeader, run)))
     }
     for (const t of d.tables.values()) {
       const expires = t.kind.expiresMs
