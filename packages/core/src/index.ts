@@ -42,6 +42,7 @@ export {
 } from './definition/web-config.ts'
 export type { SessionOptions, WindowOptions, WindowRange, WindowSpec } from './definition/windows.ts'
 export { hopping, session, sliding, tumbling } from './definition/windows.ts'
+export { isPortFailure, PORT_FAILURE_TAGS, toBrokerFailure, toStoreFailure } from './ports/failures.ts'
 export type * from './ports/index.ts'
 export { NO_HEADERS } from './ports/index.ts'
 export type * from './ports/inspect.ts'
