@@ -7,9 +7,11 @@ import { brokerConformance, storeConformance } from './conformance/index.ts'
 
 let broker: MemoryBroker | undefined
 brokerConformance('memory://', {
+  // The first broker opened is the suite's shared one; a case may open (and close) another.
   open: async () => {
-    broker = new MemoryBroker()
-    return broker
+    const b = new MemoryBroker()
+    broker ??= b
+    return b
   },
   // One process is the whole broker: a second "process" is the same object.
   peer: async () => broker!,

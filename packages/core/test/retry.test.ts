@@ -2,11 +2,29 @@
  * The runtime's one retry loop (retry.ts) on Effect's TestClock: a failing
  * step waits the shared backoff, growing while failures repeat, and a step
  * that succeeds starts the next with the backoff reset — no fixed pauses.
+ * And the one retry decision: `retriable`, by a failure's tag.
  */
 import * as Effect from 'effect/Effect'
 import * as Fiber from 'effect/Fiber'
 import * as TestClock from 'effect/testing/TestClock'
 import { expect, it } from 'vitest'
+import {
+  AskTimeoutError,
+  asFailure,
+  BrokerError,
+  ConfigError,
+  DecodeError,
+  EncodeError,
+  type Failure,
+  IdleTimeoutError,
+  NotCopartitionedError,
+  NotOwnedError,
+  retriable,
+  StoppedError,
+  StoreError,
+  UnexpectedError,
+  WorkerFailedError,
+} from '../src/definition/errors.ts'
 import { BACKOFF_BASE_MS, repeatWithBackoff, retryPromise } from '../src/runtime/retry.ts'
 
 it('repeatWithBackoff grows the pause while a step keeps failing and resets it after a success', async () => {
@@ -74,4 +92,27 @@ it("retryPromise (the adapters' backoff) retries what `retry` allows, hands back
     { retry: () => true, baseMs: 1, maxMs: 2, forMs: 30 },
   ).catch((e: unknown) => e)
   expect(last).toBe(transient)
+})
+
+it('retriable decides by tag: fixed per kind, a broker or store error as its adapter said; anything else is fatal', () => {
+  const cases: [Failure, boolean][] = [
+    [new BrokerError('Kafka is unreachable', true), true],
+    [new BrokerError('the consumer is closed', false), false],
+    [new StoreError('the file is locked', true), true],
+    [new StoreError('disk full', false), false],
+    [new AskTimeoutError('no reply'), true],
+    [new NotOwnedError('held elsewhere', 't', 0), true],
+    [new IdleTimeoutError('busy'), true],
+    [new ConfigError('bad'), false],
+    [new DecodeError('t', 0, 1, 'not JSON'), false],
+    [new EncodeError('refused'), false],
+    [new NotCopartitionedError('not copartitioned'), false],
+    [new WorkerFailedError('failed'), false],
+    [new StoppedError('stopped'), false],
+    [new UnexpectedError(new Error('a bug')), false],
+  ]
+  expect(cases.map(([f]) => [f._tag, retriable(f)])).toEqual(cases.map(([f, want]) => [f._tag, want]))
+  // An error that is not ours counts as fatal, even one that claims to be retriable.
+  expect(retriable(asFailure(Object.assign(new Error('raw'), { retriable: true })))).toBe(false)
+  expect(retriable(asFailure(new BrokerError('away', true)))).toBe(true)
 })

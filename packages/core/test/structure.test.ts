@@ -2,7 +2,8 @@
  * The structural rules of the runtime that a machine can check (issue 21):
  * parts get their collaborators at construction (no callback field assigned
  * afterwards), core's internals stay inside core, and every failure caught
- * from a promise or a throw becomes a typed Failure (no `catch: (e) => e`),
+ * from a promise or a throw becomes a typed Failure (no `catch: (e) => e`)
+ * whose retry is decided by its tag (no `isRetriable(unknown)`),
  * table kinds are registered in one place and decided nowhere else, a
  * table's owned partitions are written by the Assignment alone, and the main
  * entry exports the documented API only (the runtime has its own entry).
@@ -158,6 +159,18 @@ const elsewhere = () => 1
     }
     expect(found).toEqual([])
     expect([...'catch: (e) => e,'.matchAll(/catch:\s*\(?\s*(\w+)\s*\)?\s*=>\s*\1\b(?!\.)/g)]).toHaveLength(1)
+  })
+
+  it('the runtime decides retriable vs fatal on a Failure by its tag, never with isRetriable(unknown)', () => {
+    const found: string[] = []
+    const files = tracked('packages/core/src/').filter((f) => !f.endsWith('/definition/errors.ts'))
+    expect(files.length).toBeGreaterThan(50)
+    for (const f of files) {
+      const s = source(f)
+      for (const m of s.matchAll(/\bisRetriable\s*\(/g)) found.push(`${f}:${lineOf(s, m.index)}`)
+    }
+    expect(found).toEqual([])
+    expect([...'if (isRetriable (e))'.matchAll(/\bisRetriable\s*\(/g)]).toHaveLength(1)
   })
 
   it('every table kind class is built by the registration, and every definition has a kind', () => {

@@ -23,6 +23,7 @@ import type {
   TransactionalProducer,
 } from '@stream-app/core'
 import { BrokerError } from '@stream-app/core'
+import { toBrokerFailure } from '@stream-app/core/runtime'
 import { Admin } from './admin.ts'
 import { AdminClient, ClientContext, call, parseKafkaUrl, type RdProducer } from './client.ts'
 import { KafkaGroupConsumer } from './consumer.ts'
@@ -112,14 +113,27 @@ export class KafkaBroker implements Broker {
     if (this.closed) throw new BrokerError(`${what}: the kafka broker ${this.ctx.bootstrap} is closed`, false)
   }
 
+  /**
+   * The Broker port's boundary (ports/failures.ts): a call fails by rejecting, with a
+   * BrokerFailure; an error of the admin client that is not one is wrapped, saying what failed.
+   */
+  private guard<T>(what: string, op: () => Promise<T>): Promise<T> {
+    try {
+      this.check(what)
+      return op().catch((e: unknown) => {
+        throw toBrokerFailure(what, e)
+      })
+    } catch (e) {
+      return Promise.reject(toBrokerFailure(what, e))
+    }
+  }
+
   ensureTopics(specs: readonly TopicSpec[]): Promise<void> {
-    this.check('ensureTopics')
-    return this.admin.ensureTopics(specs)
+    return this.guard('ensureTopics', () => this.admin.ensureTopics(specs))
   }
 
   partitions(topic: string): Promise<number | undefined> {
-    this.check('partitions')
-    return this.admin.partitions(topic)
+    return this.guard('partitions', () => this.admin.partitions(topic))
   }
 
   /**
@@ -159,18 +173,15 @@ export class KafkaBroker implements Broker {
   }
 
   replication(topics: readonly string[]): Promise<TopicReplication[]> {
-    this.check('replication')
-    return this.admin.replication(topics)
+    return this.guard('replication', () => this.admin.replication(topics))
   }
 
   endOffsets(partitions: readonly TopicPartition[]): Promise<TopicPartitionOffset[]> {
-    this.check('endOffsets')
-    return this.admin.endOffsets(partitions)
+    return this.guard('endOffsets', () => this.admin.endOffsets(partitions))
   }
 
   beginningOffsets(partitions: readonly TopicPartition[]): Promise<TopicPartitionOffset[]> {
-    this.check('beginningOffsets')
-    return this.admin.beginningOffsets(partitions)
+    return this.guard('beginningOffsets', () => this.admin.beginningOffsets(partitions))
   }
 
   /**
@@ -279,20 +290,28 @@ class LazyTransactionalProducer implements TransactionalProducer {
   ) {
     inner.catch(() => {})
   }
-  async begin() {
-    return (await this.inner).begin()
+  /** The TransactionalProducer port's boundary: every call fails with a TransactionFailure (a BrokerError). */
+  private async use<T>(what: string, f: (p: KafkaTransactionalProducer) => Promise<T>): Promise<T> {
+    try {
+      return await f(await this.inner)
+    } catch (e) {
+      throw toBrokerFailure(`transactional producer ${what}`, e)
+    }
   }
-  async send(records: Parameters<TransactionalProducer['send']>[0]) {
-    return (await this.inner).send(records)
+  begin() {
+    return this.use('begin', (p) => p.begin())
   }
-  async sendOffsets(consumer: GroupConsumer, offsets: readonly TopicPartitionOffset[]) {
-    return (await this.inner).sendOffsets(consumer, offsets)
+  send(records: Parameters<TransactionalProducer['send']>[0]) {
+    return this.use('send', (p) => p.send(records))
   }
-  async commit() {
-    return (await this.inner).commit()
+  sendOffsets(consumer: GroupConsumer, offsets: readonly TopicPartitionOffset[]) {
+    return this.use('sendOffsets', (p) => p.sendOffsets(consumer, offsets))
   }
-  async abort() {
-    return (await this.inner).abort()
+  commit() {
+    return this.use('commit', (p) => p.commit())
+  }
+  abort() {
+    return this.use('abort', (p) => p.abort())
   }
   async ready() {
     await this.inner

@@ -42,6 +42,7 @@ brokerConformance('sqlite://', {
 
 storeConformance('sqlite:// store file', {
   durable: true,
+  refusesWhenClosed: true,
   create: () => {
     const file = fresh('store.sqlite')
     return { store: openSqliteStore({ path: file }), reopen: () => openSqliteStore({ path: file }) }
@@ -50,6 +51,7 @@ storeConformance('sqlite:// store file', {
 
 storeConformance("sqlite:// broker's atomic store", {
   durable: true,
+  refusesWhenClosed: true,
   create: () => {
     const file = fresh('atomic.sqlite')
     return { store: openBroker(file).atomic.store(), reopen: () => openBroker(file).atomic.store() }

@@ -2,6 +2,8 @@
  * The errors users see. Each is tagged and says whether retrying can help, so
  * the runtime (and users) can decide between backing off and giving up.
  */
+import * as Match from 'effect/Match'
+
 export abstract class StreamAppError extends Error {
   abstract readonly _tag: string
   /** True when the same operation may succeed later (a broker that is away, a lock). */
@@ -191,12 +193,37 @@ export const asFailure = (e: unknown): Failure =>
 export const unwrapFailure = (e: unknown): unknown => (e instanceof UnexpectedError ? e.cause : e)
 
 /**
- * Whether retrying a failure can help: each member of the union says so in its
- * typed `retriable` (fixed per tag; brokers and stores decide per error).
+ * Whether retrying a failure can help, decided by its tag: the fixed answer of
+ * each kind, and for a broker's or a store's error what the adapter said when
+ * it mapped its client's error (`retriable`). Exhaustive: a new member of the
+ * union does not compile until it is decided here. The one retry decision of
+ * the runtime; a caught `unknown` goes through `asFailure` first.
  */
-export const retriableFailure = (f: Failure): boolean => f.retriable
+export const retriable: (f: Failure) => boolean = Match.type<Failure>().pipe(
+  Match.tagsExhaustive({
+    BrokerError: (e) => e.retriable,
+    StoreError: (e) => e.retriable,
+    AskTimeoutError: () => true,
+    NotOwnedError: () => true,
+    IdleTimeoutError: () => true,
+    ConfigError: () => false,
+    DecodeError: () => false,
+    EncodeError: () => false,
+    NotCopartitionedError: () => false,
+    WorkerFailedError: () => false,
+    StoppedError: () => false,
+    UnexpectedError: () => false,
+  }),
+)
 
-/** True when the same operation may succeed later: the one test every retry of the runtime uses. */
+/** `retriable` under its earlier name (the README and retry.ts used it). */
+export const retriableFailure = retriable
+
+/**
+ * True when the same operation may succeed later.
+ * @deprecated Decide on a Failure instead: `retriable(asFailure(e))`. Kept for
+ * adapters outside core whose retry loops still take an `unknown`.
+ */
 export const isRetriable = (e: unknown): boolean =>
   e instanceof StreamAppError
     ? e.retriable

@@ -4,7 +4,10 @@
  *
  * The broker seam is batch-oriented on purpose: one call produces many records,
  * one fetch returns a batch per partition, one commit covers many offsets.
+ * What each method fails with is in failures.ts (a tagged union per port).
  */
+
+export * from './failures.ts'
 
 export interface TopicPartition {
   readonly topic: string
@@ -110,7 +113,7 @@ export interface FetchOptions {
   readonly maxWaitMs: number
 }
 
-/** A member of a consumer group. */
+/** A member of a consumer group. Its methods fail with a GroupConsumerFailure. */
 export interface GroupConsumer {
   /** Joins the group; resolves once the first assignment has been handled by the listener. */
   start(): Promise<void>
@@ -150,7 +153,10 @@ export interface GroupMember {
   readonly assignment: readonly TopicPartition[]
 }
 
-/** A reader of explicitly chosen partitions, outside any group (changelog recovery, replies). */
+/**
+ * A reader of explicitly chosen partitions, outside any group (changelog recovery, replies).
+ * Its methods fail with a PartitionReaderFailure.
+ */
 export interface PartitionReader {
   fetch(options: FetchOptions): Promise<RecordBatch[]>
   seek(tpo: TopicPartitionOffset): void
@@ -160,6 +166,7 @@ export interface PartitionReader {
   close(): Promise<void>
 }
 
+/** Its methods fail with a ProducerFailure. */
 export interface Producer {
   /** Resolves when every record is durable on the broker (acked), in order per partition. */
   send(records: readonly ProduceRecord[]): Promise<RecordMetadata[]>
@@ -179,7 +186,8 @@ export interface Producer {
 
 /**
  * A transactional producer (exactly-once): sends and the consumer's offsets of
- * one commit become visible together or not at all.
+ * one commit become visible together or not at all. Its methods fail with a
+ * TransactionFailure.
  */
 export interface TransactionalProducer extends Producer {
   begin(): Promise<void>
@@ -197,6 +205,7 @@ export interface TransactionalProducer extends Producer {
  * A broker whose log lives in a local database can commit a whole unit of work
  * in one local transaction (exactly-once on sqlite://): the appended records,
  * the table store's rows (the store shares the database) and the group offsets.
+ * `run` fails with an AtomicCommitFailure, or with what its function threw.
  */
 export interface AtomicCommit {
   /** The table store living in the broker's own database, so its writes join `run`'s transaction. */
@@ -210,6 +219,7 @@ export interface AtomicTransaction {
   commitOffsets(groupId: string, offsets: readonly TopicPartitionOffset[]): void
 }
 
+/** Its methods fail with a BrokerFailure (failures.ts). */
 export interface Broker {
   /** e.g. 'memory://', 'sqlite:///path', 'kafka://127.0.0.1:9092' */
   readonly url: string
@@ -271,6 +281,7 @@ export interface StoreRow {
  * One table's persistent state. `apply` writes rows and the changelog offsets
  * they reflect in one transaction, so after a crash the store's offset says
  * exactly which changelog records are already in it (Faust's persisted_offset).
+ * Its methods throw a StoreFailure.
  */
 export interface TableStore {
   /**
@@ -286,6 +297,7 @@ export interface TableStore {
   close(): void
 }
 
+/** Its methods throw a StoreFailure (or, from `transaction`, what its function threw). */
 export interface Store {
   readonly url: string
   readonly description: string

@@ -15,10 +15,11 @@
  */
 import * as Effect from 'effect/Effect'
 import * as FiberMap from 'effect/FiberMap'
+import * as Match from 'effect/Match'
 import * as Schedule from 'effect/Schedule'
 import type * as Scope from 'effect/Scope'
 import type { AgentDef, AppDefinition } from '../definition/definition.ts'
-import { messageOf, NotCopartitionedError, NotOwnedError } from '../definition/errors.ts'
+import { asFailure, messageOf } from '../definition/errors.ts'
 import type { Logger } from '../definition/types.ts'
 import type { Tracing } from '../ports/tracing.ts'
 import type { Assignment } from './assignment.ts'
@@ -287,9 +288,17 @@ function eventOf(inst: Instance): unknown {
   })
 }
 
-/** Restarting helps unless the message cannot be decoded (onInvalid 'fail') or its table key is held elsewhere. */
+/**
+ * Restarting helps unless the message cannot be decoded (onInvalid 'fail') or its table key is
+ * held elsewhere: decided by the failure's tag (a handler's own error is an UnexpectedError).
+ */
 const restartable = (e: unknown): boolean =>
-  !(e instanceof FatalDecodeError) && !(e instanceof NotOwnedError) && !(e instanceof NotCopartitionedError)
+  Match.value(asFailure(e)).pipe(
+    Match.tag('NotOwnedError', 'NotCopartitionedError', () => false),
+    // onInvalid 'fail' stops at the record; a DecodeError a handler threw itself is restarted.
+    Match.tag('DecodeError', (d) => !(d instanceof FatalDecodeError)),
+    Match.orElse(() => true),
+  )
 
 /**
  * An agent's queue of one or more topics, registered with the assignment so fetched records reach it;

@@ -8,7 +8,8 @@
  */
 
 import { randomUUID } from 'node:crypto'
-import { BrokerError, isRetriable, messageOf, unwrapFailure } from '../definition/errors.ts'
+import * as Match from 'effect/Match'
+import { asFailure, type Failure, messageOf, retriable, unwrapFailure } from '../definition/errors.ts'
 import type { Logger, ResolvedConfig } from '../definition/types.ts'
 import type {
   Broker,
@@ -36,6 +37,17 @@ import { type ConsumerSlot, isRunning, isStopping, type WorkerStatus } from './w
  * clock) before stopping the worker.
  */
 const REBUILD_GIVE_UP_MS = 60_000
+
+/**
+ * Whether the rebuild after a failed commit tries again: a broker error gets a
+ * while even when it does not say it is retriable (a leader moving can look
+ * final to the client); a store that fails, or anything else, as its tag says.
+ */
+const rebuildRetriable = (failure: Failure, elapsedMs: number): boolean =>
+  Match.value(failure).pipe(
+    Match.tag('BrokerError', (e) => e.retriable || elapsedMs < REBUILD_GIVE_UP_MS),
+    Match.orElse(retriable),
+  )
 /** A commit running this long is logged (again every as long) with the step it is at. */
 const COMMIT_SLOW_MS = 15_000
 /** An exactly-once commit waits this long for a handler to leave its message, then commits anyway. */
@@ -329,7 +341,7 @@ export class Committer {
         // A producer that cannot abort (fenced, fatal, stuck) is replaced now, under the same id:
         // opening it aborts the old one's open transaction, which must be gone before the rewind
         // below recovers tables (read_committed stops at an open transaction).
-        if (!aborted || !isRetriable(e)) {
+        if (!aborted || !retriable(asFailure(e))) {
           void txp.close().catch(() => {})
           if (this.txProducer === txp) {
             this.d.log.warn(`replacing the transactional producer after: ${messageOf(e)}`)
@@ -378,11 +390,7 @@ export class Committer {
       await this.d.time
         .run(
           retryUntil(() => this.rebuild(), {
-            // A broker error that does not say it is retriable gets a while too (a leader moving can
-            // look final to the client); a store that fails does not.
-            retry: (e, elapsedMs) =>
-              !isStopping(this.d.worker) &&
-              (isRetriable(e) || (e instanceof BrokerError && elapsedMs < REBUILD_GIVE_UP_MS)),
+            retry: (f, elapsedMs) => !isStopping(this.d.worker) && rebuildRetriable(f, elapsedMs),
             baseMs: 250,
             maxMs: 5_000,
             onRetry: (e, delay) =>

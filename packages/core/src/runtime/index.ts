@@ -14,8 +14,9 @@ export { BUILTIN_COMMANDS, createAppWith } from '../definition/builder.ts'
 export { compileSchema, schemaCodec } from '../definition/codec.ts'
 export { toMillis } from '../definition/duration.ts'
 // Failures as adapters raise and classify them.
-export { asFailure, isRetriable, messageOf } from '../definition/errors.ts'
+export { asFailure, isRetriable, messageOf, retriable } from '../definition/errors.ts'
 export { formatBytes } from '../definition/web-config.ts'
+export { isPortFailure, PORT_FAILURE_TAGS, toBrokerFailure, toStoreFailure } from '../ports/failures.ts'
 export { NO_HEADERS } from '../ports/index.ts'
 export { partitionForKey } from '../ports/partitioner.ts'
 // Adapters are provided to a worker as these services.

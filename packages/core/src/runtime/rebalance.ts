@@ -14,7 +14,7 @@
 
 import * as Effect from 'effect/Effect'
 import type * as Scope from 'effect/Scope'
-import { asFailure, isRetriable, messageOf } from '../definition/errors.ts'
+import { asFailure, messageOf, retriable } from '../definition/errors.ts'
 import type { Logger } from '../definition/types.ts'
 import type { Broker, GroupConsumer, RebalanceListener, TopicPartition } from '../ports/index.ts'
 import { fmtTps, tpKey } from '../ports/topic-partitions.ts'
@@ -113,7 +113,7 @@ export class Rebalancer implements RebalanceListener {
       if (
         state !== 'stopping' &&
         state !== 'stopped' &&
-        (!isRetriable(e) || this.d.time.now() - since > ASSIGN_GIVE_UP_MS)
+        (!retriable(asFailure(e)) || this.d.time.now() - since > ASSIGN_GIVE_UP_MS)
       )
         this.d.worker.crash(`loading the state of ${fmtTps(tps)} failed: ${messageOf(e)}`)
       throw e

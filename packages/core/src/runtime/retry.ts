@@ -77,10 +77,11 @@ export const retryPromise = <A>(
 
 export interface RetryUntilOptions extends BackoffBounds {
   /**
-   * Whether this failure is worth another try, `elapsedMs` after the first try began,
-   * measured on Effect's clock (the test clock under app.test()).
+   * Whether this failure (as a Failure: decide by its tag) is worth another try,
+   * `elapsedMs` after the first try began, measured on Effect's clock (the test
+   * clock under app.test()).
    */
-  readonly retry: (error: unknown, elapsedMs: number) => boolean
+  readonly retry: (failure: Failure, elapsedMs: number) => boolean
   /** Hears each failure that is retried, with the pause before the next try. */
   readonly onRetry?: (error: unknown, delayMs: number) => void
 }
@@ -98,7 +99,7 @@ export const retryUntil = <A>(op: () => PromiseLike<A>, o: RetryUntilOptions): E
           Schedule.jittered,
           Schedule.setInputType<Failure>(),
           // Decided before the delay is told: a failure that is not retried is not said to be.
-          Schedule.while(({ input, now }) => o.retry(unwrapFailure(input), now - since)),
+          Schedule.while(({ input, now }) => o.retry(input, now - since)),
           Schedule.modifyDelay(({ duration, input }) =>
             Effect.sync(() => {
               const delay = Duration.min(duration, Duration.millis(o.maxMs ?? BACKOFF_MAX_MS))

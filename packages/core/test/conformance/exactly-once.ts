@@ -7,7 +7,7 @@ import { expect, it } from 'vitest'
 import { BrokerError } from '../../src/index.ts'
 import type { ProduceRecord, StoreRow } from '../../src/ports/index.ts'
 import type { SuiteContext } from './support.ts'
-import { bytes, drain, records, text, uniq, within } from './support.ts'
+import { bytes, drain, expectFailure, failureOf, records, text, uniq, within } from './support.ts'
 
 const quiet = { onAssign: async () => {}, onRevoke: async () => {} }
 const rec = (topic: string, v: string): ProduceRecord => ({
@@ -52,6 +52,18 @@ export function exactlyOnceCases(ctx: SuiteContext): void {
         'aborted1',
         'after',
       ])
+    })
+
+    it('transactions: a commit with no transaction begun and a send on a closed producer fail with a BrokerError', async () => {
+      const b = ctx.broker()
+      const topic = uniq('txn-fail')
+      await b.ensureTopics([{ name: topic, partitions: 1 }])
+      const tx = ctx.track(b.transactionalProducer!(uniq('txn-id')))
+      expectFailure(await failureOf(() => tx.commit()), 'transaction', 'BrokerError')
+      await tx.close()
+      const err = await failureOf(() => tx.send([rec(topic, 'late')]))
+      expectFailure(err, 'transaction', 'BrokerError')
+      expect((err as BrokerError).retriable).toBe(false)
     })
 
     it('transactions: sendOffsets commits group offsets with the transaction, an abort discards them', async () => {
@@ -162,7 +174,7 @@ export function exactlyOnceCases(ctx: SuiteContext): void {
         60_000,
       )
       expect(outcome).toBeInstanceOf(BrokerError)
-      expect((outcome as Error).message).not.toContain('\n')
+      expectFailure(outcome, 'broker', 'BrokerError')
     })
   }
 }

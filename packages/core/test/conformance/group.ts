@@ -7,7 +7,19 @@ import { expect, it } from 'vitest'
 import { BrokerError } from '../../src/index.ts'
 import type { GroupConsumer, RebalanceListener, TopicPartition } from '../../src/ports/index.ts'
 import type { SuiteContext } from './support.ts'
-import { delay, drain, eventually, fill, keys, records, soon, text, uniq, within } from './support.ts'
+import {
+  delay,
+  drain,
+  eventually,
+  expectFailure,
+  fill,
+  keys,
+  records,
+  soon,
+  text,
+  uniq,
+  within,
+} from './support.ts'
 
 const quiet: RebalanceListener = { onAssign: async () => {}, onRevoke: async () => {} }
 
@@ -191,6 +203,7 @@ export function groupCases(ctx: SuiteContext): void {
       (e: unknown) => e,
     )
     expect(err).toBeInstanceOf(BrokerError)
+    expectFailure(err, 'groupConsumer', 'BrokerError')
   })
 
   it('subscribe() adds a topic: its partitions are assigned (after onAssign) and fetched', async () => {

@@ -7,7 +7,7 @@ import { BrokerError } from '../../src/index.ts'
 import type { BrokerRecord, PartitionReader } from '../../src/ports/index.ts'
 import { Outbox } from '../../src/runtime/internal/outbox.ts'
 import type { SuiteContext } from './support.ts'
-import { bytes, drain, fill, records, soon, text, uniq, within } from './support.ts'
+import { bytes, drain, expectFailure, failureOf, fill, records, soon, text, uniq, within } from './support.ts'
 
 const show = (r: BrokerRecord) => ({
   partition: r.partition,
@@ -35,10 +35,22 @@ export function logCases(ctx: SuiteContext): void {
       (e: unknown) => e,
     )
     expect(err).toBeInstanceOf(BrokerError)
+    expectFailure(err, 'broker', 'BrokerError')
     expect((err as Error).message).toContain(topic)
-    expect((err as Error).message).not.toContain('\n')
     expect(await b.partitions(topic)).toBe(3)
     expect(await b.partitions(uniq('never-created'))).toBeUndefined()
+  })
+
+  it('a closed broker refuses to produce with a BrokerError of one line (the Broker and Producer failure unions)', async () => {
+    const b = await ctx.options.open()
+    const topic = uniq('closed-broker')
+    await b.ensureTopics([{ name: topic, partitions: 1 }])
+    await b.close()
+    const err = await failureOf(() => b.producer().send(records(topic, 0, 1)))
+    expectFailure(err, 'producer', 'BrokerError')
+    expect((err as Error).message).toMatch(/closed/)
+    expect((err as BrokerError).retriable).toBe(false)
+    await b.close()
   })
 
   it('endOffsets and beginningOffsets: 0 and 0 for a new topic, the end moves with every record', async () => {

@@ -6,8 +6,9 @@
  * store inside the sqlite broker) run it.
  */
 import { afterEach, describe, expect, it } from 'vitest'
+import type { StoreError } from '../../src/definition/errors.ts'
 import type { Store, StoreRow, TableStore } from '../../src/ports/index.ts'
-import type { StoreConformanceOptions } from './support.ts'
+import { expectFailure, failureOf, type StoreConformanceOptions } from './support.ts'
 
 const rowsOf = (t: TableStore, partitions: readonly number[], pageSize = 1000): StoreRow[] =>
   partitions.flatMap((p) => [...t.scan(p, pageSize)].flat())
@@ -180,6 +181,19 @@ export function storeConformance(name: string, options: StoreConformanceOptions)
       expect(rowsOf(a, [0]).map((r) => r.key)).toEqual(['"k"', '"outer"'])
       expect(a.persistedOffsets([0])).toEqual(new Map([[0, 1]]))
     })
+
+    if (options.refusesWhenClosed)
+      it('a closed store refuses reads and writes with a StoreError of one line (the Store failure union)', async () => {
+        const { store } = create()
+        const t = store.table('shut')
+        t.apply([{ partition: 0, key: '"a"', value: '1' }], new Map([[0, 1]]))
+        store.close()
+        const write = await failureOf(() => t.apply([{ partition: 0, key: '"b"', value: '2' }], new Map()))
+        expectFailure(write, 'store', 'StoreError')
+        expect((write as StoreError).retriable).toBe(false)
+        expectFailure(await failureOf(() => t.persistedOffsets([0])), 'store', 'StoreError')
+        expectFailure(await failureOf(() => [...t.scan(0, 10)]), 'store', 'StoreError')
+      })
 
     // A store that keeps nothing (memory://) cannot survive reopening; it declares durable: false.
     if (options.durable)

@@ -4,6 +4,9 @@
  * send (an adapter may take a sent record over as its metadata), and waiting
  * for conditions with generous deadlines that print the state they saw.
  */
+import { expect } from 'vitest'
+import type { Failure } from '../../src/definition/errors.ts'
+import { isPortFailure, type PortName } from '../../src/ports/failures.ts'
 import type {
   Broker,
   BrokerRecord,
@@ -51,6 +54,8 @@ export interface StoreConformanceOptions {
   readonly create: () => { readonly store: Store; readonly reopen?: () => Store }
   /** Whether the store keeps its data across reopening (its `durable` flag must say the same). */
   readonly durable: boolean
+  /** A closed store refuses reads and writes (memory:// keeps working: closing it frees nothing). */
+  readonly refusesWhenClosed?: boolean
 }
 
 let n = 0
@@ -116,6 +121,26 @@ export async function drain(
     for (const b of await source.fetch({ maxRecords: 1000, maxWaitMs: 200 })) out.push(...b.records)
   }
   return out
+}
+
+/**
+ * Asserts the port's contract on a failure it provoked: a member of the port's
+ * failure union (ports/failures.ts) with the expected tag and a one-line message.
+ */
+export function expectFailure(e: unknown, port: PortName, tag: Failure['_tag']): void {
+  expect(isPortFailure(port, e), `a member of the ${port} failure union: ${String(e)}`).toBe(true)
+  expect((e as Failure)._tag).toBe(tag)
+  expect((e as Failure).message).not.toContain('\n')
+}
+
+/** What a call failed with, thrown or rejected (undefined if it succeeded). */
+export const failureOf = async (fn: () => unknown): Promise<unknown> => {
+  try {
+    await fn()
+    return undefined
+  } catch (e) {
+    return e
+  }
 }
 
 /** Settles to the promise's outcome, or to 'timeout' after ms (a call that must not hang). */

@@ -7,7 +7,7 @@
  * commit, in the same transaction as the offsets that produced them.
  */
 import { textRecordsToBytes } from '../../definition/codec.ts'
-import { isRetriable } from '../../definition/errors.ts'
+import { asFailure, retriable } from '../../definition/errors.ts'
 import type { ProduceRecord, Producer, RecordMetadata } from '../../ports/index.ts'
 
 export interface OutboxOptions {
@@ -224,7 +224,7 @@ export class Outbox {
     // The broker may come back: keep the batch and try again, never drop it.
     const retry = this.options.retry
     const sent = attempt().catch((e: unknown) => {
-      if (!isRetriable(e) || this.closed || retry === undefined) throw e
+      if (!retriable(asFailure(e)) || this.closed || retry === undefined) throw e
       return retry(attempt, () => this.closed)
     })
     return sent.then((result) => {
