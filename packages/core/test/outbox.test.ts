@@ -1,10 +1,11 @@
 /**
  * The outbox against a producer whose acknowledgements take time (as Kafka's
  * do): a commit's flush is not starved by a steady stream of new sends, and
- * too many unacknowledged records hold producers back until half are acked.
+ * too many unacknowledged records hold producers back until half are acked;
+ * a failed write (no per-record acknowledgement) fails the next flush.
  */
 import { describe, expect, it } from 'vitest'
-import { MemoryBroker } from '../src/index.ts'
+import { BrokerError, MemoryBroker } from '../src/index.ts'
 import type { ProduceRecord, Producer, RecordMetadata } from '../src/ports/index.ts'
 import { Outbox } from '../src/runtime/internal/outbox.ts'
 
@@ -89,5 +90,48 @@ describe('outbox', () => {
     expect(outbox.pressure()).toBeUndefined()
     await outbox.flush()
     expect(producer.acked).toBe(12)
+  })
+
+  it('a failed write fails the next flush (the commit then rewinds); the writes around it count once', async () => {
+    const broker = new MemoryBroker()
+    await broker.ensureTopics([{ name: 't', partitions: 1 }])
+    const inner = broker.producer()
+    let failNext = false
+    const writes: number[] = []
+    const writing: Producer = {
+      send: (records) => inner.send(records),
+      write: async (records) => {
+        await new Promise((r) => setTimeout(r, 5))
+        if (failNext) {
+          failNext = false
+          throw new BrokerError('broker said no', true)
+        }
+        writes.push(records.length)
+        await inner.send(records)
+      },
+      close: async () => {},
+    }
+    const errors: unknown[] = []
+    // A retriable failure: a send() would be retried; a write's records are gone by then.
+    let retried = 0
+    const retry = <T>(send: () => Promise<T>) => {
+      retried++
+      return send()
+    }
+    const outbox = new Outbox(writing, (e) => errors.push(e), { maxBatch: 10, retry })
+    for (let n = 0; n < 25; n++) outbox.push(rec(n))
+    await outbox.flush()
+    expect(writes).toEqual([10, 10, 5])
+    failNext = true
+    for (let n = 0; n < 10; n++) outbox.push(rec(n))
+    await expect(outbox.flush()).rejects.toThrow('broker said no')
+    expect(errors.map(String)).toEqual(['BrokerError: broker said no'])
+    expect(retried).toBe(0)
+    for (let n = 0; n < 3; n++) outbox.push(rec(n))
+    await outbox.flush()
+    // Acknowledged records only: the failed write's ten are not counted (nor written again from here).
+    expect(outbox.sent).toBe(28)
+    expect(outbox.perTopic.get('t')).toBe(28)
+    expect(outbox.pressure()).toBeUndefined()
   })
 })
