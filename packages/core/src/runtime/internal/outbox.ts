@@ -41,6 +41,8 @@ export class Outbox {
   private waiters: Waiter[] = []
   private inflight = new Set<Promise<void>>()
   private scheduled = false
+  /** Something queued cannot be replayed by a rewind: the batch is kept until written (see push). */
+  private keepQueued = false
   /** Records (and their key and value bytes) handed to the producer and not yet acknowledged. */
   private inflightRecords = 0
   private inflightBytes = 0
@@ -107,8 +109,14 @@ export class Outbox {
     }
   }
 
-  /** Queues a record; nothing to await (sink writes, changelog). */
-  push(record: ProduceRecord): void {
+  /**
+   * Queues a record; nothing to await (sink writes, changelog). `replayable`:
+   * a commit's rewind brings it back if its write fails (it was made from a
+   * topic's record); otherwise the outbox keeps it until written, to write it
+   * again (a channel's value, a timer's window).
+   */
+  push(record: ProduceRecord, replayable = false): void {
+    if (!replayable) this.keepQueued = true
     this.queue.push(record)
     if (this.holding) return
     if (this.queue.length >= this.maxBatch) this.send()
@@ -148,6 +156,7 @@ export class Outbox {
     const waiters = this.waiters
     this.queue = []
     this.waiters = []
+    this.keepQueued = false
     textRecordsToBytes(records)
     return {
       records,
@@ -185,12 +194,19 @@ export class Outbox {
     }
     this.inflightRecords += batch.length
     this.inflightBytes += bytes
+    const keep = this.keepQueued
+    this.keepQueued = false
     // What nobody awaits is written without per-record acknowledgements where the producer can.
-    if (waiters.length === 0 && this.producer.write !== undefined) {
+    const write = waiters.length === 0 && this.producer.write !== undefined
+    if (write && !keep) {
       this.write(batch, bytes)
       return
     }
-    const p = this.retrying(batch, () => this.producer.send(batch)).then(
+    const p = (
+      write
+        ? this.retrying(batch, () => this.producer.write!(batch))
+        : this.retrying(batch, () => this.producer.send(batch))
+    ).then(
       (meta) => {
         this.settled(batch.length, bytes)
         for (const w of waiters) w.resolve(meta![w.index]!)
@@ -206,15 +222,16 @@ export class Outbox {
   }
 
   /**
-   * A write nobody awaits, kept apart from send() so that no closure holds the
-   * batch: its records (and the consumed value buffers a passthrough forwards)
+   * A write nobody awaits of replayable records, kept apart from send() so
+   * that no closure holds the batch: its records (and the consumed value buffers a passthrough forwards)
    * become garbage as soon as the producer has them, instead of living until
    * the producer's next sync and being promoted to V8's old generation on the
    * way (the largest share of a Kafka passthrough's GC time and peak memory).
    * The price: a failed write cannot be written again from here. Its failure
    * fails the next flush(), and the commit that called it goes back to the
-   * last commit and processes the records again (at-least-once); the producer
-   * itself retries until its message timeout first.
+   * last commit and processes the records again (at-least-once: the records
+   * came from topics); the producer itself retries until its message timeout
+   * first.
    */
   private write(batch: ProduceRecord[], bytes: number): void {
     const n = batch.length
