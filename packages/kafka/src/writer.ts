@@ -32,13 +32,17 @@ const SYNC_EVERY_RECORDS = 100_000
 const FLUSH_TIMEOUT_MS = 10_000
 
 interface Write {
-  readonly records: readonly ProduceRecord[]
+  /** Emptied once librdkafka has them all: kept to the sync, every record was promoted to V8's old generation. */
+  records: readonly ProduceRecord[]
+  readonly count: number
   readonly resolve: () => void
   readonly reject: (e: unknown) => void
   /** records[0, next) are handed to librdkafka. */
   next: number
   settled: boolean
 }
+
+const HANDED: readonly ProduceRecord[] = []
 
 const settle = (w: Write, error?: unknown): void => {
   if (w.settled) return
@@ -73,7 +77,7 @@ export class KafkaWriter {
     if (this.closed) return Promise.reject(new BrokerError('the producer is closed', false))
     if (records.length === 0) return Promise.resolve()
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ records, resolve, reject, next: 0, settled: false })
+      this.queue.push({ records, count: records.length, resolve, reject, next: 0, settled: false })
       this.pump()
     })
   }
@@ -131,9 +135,10 @@ export class KafkaWriter {
         }
       }
       this.queue.shift()
+      w.records = HANDED
       if (!w.settled) {
         this.unsynced.push(w)
-        this.unsyncedRecords += w.records.length
+        this.unsyncedRecords += w.count
       }
     }
     this.lastWrite = performance.now()

@@ -23,6 +23,7 @@ import type { Broker, Store } from '../ports/index.ts'
 import { BrokerService, StoreService, WebService } from '../ports/services.ts'
 import type { WebServerFactory } from '../ports/view.ts'
 import { resolveConfig } from './config.ts'
+import { workerHeapGrowth } from './heap.ts'
 import { makeLogger } from './logger.ts'
 import { type TestTime, testTimeLayer } from './testing.ts'
 import type { RunningWorker } from './view.ts'
@@ -88,6 +89,7 @@ function scopedWorker(
     const own = yield* Scope.fork(outer, 'sequential')
     let time: TestTime | undefined
     const start = Effect.gen(function* () {
+      yield* workerHeapGrowth
       const clock =
         o.testClockAt === undefined
           ? Context.empty()

@@ -101,13 +101,15 @@ export class Sinks {
     const ts = item ? item.rec.timestamp : this.time.now()
     const sinks = this.sinksOf(agent)
     const tracing = this.tracing
+    // A record of a topic is replayed by a rewind if its sink write fails; a channel's value is not.
+    const replayable = item?.tracker !== undefined
     for (let i = 0; i < sinks.length; i++) {
       const sink = sinks[i]!
       // The sink keeps the event's key when its key schema accepts it, else the record is unkeyed.
       const keyBytes = item === undefined ? undefined : this.sameKeyBytes(item, sink)
       const key = keyBytes === undefined ? item?.key : undefined
       const headers = tracing === undefined ? undefined : tracing.produce(sink.name, cursor.span, undefined)
-      this.outbox.push(sink.record(value, key, ts, headers, undefined, true, keyBytes))
+      this.outbox.push(sink.record(value, key, ts, headers, undefined, true, keyBytes), replayable)
     }
     if (item && !item.replied) {
       const replyTo = item.rec.headers[REPLY_TO]
@@ -136,7 +138,7 @@ export class Sinks {
     const rt = this.topics.get(topic)!
     const tracing = this.tracing
     const headers = tracing === undefined ? from.rec.headers : tracing.forward(agent, topic, from.rec)
-    this.outbox.push(rt.record(value, key, from.rec.timestamp, headers))
+    this.outbox.push(rt.record(value, key, from.rec.timestamp, headers), from.tracker !== undefined)
   }
 
   /**

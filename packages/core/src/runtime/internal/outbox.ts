@@ -41,6 +41,8 @@ export class Outbox {
   private waiters: Waiter[] = []
   private inflight = new Set<Promise<void>>()
   private scheduled = false
+  /** Something queued cannot be replayed by a rewind: the batch is kept until written (see push). */
+  private keepQueued = false
   /** Records (and their key and value bytes) handed to the producer and not yet acknowledged. */
   private inflightRecords = 0
   private inflightBytes = 0
@@ -107,8 +109,14 @@ export class Outbox {
     }
   }
 
-  /** Queues a record; nothing to await (sink writes, changelog). */
-  push(record: ProduceRecord): void {
+  /**
+   * Queues a record; nothing to await (sink writes, changelog). `replayable`:
+   * a commit's rewind brings it back if its write fails (it was made from a
+   * topic's record); otherwise the outbox keeps it until written, to write it
+   * again (a channel's value, a timer's window).
+   */
+  push(record: ProduceRecord, replayable = false): void {
+    if (!replayable) this.keepQueued = true
     this.queue.push(record)
     if (this.holding) return
     if (this.queue.length >= this.maxBatch) this.send()
@@ -148,6 +156,7 @@ export class Outbox {
     const waiters = this.waiters
     this.queue = []
     this.waiters = []
+    this.keepQueued = false
     textRecordsToBytes(records)
     return {
       records,
@@ -185,8 +194,14 @@ export class Outbox {
     }
     this.inflightRecords += batch.length
     this.inflightBytes += bytes
+    const keep = this.keepQueued
+    this.keepQueued = false
     // What nobody awaits is written without per-record acknowledgements where the producer can.
     const write = waiters.length === 0 && this.producer.write !== undefined
+    if (write && !keep) {
+      this.write(batch, bytes)
+      return
+    }
     const p = (
       write
         ? this.retrying(batch, () => this.producer.write!(batch))
@@ -200,6 +215,37 @@ export class Outbox {
         this.settled(batch.length, bytes)
         this.failure = e
         for (const w of waiters) w.reject(e)
+      },
+    )
+    this.inflight.add(p)
+    void p.finally(() => this.inflight.delete(p))
+  }
+
+  /**
+   * A write nobody awaits of replayable records, kept apart from send() so
+   * that no closure holds the batch: its records (and the consumed value buffers a passthrough forwards)
+   * become garbage as soon as the producer has them, instead of living until
+   * the producer's next sync and being promoted to V8's old generation on the
+   * way (the largest share of a Kafka passthrough's GC time and peak memory).
+   * The price: a failed write cannot be written again from here. Its failure
+   * fails the next flush(), and the commit that called it goes back to the
+   * last commit and processes the records again (at-least-once: the records
+   * came from topics); the producer itself retries until its message timeout
+   * first.
+   */
+  private write(batch: ProduceRecord[], bytes: number): void {
+    const n = batch.length
+    const counts = topicCounts(batch)
+    const p = this.producer.write!(batch).then(
+      () => {
+        this.sent += n
+        this.addCounts(counts)
+        this.settled(n, bytes)
+      },
+      (e: unknown) => {
+        this.onError(e)
+        this.settled(n, bytes)
+        this.failure = e
       },
     )
     this.inflight.add(p)
@@ -236,13 +282,13 @@ export class Outbox {
 
   /** Counts sent records per topic, a Map update per run of one topic rather than per record. */
   private count(records: readonly ProduceRecord[]): void {
-    let i = 0
-    while (i < records.length) {
-      const topic = records[i]!.topic
-      let j = i + 1
-      while (j < records.length && records[j]!.topic === topic) j++
-      this.perTopic.set(topic, (this.perTopic.get(topic) ?? 0) + (j - i))
-      i = j
+    this.addCounts(topicCounts(records))
+  }
+
+  private addCounts(counts: readonly (string | number)[]): void {
+    for (let i = 0; i < counts.length; i += 2) {
+      const topic = counts[i] as string
+      this.perTopic.set(topic, (this.perTopic.get(topic) ?? 0) + (counts[i + 1] as number))
     }
   }
 
@@ -264,4 +310,18 @@ export class Outbox {
       throw e
     }
   }
+}
+
+/** [topic, count, topic, count, …] over the runs of one topic in `records`. */
+function topicCounts(records: readonly ProduceRecord[]): (string | number)[] {
+  const out: (string | number)[] = []
+  let i = 0
+  while (i < records.length) {
+    const topic = records[i]!.topic
+    let j = i + 1
+    while (j < records.length && records[j]!.topic === topic) j++
+    out.push(topic, j - i)
+    i = j
+  }
+  return out
 }
