@@ -340,6 +340,17 @@ export interface RunnersDeps {
   readonly tracing: Tracing | undefined
 }
 
+/** What holds an agent's records back: the exactly-once commit gate, else the producer's backpressure. */
+class HoldBack {
+  constructor(
+    private readonly committer: Pick<Committer, 'gate'>,
+    private readonly outbox: Pick<Outbox, 'pressure'>,
+  ) {}
+  wait(): Promise<void> | undefined {
+    return this.committer.gate ?? this.outbox.pressure()
+  }
+}
+
 /**
  * A runner per agent of the definition, each with its source queue, put into
  * `runners` (the map the committer, the sensor and the stall watch read).
@@ -350,14 +361,12 @@ export function makeRunners(def: AppDefinition, o: RunnersDeps, runners: Map<str
     appId: o.appId,
     time: o.time,
     activity: o.activity,
-    topic: (name) => topics.get(name),
+    topics,
     subscribe: o.subscribe,
-    forward: sinks.forward,
-    emit: sinks.emit,
-    makeContext: (cursor) => contexts.make(cursor),
-    gate: () => committer.gate ?? outbox.pressure(),
-    timing: sensor.timing,
-    latency: (agent, s) => sensor.latency(agent, s),
+    sinks,
+    contexts,
+    holdBack: new HoldBack(committer, outbox),
+    sensor,
     tracing: o.tracing,
   }
   for (const a of Object.values(def.agents) as AgentDef[]) {

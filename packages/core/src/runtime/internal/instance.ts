@@ -18,27 +18,35 @@ import type { SourceQueue } from './source.ts'
 import { type StreamHost, StreamImpl, sourcePull } from './stream.ts'
 import type { TopicRuntime } from './topics.ts'
 
-/** What an agent's instances need from the worker. */
+/**
+ * What an agent's instances need from the worker: the parts themselves, which
+ * the record's path hands data forward to (sinks, ctx, hold-back, sensor), not
+ * callbacks into the worker.
+ */
 export interface AgentHost {
   readonly appId: string
   readonly time: Timekeeper
   readonly log: Logger
   /** Told whenever an instance asks for its next value (idle(), the exactly-once commit wait). */
   readonly activity: Activity
-  topic(name: string): TopicRuntime | undefined
+  /** The app's topics by name. */
+  readonly topics: { get(name: string): TopicRuntime | undefined }
   /** The agent's queue for a topic (created and subscribed on demand: groupBy, through). */
   subscribe(agent: string, def: TopicDef): Promise<SourceQueue>
-  forward(agent: string, topic: string, key: unknown, value: unknown, from: Item): void
-  /** Each yielded value: sink sends and replies. */
-  emit(agent: AgentDef, value: unknown, cursor: Cursor): void
-  /** The ctx handed to the handler. */
-  makeContext(cursor: Cursor): unknown
-  /** The exactly-once commit gate, else backpressure from the producer. */
-  gate(): Promise<void> | undefined
-  /** Someone listens to latency samples (`latency` is called only then). */
-  readonly timing: { readonly on: boolean }
-  /** A latency sample: handler took a value → asked for the next, in seconds. */
-  latency(agent: string, seconds: number): void
+  /** Where yielded values (sink sends and replies) and forwards (groupBy, through) go. */
+  readonly sinks: {
+    emit(agent: AgentDef, value: unknown, cursor: Cursor): void
+    forward(agent: string, topic: string, key: unknown, value: unknown, from: Item): void
+  }
+  /** Makes the ctx handed to the handler. */
+  readonly contexts: { make(cursor: Cursor): unknown }
+  /** Holds records back: the exactly-once commit gate, else backpressure from the producer. */
+  readonly holdBack: { wait(): Promise<void> | undefined }
+  /** Latency samples (`timing.on`: someone listens). */
+  readonly sensor: {
+    readonly timing: { readonly on: boolean }
+    latency(agent: string, seconds: number): void
+  }
   /** Telemetry on: told when the handler takes a record and is done with it. */
   readonly tracing: Tracing | undefined
 }
@@ -67,7 +75,7 @@ export class Instance implements StreamHost {
     readonly index: number,
   ) {
     this.activity = runner.host.activity
-    this.timing = runner.host.timing
+    this.timing = runner.host.sensor.timing
     this.tracing = runner.host.tracing
   }
 
@@ -78,7 +86,7 @@ export class Instance implements StreamHost {
     return this.runner.host.appId
   }
   get gate(): Promise<void> | undefined {
-    return this.runner.host.gate()
+    return this.runner.host.holdBack.wait()
   }
   get agent(): string {
     return this.runner.def.name
@@ -93,7 +101,7 @@ export class Instance implements StreamHost {
     if (w) {
       // Latency is sampled (every 8th value): a clock read per message is measurable overhead.
       if (this.phase === 'busy' && this.handedAt !== 0) {
-        this.runner.host.latency(this.agent, (performance.now() - this.handedAt) / 1000)
+        this.runner.host.sensor.latency(this.agent, (performance.now() - this.handedAt) / 1000)
         this.handedAt = 0
       }
       this.phase = 'pulling'
@@ -101,8 +109,7 @@ export class Instance implements StreamHost {
       if (activity.waiting) activity.notify()
     } else {
       this.phase = 'busy'
-      if ((++this.handed & 7) === 0 && this.runner.host.latency !== undefined)
-        this.handedAt = performance.now()
+      if ((++this.handed & 7) === 0) this.handedAt = performance.now()
     }
     if (this.backgroundFailure !== undefined && w) {
       const e = this.backgroundFailure
@@ -131,10 +138,10 @@ export class Instance implements StreamHost {
     })
   }
   topic(name: string): TopicRuntime | undefined {
-    return this.runner.host.topic(name)
+    return this.runner.host.topics.get(name)
   }
   forward(topic: string, key: unknown, value: unknown, from: Item): void {
-    this.runner.host.forward(this.agent, topic, key, value, from)
+    this.runner.host.sinks.forward(this.agent, topic, key, value, from)
   }
   background(task: Promise<void>): void {
     const t = task.catch((e) => {
@@ -176,13 +183,13 @@ export class Instance implements StreamHost {
     try {
       const { def, queue, host } = this.runner
       const stream = new StreamImpl(this, sourcePull(queue, this), undefined)
-      const ctx = host.makeContext(this.cursor)
+      const ctx = host.contexts.make(this.cursor)
       const result = def.handler(stream, ctx)
       if (result !== null && typeof result === 'object' && Symbol.asyncIterator in result) {
         const runner = this.runner
         for await (const out of result as AsyncIterable<unknown>) {
           runner.yielded++
-          host.emit(def, out, this.cursor)
+          host.sinks.emit(def, out, this.cursor)
         }
       } else {
         await result
