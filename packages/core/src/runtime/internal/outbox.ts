@@ -217,6 +217,11 @@ export class Outbox {
         for (const w of waiters) w.reject(e)
       },
     )
+    this.track(p)
+  }
+
+  /** Holds a send in flight until it settles (flush() waits for what is in flight). */
+  private track(p: Promise<void>): void {
     this.inflight.add(p)
     void p.finally(() => this.inflight.delete(p))
   }
@@ -248,8 +253,7 @@ export class Outbox {
         this.failure = e
       },
     )
-    this.inflight.add(p)
-    void p.finally(() => this.inflight.delete(p))
+    this.track(p)
   }
 
   /**
