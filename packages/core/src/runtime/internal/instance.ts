@@ -42,7 +42,7 @@ export interface AgentHost {
   readonly contexts: { make(cursor: Cursor): unknown }
   /** Holds records back: the exactly-once commit gate, else backpressure from the producer. */
   readonly holdBack: { wait(): Promise<void> | undefined }
-  /** Latency samples (`timing.on`: someone listens). */
+  /** Latency samples: taken (every 8th value) only while `timing.on`, someone listens. */
   readonly sensor: {
     readonly timing: { readonly on: boolean }
     latency(agent: string, seconds: number): void
@@ -109,7 +109,7 @@ export class Instance implements StreamHost {
       if (activity.waiting) activity.notify()
     } else {
       this.phase = 'busy'
-      if ((++this.handed & 7) === 0) this.handedAt = performance.now()
+      if ((++this.handed & 7) === 0 && this.timing.on) this.handedAt = performance.now()
     }
     if (this.backgroundFailure !== undefined && w) {
       const e = this.backgroundFailure
