@@ -16,7 +16,7 @@ import { openKafkaBroker } from '@stream-app/kafka'
 import { benchKafkaPassthrough, deleteTopics } from '@stream-app/kafka/bench'
 import { ensureKafka } from './kafka.ts'
 import { preloadWords, runWordCountInChild } from './kafka-wordcount.ts'
-import { median, type Result } from './report.ts'
+import { best, median, type Result } from './report.ts'
 
 const KSTREAMS_VERSION = process.env.KSTREAMS_VERSION ?? '4.4.0'
 const SOURCE = fileURLToPath(new URL('../kstreams/KStreamsBench.java', import.meta.url))
@@ -117,8 +117,6 @@ export function runKStreams(
     })
   })
 }
-
-const best = (xs: readonly number[]) => Math.max(...xs)
 
 export async function benchKStreams(n = 1_000_000, rounds = 3): Promise<Result[]> {
   const classpath = kstreamsClasspath()

@@ -13,7 +13,7 @@ import { type AppDefinition, createApp, Schema } from '@stream-app/core'
 import { openKafkaBroker, startKafkaRuntime } from '@stream-app/kafka'
 import { benchKafkaPassthrough, deleteTopics } from '@stream-app/kafka/bench'
 import { preloadWords, runWordCount, runWordCountInChild } from './kafka-wordcount.ts'
-import { pairedRatio, peakRssMb, type Result, resetPeakRss, rssMb, settle } from './report.ts'
+import { best, pairedRatio, peakRssMb, type Result, resetPeakRss, rssMb, settle } from './report.ts'
 
 const SCRIPT = fileURLToPath(new URL('../../../scripts/kafka.sh', import.meta.url))
 
@@ -39,8 +39,6 @@ async function waitFor(cond: () => boolean, timeoutMs: number) {
     await new Promise((r) => setTimeout(r, 20))
   }
 }
-
-const best = (xs: readonly number[]) => Math.max(...xs)
 
 export async function benchKafka(n = 1_000_000): Promise<Result[]> {
   const { bootstrap, stop } = ensureKafka()

@@ -33,6 +33,9 @@ export function settle(): void {
   ;(runInNewContext('gc') as () => void)()
 }
 
+/** The best (highest) rate of several rounds. */
+export const best = (xs: readonly number[]): number => Math.max(...xs)
+
 export const median = (xs: readonly number[]): number => {
   if (xs.length === 0) return 0
   const s = [...xs].sort((a, b) => a - b)
