@@ -275,7 +275,7 @@ describe('sqlite consumer groups', () => {
       expect(cb.assignment()).toEqual([])
       expect(warned.filter((w) => w.includes('still held by another member'))).toHaveLength(1)
       letGo()
-      for (let i = 0; i < 250 && cb.assignment().length === 0; i++)
+      for (let i = 0; i < 1500 && cb.assignment().length === 0; i++)
         await new Promise((r) => setTimeout(r, 20))
       expect(fmt(cb.assignment()), `A holds ${fmt(ca.assignment())}`).toBe('t:1')
       await cb.close()
