@@ -25,7 +25,7 @@ import type {
 import { BrokerError } from '@stream-app/core'
 import { toBrokerFailure } from '@stream-app/core/runtime'
 import { Admin } from './admin.ts'
-import { AdminClient, ClientContext, call, parseKafkaUrl, type RdProducer } from './client.ts'
+import { AdminClient, ClientContext, call, metadata, parseKafkaUrl, type RdProducer } from './client.ts'
 import { KafkaGroupConsumer } from './consumer.ts'
 import { MembersRegistry } from './members.ts'
 import { OpenClients, type Owner } from './owned.ts'
@@ -83,16 +83,14 @@ export class KafkaBroker implements Broker {
     this.admin = new Admin(
       AdminClient.createFrom(native),
       ctx,
-      (topic) => call((cb) => native.getMetadata({ topic, timeout: 5_000 }, cb)),
+      async (topic) => {
+        await metadata(native, { topic, timeout: 5_000 })
+      },
       {
         replicationFactor,
         createTopics,
         brokerCount: async () =>
-          (
-            await call<{ brokers: unknown[] }>((cb) =>
-              native.getMetadata({ allTopics: false, timeout: 5_000 }, cb),
-            )
-          ).brokers.length,
+          (await metadata(native, { allTopics: false, timeout: 5_000 })).brokers.length,
       },
     )
     this.sharedProducer = new KafkaProducer(native, ctx, 'producer', false)
@@ -144,9 +142,7 @@ export class KafkaBroker implements Broker {
   reachability(): Promise<BrokerReachability> {
     const now = Date.now()
     if (!this.reach || now - this.reach.at >= REACH_CACHE_MS) {
-      const result = call((cb) =>
-        this.native.getMetadata({ allTopics: false, timeout: REACH_TIMEOUT_MS }, cb),
-      ).then(
+      const result = metadata(this.native, { allTopics: false, timeout: REACH_TIMEOUT_MS }).then(
         (): BrokerReachability => {
           this.downSince = undefined
           this.lastReach = { reachable: true }
