@@ -163,8 +163,8 @@ export async function rawPassthrough(o: PassthroughOptions, input: string, outpu
 
 /**
  * The best loop the client allows: the settings and batching stream-app ends up
- * using (its prefetch bounds and fetch settings, consume of up to 5,000 records
- * with a zero timeout woken by librdkafka's queue-non-empty callback, the same
+ * using (its prefetch bounds and fetch settings, consume of up to 1,000 records,
+ * its maxPollRecords, with a zero timeout woken by librdkafka's queue-non-empty callback, the same
  * producer settings), and no delivery report per record: librdkafka reports
  * failures only, and once per commit interval a flush proves everything
  * produced before it durable, then the consumed offsets are committed.
@@ -215,7 +215,7 @@ export async function bestPassthrough(o: PassthroughOptions, input: string, outp
   while (consumed < o.messages) {
     nonEmpty = false
     const msgs = await new Promise<kafka.Message[]>((res, rej) =>
-      consumer.consume(5000, (e, m) => (e ? rej(e) : res(m))),
+      consumer.consume(1000, (e, m) => (e ? rej(e) : res(m))),
     )
     if (msgs.length === 0) {
       if (!nonEmpty)
@@ -276,7 +276,7 @@ async function adapterPassthrough(o: PassthroughOptions, input: string, output: 
   let consumed = 0
   const inflight = new Set<Promise<unknown>>()
   while (consumed < o.messages) {
-    const batches = await consumer.fetch({ maxRecords: 5000, maxWaitMs: 250 })
+    const batches = await consumer.fetch({ maxRecords: 1000, maxWaitMs: 250 })
     const out = []
     for (const b of batches)
       for (const r of b.records)
