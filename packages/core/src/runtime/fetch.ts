@@ -80,30 +80,44 @@ export function backpressure(d: FetchDeps): {
   return { wait: undefined, full }
 }
 
+/**
+ * Fetches one step runs at most. A step is one effect (a retried promise); the
+ * fetches inside it are plain promises, so the effect machinery (a retry
+ * schedule, an abort signal, the fiber's scheduling) is paid per step, not per
+ * fetch: with fetches of 1,000 records it was ~0.1–0.2 µs per record.
+ */
+const FETCHES_PER_STEP = 32
+
 /** The loop; runs until interrupted. */
 export const fetchLoop = (d: FetchDeps): Effect.Effect<never> => {
-  const fetchOnce = retrying(
-    (signal) => {
-      signal.addEventListener('abort', () => d.consumer.wakeup(), { once: true })
-      return d.consumer.fetch({ maxRecords: d.maxRecords, maxWaitMs: FETCH_WAIT_MS })
-    },
-    (e, delay) => d.log.error(`fetch failed: ${messageOf(e)}; retrying in ${Math.round(delay)}ms`),
-  )
   // A fetch of the active topics waits up to FETCH_WAIT_MS for data; a paused topic whose queue
   // drains meanwhile must not wait that long to be resumed (an idle topic next to a busy one).
   let wakeArmed = false
-  const step = Effect.suspend(() => {
-    const { wait, full } = backpressure(d)
-    if (wait) return Effect.promise(() => wait)
-    if (full.size && !wakeArmed) {
-      wakeArmed = true
-      void Promise.race([...full].map((q) => q.drained())).then(() => {
-        wakeArmed = false
-        d.consumer.wakeup()
-      })
+  /** Fetches and delivers until every topic is paused (then resolves with what to wait for). */
+  const fetchSome = async (signal: AbortSignal): Promise<Promise<void> | undefined> => {
+    signal.addEventListener('abort', () => d.consumer.wakeup(), { once: true })
+    for (let i = 0; i < FETCHES_PER_STEP && !signal.aborted; i++) {
+      const { wait, full } = backpressure(d)
+      if (wait) return wait
+      if (full.size && !wakeArmed) {
+        wakeArmed = true
+        void Promise.race([...full].map((q) => q.drained())).then(() => {
+          wakeArmed = false
+          d.consumer.wakeup()
+        })
+      }
+      const batches = await d.consumer.fetch({ maxRecords: d.maxRecords, maxWaitMs: FETCH_WAIT_MS })
+      if (signal.aborted) break
+      deliver(batches, d)
     }
-    return fetchOnce.pipe(Effect.map((batches) => deliver(batches, d)))
-  })
+    return undefined
+  }
+  // A failed fetch ends its step; the step is tried again with the shared backoff, from its
+  // first delay each time a step starts (as when every fetch was a step of its own, but for
+  // failures that come between successes of one step: those count on).
+  const step = retrying(fetchSome, (e, delay) =>
+    d.log.error(`fetch failed: ${messageOf(e)}; retrying in ${Math.round(delay)}ms`),
+  ).pipe(Effect.flatMap((wait) => (wait === undefined ? Effect.void : Effect.promise(() => wait))))
   // Not retriable (or the retries gave out): said, then tried again after the shared backoff.
   return repeatWithBackoff(step, (e, delay) =>
     d.log.error(`fetch failed: ${messageOf(e)}; trying again in ${Math.round(delay)}ms`),
