@@ -93,12 +93,15 @@ export const fetchLoop = (d: FetchDeps): Effect.Effect<never> => {
   // A fetch of the active topics waits up to FETCH_WAIT_MS for data; a paused topic whose queue
   // drains meanwhile must not wait that long to be resumed (an idle topic next to a busy one).
   let wakeArmed = false
-  /** Fetches and delivers until every topic is paused (then resolves with what to wait for). */
-  const fetchSome = async (signal: AbortSignal): Promise<Promise<void> | undefined> => {
+  /**
+   * Fetches and delivers until every topic is paused, then resolves with what to wait for
+   * (wrapped: an async function returning a promise would wait for it itself, inside the retry).
+   */
+  const fetchSome = async (signal: AbortSignal): Promise<{ readonly wait: Promise<void> } | undefined> => {
     signal.addEventListener('abort', () => d.consumer.wakeup(), { once: true })
     for (let i = 0; i < FETCHES_PER_STEP && !signal.aborted; i++) {
       const { wait, full } = backpressure(d)
-      if (wait) return wait
+      if (wait) return { wait }
       if (full.size && !wakeArmed) {
         wakeArmed = true
         void Promise.race([...full].map((q) => q.drained())).then(() => {
@@ -117,7 +120,7 @@ export const fetchLoop = (d: FetchDeps): Effect.Effect<never> => {
   // failures that come between successes of one step: those count on).
   const step = retrying(fetchSome, (e, delay) =>
     d.log.error(`fetch failed: ${messageOf(e)}; retrying in ${Math.round(delay)}ms`),
-  ).pipe(Effect.flatMap((wait) => (wait === undefined ? Effect.void : Effect.promise(() => wait))))
+  ).pipe(Effect.flatMap((paused) => (paused === undefined ? Effect.void : Effect.promise(() => paused.wait))))
   // Not retriable (or the retries gave out): said, then tried again after the shared backoff.
   return repeatWithBackoff(step, (e, delay) =>
     d.log.error(`fetch failed: ${messageOf(e)}; trying again in ${Math.round(delay)}ms`),
