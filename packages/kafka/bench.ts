@@ -163,9 +163,10 @@ export async function rawPassthrough(o: PassthroughOptions, input: string, outpu
 
 /**
  * The best loop the client allows: the settings and batching stream-app ends up
- * using (its prefetch bounds and fetch settings, consume of up to 1,000 records,
- * its maxPollRecords, with a zero timeout woken by librdkafka's queue-non-empty callback, the same
- * producer settings), and no delivery report per record: librdkafka reports
+ * using (its prefetch bounds and fetch settings, consume of up to 1,000 records
+ * (its maxPollRecords) with a zero timeout woken by librdkafka's
+ * queue-non-empty callback, the same producer settings), and no delivery
+ * report per record: librdkafka reports
  * failures only, and once per commit interval a flush proves everything
  * produced before it durable, then the consumed offsets are committed.
  */

@@ -82,7 +82,7 @@ export const DEFAULT_STALL_TIMEOUT_MS = 60_000
  * collections are apart (a few thousand records at Kafka rates), they are
  * promoted to the old generation and die there: with 10,000 and 5,000 a Kafka
  * passthrough promoted ~350 bytes per record and ran a full collection every
- * ~80k records; with these, almost nothing is promoted and a worker takes ~20%
+ * ~40k records; with these, almost nothing is promoted and a worker takes ~20%
  * less CPU per record. librdkafka's own prefetch, outside the JS heap, is where
  * a backlog waits.
  */
