@@ -28,7 +28,7 @@ import type {
   TopicPartition,
   TopicPartitionOffset,
 } from '@stream-app/core'
-import { fmtTps, isRetriable, retryPromise, tpKey } from '@stream-app/core/runtime'
+import { asFailure, fmtTps, retriable, retryPromise, tpKey } from '@stream-app/core/runtime'
 import { type ClientContext, Code, call, errorCode, KafkaConsumer, type RdConsumer } from './client.ts'
 import { consumerDefaults, Fetcher, takeBatches, toBatches } from './fetcher.ts'
 import { type GroupProtocol, groupSettings, rebalanceSettleMs } from './group-protocol.ts'
@@ -302,7 +302,7 @@ export class KafkaGroupConsumer implements GroupConsumer {
   private async runOnAssign(parts: TopicPartition[]): Promise<void> {
     const what = `group '${this.options.groupId}': onAssign(${fmtTps(parts)}) failed`
     await retryPromise(() => this.options.listener.onAssign(parts), {
-      retry: (e) => isRetriable(e) && !this.closing,
+      retry: (e) => retriable(asFailure(e)) && !this.closing,
       forMs: ON_ASSIGN_RETRY_FOR_MS,
       baseMs: 250,
       maxMs: 5_000,

@@ -219,16 +219,6 @@ export const retriable: (f: Failure) => boolean = Match.type<Failure>().pipe(
 /** `retriable` under its earlier name (the README and retry.ts used it). */
 export const retriableFailure = retriable
 
-/**
- * True when the same operation may succeed later.
- * @deprecated Decide on a Failure instead: `retriable(asFailure(e))`. Kept for
- * adapters outside core whose retry loops still take an `unknown`.
- */
-export const isRetriable = (e: unknown): boolean =>
-  e instanceof StreamAppError
-    ? e.retriable
-    : typeof e === 'object' && e !== null && (e as { retriable?: unknown }).retriable === true
-
 /** An error's message as one line (schema errors span several): the one message helper. */
 export const messageOf = (e: unknown): string =>
   (e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, ' ').trim()

@@ -14,7 +14,7 @@ export { BUILTIN_COMMANDS, createAppWith } from '../definition/builder.ts'
 export { compileSchema, schemaCodec } from '../definition/codec.ts'
 export { toMillis } from '../definition/duration.ts'
 // Failures as adapters raise and classify them.
-export { asFailure, isRetriable, messageOf, retriable } from '../definition/errors.ts'
+export { asFailure, messageOf, retriable } from '../definition/errors.ts'
 export { formatBytes } from '../definition/web-config.ts'
 export { isPortFailure, PORT_FAILURE_TAGS, toBrokerFailure, toStoreFailure } from '../ports/failures.ts'
 export { NO_HEADERS } from '../ports/index.ts'
