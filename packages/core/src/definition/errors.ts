@@ -216,9 +216,6 @@ export const retriable: (f: Failure) => boolean = Match.type<Failure>().pipe(
   }),
 )
 
-/** `retriable` under its earlier name (the README and retry.ts used it). */
-export const retriableFailure = retriable
-
 /** An error's message as one line (schema errors span several): the one message helper. */
 export const messageOf = (e: unknown): string =>
   (e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, ' ').trim()

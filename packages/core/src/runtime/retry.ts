@@ -11,7 +11,7 @@ import * as Effect from 'effect/Effect'
 import * as FiberSet from 'effect/FiberSet'
 import * as Schedule from 'effect/Schedule'
 import type * as Scope from 'effect/Scope'
-import { asFailure, type Failure, retriableFailure, unwrapFailure } from '../definition/errors.ts'
+import { asFailure, type Failure, retriable, unwrapFailure } from '../definition/errors.ts'
 
 export const BACKOFF_BASE_MS = 100
 export const BACKOFF_MAX_MS = 30_000
@@ -134,7 +134,7 @@ export const retrying = <A>(
   onRetry: (error: Failure, delayMs: number) => void,
 ): Effect.Effect<A, Failure> =>
   Effect.tryPromise({ try: op, catch: asFailure }).pipe(
-    Effect.retry({ schedule: backoff<Failure>(onRetry), while: retriableFailure }),
+    Effect.retry({ schedule: backoff<Failure>(onRetry), while: retriable }),
   )
 
 /**
@@ -153,7 +153,7 @@ export const retryRunner = (
           Effect.tryPromise({ try: send, catch: asFailure }).pipe(
             Effect.retry({
               schedule: backoff<Failure>(onRetry),
-              while: (e) => retriableFailure(e) && !giveUp(),
+              while: (e) => retriable(e) && !giveUp(),
             }),
           ),
         ).catch((e: unknown) => {
