@@ -20,6 +20,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import kafka from '@confluentinc/kafka-javascript'
 import { type Broker, createApp, Schema } from '@stream-app/core'
+import { DEFAULT_MAX_POLL_RECORDS } from '@stream-app/core/runtime'
 import { consumerDefaults } from './src/fetcher.ts'
 import { openKafkaBroker, startKafkaRuntime } from './src/index.ts'
 import { producerDefaults } from './src/producer.ts'
@@ -163,8 +164,8 @@ export async function rawPassthrough(o: PassthroughOptions, input: string, outpu
 
 /**
  * The best loop the client allows: the settings and batching stream-app ends up
- * using (its prefetch bounds and fetch settings, consume of up to 1,000 records
- * (its maxPollRecords) with a zero timeout woken by librdkafka's
+ * using (its prefetch bounds and fetch settings, consume of up to its default
+ * maxPollRecords with a zero timeout woken by librdkafka's
  * queue-non-empty callback, the same producer settings), and no delivery
  * report per record: librdkafka reports
  * failures only, and once per commit interval a flush proves everything
@@ -216,7 +217,7 @@ export async function bestPassthrough(o: PassthroughOptions, input: string, outp
   while (consumed < o.messages) {
     nonEmpty = false
     const msgs = await new Promise<kafka.Message[]>((res, rej) =>
-      consumer.consume(1000, (e, m) => (e ? rej(e) : res(m))),
+      consumer.consume(DEFAULT_MAX_POLL_RECORDS, (e, m) => (e ? rej(e) : res(m))),
     )
     if (msgs.length === 0) {
       if (!nonEmpty)
@@ -277,7 +278,7 @@ async function adapterPassthrough(o: PassthroughOptions, input: string, output: 
   let consumed = 0
   const inflight = new Set<Promise<unknown>>()
   while (consumed < o.messages) {
-    const batches = await consumer.fetch({ maxRecords: 1000, maxWaitMs: 250 })
+    const batches = await consumer.fetch({ maxRecords: DEFAULT_MAX_POLL_RECORDS, maxWaitMs: 250 })
     const out = []
     for (const b of batches)
       for (const r of b.records)

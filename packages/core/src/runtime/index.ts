@@ -15,6 +15,7 @@ export { compileSchema, schemaCodec } from '../definition/codec.ts'
 export { toMillis } from '../definition/duration.ts'
 // Failures as adapters raise and classify them.
 export { asFailure, messageOf, retriable } from '../definition/errors.ts'
+export { DEFAULT_MAX_POLL_RECORDS } from '../definition/production.ts'
 export { formatBytes } from '../definition/web-config.ts'
 export { isPortFailure, PORT_FAILURE_TAGS, toBrokerFailure, toStoreFailure } from '../ports/failures.ts'
 export { NO_HEADERS } from '../ports/index.ts'
